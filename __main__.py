@@ -1,0 +1,37 @@
+"""obs-storage: object storage for Loki, Tempo and Thanos, and the tools wired to it.
+
+Read the stack config once, validate it (bad input stops here, before any resource exists),
+pick the target's seams, declare one hardened bucket per enabled tool, export what users need.
+"""
+
+import pulumi
+
+from components import config, targets
+from components.storage import ToolBucket, bucket_spec
+
+try:
+    raw, secret_keys = config.read_pulumi_config()
+    cfg = config.load(pulumi.get_stack(), raw, secret_keys)
+except config.ConfigError as error:
+    raise pulumi.RunError(str(error)) from None
+
+target = targets.build(cfg)
+
+buckets = {tool: ToolBucket(tool, bucket_spec(cfg, tool), target.storage) for tool in cfg.tools.enabled()}
+
+pulumi.export("target", cfg.target.value)
+pulumi.export(
+    "buckets",
+    {
+        tool: {
+            "name": bucket.bucket_name,
+            "endpoint": bucket.endpoint,
+            "region": bucket.region,
+            "prefix": bucket.prefix,
+            **({"arn": bucket.arn} if bucket.arn is not None else {}),
+            "lifecycle": list(bucket.spec.lifecycle.notes),
+        }
+        for tool, bucket in buckets.items()
+    },
+)
+pulumi.export("urls", target.urls)

@@ -1,0 +1,548 @@
+"""The stack configuration: one pydantic model, read once, validated before any resource exists.
+
+Keys live under the `obs-storage:` namespace and are camelCase, as Pulumi stack files write them.
+`load()` turns the raw config map into a `StackConfig` or raises `ConfigError` with one line that
+names the stack, the key, the bad value and the fix.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from enum import Enum
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from components import versions
+
+PROJECT = "obs-storage"
+
+# Storage classes a querier can read synchronously, and the ones that need a restore first.
+READABLE_CLASSES = ("STANDARD_IA", "INTELLIGENT_TIERING", "GLACIER_IR")
+ARCHIVE_CLASSES = ("GLACIER", "DEEP_ARCHIVE")
+# AWS refuses transitions to STANDARD_IA earlier than 30 days after creation.
+MIN_TRANSITION_DAYS = {"STANDARD_IA": 30}
+S3_MAX_LIFECYCLE_RULES = 1000
+# Rules every bucket carries besides the per-prefix data rules: abort multipart, noncurrent versions.
+FIXED_LIFECYCLE_RULES = 2
+
+SECRET_KEYS = ("hetznerAccessKey", "hetznerSecretKey", "kubeconfig")
+
+
+class Target(str, Enum):
+    LOCAL = "local"
+    AWS = "aws"
+    HETZNER = "hetzner"
+
+
+class ConfigError(Exception):
+    """Bad stack configuration, reported as one actionable line."""
+
+    def __init__(self, stack: str, key: str, value: Any, problem: str, fix: str):
+        self.stack, self.key, self.value, self.problem, self.fix = stack, key, value, problem, fix
+        shown = "(not set)" if value is _MISSING else json.dumps(value, default=str)
+        super().__init__(
+            f"stack '{stack}': {PROJECT}:{key} = {shown} {problem}. Fix: {fix}."
+        )
+
+
+_MISSING = object()
+
+
+def _fail(key: str, value: Any, problem: str, fix: str) -> PydanticCustomError:
+    """An error raised inside a validator that keeps the exact config key it is about."""
+    return PydanticCustomError("obs_config", "{problem}", {"key": key, "value": value, "problem": problem, "fix": fix})
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
+# ---------------------------------------------------------------- storage
+class Transition(_Model):
+    days: int = Field(ge=1)
+    storage_class: Literal[
+        "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"
+    ]
+
+
+class StorageConfig(_Model):
+    """Object storage shared by all tools of the stack. Unset fields take the target's defaults."""
+
+    region: Optional[str] = None
+    endpoint: Optional[str] = None
+    path_style: Optional[bool] = None
+    tls: Optional[bool] = None
+    kms_key_arn: Optional[str] = None
+    tags: dict[str, str] = {}
+    # False: no expiration/transition rules on buckets; each tool's own retention is the only one.
+    bucket_lifecycle: bool = True
+    versioning: Optional[bool] = None
+    noncurrent_version_days: int = Field(default=7, ge=1)
+    protect: Optional[bool] = None
+
+
+# ---------------------------------------------------------------- tools
+_PREFIX_RE = re.compile(r"^([a-z0-9][a-z0-9._-]*/)*$")
+
+
+class _ToolBase(_Model):
+    enabled: bool = True
+    bucket: str
+    prefix: str = ""
+    transitions: list[Transition] = []
+    # Bucket expiration: a safety net only, strictly above what the tool itself still serves.
+    expire_after_days: Optional[int] = Field(default=None, ge=1)
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_name(cls, name: str) -> str:
+        problem = bucket_name_problem(name)
+        if problem:
+            raise PydanticCustomError(
+                "obs_config", "{problem}", {"problem": problem, "fix": "use 3-63 lowercase letters, digits and hyphens"}
+            )
+        return name
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, prefix: str) -> str:
+        if not _PREFIX_RE.match(prefix):
+            raise PydanticCustomError(
+                "obs_config",
+                "is not a valid object prefix",
+                {"fix": "use '' or lowercase path segments ending in '/', e.g. 'loki/'"},
+            )
+        return prefix
+
+    def served_hours(self) -> Optional[int]:
+        """Hours after which the tool no longer serves an object's data; None when kept forever."""
+        raise NotImplementedError
+
+    def retention_text(self) -> str:
+        raise NotImplementedError
+
+
+class LokiConfig(_ToolBase):
+    @field_validator("prefix")
+    @classmethod
+    def _no_prefix(cls, prefix: str) -> str:
+        if prefix:
+            raise PydanticCustomError(
+                "obs_config",
+                "is not supported for Loki: its S3 client keeps the index and loki_cluster_seed.json at the bucket root",
+                {"fix": "remove tools.loki.prefix and give Loki a bucket of its own"},
+            )
+        return prefix
+
+    retention_days: int = Field(default=31, ge=1)
+    # compactor.retention_delete_delay: chunks marked for deletion stay readable this long.
+    delete_delay_hours: int = Field(default=2, ge=0)
+
+    def served_hours(self) -> Optional[int]:
+        return self.retention_days * 24 + self.delete_delay_hours
+
+    def retention_text(self) -> str:
+        return f"retention {self.retention_days}d + {self.delete_delay_hours}h delete delay"
+
+
+class TempoConfig(_ToolBase):
+    retention_days: int = Field(default=14, ge=1)
+    # compactor.compaction.compacted_block_retention: compacted-away blocks stay this long.
+    delete_delay_hours: int = Field(default=1, ge=0)
+
+    def served_hours(self) -> Optional[int]:
+        return self.retention_days * 24 + self.delete_delay_hours
+
+    def retention_text(self) -> str:
+        return f"retention {self.retention_days}d + {self.delete_delay_hours}h delete delay"
+
+
+class ThanosRetention(_Model):
+    """Compactor retention per resolution in days; 0 keeps that resolution forever."""
+
+    raw_days: int = Field(default=30, ge=0)
+    five_minute_days: int = Field(default=90, ge=0)
+    one_hour_days: int = Field(default=365, ge=0)
+
+
+class ThanosConfig(_ToolBase):
+    retention: ThanosRetention = ThanosRetention()
+    # --delete-delay: blocks marked for deletion stay readable this long.
+    delete_delay_hours: int = Field(default=48, ge=0)
+    mode: Literal["sidecar", "receive"] = "sidecar"
+    receive_replication_factor: int = Field(default=3, ge=1)
+
+    @model_validator(mode="after")
+    def _odd_replication(self) -> "ThanosConfig":
+        if self.mode == "receive" and self.receive_replication_factor % 2 == 0:
+            raise _fail(
+                "receiveReplicationFactor",
+                self.receive_replication_factor,
+                "is even; Receive needs a quorum of (n+1)/2 writes",
+                "use an odd number such as 1 or 3",
+            )
+        return self
+
+    def served_hours(self) -> Optional[int]:
+        r = self.retention
+        days = (r.raw_days, r.five_minute_days, r.one_hour_days)
+        return None if 0 in days else max(days) * 24 + self.delete_delay_hours
+
+    def retention_text(self) -> str:
+        r = self.retention
+        return (
+            f"retention raw {r.raw_days}d / 5m {r.five_minute_days}d / 1h {r.one_hour_days}d "
+            f"+ {self.delete_delay_hours}h delete delay (0 = forever)"
+        )
+
+
+class ToolsConfig(_Model):
+    loki: LokiConfig
+    tempo: TempoConfig
+    thanos: ThanosConfig
+
+    def enabled(self) -> dict[str, _ToolBase]:
+        return {name: tool for name, tool in (("loki", self.loki), ("tempo", self.tempo), ("thanos", self.thanos)) if tool.enabled}
+
+
+# ---------------------------------------------------------------- platforms
+class AwsConfig(_Model):
+    cluster_name: str
+    identity: Literal["irsa", "pod-identity"] = "irsa"
+    # "existing": look the cluster's IAM OIDC provider up; "create": declare it (cluster has none).
+    oidc_provider: Literal["existing", "create"] = "existing"
+    namespace: str = "observability"
+
+
+class HetznerConfig(_Model):
+    location: Literal["fsn1", "nbg1", "hel1"] = "fsn1"
+    swarm_host: str
+    placement_constraints: list[str] = []
+
+    @field_validator("swarm_host")
+    @classmethod
+    def _ssh(cls, host: str) -> str:
+        if not re.match(r"^ssh://[^\s/]+$", host):
+            raise PydanticCustomError(
+                "obs_config", "is not an ssh:// Docker host", {"fix": "use the form ssh://user@swarm-manager.example.com"}
+            )
+        return host
+
+
+class Secrets(BaseModel):
+    """Credentials, only ever read from Pulumi secrets."""
+
+    model_config = ConfigDict(extra="forbid")
+    hetzner_access_key: Optional[SecretStr] = None
+    hetzner_secret_key: Optional[SecretStr] = None
+    kubeconfig: Optional[SecretStr] = None
+
+
+# ---------------------------------------------------------------- the whole stack
+_TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class StackConfig(_Model):
+    target: Target
+    storage: StorageConfig = StorageConfig()
+    tools: ToolsConfig
+    # Loki/Tempo tenant ids; the single-tenant default is Loki's built-in "fake".
+    tenants: list[str] = ["fake"]
+    versions: dict[str, str] = {}
+    aws: Optional[AwsConfig] = None
+    hetzner: Optional[HetznerConfig] = None
+    secrets: Secrets = Secrets()
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenants(cls, tenants: list[str]) -> list[str]:
+        for i, tenant in enumerate(tenants):
+            if not _TENANT_RE.match(tenant):
+                raise _fail(f"[{i}]", tenant, "cannot be used as a tenant id and object prefix",
+                            "use lowercase letters, digits, '-' and '_' (max 63)")
+        if not tenants or len(set(tenants)) != len(tenants):
+            raise PydanticCustomError("obs_config", "must be a non-empty list of distinct ids", {"fix": "list each tenant once"})
+        return tenants
+
+    @field_validator("versions")
+    @classmethod
+    def _versions(cls, overrides: dict[str, str]) -> dict[str, str]:
+        for key, version in overrides.items():
+            if key not in versions.DEFAULT_PINS:
+                raise _fail(key, version, "is not an artefact this project deploys",
+                            f"use one of {', '.join(sorted(versions.DEFAULT_PINS))}")
+            problem = versions.version_problem(key, version)
+            if problem:
+                raise _fail(key, version, problem,
+                            f"pin an exact, known-good version such as {versions.DEFAULT_PINS[key].version!r}")
+        return overrides
+
+    # -- derived, target-dependent defaults
+    @property
+    def multi_tenant(self) -> bool:
+        return self.tenants != ["fake"]
+
+    @property
+    def pins(self) -> dict[str, versions.Pin]:
+        return versions.resolve(self.versions)
+
+    @model_validator(mode="after")
+    def _resolve_and_check(self) -> "StackConfig":
+        self._apply_target_defaults()
+        self._check_target_support()
+        self._check_buckets()
+        for name, tool in self.tools.enabled().items():
+            self._check_lifecycle(name, tool)
+        return self
+
+    def _apply_target_defaults(self) -> None:
+        s = self.storage
+        if self.target is Target.LOCAL:
+            s.region = s.region or "us-east-1"
+            # Inside the Docker network the tools reach MinIO by its container name.
+            s.endpoint = s.endpoint or "minio:9000"
+            s.path_style = True if s.path_style is None else s.path_style
+            s.tls = False if s.tls is None else s.tls
+            s.protect = False if s.protect is None else s.protect
+        elif self.target is Target.AWS:
+            if self.aws is None:
+                raise _fail("aws.clusterName", _MISSING, "is required for target aws", "set obs-storage:aws.clusterName to the existing EKS cluster's name")
+            if not s.region:
+                raise _fail("storage.region", _MISSING, "is required for target aws", "set it, e.g. ap-northeast-2")
+            s.endpoint = s.endpoint or f"s3.{s.region}.amazonaws.com"
+            s.path_style = False if s.path_style is None else s.path_style
+            s.tls = True if s.tls is None else s.tls
+            s.protect = True if s.protect is None else s.protect
+        else:
+            if self.hetzner is None:
+                raise _fail("hetzner.swarmHost", _MISSING, "is required for target hetzner", "set obs-storage:hetzner.swarmHost to ssh://user@manager")
+            location = self.hetzner.location
+            if s.region and s.region != location:
+                raise _fail("storage.region", s.region, f"differs from hetzner.location {location!r}", "remove storage.region; it follows hetzner.location")
+            s.region = location
+            s.endpoint = s.endpoint or f"{location}.your-objectstorage.com"
+            # Hetzner serves path-style URLs; virtual-hosted names need a wildcard cert per bucket.
+            s.path_style = True if s.path_style is None else s.path_style
+            s.tls = True if s.tls is None else s.tls
+            s.protect = True if s.protect is None else s.protect
+        if s.versioning is None:
+            # Versioning keeps deleted objects until the noncurrent rule expires them, so it needs lifecycle.
+            s.versioning = s.bucket_lifecycle and self.target is not Target.HETZNER
+
+    def _check_target_support(self) -> None:
+        s, t = self.storage, self.target.value
+        if s.endpoint and re.match(r"^[a-z]+://", s.endpoint):
+            raise _fail("storage.endpoint", s.endpoint, "must be host[:port] without a scheme", "drop the scheme; TLS is set by storage.tls")
+        if s.kms_key_arn and self.target is not Target.AWS:
+            raise _fail("storage.kmsKeyArn", s.kms_key_arn, f"asks for SSE-KMS, which target {t} does not support", "remove it (SSE-KMS exists on AWS only)")
+        if s.kms_key_arn and not re.match(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$", s.kms_key_arn):
+            raise _fail("storage.kmsKeyArn", s.kms_key_arn, "is not a KMS key ARN", "use arn:aws:kms:REGION:ACCOUNT:key/KEY-ID")
+        if s.tags and self.target is not Target.AWS:
+            raise _fail("storage.tags", s.tags, f"sets bucket tags, which target {t} does not support", "remove storage.tags")
+        if s.versioning and not s.bucket_lifecycle:
+            raise _fail(
+                "storage.versioning", True,
+                "keeps every deleted object forever when storage.bucketLifecycle is false (no noncurrent-version rule)",
+                "set storage.versioning to false, or enable storage.bucketLifecycle",
+            )
+        if self.target is not Target.AWS and not s.tls and self.target is Target.HETZNER:
+            raise _fail("storage.tls", False, "would send the Hetzner key pair in clear text", "remove storage.tls (TLS is the default)")
+        for name, tool in self.tools.enabled().items():
+            if tool.transitions and self.target is not Target.AWS:
+                why = "Hetzner has no storage classes" if self.target is Target.HETZNER else "MinIO transitions need ILM tiers, not storage classes"
+                raise _fail(f"tools.{name}.transitions", [x.model_dump(by_alias=True) for x in tool.transitions],
+                            f"asks for storage-class transitions, which target {t} does not support ({why})", "remove the transitions")
+            if (tool.transitions or tool.expire_after_days) and not s.bucket_lifecycle:
+                raise _fail(f"tools.{name}.expireAfterDays", tool.expire_after_days,
+                            "sets a bucket rule while storage.bucketLifecycle is false",
+                            "remove the rule, or set storage.bucketLifecycle to true")
+        if self.secrets.hetzner_access_key is None and self.target is Target.HETZNER:
+            raise _fail("hetznerAccessKey", _MISSING, "is required for target hetzner",
+                        "run `pulumi config set --secret hetznerAccessKey <key>` with the Hetzner project's S3 key")
+        if self.secrets.hetzner_secret_key is None and self.target is Target.HETZNER:
+            raise _fail("hetznerSecretKey", _MISSING, "is required for target hetzner",
+                        "run `pulumi config set --secret hetznerSecretKey <secret>`")
+
+    def _check_buckets(self) -> None:
+        seen: dict[str, str] = {}
+        for name, tool in self.tools.enabled().items():
+            if tool.bucket in seen:
+                raise _fail(f"tools.{name}.bucket", tool.bucket, f"is also tools.{seen[tool.bucket]}.bucket",
+                            "give every tool its own bucket (identities and lifecycle rules are per bucket)")
+            seen[tool.bucket] = name
+
+    def _check_lifecycle(self, name: str, tool: _ToolBase) -> None:
+        served = tool.served_hours()
+        label = name.capitalize()
+        last_day = 0
+        for i, tr in enumerate(tool.transitions):
+            key = f"tools.{name}.transitions[{i}]"
+            if tr.days <= last_day:
+                raise _fail(key, tr.days, "is not later than the previous transition", "list transitions in increasing days")
+            last_day = tr.days
+            if tr.storage_class == "ONEZONE_IA":
+                raise _fail(key, tr.storage_class, "stores data in one availability zone, the failure this project exists to avoid",
+                            "use STANDARD_IA, INTELLIGENT_TIERING or GLACIER_IR")
+            if tr.storage_class in ARCHIVE_CLASSES and (served is None or tr.days * 24 <= served):
+                until = "forever" if served is None else f"until hour {served}"
+                raise _fail(key, tr.model_dump(by_alias=True),
+                            f"moves data {label} still serves ({tool.retention_text()}, i.e. {until}) to {tr.storage_class}, "
+                            "which cannot be read without a restore (403 InvalidObjectState)",
+                            f"use one of {', '.join(READABLE_CLASSES)}, or remove the transition")
+            minimum = MIN_TRANSITION_DAYS.get(tr.storage_class)
+            if minimum and tr.days < minimum:
+                raise _fail(key, tr.days, f"is below the {minimum}-day minimum AWS allows for {tr.storage_class}", f"use {minimum} or more days")
+        if tool.expire_after_days is not None:
+            key = f"tools.{name}.expireAfterDays"
+            if served is None:
+                raise _fail(key, tool.expire_after_days, f"would delete data {label} keeps forever ({tool.retention_text()})",
+                            "remove expireAfterDays, or give every resolution a finite retention")
+            if tool.expire_after_days * 24 <= served:
+                minimum = served // 24 + 1
+                raise _fail(key, tool.expire_after_days,
+                            f"deletes data {label} still serves ({tool.retention_text()}); a bucket rule is only a safety net above it",
+                            f"set it to at least {minimum}, or remove it")
+            if tool.expire_after_days <= last_day:
+                raise _fail(key, tool.expire_after_days, "is not after the last transition", "expire after the last transition")
+        if name == "loki":
+            rules = len(self.tenants) + FIXED_LIFECYCLE_RULES
+            if rules > S3_MAX_LIFECYCLE_RULES:
+                raise _fail("tenants", f"{len(self.tenants)} tenants",
+                            f"needs {rules} lifecycle rules on the Loki bucket (per-tenant chunk prefixes); S3 allows {S3_MAX_LIFECYCLE_RULES}",
+                            "reduce the tenants or disable storage.bucketLifecycle")
+
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", "--x-s3", "--table-s3")
+
+
+def bucket_name_problem(name: str) -> Optional[str]:
+    """Why `name` cannot be a bucket on S3, Hetzner and MinIO alike, or None."""
+    if "." in name:
+        return "contains a dot, which breaks TLS for virtual-hosted bucket URLs"
+    if not _BUCKET_RE.match(name):
+        return "is not 3-63 characters of lowercase letters, digits and hyphens, starting and ending with a letter or digit"
+    try:
+        ipaddress.ip_address(name)
+        return "is formatted as an IP address"
+    except ValueError:
+        pass
+    for prefix in _RESERVED_PREFIXES:
+        if name.startswith(prefix):
+            return f"starts with the reserved prefix {prefix!r}"
+    for suffix in _RESERVED_SUFFIXES:
+        if name.endswith(suffix):
+            return f"ends with the reserved suffix {suffix!r}"
+    return None
+
+
+# ---------------------------------------------------------------- loading
+_TOP_LEVEL = {field.alias or name for name, field in StackConfig.model_fields.items()} - {"secrets"}
+
+
+def load(stack: str, raw: dict[str, str], secret_keys: set[str]) -> StackConfig:
+    """Validate a stack's raw config map (`project:key` -> string) into a `StackConfig`."""
+    data: dict[str, Any] = {}
+    secrets: dict[str, Any] = {}
+    for full_key in sorted(raw):
+        namespace, _, key = full_key.partition(":")
+        if namespace == "pulumi":
+            continue
+        if namespace != PROJECT:
+            raise ConfigError(stack, full_key, raw[full_key], "is in a namespace this program does not read",
+                              f"providers are configured explicitly from {PROJECT}:* keys; remove {full_key}")
+        value = raw[full_key]
+        if key in SECRET_KEYS:
+            if full_key not in secret_keys:
+                raise ConfigError(stack, key, "(plain text value hidden)", "is a credential stored in plain text",
+                                  f"run `pulumi config rm {key}` and `pulumi config set --secret {key} <value>`")
+            secrets[re.sub(r"(?<!^)([A-Z])", r"_\1", key).lower()] = value
+            continue
+        if key not in _TOP_LEVEL:
+            raise ConfigError(stack, key, value, "is an unknown key",
+                              f"remove it or correct the spelling (known keys: {', '.join(sorted(_TOP_LEVEL | set(SECRET_KEYS)))})")
+        if isinstance(value, str) and value[:1] in ("{", "["):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(stack, key, value, f"is not valid structured config ({exc.msg})", "fix the YAML of this key") from None
+        data[key] = value
+    data["secrets"] = secrets
+    try:
+        return StackConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _to_config_error(stack, data, exc) from None
+
+
+def _to_config_error(stack: str, data: dict, exc: ValidationError) -> ConfigError:
+    err = exc.errors()[0]
+    loc = [str(part) for part in err["loc"]]
+    ctx = err.get("ctx") or {}
+    if "key" in ctx:
+        # Validators name their key relative to the model they validate, which sits at `loc`.
+        key = _dotted(loc + [ctx["key"]])
+        value = ctx.get("value", _MISSING)
+        problem = ctx.get("problem", err["msg"])
+    else:
+        key = _dotted(loc)
+        value = _lookup(data, loc)
+        problem = err["msg"][0].lower() + err["msg"][1:] if err["type"] == "obs_config" else _pydantic_problem(err)
+    fix = ctx.get("fix") or _pydantic_fix(err, key)
+    more = len(exc.errors()) - 1
+    error = ConfigError(stack, key, value, problem + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""), fix)
+    return error
+
+
+def _dotted(loc: list[str]) -> str:
+    out = ""
+    for part in loc:
+        if part.isdigit():
+            out += f"[{part}]"
+        elif part.startswith("["):
+            out += part
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+def _lookup(data: Any, loc: list[str]) -> Any:
+    for part in loc:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return _MISSING
+    return data
+
+
+def _pydantic_problem(err: dict) -> str:
+    if err["type"] == "extra_forbidden":
+        return "is an unknown key"
+    if err["type"] == "missing":
+        return "is required"
+    return "is invalid: " + err["msg"][0].lower() + err["msg"][1:]
+
+
+def _pydantic_fix(err: dict, key: str) -> str:
+    if err["type"] == "extra_forbidden":
+        return "remove it or correct the spelling (see the configuration reference in README.md)"
+    if err["type"] == "missing":
+        return f"set it with `pulumi config set --path '{PROJECT}:{key}' <value>`"
+    return "set a value of the documented type (see the configuration reference in README.md)"
+
+
+def read_pulumi_config() -> tuple[dict[str, str], set[str]]:
+    """The raw config map and secret key set the Pulumi language host hands the program."""
+    import pulumi.runtime.config as runtime_config
+
+    raw = dict(runtime_config.get_config_env())
+    raw.update(runtime_config.CONFIG.get())
+    secret = set(runtime_config.get_config_secret_keys_env()) | set(runtime_config._SECRET_KEYS.get())
+    return raw, secret

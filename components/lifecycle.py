@@ -1,0 +1,70 @@
+"""Bucket lifecycle rules derived from a tool's retention: pure data, shared by every backend.
+
+Where rules may point matters more than what they do (see README, "Lifecycle rules"):
+- Loki and Tempo keep seed files and indexes next to their data; expiring the whole bucket breaks
+  them, so data rules are scoped to each tenant's prefix.
+- Thanos rewrites blocks during compaction (object age is not data age); its rule covers its
+  prefix and sits above the longest resolution retention plus the delete delay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from components.config import StackConfig, Target
+
+ABORT_MULTIPART_DAYS = 1
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    prefix: str
+    transitions: tuple[tuple[int, str], ...] = ()
+    expire_days: Optional[int] = None
+    abort_multipart_days: Optional[int] = None
+    noncurrent_days: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class LifecyclePlan:
+    """What the bucket does on its own, and why, for one tool."""
+
+    rules: tuple[Rule, ...] = ()
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def data_prefixes(cfg: StackConfig, tool: str) -> list[str]:
+    """Prefixes that hold only the tool's expirable data."""
+    tool_cfg = cfg.tools.enabled()[tool]
+    if tool in ("loki", "tempo"):
+        return [f"{tool_cfg.prefix}{tenant}/" for tenant in cfg.tenants]
+    return [tool_cfg.prefix]
+
+
+def plan(cfg: StackConfig, tool: str) -> LifecyclePlan:
+    tool_cfg = cfg.tools.enabled()[tool]
+    s = cfg.storage
+    notes = [f"{tool} deletes data itself: {tool_cfg.retention_text()}."]
+    rules: list[Rule] = []
+    if cfg.target is Target.AWS:
+        # Cost hygiene, not retention: always on, whole bucket (Tempo's docs recommend it).
+        rules.append(Rule("abort-incomplete-multipart", "", abort_multipart_days=ABORT_MULTIPART_DAYS))
+    elif s.bucket_lifecycle:
+        notes.append("Incomplete multipart uploads: the S3-compatible server expires stale uploads itself.")
+    if not s.bucket_lifecycle:
+        notes.append("Bucket lifecycle disabled (storage.bucketLifecycle=false): the tool's own retention is the only one.")
+        return LifecyclePlan(tuple(rules), tuple(notes))
+    if s.versioning:
+        rules.append(Rule("expire-noncurrent-versions", "", noncurrent_days=s.noncurrent_version_days))
+    transitions = tuple((t.days, t.storage_class) for t in tool_cfg.transitions)
+    if transitions or tool_cfg.expire_after_days:
+        for prefix in data_prefixes(cfg, tool):
+            label = prefix.rstrip("/").replace("/", "-") or "all"
+            rules.append(Rule(f"{tool}-data-{label}", prefix, transitions, tool_cfg.expire_after_days))
+        if tool_cfg.expire_after_days:
+            notes.append(f"Safety-net expiration after {tool_cfg.expire_after_days}d on {', '.join(repr(p) for p in data_prefixes(cfg, tool))}.")
+    else:
+        notes.append("No bucket expiration: only the tool deletes data.")
+    return LifecyclePlan(tuple(rules), tuple(notes))

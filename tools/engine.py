@@ -1,0 +1,464 @@
+"""Run the real program (`__main__.py`) under Pulumi's mock engine, strictly.
+
+Used by the tests and by `tools.plan`. No Pulumi CLI, provider plugin or cloud credential is
+needed. What makes the mocks strict:
+- every resource input is checked against the installed provider SDK's own input types (their
+  Args classes carry the wire names): an unknown property at any nesting depth, or a missing
+  required one, fails the run instead of a later deployment;
+- every invoke must have a realistic answer below, or the run fails.
+
+The engine records each registration (type, name, parent, inputs exactly as the engine receives
+them, with secret values replaced by "[secret]") and the stack outputs.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections.abc
+import functools
+import hashlib
+import importlib
+import inspect
+import json
+import re
+import runpy
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import pulumi
+from google.protobuf import json_format
+from pulumi import _types
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "obs-storage"
+SECRET = "[secret]"
+UNKNOWN = "[unknown]"
+SDK_PACKAGES = ("pulumi_aws", "pulumi_minio", "pulumi_docker", "pulumi_kubernetes", "pulumi_random")
+
+ACCOUNT_ID = "123456789012"
+OIDC_ID = "EXAMPLED539D4633E53DE1B71EXAMPLE"
+
+
+class StrictMockError(Exception):
+    """A resource input the provider SDK does not define, or an invoke without a mock answer."""
+
+
+# ---------------------------------------------------------------- schema from the SDKs
+@functools.cache
+def _token_classes() -> dict[str, tuple[str, str]]:
+    """Type token -> (module, class name), from each SDK's resource-module registration."""
+    tokens: dict[str, tuple[str, str]] = {}
+    for package in SDK_PACKAGES:
+        spec = importlib.util.find_spec(package)
+        source = Path(spec.origin).read_text()
+        for blob in re.findall(r'resource_modules="""(.*?)"""', source, re.S):
+            for module in json.loads(blob):
+                for token, cls in module["classes"].items():
+                    tokens[token] = (module["fqn"], cls)
+        for blob in re.findall(r'resource_packages="""(.*?)"""', source, re.S):
+            for pkg in json.loads(blob):
+                tokens[pkg["token"]] = (pkg["fqn"], pkg["class"])
+    return tokens
+
+
+@functools.cache
+def args_class(token: str) -> Optional[type]:
+    found = _token_classes().get(token)
+    if found is None:
+        return None
+    resource_cls = getattr(importlib.import_module(found[0]), found[1])
+    # The Args class is the one the constructor parses its arguments with; its name is not always
+    # `<Class>Args` (pulumi_aws.s3.BucketVersioning uses BucketVersioningInitArgs because a nested
+    # input type already has that name).
+    source = inspect.getsource(resource_cls.__init__)
+    match = re.search(r"get_resource_args_opts\((\w+),", source)
+    if match is None:
+        return None
+    return getattr(importlib.import_module(resource_cls.__module__), match.group(1))
+
+
+def _properties(cls: type) -> dict[str, Any]:
+    return _types._types_from_py_properties(cls)
+
+
+def _required(cls: type) -> frozenset[str]:
+    return _types._required_property_names(cls)
+
+
+def check_inputs(token: str, inputs: dict) -> list[str]:
+    """Problems with `inputs` (wire names) for resource type `token`; empty when valid."""
+    cls = args_class(token)
+    if cls is None:
+        if token.startswith("obs:") or token.startswith("pulumi:pulumi:"):
+            return []  # this project's own components take no engine inputs
+        return [f"{token}: no provider SDK type found (is the package in SDK_PACKAGES?)"]
+    provider = token.startswith("pulumi:providers:")
+    problems: list[str] = []
+    _check_object(cls, inputs, token, problems, provider)
+    return problems
+
+
+def _check_object(cls: type, value: Any, path: str, problems: list[str], provider: bool) -> None:
+    if isinstance(value, str) and provider:
+        # Providers receive object-typed config JSON-encoded.
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return
+    if not isinstance(value, dict):
+        if not _is_placeholder(value):
+            problems.append(f"{path}: expected an object of {cls.__name__}, got {type(value).__name__}")
+        return
+    props = _properties(cls)
+    for key, item in value.items():
+        if key not in props:
+            known = ", ".join(sorted(props))
+            problems.append(f"{path}.{key}: unknown property of {cls.__name__} (known: {known})")
+            continue
+        _check_value(props[key], item, f"{path}.{key}", problems, provider)
+    for key in sorted(_required(cls) - set(value)):
+        problems.append(f"{path}.{key}: required property of {cls.__name__} is missing")
+
+
+def _check_value(hint: Any, value: Any, path: str, problems: list[str], provider: bool) -> None:
+    if value is None or _is_placeholder(value):
+        return
+    typ = _types.unwrap_type(hint)
+    origin = typing.get_origin(typ)
+    if isinstance(typ, type) and _types.is_input_type(typ):
+        _check_object(typ, value, path, problems, provider)
+    elif origin in (list, collections.abc.Sequence, typing.Sequence):
+        if isinstance(value, str) and provider:
+            value = json.loads(value) if value[:1] == "[" else value
+        if not isinstance(value, list):
+            problems.append(f"{path}: expected a list, got {type(value).__name__}")
+            return
+        (element,) = typing.get_args(typ) or (Any,)
+        for i, item in enumerate(value):
+            _check_value(element, item, f"{path}[{i}]", problems, provider)
+    elif origin in (dict, collections.abc.Mapping, typing.Mapping):
+        if not isinstance(value, dict):
+            problems.append(f"{path}: expected a map, got {type(value).__name__}")
+            return
+        args = typing.get_args(typ)
+        element = args[1] if len(args) == 2 else Any
+        for key, item in value.items():
+            _check_value(element, item, f"{path}.{key}", problems, provider)
+    elif origin is typing.Union:
+        members = [m for m in typing.get_args(typ) if m is not type(None)]
+        objects = [m for m in members if isinstance(m, type) and _types.is_input_type(m)]
+        if objects and isinstance(value, dict):
+            attempts = []
+            for member in objects:
+                found: list[str] = []
+                _check_object(member, value, path, found, provider)
+                if not found:
+                    return
+                attempts.append(found)
+            problems.extend(min(attempts, key=len))
+
+
+def _is_placeholder(value: Any) -> bool:
+    return isinstance(value, pulumi.output.Unknown) or value == UNKNOWN
+
+
+# ---------------------------------------------------------------- mock answers
+def _fake_id(*parts: str) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
+
+
+class StrictMocks(pulumi.runtime.Mocks):
+    """Realistic computed outputs for the resources and invokes this program uses."""
+
+    def __init__(self, region: str = "ap-northeast-2"):
+        self.region = region
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        state = dict(args.inputs)
+        name, typ = args.name, args.typ
+        rid = f"{name}-{_fake_id(typ, name)}"
+        if typ == "aws:s3/bucket:Bucket":
+            rid = state.get("bucket", name)
+            state.update(bucket=rid, arn=f"arn:aws:s3:::{rid}", region=self.region)
+        elif typ == "aws:iam/role:Role":
+            rid = state.get("name", name)
+            state.update(name=rid, arn=f"arn:aws:iam::{ACCOUNT_ID}:role/{rid}", uniqueId=f"AROA{_fake_id(rid).upper()}")
+        elif typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+            url = str(state.get("url", "")).removeprefix("https://")
+            state.update(arn=f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{url}")
+        elif typ == "aws:eks/podIdentityAssociation:PodIdentityAssociation":
+            state.update(associationArn=f"arn:aws:eks:{self.region}:{ACCOUNT_ID}:podidentityassociation/{rid}", associationId=rid)
+        elif typ.startswith("random:index/random"):
+            state["result"] = f"mock-{name}-{_fake_id(name)}"
+        elif typ == "docker:index/remoteImage:RemoteImage":
+            state["imageId"] = f"sha256:{hashlib.sha256(str(state.get('name')).encode()).hexdigest()}"
+            state["repoDigest"] = f"{state.get('name')}@{state['imageId']}"
+        elif typ in ("docker:index/network:Network", "docker:index/volume:Volume", "docker:index/secret:Secret", "docker:index/serviceConfig:ServiceConfig"):
+            state.setdefault("name", name)
+        elif typ == "minio:index/s3Bucket:S3Bucket":
+            rid = state.get("bucket", name)
+            state.update(bucket=rid, bucketDomainName=f"{rid}.mock", arn=f"arn:aws:s3:::{rid}")
+        elif typ == "minio:index/iamUser:IamUser":
+            rid = state.get("name", name)
+            state.update(name=rid, secret=state.get("secret") or f"mock-secret-{_fake_id(rid)}")
+        elif typ == "minio:index/iamPolicy:IamPolicy":
+            rid = state.get("name", name)
+            state["name"] = rid
+        elif typ.startswith("kubernetes:"):
+            metadata = dict(state.get("metadata") or {})
+            metadata.setdefault("name", f"{name}-{_fake_id(name)[:8]}")
+            state["metadata"] = metadata
+        return rid, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        token, a = args.token, args.args
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/ci", "userId": "AIDAEXAMPLE", "id": ACCOUNT_ID}
+        if token == "aws:eks/getCluster:getCluster":
+            name = a["name"]
+            issuer = f"https://oidc.eks.{self.region}.amazonaws.com/id/{OIDC_ID}"
+            return {
+                "name": name,
+                "id": name,
+                "arn": f"arn:aws:eks:{self.region}:{ACCOUNT_ID}:cluster/{name}",
+                "endpoint": f"https://{OIDC_ID}.gr7.{self.region}.eks.amazonaws.com",
+                "version": "1.33",
+                "status": "ACTIVE",
+                "certificateAuthorities": [{"data": base64.b64encode(b"mock-ca").decode()}],
+                "identities": [{"oidcs": [{"issuer": issuer}]}],
+                "vpcConfig": {"subnetIds": [], "securityGroupIds": []},
+            }
+        if token == "aws:iam/getOpenIdConnectProvider:getOpenIdConnectProvider":
+            url = a["url"].removeprefix("https://")
+            return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{url}", "url": url, "clientIdLists": ["sts.amazonaws.com"], "id": url}
+        raise StrictMockError(f"invoke {token} has no mock answer in tools/engine.py; add a realistic one")
+
+
+# ---------------------------------------------------------------- recording monitor
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    custom: bool
+    inputs: dict
+    provider: str = ""
+    depends_on: list[str] = field(default_factory=list)
+    protect: bool = False
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: StrictMocks):
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+        self.problems: list[str] = []
+
+    def RegisterResource(self, request):
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type != "pulumi:pulumi:Stack":
+            plain = rpc.deserialize_properties(request.object)
+            problems = check_inputs(request.type, _unwrap_secrets(plain))
+            if problems:
+                self.problems.extend(f"{urn}: {p}" for p in problems)
+                raise StrictMockError(f"{urn}: " + "; ".join(problems))
+            self.registrations.append(
+                Registration(
+                    urn=urn,
+                    type=request.type,
+                    name=request.name,
+                    parent=request.parent,
+                    custom=bool(request.custom),
+                    inputs=_masked(json_format.MessageToDict(request.object)),
+                    provider=request.provider.split("::")[0:4][-1] if request.provider else "",
+                    depends_on=list(request.dependencies),
+                    protect=bool(request.protect),
+                )
+            )
+        if request.type == "pulumi:pulumi:Stack":
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        inputs = rpc.deserialize_properties(request.object)
+        resource_args = pulumi_mocks.MockResourceArgs(
+            typ=request.type,
+            name=request.name,
+            inputs=inputs,
+            provider=request.provider,
+            resource_id=request.importId,
+            custom=request.custom or False,
+        )
+        id_, state = self.mocks.new_resource(resource_args)
+        # Like the engine, mark the outputs the SDK declares secret (e.g. random passwords).
+        returned = {
+            k: rpc.wrap_rpc_secret(v) if k in request.additionalSecretOutputs else v for k, v in state.items()
+        }
+        obj_proto = _sync_await(rpc.serialize_properties(returned, {}))
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj_proto)
+
+
+def _unwrap_secrets(value: Any) -> Any:
+    if rpc.is_rpc_secret(value):
+        return _unwrap_secrets(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: _unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap_secrets(v) for v in value]
+    return value
+
+
+def _masked(value: Any) -> Any:
+    """Engine wire values with secrets and unknowns replaced by readable markers."""
+    if isinstance(value, dict):
+        sig = value.get(rpc._special_sig_key)
+        if sig == rpc._special_secret_sig:
+            return SECRET
+        if sig == rpc._special_resource_sig:
+            return value.get("urn", "")
+        if sig in (rpc._special_asset_sig, rpc._special_archive_sig):
+            return "[asset]"
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    if value == rpc.UNKNOWN:
+        return UNKNOWN
+    return value
+
+
+# ---------------------------------------------------------------- stack config
+def stack_config(stack: str, overrides: Optional[dict[str, Any]] = None, root: Path = ROOT) -> tuple[dict[str, str], list[str]]:
+    """The config map Pulumi would hand the program: project defaults, then Pulumi.<stack>.yaml.
+
+    Encrypted (`secure:`) values become placeholders that stay secret. `overrides` (full keys,
+    plain values; None deletes) are applied last, for tests.
+    """
+    import yaml
+
+    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    values: dict[str, Any] = {}
+    for key, spec in (project.get("config") or {}).items():
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        if isinstance(spec, dict) and "default" in spec:
+            values[full] = spec["default"]
+    stack_file = root / f"Pulumi.{stack}.yaml"
+    if not stack_file.exists():
+        raise FileNotFoundError(f"no stack file {stack_file.name}; stacks: {', '.join(available_stacks(root))}")
+    for key, value in ((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}).items():
+        values[key if ":" in key else f"{PROJECT}:{key}"] = value
+    for key, value in (overrides or {}).items():
+        if value is None:
+            values.pop(key, None)
+        else:
+            values[key] = value
+    raw: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in values.items():
+        value, secret = _placeholders(key, value)
+        if secret:
+            secret_keys.append(key)
+        raw[key] = value if isinstance(value, str) else json.dumps(value)
+    return raw, secret_keys
+
+
+def _placeholders(key: str, value: Any) -> tuple[Any, bool]:
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return f"plan-placeholder-for-{key.split(':')[-1]}", True
+    if isinstance(value, dict):
+        pairs = {k: _placeholders(key, v) for k, v in value.items()}
+        return {k: v for k, (v, _) in pairs.items()}, any(s for _, s in pairs.values())
+    if isinstance(value, list):
+        pairs = [_placeholders(key, v) for v in value]
+        return [v for v, _ in pairs], any(s for _, s in pairs)
+    if isinstance(value, bool):
+        return ("true" if value else "false"), False
+    return value, False
+
+
+def available_stacks(root: Path = ROOT) -> list[str]:
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+
+
+# ---------------------------------------------------------------- running the program
+@dataclass
+class PlanResult:
+    stack: str
+    resources: list[Registration]
+    outputs: dict[str, Any]
+
+    def by_type(self, typ: str) -> list[Registration]:
+        return [r for r in self.resources if r.type == typ]
+
+    def one(self, typ: str, name: str) -> Registration:
+        found = [r for r in self.resources if r.type == typ and r.name == name]
+        assert len(found) == 1, f"expected one {typ} named {name}, found {[r.urn for r in found]}"
+        return found[0]
+
+
+def run(stack: str, overrides: Optional[dict[str, Any]] = None, program: Path = ROOT / "__main__.py", preview: bool = False) -> PlanResult:
+    """Run `program` for `stack` under strict mocks; raise on bad config or a strict-mock failure."""
+    raw, secret_keys = stack_config(stack, overrides)
+    region = _region_hint(raw)
+    monitor = RecordingMonitor(StrictMocks(region))
+    settings.reset_options()
+    pulumi.runtime.set_all_config(raw, secret_keys)
+    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+    root = settings.get_root_resource()
+
+    def program_run():
+        runpy.run_path(str(program), run_name="__main__")
+
+    _sync_await(run_pulumi_func(program_run))
+    if monitor.problems:
+        raise StrictMockError("\n".join(monitor.problems))
+    outputs = _sync_await(_resolve_outputs(dict(root.outputs)))
+    return PlanResult(stack, monitor.registrations, outputs)
+
+
+def _region_hint(raw: dict[str, str]) -> str:
+    try:
+        return json.loads(raw.get(f"{PROJECT}:storage", "{}")).get("region") or "ap-northeast-2"
+    except (json.JSONDecodeError, AttributeError):
+        return "ap-northeast-2"
+
+
+async def _resolve_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
+    resolved = {}
+    for name, value in outputs.items():
+        out = pulumi.Output.from_input(value)
+        is_secret = await out.is_secret()
+        known = await out.is_known()
+        plain = await out.future()
+        resolved[name] = SECRET if is_secret else (plain if known else UNKNOWN)
+    return resolved
+
+
+def keys_of(value: Any) -> set[str]:
+    """Every dict key at any depth (for asserting shapes)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found.add(k)
+            found |= keys_of(v)
+    elif isinstance(value, list):
+        for v in value:
+            found |= keys_of(v)
+    return found
+
+
+def walk_strings(value: Any) -> typing.Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from walk_strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from walk_strings(v)
+
+

@@ -36,7 +36,11 @@ from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-ROOT = Path(__file__).resolve().parent.parent
+def project_root() -> Path:
+    """Like the Pulumi CLI: the working directory when it holds Pulumi.yaml, else this checkout."""
+    cwd = Path.cwd()
+    return cwd if (cwd / "Pulumi.yaml").exists() else Path(__file__).resolve().parent.parent
+
 PROJECT = "obs-storage"
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
@@ -332,7 +336,7 @@ def _masked(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------- stack config
-def stack_config(stack: str, overrides: Optional[dict[str, Any]] = None, root: Path = ROOT) -> tuple[dict[str, str], list[str]]:
+def stack_config(stack: str, overrides: Optional[dict[str, Any]] = None, root: Optional[Path] = None) -> tuple[dict[str, str], list[str]]:
     """The config map Pulumi would hand the program: project defaults, then Pulumi.<stack>.yaml.
 
     Encrypted (`secure:`) values become placeholders that stay secret. `overrides` (full keys,
@@ -340,6 +344,7 @@ def stack_config(stack: str, overrides: Optional[dict[str, Any]] = None, root: P
     """
     import yaml
 
+    root = root or project_root()
     project = yaml.safe_load((root / "Pulumi.yaml").read_text())
     values: dict[str, Any] = {}
     for key, spec in (project.get("config") or {}).items():
@@ -380,7 +385,8 @@ def _placeholders(key: str, value: Any) -> tuple[Any, bool]:
     return value, False
 
 
-def available_stacks(root: Path = ROOT) -> list[str]:
+def available_stacks(root: Optional[Path] = None) -> list[str]:
+    root = root or project_root()
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
 
 
@@ -400,8 +406,9 @@ class PlanResult:
         return found[0]
 
 
-def run(stack: str, overrides: Optional[dict[str, Any]] = None, program: Path = ROOT / "__main__.py", preview: bool = False) -> PlanResult:
+def run(stack: str, overrides: Optional[dict[str, Any]] = None, program: Optional[Path] = None, preview: bool = False) -> PlanResult:
     """Run `program` for `stack` under strict mocks; raise on bad config or a strict-mock failure."""
+    program = program or project_root() / "__main__.py"
     raw, secret_keys = stack_config(stack, overrides)
     region = _region_hint(raw)
     monitor = RecordingMonitor(StrictMocks(region))

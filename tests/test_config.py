@@ -1,0 +1,231 @@
+"""The config model, without mocks: every bad-config case fails with one actionable line."""
+
+from __future__ import annotations
+
+import json
+import re
+import typing
+from pathlib import Path
+
+import pytest
+
+from components import config
+from tools import engine
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def aws_config(**tools_fields) -> dict[str, str]:
+    tools = {"loki": {"bucket": "acme-loki"}, "tempo": {"bucket": "acme-tempo"}, "thanos": {"bucket": "acme-thanos"}}
+    for tool, fields in tools_fields.items():
+        tools[tool].update(fields)
+    return {
+        "obs-storage:target": "aws",
+        "obs-storage:aws": json.dumps({"clusterName": "stg"}),
+        "obs-storage:storage": json.dumps({"region": "ap-northeast-2"}),
+        "obs-storage:tools": json.dumps(tools),
+    }
+
+
+def error_of(raw: dict[str, str], secret: frozenset[str] = frozenset(), stack: str = "staging") -> config.ConfigError:
+    with pytest.raises(config.ConfigError) as info:
+        config.load(stack, raw, set(secret))
+    message = str(info.value)
+    assert "\n" not in message, message
+    assert message.startswith(f"stack '{stack}': obs-storage:"), message
+    assert "Fix: " in message, message
+    return info.value
+
+
+def test_valid_aws_config_resolves_target_defaults():
+    cfg = config.load("staging", aws_config(), set())
+    assert cfg.storage.endpoint == "s3.ap-northeast-2.amazonaws.com"
+    assert cfg.storage.path_style is False and cfg.storage.tls is True
+    assert cfg.storage.protect is True
+
+
+@pytest.mark.parametrize(
+    "bucket",
+    ["Acme-Loki", "ab", "a" * 64, "acme.loki", "-acme", "acme-", "192.168.1.10", "xn--acme", "acme-s3alias", "acme_loki"],
+)
+def test_invalid_bucket_name(bucket):
+    err = error_of(aws_config(loki={"bucket": bucket}))
+    assert err.key == "tools.loki.bucket" and err.value == bucket
+
+
+def test_expiration_must_exceed_retention_plus_delete_delay():
+    # 31 days of retention + 2h delete delay: 31 days of expiration would delete served chunks.
+    err = error_of(aws_config(loki={"bucket": "acme-loki", "retentionDays": 31, "expireAfterDays": 31}))
+    assert err.key == "tools.loki.expireAfterDays" and err.value == 31
+    assert "at least 32" in err.fix
+    config.load("staging", aws_config(loki={"bucket": "acme-loki", "retentionDays": 31, "expireAfterDays": 32}), set())
+
+
+def test_thanos_expiration_counts_longest_resolution_and_delete_delay():
+    fields = {"bucket": "acme-thanos", "retention": {"rawDays": 30, "fiveMinuteDays": 90, "oneHourDays": 365}}
+    err = error_of(aws_config(thanos={**fields, "expireAfterDays": 367}))
+    assert err.key == "tools.thanos.expireAfterDays" and "at least 368" in err.fix
+    config.load("staging", aws_config(thanos={**fields, "expireAfterDays": 368}), set())
+
+
+def test_thanos_expiration_refused_when_a_resolution_is_kept_forever():
+    fields = {"bucket": "acme-thanos", "retention": {"rawDays": 30, "fiveMinuteDays": 90, "oneHourDays": 0}}
+    err = error_of(aws_config(thanos={**fields, "expireAfterDays": 5000}))
+    assert "forever" in str(err)
+
+
+@pytest.mark.parametrize("storage_class", ["GLACIER", "DEEP_ARCHIVE"])
+def test_naive_glacier_rule_is_impossible_for_served_data(storage_class):
+    # The classic "30d -> Glacier, 400d -> delete" rule on data the tool still serves.
+    fields = {"bucket": "acme-loki", "retentionDays": 365, "transitions": [{"days": 30, "storageClass": storage_class}], "expireAfterDays": 400}
+    err = error_of(aws_config(loki=fields))
+    assert err.key == "tools.loki.transitions[0]"
+    assert "cannot be read without a restore" in err.problem
+    assert "GLACIER_IR" in err.fix
+
+
+def test_readable_transition_is_accepted():
+    fields = {"bucket": "acme-loki", "retentionDays": 365, "transitions": [{"days": 30, "storageClass": "STANDARD_IA"}, {"days": 90, "storageClass": "GLACIER_IR"}], "expireAfterDays": 400}
+    config.load("staging", aws_config(loki=fields), set())
+
+
+def test_standard_ia_needs_thirty_days():
+    err = error_of(aws_config(loki={"bucket": "acme-loki", "transitions": [{"days": 7, "storageClass": "STANDARD_IA"}]}))
+    assert err.key == "tools.loki.transitions[0]" and "30" in err.fix
+
+
+def test_transitions_unsupported_on_hetzner():
+    raw = aws_config(loki={"bucket": "acme-loki", "transitions": [{"days": 30, "storageClass": "STANDARD_IA"}]})
+    raw.update({
+        "obs-storage:target": "hetzner",
+        "obs-storage:storage": json.dumps({}),
+        "obs-storage:hetzner": json.dumps({"swarmHost": "ssh://deploy@manager"}),
+        "obs-storage:hetznerAccessKey": "k",
+        "obs-storage:hetznerSecretKey": "s",
+    })
+    err = error_of(raw, frozenset({"obs-storage:hetznerAccessKey", "obs-storage:hetznerSecretKey"}), stack="prod")
+    assert err.key == "tools.loki.transitions" and "hetzner" in err.problem
+
+
+def test_tags_unsupported_on_hetzner():
+    raw = aws_config()
+    raw.update({
+        "obs-storage:target": "hetzner",
+        "obs-storage:storage": json.dumps({"tags": {"team": "obs"}}),
+        "obs-storage:hetzner": json.dumps({"swarmHost": "ssh://deploy@manager"}),
+        "obs-storage:hetznerAccessKey": "k",
+        "obs-storage:hetznerSecretKey": "s",
+    })
+    err = error_of(raw, frozenset({"obs-storage:hetznerAccessKey", "obs-storage:hetznerSecretKey"}), stack="prod")
+    assert err.key == "storage.tags"
+
+
+def test_sse_kms_unsupported_on_minio():
+    raw = aws_config()
+    raw["obs-storage:target"] = "local"
+    raw["obs-storage:storage"] = json.dumps({"kmsKeyArn": "arn:aws:kms:ap-northeast-2:123456789012:key/11111111-2222-3333-4444-555555555555"})
+    err = error_of(raw, stack="local")
+    assert err.key == "storage.kmsKeyArn" and "local" in err.problem
+
+
+def test_missing_required_secret():
+    raw = aws_config()
+    raw.update({"obs-storage:target": "hetzner", "obs-storage:storage": "{}", "obs-storage:hetzner": json.dumps({"swarmHost": "ssh://deploy@manager"})})
+    err = error_of(raw, stack="prod")
+    assert err.key == "hetznerAccessKey" and "--secret" in err.fix
+
+
+def test_credential_in_plain_text_is_refused_without_echoing_it():
+    raw = aws_config()
+    raw.update({"obs-storage:target": "hetzner", "obs-storage:storage": "{}", "obs-storage:hetzner": json.dumps({"swarmHost": "ssh://deploy@manager"}),
+                "obs-storage:hetznerAccessKey": "AKIAPLAINTEXT", "obs-storage:hetznerSecretKey": "s"})
+    err = error_of(raw, frozenset({"obs-storage:hetznerSecretKey"}), stack="prod")
+    assert err.key == "hetznerAccessKey" and "AKIAPLAINTEXT" not in str(err)
+
+
+@pytest.mark.parametrize(
+    "key,value,where",
+    [
+        ("obs-storage:retentionDays", "7", "retentionDays"),
+        ("aws:region", "us-east-1", "aws:region"),
+    ],
+)
+def test_unknown_top_level_key(key, value, where):
+    raw = aws_config()
+    raw[key] = value
+    err = error_of(raw)
+    assert err.key == where
+
+
+def test_unknown_nested_key():
+    err = error_of(aws_config(loki={"bucket": "acme-loki", "retentionDayz": 3}))
+    assert err.key == "tools.loki.retentionDayz" and "unknown key" in err.problem
+
+
+def test_known_bad_loki_version_is_refused():
+    raw = aws_config()
+    raw["obs-storage:versions"] = json.dumps({"loki": "3.7.1"})
+    err = error_of(raw)
+    assert err.key == "versions.loki" and "21926" in err.problem
+
+
+@pytest.mark.parametrize("version", ["latest", "3.7", "3.x", ">=3.7.7"])
+def test_inexact_versions_are_refused(version):
+    raw = aws_config()
+    raw["obs-storage:versions"] = json.dumps({"tempo": version})
+    assert error_of(raw).key == "versions.tempo"
+
+
+def test_loki_prefix_is_refused():
+    assert error_of(aws_config(loki={"bucket": "acme-loki", "prefix": "loki/"})).key == "tools.loki.prefix"
+
+
+def test_one_bucket_per_tool():
+    err = error_of(aws_config(tempo={"bucket": "acme-loki"}))
+    assert err.key == "tools.tempo.bucket"
+
+
+def test_too_many_tenants_for_s3_lifecycle_rules():
+    raw = aws_config(loki={"bucket": "acme-loki", "expireAfterDays": 40})
+    raw["obs-storage:tenants"] = json.dumps([f"t{i}" for i in range(999)])
+    err = error_of(raw)
+    assert err.key == "tenants" and "1000" in err.problem
+
+
+@pytest.mark.parametrize("stack", engine.available_stacks())
+def test_each_stack_file_validates(stack):
+    raw, secret_keys = engine.stack_config(stack)
+    cfg = config.load(stack, raw, set(secret_keys))
+    assert cfg.tools.enabled(), stack
+
+
+def test_committed_stacks_use_their_documented_targets():
+    targets = {s: config.load(s, *(lambda r, k: (r, set(k)))(*engine.stack_config(s))).target.value for s in ("local", "staging", "prod")}
+    assert targets == {"local": "local", "staging": "aws", "prod": "hetzner"}
+
+
+def _leaf_keys(model, prefix: str = "") -> set[str]:
+    """Dotted config keys of every leaf field (nested models are descended, lists are leaves)."""
+    keys = set()
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{field.alias or name}"
+        candidates = () if typing.get_origin(field.annotation) is list else (field.annotation, *typing.get_args(field.annotation))
+        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, config._Model)]
+        keys |= _leaf_keys(nested[0], key + ".") if nested else {key}
+    return keys
+
+
+COMMON_TOOL_FIELDS = ("enabled", "bucket", "prefix", "transitions", "expireAfterDays")
+
+
+def test_pulumi_yaml_documents_every_config_key():
+    text = (ROOT / "Pulumi.yaml").read_text()
+    documented = set(re.findall(r"^#\s+([a-zA-Z<>.]+)\s{2,}", text, re.M)) | set(re.findall(r"^  (\w+):$", text, re.M))
+    expected = set(config.SECRET_KEYS)
+    for key in _leaf_keys(config.StackConfig) - {"secrets"}:
+        parts = key.split(".")
+        if parts[0] == "tools" and parts[-1] in COMMON_TOOL_FIELDS:
+            key = f"tools.<tool>.{parts[-1]}"
+        expected.add(key)
+    missing = sorted(expected - documented)
+    assert not missing, f"keys missing from Pulumi.yaml's reference block: {missing}"

@@ -1,0 +1,80 @@
+"""The strict mock engine refuses inputs the provider SDKs do not define."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from tools import engine
+
+PROGRAM_HEAD = """
+import pulumi
+import pulumi_aws as aws
+provider = aws.Provider("aws", region="ap-northeast-2")
+bucket = aws.s3.Bucket("b", bucket="acme-test", opts=pulumi.ResourceOptions(provider=provider))
+"""
+
+
+def run_program(tmp_path, body: str):
+    program = tmp_path / "program.py"
+    program.write_text(PROGRAM_HEAD + textwrap.dedent(body))
+    return engine.run("staging", program=program)
+
+
+def test_misspelled_nested_input_fails(tmp_path):
+    with pytest.raises(engine.StrictMockError) as info:
+        run_program(tmp_path, """
+            aws.s3.BucketLifecycleConfiguration("l", bucket=bucket.id, rules=[{
+                "id": "r", "status": "Enabled",
+                "abort_incomplete_multipart_upload": {"days_after_initation": 1},
+            }], opts=pulumi.ResourceOptions(provider=provider))
+        """)
+    message = str(info.value)
+    assert "rules[0].abortIncompleteMultipartUpload.days_after_initation: unknown property" in message
+
+
+def test_missing_required_nested_input_fails(tmp_path):
+    with pytest.raises(engine.StrictMockError) as info:
+        run_program(tmp_path, """
+            aws.s3.BucketLifecycleConfiguration("l", bucket=bucket.id, rules=[{"id": "r"}],
+                                                opts=pulumi.ResourceOptions(provider=provider))
+        """)
+    assert "rules[0].status: required property" in str(info.value)
+
+
+def test_correct_nested_input_passes_and_is_recorded_in_wire_names(tmp_path):
+    result = run_program(tmp_path, """
+        aws.s3.BucketLifecycleConfiguration("l", bucket=bucket.id, rules=[{
+            "id": "r", "status": "Enabled", "filter": {"prefix": "fake/"},
+            "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
+        }], opts=pulumi.ResourceOptions(provider=provider))
+    """)
+    rule = result.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "l").inputs["rules"][0]
+    assert rule["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 1}
+
+
+def test_invoke_without_mock_answer_fails(tmp_path):
+    with pytest.raises(Exception) as info:
+        run_program(tmp_path, """
+            aws.ec2.get_vpc(default=True, opts=pulumi.InvokeOptions(provider=provider))
+        """)
+    assert "has no mock answer" in str(info.value)
+
+
+def test_secrets_are_masked_in_recorded_inputs_and_outputs(tmp_path):
+    result = run_program(tmp_path, """
+        aws.ssm.Parameter("p", type="SecureString", value=pulumi.Output.secret("hunter2-value"),
+                          opts=pulumi.ResourceOptions(provider=provider))
+        pulumi.export("leak", pulumi.Output.secret("hunter2-value"))
+    """)
+    parameter = result.one("aws:ssm/parameter:Parameter", "p")
+    assert parameter.inputs["value"] == engine.SECRET
+    assert result.outputs["leak"] == engine.SECRET
+
+
+def test_every_sdk_token_used_by_the_program_resolves(plan):
+    for stack in ("local", "staging", "prod"):
+        for r in plan(stack).resources:
+            if r.custom:
+                assert engine.args_class(r.type) is not None, r.type

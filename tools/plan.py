@@ -1,0 +1,95 @@
+"""Offline plan: run the real program for a stack under the strict mock engine and print it.
+
+    python -m tools.plan --stack local|staging|prod [--json]
+
+Needs no Pulumi CLI, provider plugin or cloud credential: what a reviewer of a pull request from
+a fork runs. Secrets appear as "[secret]"; encrypted stack values become placeholders.
+Exit codes: 0 planned; 2 bad stack config; 3 strict-mock failure; 4 a mandatory policy violation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import pulumi
+
+from tools import engine
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", required=True, help=f"one of: {', '.join(engine.available_stacks())}")
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    args = parser.parse_args(argv)
+    try:
+        result = engine.run(args.stack)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except pulumi.RunError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except engine.StrictMockError as error:
+        print(f"error: strict mocks refused the plan:\n{error}", file=sys.stderr)
+        return 3
+    violations = evaluate_policies(result)
+    if args.json:
+        print(json.dumps(as_json(result, violations), indent=2, sort_keys=False))
+    else:
+        print(as_text(result, violations))
+    return 4 if any(v["enforcement"] == "mandatory" for v in violations) else 0
+
+
+def evaluate_policies(result: engine.PlanResult) -> list[dict[str, str]]:
+    """Violations of the policy pack for the planned resources (see policies/rules.py)."""
+    from policies import offline
+
+    return offline.evaluate(result)
+
+
+def as_json(result: engine.PlanResult, violations: list[dict[str, str]]) -> dict[str, Any]:
+    return {
+        "stack": result.stack,
+        "resources": [
+            {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "custom": r.custom, "inputs": r.inputs}
+            for r in result.resources
+        ],
+        "outputs": result.outputs,
+        "violations": violations,
+    }
+
+
+def as_text(result: engine.PlanResult, violations: list[dict[str, str]]) -> str:
+    children: dict[str, list[engine.Registration]] = {}
+    for r in result.resources:
+        children.setdefault(r.parent, []).append(r)
+    lines = [f"stack {result.stack}: {len(result.resources)} resources (offline plan under strict mocks)"]
+
+    def walk(parent: str, depth: int) -> None:
+        for r in sorted(children.get(parent, []), key=lambda x: (x.type, x.name)):
+            lines.append(f"{'  ' * depth}{r.type}  {r.name}{_key_inputs(r.inputs)}")
+            walk(r.urn, depth + 1)
+
+    roots = {r.parent for r in result.resources} - {r.urn for r in result.resources}
+    for root in sorted(roots):
+        walk(root, 1)
+    lines.append("outputs:")
+    for name, value in result.outputs.items():
+        lines.append(f"  {name}: {json.dumps(value, sort_keys=True)}")
+    lines.append(f"policy violations: {len(violations)}")
+    for v in violations:
+        lines.append(f"  [{v['enforcement']}] {v['policy']}: {v['urn']}: {v['message']}")
+    return "\n".join(lines)
+
+
+def _key_inputs(inputs: dict[str, Any]) -> str:
+    scalars = [f"{k}={json.dumps(v)}" for k, v in sorted(inputs.items()) if isinstance(v, (str, int, float, bool))]
+    text = "  " + " ".join(scalars) if scalars else ""
+    return text if len(text) < 160 else text[:157] + "..."
+
+
+if __name__ == "__main__":
+    sys.exit(main())

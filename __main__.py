@@ -1,12 +1,14 @@
 """obs-storage: object storage for Loki, Tempo and Thanos, and the tools wired to it.
 
 Read the stack config once, validate it (bad input stops here, before any resource exists),
-pick the target's seams, declare one hardened bucket per enabled tool, export what users need.
+pick the target's seams, declare one hardened bucket and least-privilege identities per enabled
+tool, export what users need.
 """
 
 import pulumi
 
-from components import config, targets
+from components import access, config, targets
+from components.identity import ToolIdentity
 from components.storage import ToolBucket, bucket_spec
 
 try:
@@ -18,6 +20,12 @@ except config.ConfigError as error:
 target = targets.build(cfg)
 
 buckets = {tool: ToolBucket(tool, bucket_spec(cfg, tool), target.storage) for tool in cfg.tools.enabled()}
+
+grants = access.grants(cfg)
+identities = {
+    tool: ToolIdentity(f"{tool}-identity", [g for g in grants if g.tool == tool], bucket, target.identity)
+    for tool, bucket in buckets.items()
+}
 
 pulumi.export("target", cfg.target.value)
 pulumi.export(
@@ -32,6 +40,19 @@ pulumi.export(
             "lifecycle": list(bucket.spec.lifecycle.notes),
         }
         for tool, bucket in buckets.items()
+    },
+)
+pulumi.export(
+    "identities",
+    {
+        tool: {
+            "kind": identity.kind,
+            **({"roleArns": identity.credentials.role_arns} if identity.credentials.role_arns else {}),
+            **({"minioUser": identity.credentials.user} if identity.credentials.user is not None else {}),
+            "serviceAccounts": {g.service_account: list(g.actions) for g in identity.grants},
+            **({"note": "Hetzner has no IAM: the project's key pair reaches every bucket of the project"} if identity.kind == "hetzner-key-pair" else {}),
+        }
+        for tool, identity in identities.items()
     },
 )
 pulumi.export("urls", target.urls)

@@ -16,6 +16,7 @@ import pulumi_minio as minio
 
 from components import versions
 from components.config import StackConfig, Target as TargetName
+from components.identity import AwsRoles, HetznerKeyPair, IdentityBackend, MinioUsers, cluster_oidc
 from components.local_minio import LocalMinio
 from components.storage import AwsS3Backend, S3CompatibleBackend, StorageBackend
 
@@ -24,12 +25,15 @@ from components.storage import AwsS3Backend, S3CompatibleBackend, StorageBackend
 class Target:
     name: TargetName
     storage: StorageBackend
+    identity: IdentityBackend
     # URLs of the object store for people (console) and the plan.
     urls: dict[str, str] = field(default_factory=dict)
     aws_provider: Optional[aws.Provider] = None
     docker_provider: Optional[docker.Provider] = None
     docker_network: Optional[docker.Network] = None
     minio_provider: Optional[minio.Provider] = None
+    # target aws: the existing EKS cluster (looked up by name)
+    cluster: Optional[pulumi.Output] = None
 
 
 def build(cfg: StackConfig) -> Target:
@@ -50,6 +54,7 @@ def _local(cfg: StackConfig) -> Target:
     return Target(
         cfg.target,
         backend,
+        MinioUsers(server.provider),
         urls={"minioConsole": server.console_url, "minioApi": server.api_url},
         docker_provider=docker_provider,
         docker_network=network,
@@ -59,18 +64,30 @@ def _local(cfg: StackConfig) -> Target:
 
 def _aws(cfg: StackConfig) -> Target:
     s = cfg.storage
+    assert cfg.aws is not None
     provider = aws.Provider("aws", region=s.region)
-    return Target(cfg.target, AwsS3Backend(provider, s.region, s.endpoint, s.path_style, s.tls), aws_provider=provider)
+    cluster = aws.eks.get_cluster_output(name=cfg.aws.cluster_name, opts=pulumi.InvokeOptions(provider=provider))
+    oidc = cluster_oidc(cluster, cfg.aws.oidc_provider == "create", provider) if cfg.aws.identity == "irsa" else None
+    identity = AwsRoles(provider, pulumi.get_stack(), cfg.aws.cluster_name, cfg.aws.namespace, cfg.aws.identity, oidc, s.kms_key_arn)
+    return Target(
+        cfg.target,
+        AwsS3Backend(provider, s.region, s.endpoint, s.path_style, s.tls),
+        identity,
+        aws_provider=provider,
+        cluster=cluster,
+    )
 
 
 def _hetzner(cfg: StackConfig) -> Target:
     s = cfg.storage
     assert cfg.hetzner is not None and cfg.secrets.hetzner_access_key and cfg.secrets.hetzner_secret_key
+    access_key = pulumi.Output.secret(cfg.secrets.hetzner_access_key.get_secret_value())
+    secret_key = pulumi.Output.secret(cfg.secrets.hetzner_secret_key.get_secret_value())
     provider = minio.Provider(
         "hetzner-object-storage",
         minio_server=s.endpoint,
-        minio_user=pulumi.Output.secret(cfg.secrets.hetzner_access_key.get_secret_value()),
-        minio_password=pulumi.Output.secret(cfg.secrets.hetzner_secret_key.get_secret_value()),
+        minio_user=access_key,
+        minio_password=secret_key,
         minio_ssl=s.tls,
         minio_region=s.region,
     )
@@ -78,6 +95,7 @@ def _hetzner(cfg: StackConfig) -> Target:
     return Target(
         cfg.target,
         S3CompatibleBackend(provider, s.region, s.endpoint, s.path_style, s.tls),
+        HetznerKeyPair(docker_provider, access_key, secret_key),
         urls={"objectStorage": f"https://{s.endpoint}"},
         docker_provider=docker_provider,
         minio_provider=provider,

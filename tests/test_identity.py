@@ -1,0 +1,145 @@
+"""Per-tool identities: exact trust conditions and permissions, no static keys, no secret leaks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import policy_of, tool_overrides
+from tools import engine
+
+ISSUER = f"oidc.eks.ap-northeast-2.amazonaws.com/id/{engine.OIDC_ID}"
+LOKI = {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
+EXPECTED_ACTIONS = {
+    "loki": LOKI,
+    "tempo": LOKI | {"s3:GetObjectTagging", "s3:PutObjectTagging"},
+    "thanos-compact": LOKI,
+    "thanos-store": {"s3:ListBucket", "s3:GetObject"},
+    "prometheus": {"s3:ListBucket", "s3:GetObject", "s3:PutObject"},
+}
+BUCKET_OF = {"loki": "acme-staging-loki", "tempo": "acme-staging-tempo", "thanos-compact": "acme-staging-thanos",
+             "thanos-store": "acme-staging-thanos", "prometheus": "acme-staging-thanos"}
+
+
+def roles(result) -> dict[str, engine.Registration]:
+    return {r.name.removesuffix("-role"): r for r in result.by_type("aws:iam/role:Role")}
+
+
+def actions_and_resources(result, sa: str) -> tuple[set[str], set[str]]:
+    doc = policy_of(result.one("aws:iam/rolePolicy:RolePolicy", f"{sa}-bucket-access"))
+    actions, resources = set(), set()
+    for statement in doc["Statement"]:
+        assert statement["Effect"] == "Allow"
+        actions |= set(statement["Action"])
+        resources |= set(statement["Resource"])
+    return actions, resources
+
+
+def test_one_role_per_service_account(plan):
+    assert set(roles(plan("staging"))) == set(EXPECTED_ACTIONS)
+
+
+@pytest.mark.parametrize("sa", sorted(EXPECTED_ACTIONS))
+def test_irsa_trust_pins_sub_and_aud(plan, sa):
+    role = roles(plan("staging"))[sa]
+    (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity", role.urn
+    assert statement["Principal"] == {"Federated": f"arn:aws:iam::{engine.ACCOUNT_ID}:oidc-provider/{ISSUER}"}, role.urn
+    assert statement["Condition"] == {
+        "StringEquals": {f"{ISSUER}:sub": f"system:serviceaccount:observability:{sa}", f"{ISSUER}:aud": "sts.amazonaws.com"}
+    }, role.urn
+
+
+@pytest.mark.parametrize("sa", sorted(EXPECTED_ACTIONS))
+def test_role_actions_are_exact_and_on_own_bucket_only(plan, sa):
+    actions, resources = actions_and_resources(plan("staging"), sa)
+    assert actions == EXPECTED_ACTIONS[sa]
+    bucket = BUCKET_OF[sa]
+    assert resources == {f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"}
+
+
+def test_no_wildcards_and_no_static_keys(any_stack):
+    assert not any_stack.by_type("aws:iam/accessKey:AccessKey")
+    for policy in any_stack.by_type("aws:iam/rolePolicy:RolePolicy"):
+        for statement in policy_of(policy)["Statement"]:
+            assert "*" not in statement["Action"] and "s3:*" not in statement["Action"], policy.urn
+            assert "*" not in statement["Resource"], policy.urn
+
+
+def test_prefix_narrows_object_resources_and_listing(plan_with):
+    result = plan_with("staging", tool_overrides("staging", tempo={"prefix": "traces/"}))
+    doc = policy_of(result.one("aws:iam/rolePolicy:RolePolicy", "tempo-bucket-access"))
+    by_sid = {s["Sid"]: s for s in doc["Statement"]}
+    assert by_sid["ObjectsInOwnBucket"]["Resource"] == ["arn:aws:s3:::acme-staging-tempo/traces/*"]
+    assert by_sid["ListOwnBucket"]["Condition"] == {"StringLike": {"s3:prefix": ["traces/*"]}}
+
+
+def test_kms_actions_only_with_a_key_and_only_on_it(plan, plan_with):
+    for sa in EXPECTED_ACTIONS:
+        actions, _ = actions_and_resources(plan("staging"), sa)
+        assert not any(a.startswith("kms:") for a in actions)
+    key = "arn:aws:kms:ap-northeast-2:123456789012:key/11111111-2222-3333-4444-555555555555"
+    result = plan_with("staging", {"obs-storage:storage": {"region": "ap-northeast-2", "kmsKeyArn": key}})
+    for sa, expected in (("thanos-compact", {"kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"}), ("thanos-store", {"kms:Decrypt"})):
+        doc = policy_of(result.one("aws:iam/rolePolicy:RolePolicy", f"{sa}-bucket-access"))
+        (kms,) = [s for s in doc["Statement"] if s["Sid"] == "UseBucketKey"]
+        assert set(kms["Action"]) == expected and kms["Resource"] == [key]
+
+
+def test_pod_identity_variant(plan_with):
+    result = plan_with("staging", {"obs-storage:aws": {"clusterName": "staging-eks", "identity": "pod-identity"}})
+    for sa, role in roles(result).items():
+        (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+        assert statement["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+        assert sorted(statement["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
+    associations = {r.inputs["serviceAccount"]: r for r in result.by_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")}
+    assert set(associations) == set(EXPECTED_ACTIONS)
+    for sa, association in associations.items():
+        assert association.inputs["clusterName"] == "staging-eks" and association.inputs["namespace"] == "observability"
+    assert not result.by_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+
+
+def test_oidc_provider_is_created_only_when_asked(plan, plan_with):
+    assert not plan("staging").by_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    result = plan_with("staging", {"obs-storage:aws": {"clusterName": "staging-eks", "oidcProvider": "create"}})
+    (oidc,) = result.by_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    assert oidc.inputs["url"] == f"https://{ISSUER}" and oidc.inputs["clientIdLists"] == ["sts.amazonaws.com"]
+
+
+def test_receive_mode_grants_receive_instead_of_sidecar(plan_with):
+    result = plan_with("staging", tool_overrides("staging", thanos={"mode": "receive"}))
+    names = set(roles(result))
+    assert "thanos-receive" in names and "prometheus" not in names
+    actions, _ = actions_and_resources(result, "thanos-receive")
+    assert actions == {"s3:ListBucket", "s3:GetObject", "s3:PutObject"}
+
+
+def test_local_users_are_per_tool_and_bucket_scoped(plan):
+    result = plan("local")
+    users = {r.inputs["name"]: r for r in result.by_type("minio:index/iamUser:IamUser")}
+    assert set(users) == {"obs-loki", "obs-tempo", "obs-thanos"}
+    assert all(u.inputs["secret"] == engine.SECRET for u in users.values())
+    for tool in ("loki", "tempo", "thanos"):
+        policy = result.one("minio:index/iamPolicy:IamPolicy", f"{tool}-identity-policy")
+        resources = {r for s in policy_of(policy)["Statement"] for r in s["Resource"]}
+        assert resources == {f"arn:aws:s3:::{tool}", f"arn:aws:s3:::{tool}/*"}, policy.urn
+        attachment = result.one("minio:index/iamUserPolicyAttachment:IamUserPolicyAttachment", f"{tool}-identity-policy-attachment")
+        assert attachment.inputs == {"userName": f"obs-{tool}", "policyName": f"obs-{tool}-bucket-access"}
+
+
+def test_prod_key_pair_is_a_swarm_secret(plan):
+    (secret,) = plan("prod").by_type("docker:index/secret:Secret")
+    assert secret.inputs["data"] == engine.SECRET
+
+
+def _secret_values(result: engine.PlanResult) -> list[str]:
+    """Every value the mocks produced for a secret: generated passwords and stack placeholders."""
+    values = [f"mock-{r.name}-" for r in result.resources if r.type.startswith("random:index/random")]
+    return values + ["plan-placeholder-for-", "aws_secret_access_key = ", "mock-secret-"]
+
+
+def test_no_secret_value_anywhere_in_the_plan(any_stack):
+    dumped = json.dumps({"resources": [r.inputs for r in any_stack.resources], "outputs": any_stack.outputs})
+    for value in _secret_values(any_stack):
+        assert value not in dumped, f"{any_stack.stack}: secret material {value!r} appears in the plan"

@@ -27,6 +27,8 @@ identities = {
     for tool, bucket in buckets.items()
 }
 
+deployment = target.platform.deploy(cfg, buckets, identities)
+
 pulumi.export("target", cfg.target.value)
 pulumi.export(
     "buckets",
@@ -55,4 +57,6 @@ pulumi.export(
         for tool, identity in identities.items()
     },
 )
-pulumi.export("urls", target.urls)
+pulumi.export("urls", {**target.urls, **deployment.pop("urls", {})})
+for name, value in deployment.items():
+    pulumi.export(name, value)

@@ -217,6 +217,17 @@ class AwsConfig(_Model):
     # "existing": look the cluster's IAM OIDC provider up; "create": declare it (cluster has none).
     oidc_provider: Literal["existing", "create"] = "existing"
     namespace: str = "observability"
+    # Availability zones the ring members spread over (zone-aware replication needs three).
+    zones: list[str] = []
+    # Ingester WAL: emptyDir survives a move to another zone; persistentVolume (EBS) does not.
+    wal_volume: Literal["emptyDir", "persistentVolume"] = "emptyDir"
+
+    @field_validator("zones")
+    @classmethod
+    def _zones(cls, zones: list[str]) -> list[str]:
+        if zones and (len(zones) != 3 or len(set(zones)) != 3):
+            raise PydanticCustomError("obs_config", "must list exactly three distinct zones", {"fix": "list three zones, e.g. [ap-northeast-2a, ap-northeast-2b, ap-northeast-2c]"})
+        return zones
 
 
 class HetznerConfig(_Model):
@@ -315,6 +326,11 @@ class StackConfig(_Model):
             if not s.region:
                 raise _fail("storage.region", _MISSING, "is required for target aws", "set it, e.g. ap-northeast-2")
             s.endpoint = s.endpoint or f"s3.{s.region}.amazonaws.com"
+            if not self.aws.zones:
+                self.aws.zones = [f"{s.region}{letter}" for letter in "abc"]
+            for zone in self.aws.zones:
+                if not zone.startswith(s.region):
+                    raise _fail("aws.zones", self.aws.zones, f"has {zone!r}, which is not in region {s.region}", f"use zones of {s.region}")
             s.path_style = False if s.path_style is None else s.path_style
             s.tls = True if s.tls is None else s.tls
             s.protect = True if s.protect is None else s.protect

@@ -7,18 +7,26 @@ platform for a stack. `__main__.py` asks `build(cfg)` for one and never branches
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional, Protocol
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_docker as docker
+import pulumi_kubernetes as k8s
 import pulumi_minio as minio
 
 from components import versions
 from components.config import StackConfig, Target as TargetName
 from components.identity import AwsRoles, HetznerKeyPair, IdentityBackend, MinioUsers, cluster_oidc
+from components.docker_local import LocalPlatform
+from components.eks import EksPlatform, kubeconfig
 from components.local_minio import LocalMinio
 from components.storage import AwsS3Backend, S3CompatibleBackend, StorageBackend
+from components.swarm import SwarmPlatform
+
+
+class Platform(Protocol):
+    def deploy(self, cfg: StackConfig, buckets: dict, identities: dict) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -26,6 +34,8 @@ class Target:
     name: TargetName
     storage: StorageBackend
     identity: IdentityBackend
+    # Deploys the tools wired to their buckets and identities; returns stack outputs.
+    platform: "Platform"
     # URLs of the object store for people (console) and the plan.
     urls: dict[str, str] = field(default_factory=dict)
     aws_provider: Optional[aws.Provider] = None
@@ -55,6 +65,7 @@ def _local(cfg: StackConfig) -> Target:
         cfg.target,
         backend,
         MinioUsers(server.provider),
+        LocalPlatform(network, docker_provider),
         urls={"minioConsole": server.console_url, "minioApi": server.api_url},
         docker_provider=docker_provider,
         docker_network=network,
@@ -69,10 +80,15 @@ def _aws(cfg: StackConfig) -> Target:
     cluster = aws.eks.get_cluster_output(name=cfg.aws.cluster_name, opts=pulumi.InvokeOptions(provider=provider))
     oidc = cluster_oidc(cluster, cfg.aws.oidc_provider == "create", provider) if cfg.aws.identity == "irsa" else None
     identity = AwsRoles(provider, pulumi.get_stack(), cfg.aws.cluster_name, cfg.aws.namespace, cfg.aws.identity, oidc, s.kms_key_arn)
+    config = (
+        pulumi.Output.secret(cfg.secrets.kubeconfig.get_secret_value()) if cfg.secrets.kubeconfig else kubeconfig(cluster, s.region)
+    )
+    k8s_provider = k8s.Provider("eks", kubeconfig=config)
     return Target(
         cfg.target,
         AwsS3Backend(provider, s.region, s.endpoint, s.path_style, s.tls),
         identity,
+        EksPlatform(k8s_provider),
         aws_provider=provider,
         cluster=cluster,
     )
@@ -92,10 +108,12 @@ def _hetzner(cfg: StackConfig) -> Target:
         minio_region=s.region,
     )
     docker_provider = docker.Provider("swarm", host=cfg.hetzner.swarm_host, ssh_opts=["-o", "BatchMode=yes"])
+    key_pair = HetznerKeyPair(docker_provider, access_key, secret_key)
     return Target(
         cfg.target,
         S3CompatibleBackend(provider, s.region, s.endpoint, s.path_style, s.tls),
-        HetznerKeyPair(docker_provider, access_key, secret_key),
+        key_pair,
+        SwarmPlatform(docker_provider, key_pair.secret, cfg.hetzner.placement_constraints),
         urls={"objectStorage": f"https://{s.endpoint}"},
         docker_provider=docker_provider,
         minio_provider=provider,

@@ -129,8 +129,9 @@ def test_local_users_are_per_tool_and_bucket_scoped(plan):
 
 
 def test_prod_key_pair_is_a_swarm_secret(plan):
-    (secret,) = plan("prod").by_type("docker:index/secret:Secret")
-    assert secret.inputs["data"] == engine.SECRET
+    secrets = {r.name: r for r in plan("prod").by_type("docker:index/secret:Secret")}
+    assert set(secrets) == {"s3-credentials", "tools-grafana-admin-password"}
+    assert all(s.inputs["data"] == engine.SECRET for s in secrets.values())
 
 
 def _secret_values(result: engine.PlanResult) -> list[str]:

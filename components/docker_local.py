@@ -1,0 +1,110 @@
+"""The tools as containers on the local Docker engine (target local).
+
+Every container: pinned image, private network, ports published on 127.0.0.1 only, a health
+check that Pulumi waits for, configs uploaded as files, the tool's own MinIO user's credentials
+as a file (never an environment value). Containers start only after their bucket and identity
+exist, which themselves wait for MinIO to be healthy.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+import pulumi_docker as docker
+import pulumi_random as random
+
+from components.identity import CREDENTIALS_FILE, ToolIdentity
+from components.storage import ToolBucket
+from components.workloads import GRAFANA_ADMIN_PASSWORD_FILE, Workload
+
+# Numeric users the images run as, so uploaded secret files are readable by them only.
+IMAGE_USERS = {"loki": "10001", "tempo": "10001", "thanos": "1001", "prometheus": "65534", "grafana": "472"}
+
+
+class LocalTools(pulumi.ComponentResource):
+    """Outputs: `urls` (Grafana, Loki push, OTLP, Thanos Query) and the Grafana admin password (secret)."""
+
+    def __init__(
+        self,
+        name: str,
+        workloads: list[Workload],
+        network: docker.Network,
+        docker_provider: docker.Provider,
+        buckets: dict[str, ToolBucket],
+        identities: dict[str, ToolIdentity],
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
+        super().__init__("obs:local:LocalTools", name, None, opts)
+        self._provider = docker_provider
+        self._network = network
+        images = {w.image for w in workloads}
+        self._images = {
+            image: docker.RemoteImage(f"{name}-image-{image.split('/')[-1].split(':')[0]}", name=image, keep_locally=True, opts=self._opts())
+            for image in sorted(images)
+        }
+        admin = random.RandomPassword(f"{name}-grafana-admin-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self))
+        self.grafana_admin_password = pulumi.Output.secret(admin.result)
+        volumes = sorted({v for w in workloads for v in w.volumes})
+        self._volumes = {v: docker.Volume(f"{name}-{v}", name=f"obs-{v}", opts=self._opts()) for v in volumes}
+        self.containers: dict[str, docker.Container] = {}
+        for workload in workloads:
+            depends: list[pulumi.Resource] = []
+            secret_files: list[dict] = []
+            if workload.tool in buckets:
+                # Buckets and users first (they wait for MinIO), then the tool.
+                depends += [buckets[workload.tool], identities[workload.tool]]
+            if workload.credentials:
+                secret_files.append({"file": CREDENTIALS_FILE, "content": identities[workload.tool].credentials.file_content})
+            if workload.tool == "grafana":
+                secret_files.append({"file": GRAFANA_ADMIN_PASSWORD_FILE, "content": self.grafana_admin_password})
+                depends += [c for c in self.containers.values()]
+            self.containers[workload.name] = self._container(name, workload, secret_files, depends)
+        self.urls = {
+            "grafana": "http://127.0.0.1:3000",
+            "lokiPush": "http://127.0.0.1:3100/loki/api/v1/push",
+            "otlpGrpc": "127.0.0.1:4317",
+            "otlpHttp": "http://127.0.0.1:4318",
+            "thanosQuery": "http://127.0.0.1:10902",
+        }
+        self.register_outputs({"urls": self.urls})
+
+    def _opts(self, depends: Optional[list[pulumi.Resource]] = None) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=depends or [])
+
+    def _container(self, name: str, w: Workload, secret_files: list[dict], depends: list[pulumi.Resource]) -> docker.Container:
+        owner = w.user.split(":")[0] if w.user else IMAGE_USERS.get(w.image.split("/")[-1].split(":")[0], "0")
+        uploads = [{"file": f.path, "content": f.content, "permissions": "0444"} for f in w.files]
+        uploads += [{"file": s["file"], "content": s["content"], "permissions": "0400", "owner": int(owner)} for s in secret_files]
+        return docker.Container(
+            f"{name}-{w.name}",
+            name=f"obs-{w.name}",
+            image=self._images[w.image].image_id,
+            command=w.args or None,
+            envs=[f"{k}={v}" for k, v in sorted(w.env.items())] or None,
+            uploads=uploads or None,
+            volumes=[{"volume_name": self._volumes[v].name, "container_path": path} for v, path in sorted(w.volumes.items())] or None,
+            networks_advanced=[{"name": self._network.name, "aliases": [w.name]}],
+            # Loopback only: nothing of the local stack is reachable from other machines.
+            ports=[{"internal": p, "external": p, "ip": "127.0.0.1"} for p in w.ports] or None,
+            user=w.user,
+            healthcheck={"tests": w.health, "interval": "10s", "timeout": "5s", "retries": 12, "start_period": "20s"},
+            wait=True,
+            wait_timeout=240,
+            restart="unless-stopped",
+            opts=self._opts(depends),
+        )
+
+
+class LocalPlatform:
+    """Workload platform of target local: containers on this machine's Docker engine."""
+
+    def __init__(self, network: docker.Network, docker_provider: docker.Provider):
+        self.network, self.docker_provider = network, docker_provider
+
+    def deploy(self, cfg, buckets: dict[str, ToolBucket], identities: dict[str, ToolIdentity]) -> dict:
+        from components import workloads
+
+        layout = workloads.Layout(ring_replicas=1, interface=None, cluster_label="local")
+        tools = LocalTools("tools", workloads.build(cfg, layout), self.network, self.docker_provider, buckets, identities)
+        return {"urls": tools.urls, "grafanaAdminPassword": tools.grafana_admin_password}

@@ -1,0 +1,60 @@
+"""Tool configuration files, built as Python data and dumped once: one renderer per tool.
+
+Every renderer is shared by the local Docker stack, the Swarm stack and (through chart values)
+Kubernetes. What differs between platforms is passed in as parameters, never copied:
+`ObjectStore` (endpoint, addressing, TLS, auth) and `Cluster` (replication and discovery).
+Credentials never appear in a rendered file: tools read them from the platform (IRSA/Pod
+Identity) or from a shared-credentials file named by AWS_SHARED_CREDENTIALS_FILE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import yaml
+
+
+@dataclass(frozen=True)
+class ObjectStore:
+    bucket: str
+    prefix: str
+    region: str
+    # host[:port]; None on AWS, where the SDKs derive the regional endpoint themselves.
+    endpoint: Optional[str]
+    path_style: bool
+    tls: bool
+    kms_key_arn: Optional[str] = None
+    # Thanos only: use the AWS SDK credential chain (needed for EKS Pod Identity).
+    aws_sdk_auth: bool = False
+    # Not AWS: S3-compatible stores reject the newer SDKs' default request checksums.
+    s3_compatible: bool = False
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """How replicas of one tool find each other."""
+
+    replicas: int = 1
+    replication_factor: int = 1
+    # memberlist seeds, e.g. ["dns+tasks.loki:7946"]; empty = single instance (in-memory ring).
+    join_members: tuple[str, ...] = ()
+    # Network interface whose address replicas advertise (grafana/loki#5610); None = default.
+    interface: Optional[str] = None
+
+
+def dump(data: Any) -> str:
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+
+
+def hours(days: int, extra_hours: int = 0) -> str:
+    return f"{days * 24 + extra_hours}h"
+
+
+CHECKSUM_ENV = {
+    # Only calculate/validate S3 checksums where the API requires them: S3-compatible stores
+    # reject the aws-chunked trailing checksums newer AWS SDKs send by default
+    # (grafana/loki#21926). Harmless on AWS, so set wherever the store is not AWS.
+    "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
+    "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
+}

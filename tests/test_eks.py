@@ -1,0 +1,157 @@
+"""Loki, Tempo and Thanos on EKS: wired to their buckets and roles, no AZ-bound ingester storage."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from components import versions
+from tests.conftest import tool_overrides
+from tools import engine
+
+ROLE = "arn:aws:iam::123456789012:role/obs-staging-{}"
+
+
+def chart(result, release: str) -> engine.Registration:
+    (found,) = [r for r in result.by_type("kubernetes:helm.sh/v4:Chart") if r.inputs["name"] == release]
+    return found
+
+
+def k8s(result, kind: str, name: str) -> engine.Registration:
+    (found,) = [r for r in result.by_type(kind) if r.inputs["metadata"]["name"] == name]
+    return found
+
+
+def all_strings(value) -> str:
+    return json.dumps(value)
+
+
+def test_charts_are_pinned_to_their_documented_versions(plan):
+    result = plan("staging")
+    for release, key in (("loki", "loki-chart"), ("tempo", "tempo-chart"), ("kps", "kube-prometheus-stack-chart")):
+        c = chart(result, release)
+        pin = versions.DEFAULT_PINS[key]
+        assert (c.inputs["chart"], c.inputs["version"], c.inputs["repositoryOpts"]["repo"]) == (pin.name, pin.version, pin.repo)
+        assert c.inputs["namespace"] == "observability"
+    values = chart(result, "loki").inputs["values"]
+    assert values["loki"]["image"]["tag"] == versions.DEFAULT_PINS["loki"].version
+    assert chart(result, "tempo").inputs["values"]["tempo"]["image"]["tag"] == versions.DEFAULT_PINS["tempo"].version
+    prom = chart(result, "kps").inputs["values"]["prometheus"]["prometheusSpec"]
+    assert prom["image"]["tag"] == versions.DEFAULT_PINS["prometheus"].version
+    assert prom["thanos"]["image"] == versions.image(versions.DEFAULT_PINS, "thanos")
+
+
+def test_loki_values_bucket_region_identity_retention(plan):
+    values = chart(plan("staging"), "loki").inputs["values"]
+    assert values["serviceAccount"] == {"create": True, "name": "loki", "annotations": {"eks.amazonaws.com/role-arn": ROLE.format("loki")}}
+    storage = values["loki"]["storage"]
+    assert storage["bucketNames"]["chunks"] == "acme-staging-loki" and storage["s3"]["region"] == "ap-northeast-2"
+    assert storage["s3"]["s3ForcePathStyle"] is False
+    structured = values["loki"]["structuredConfig"]
+    assert structured["limits_config"]["retention_period"] == "744h"
+    assert structured["compactor"]["retention_enabled"] is True and structured["compactor"]["delete_request_store"] == "s3"
+    assert values["loki"]["schemaConfig"]["configs"][0]["schema"] == "v13" and values["loki"]["schemaConfig"]["configs"][0]["store"] == "tsdb"
+    assert "accessKeyId" not in all_strings(values) and "secretAccessKey" not in all_strings(values)
+
+
+def test_tempo_values_bucket_identity_retention_receivers(plan):
+    values = chart(plan("staging"), "tempo").inputs["values"]
+    assert values["serviceAccount"]["annotations"] == {"eks.amazonaws.com/role-arn": ROLE.format("tempo")}
+    s3 = values["storage"]["trace"]["s3"]
+    assert (s3["bucket"], s3["region"], s3["forcepathstyle"]) == ("acme-staging-tempo", "ap-northeast-2", False)
+    assert values["compactor"]["config"]["compaction"]["block_retention"] == "336h"
+    assert values["traces"]["otlp"] == {"grpc": {"enabled": True}, "http": {"enabled": True}}
+
+
+def test_no_ingester_volume_claim_unless_asked(plan, plan_with):
+    values = {r: chart(plan("staging"), r).inputs["values"] for r in ("loki", "tempo")}
+    assert values["loki"]["ingester"]["persistence"]["enabled"] is False
+    assert values["tempo"]["ingester"]["persistence"]["enabled"] is False
+    assert not plan("staging").by_type("kubernetes:core/v1:PersistentVolumeClaim")
+    asked = plan_with("staging", {"obs-storage:aws": {"clusterName": "staging-eks", "walVolume": "persistentVolume"}})
+    assert chart(asked, "loki").inputs["values"]["ingester"]["persistence"]["enabled"] is True
+
+
+def test_ingesters_replicate_across_zones(plan):
+    loki = chart(plan("staging"), "loki").inputs["values"]
+    assert loki["loki"]["commonConfig"]["replication_factor"] == 3
+    zones = loki["ingester"]["zoneAwareReplication"]
+    assert zones["enabled"] is True
+    assert [zones[z]["nodeSelector"]["topology.kubernetes.io/zone"] for z in ("zoneA", "zoneB", "zoneC")] == [
+        "ap-northeast-2a", "ap-northeast-2b", "ap-northeast-2c"]
+    tempo = chart(plan("staging"), "tempo").inputs["values"]
+    assert tempo["ingester"]["config"]["replication_factor"] == 3 and tempo["ingester"]["zoneAwareReplication"]["enabled"] is True
+
+
+def test_sidecar_mode(plan):
+    result = plan("staging")
+    prom = chart(result, "kps").inputs["values"]["prometheus"]
+    assert prom["serviceAccount"]["annotations"] == {"eks.amazonaws.com/role-arn": ROLE.format("prometheus")}
+    objstore = prom["prometheusSpec"]["thanos"]["objectStorageConfig"]["secret"]
+    assert objstore["config"]["bucket"] == "acme-staging-thanos" and "aws_sdk_auth" not in objstore["config"]
+    assert prom["prometheusSpec"]["replicaExternalLabelName"] == "replica" and prom["prometheusSpec"]["replicas"] == 2
+    query = k8s(result, "kubernetes:apps/v1:Deployment", "thanos-query").inputs["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--query.replica-label=replica" in query
+    assert any("kps-thanos-discovery" in a for a in query) and not any(a.startswith("--store") for a in query)
+    compact = k8s(result, "kubernetes:apps/v1:Deployment", "thanos-compact")
+    assert compact.inputs["spec"]["replicas"] == 1 and compact.inputs["spec"]["strategy"]["type"] == "Recreate"
+    args = compact.inputs["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert {"--retention.resolution-raw=30d", "--retention.resolution-5m=90d", "--retention.resolution-1h=395d"} <= set(args)
+    for sa in ("thanos-store", "thanos-compact"):
+        account = k8s(result, "kubernetes:core/v1:ServiceAccount", sa)
+        assert account.inputs["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": ROLE.format(sa)}
+    assert not result.by_type("kubernetes:apps/v1:StatefulSet")
+
+
+def test_receive_mode(plan_with):
+    result = plan_with("staging", tool_overrides("staging", thanos={"mode": "receive"}))
+    receive = k8s(result, "kubernetes:apps/v1:StatefulSet", "thanos-receive")
+    assert receive.inputs["spec"]["replicas"] == 3
+    pod = receive.inputs["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "thanos-receive"
+    assert "--receive.replication-factor=3" in pod["containers"][0]["args"]
+    assert all("emptyDir" in v or "secret" in v or "configMap" in v for v in pod["volumes"])
+    prom = chart(result, "kps").inputs["values"]["prometheus"]
+    assert prom["prometheusSpec"]["remoteWrite"][0]["url"].endswith(":19291/api/v1/receive")
+    assert "thanos" not in prom["prometheusSpec"]
+    query = k8s(result, "kubernetes:apps/v1:Deployment", "thanos-query").inputs["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert any("thanos-receive" in a for a in query)
+    hashring = json.loads(k8s(result, "kubernetes:core/v1:ConfigMap", "thanos-receive-hashring").inputs["data"]["hashrings.json"])
+    assert len(hashring[0]["endpoints"]) == 3
+
+
+def test_pod_identity_switches_thanos_to_the_aws_sdk(plan_with):
+    result = plan_with("staging", {"obs-storage:aws": {"clusterName": "staging-eks", "identity": "pod-identity"}})
+    prom = chart(result, "kps").inputs["values"]["prometheus"]
+    assert prom["prometheusSpec"]["thanos"]["objectStorageConfig"]["secret"]["config"]["aws_sdk_auth"] is True
+    assert prom["serviceAccount"]["annotations"] == {}
+    assert chart(result, "loki").inputs["values"]["serviceAccount"]["annotations"] == {}
+
+
+def test_grafana_datasources_for_existing_grafana(plan):
+    cm = k8s(plan("staging"), "kubernetes:core/v1:ConfigMap", "obs-storage-datasources")
+    assert cm.inputs["metadata"]["labels"] == {"grafana_datasource": "1"}
+    datasources = {d["uid"]: d for d in yaml.safe_load(cm.inputs["data"]["obs-storage.yaml"])["datasources"]}
+    assert datasources["thanos"]["url"].startswith("http://thanos-query.observability")
+    assert datasources["tempo"]["jsonData"]["tracesToLogsV2"]["datasourceUid"] == "loki"
+    assert datasources["loki"]["url"] == "http://loki-gateway.observability.svc.cluster.local"
+
+
+def test_multi_tenancy_matches_lifecycle_prefixes(plan_with):
+    result = plan_with("staging", {"obs-storage:tenants": ["team-a", "team-b"]})
+    loki = chart(result, "loki").inputs["values"]["loki"]
+    assert loki["auth_enabled"] is True
+    assert set(loki["runtimeConfig"]["overrides"]) == {"team-a", "team-b"}
+    assert chart(result, "tempo").inputs["values"]["multitenancyEnabled"] is True
+    rules = result.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "loki-lifecycle").inputs["rules"]
+    assert sorted(r["filter"]["prefix"] for r in rules if "expiration" in r) == ["team-a/", "team-b/"]
+
+
+def test_thanos_pods_are_spread_and_probed(plan):
+    for name in ("thanos-store", "thanos-query"):
+        spec = k8s(plan("staging"), "kubernetes:apps/v1:Deployment", name).inputs["spec"]["template"]["spec"]
+        assert spec["topologySpreadConstraints"][0]["topologyKey"] == "topology.kubernetes.io/zone"
+        assert spec["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/-/ready"
+        pdb = k8s(plan("staging"), "kubernetes:policy/v1:PodDisruptionBudget", name)
+        assert pdb.inputs["spec"]["maxUnavailable"] == 1

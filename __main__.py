@@ -58,5 +58,5 @@ pulumi.export(
     },
 )
 pulumi.export("urls", {**target.urls, **deployment.pop("urls", {})})
-for name, value in deployment.items():
+for name, value in {**target.secret_outputs, **deployment}.items():
     pulumi.export(name, value)

@@ -319,7 +319,7 @@ class EksTools(pulumi.ComponentResource):
                 "name": app,
                 "image": versions.image(self.cfg.pins, "thanos"),
                 "args": args,
-                "ports": [{"name": "grpc", "containerPort": thanos.GRPC_PORT}, {"name": "http", "containerPort": thanos.HTTP_PORT}],
+                "ports": self._ports(args, "containerPort"),
                 "readinessProbe": probe,
                 "livenessProbe": {"httpGet": {"path": "/-/healthy", "port": thanos.HTTP_PORT}, "periodSeconds": 30},
                 "volumeMounts": mounts,
@@ -330,6 +330,13 @@ class EksTools(pulumi.ComponentResource):
         if sa:
             pod["serviceAccountName"] = sa
         return pod
+
+    @staticmethod
+    def _ports(args: list[str], field: str) -> list[dict]:
+        ports = [{"name": "http", field: thanos.HTTP_PORT}]
+        if any(a.startswith("--grpc-address") for a in args):
+            ports.insert(0, {"name": "grpc", field: thanos.GRPC_PORT})
+        return ports
 
     def _deployment(self, name: str, app: str, args: list[str], replicas: int, sa: Optional[str], objstore, data: Optional[str], strategy: str = "RollingUpdate") -> None:
         labels = {"app.kubernetes.io/name": app}
@@ -348,7 +355,7 @@ class EksTools(pulumi.ComponentResource):
         k8s.core.v1.Service(
             f"{name}-{app}-svc",
             metadata={"name": app, "namespace": self.ns_name, "labels": labels},
-            spec={"selector": labels, "ports": [{"name": "grpc", "port": thanos.GRPC_PORT}, {"name": "http", "port": thanos.HTTP_PORT}]},
+            spec={"selector": labels, "ports": self._ports(args, "port")},
             opts=self._opts([self.namespace]),
         )
         if replicas > 1:

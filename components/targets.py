@@ -38,6 +38,8 @@ class Target:
     platform: "Platform"
     # URLs of the object store for people (console) and the plan.
     urls: dict[str, str] = field(default_factory=dict)
+    # Secret outputs for people (e.g. the local MinIO console login); always pulumi secrets.
+    secret_outputs: dict[str, pulumi.Output[str]] = field(default_factory=dict)
     aws_provider: Optional[aws.Provider] = None
     docker_provider: Optional[docker.Provider] = None
     docker_network: Optional[docker.Network] = None
@@ -67,6 +69,7 @@ def _local(cfg: StackConfig) -> Target:
         MinioUsers(server.provider),
         LocalPlatform(network, docker_provider),
         urls={"minioConsole": server.console_url, "minioApi": server.api_url},
+        secret_outputs={"minioRootUser": server.root_user, "minioRootPassword": server.root_password},
         docker_provider=docker_provider,
         docker_network=network,
         minio_provider=server.provider,

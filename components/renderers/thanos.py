@@ -35,8 +35,8 @@ def objstore(store: ObjectStore) -> dict[str, Any]:
     return out
 
 
-def _common(data_dir: str | None = None) -> list[str]:
-    args = [f"--grpc-address=0.0.0.0:{GRPC_PORT}", f"--http-address=0.0.0.0:{HTTP_PORT}", "--log.level=info"]
+def _common(data_dir: str | None = None, grpc: bool = True) -> list[str]:
+    args = ([f"--grpc-address=0.0.0.0:{GRPC_PORT}"] if grpc else []) + [f"--http-address=0.0.0.0:{HTTP_PORT}", "--log.level=info"]
     if data_dir:
         args.append(f"--data-dir={data_dir}")
     return args
@@ -66,7 +66,8 @@ def compact_args(cfg: StackConfig, data_dir: str = "/var/thanos/compact") -> lis
     r = thanos.retention
     return [
         "compact",
-        *_common(data_dir),
+        # The compactor serves HTTP only (metrics, readiness); it has no gRPC API.
+        *_common(data_dir, grpc=False),
         f"--objstore.config-file={OBJSTORE_FILE}",
         # Run continuously; one compactor per bucket (and prefix) at a time.
         "--wait",

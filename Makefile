@@ -6,13 +6,14 @@ STATE_DIR := $(CURDIR)/.pulumi-state
 PASSPHRASE_FILE := $(STATE_DIR)/passphrase
 STACKS := local staging prod
 
-.PHONY: help venv test plan up down check-pulumi check-docker
+.PHONY: help venv test plan up down check-pulumi check-docker policy-pack
 
 help:
 	@echo "make up     create .venv, log into a local state backend, bring up the local stack"
 	@echo "make down   destroy the local stack"
 	@echo "make test   run the test suite (no Pulumi CLI, Docker or cloud credentials needed)"
 	@echo "make plan   offline plan of every stack, with policies"
+	@echo "make policy-pack  install the policy pack's virtualenv (for pulumi preview --policy-pack policies)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +21,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 venv: $(VENV)/.installed
+
+# The Pulumi CLI runs the policy pack from policies/ with its own virtualenv (PulumiPolicy.yaml).
+policies/.venv/.installed: policies/requirements.txt
+	$(PYTHON) -m venv policies/.venv
+	policies/.venv/bin/pip install --quiet --disable-pip-version-check -r policies/requirements.txt
+	touch $@
+
+policy-pack: policies/.venv/.installed
 
 test: venv
 	$(PY) -m pytest -q -n 2

@@ -83,7 +83,7 @@ def loki_values(cfg: StackConfig, annotations: dict) -> dict[str, Any]:
             "schemaConfig": loki.storage_sections(cfg, store)["schema_config"],
             "storage": {
                 "type": "s3",
-                "bucketNames": {"chunks": store.bucket, "ruler": store.bucket, "admin": store.bucket},
+                "bucketNames": {"chunks": store.bucket, "ruler": store.bucket},
                 "s3": {"region": store.region, "s3ForcePathStyle": store.path_style, "insecure": not store.tls},
             },
             # The same storage/compactor/limits sections the single binary uses.
@@ -109,6 +109,8 @@ def loki_values(cfg: StackConfig, annotations: dict) -> dict[str, Any]:
         "write": {"replicas": 0},
         "read": {"replicas": 0},
         "backend": {"replicas": 0},
+        # Zone-aware ingesters roll one zone at a time through the rollout operator.
+        "rollout_operator": {"enabled": True},
         "minio": {"enabled": False},
         "lokiCanary": {"enabled": False},
         "test": {"enabled": False},
@@ -121,17 +123,19 @@ def loki_values(cfg: StackConfig, annotations: dict) -> dict[str, Any]:
 def tempo_values(cfg: StackConfig, annotations: dict) -> dict[str, Any]:
     store = object_store(cfg, "tempo")
     wal_on_pvc = cfg.aws.wal_volume == "persistentVolume"
+    zones = [{"name": f"zone-{letter}", "nodeSelector": {ZONE_KEY: zone}} for letter, zone in zip("abc", cfg.aws.zones)]
     return {
         "tempo": {"image": {"tag": cfg.pins["tempo"].version}},
         "serviceAccount": {"create": True, "name": "tempo", "annotations": annotations},
-        "storage": tempo.storage_block(store),
+        # The chart fixes the WAL and block paths itself; it reads only backend and s3.
+        "storage": {"trace": {"backend": "s3", "s3": tempo.s3_block(store)}},
         "multitenancyEnabled": cfg.multi_tenant,
         "traces": {"otlp": {"grpc": {"enabled": True}, "http": {"enabled": True}}},
         "ingester": {
             "replicas": 3,
             "config": {"replication_factor": 3},
             "persistence": {"enabled": wal_on_pvc},
-            "zoneAwareReplication": {"enabled": True, "topologyKey": ZONE_KEY},
+            "zoneAwareReplication": {"enabled": True, "topologyKey": ZONE_KEY, "zones": zones},
             "podDisruptionBudget": {"enabled": True},
         },
         "distributor": {"replicas": 2, "topologySpreadConstraints": json.dumps(spread({"app.kubernetes.io/component": "distributor"}))},
@@ -140,6 +144,7 @@ def tempo_values(cfg: StackConfig, annotations: dict) -> dict[str, Any]:
         "compactor": {"replicas": 1, "config": {"compaction": tempo.compaction_block(cfg)}},
         "metaMonitoring": {"serviceMonitor": {"enabled": False}},
         "gateway": {"enabled": False},
+        "rollout_operator": {"enabled": True},
     }
 
 
@@ -166,7 +171,8 @@ def kube_prometheus_values(cfg: StackConfig, annotations: dict, receive_url: Opt
         "prometheus": {
             "serviceAccount": {"create": True, "name": "prometheus", "annotations": annotations},
             "thanosService": {"enabled": receive_url is None},
-            "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1},
+            # With two replicas, one may be evicted at a time (the chart's minAvailable form).
+            "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
             "prometheusSpec": spec,
         },
         "alertmanager": {"enabled": False},

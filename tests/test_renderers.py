@@ -44,6 +44,9 @@ def unknown_keys(paths: Iterable[str], known: set[str]) -> list[str]:
         ancestors = [path[: i] for i in range(len(path)) if path[i] in ".["]
         if any(a in known and not any(k.startswith(a + ".") or k.startswith(a + "[") for k in known) for a in ancestors):
             continue
+        # Under a free-form map (`<path>.*` in the list) any key is valid.
+        if any(f"{a}.*" in known for a in ancestors):
+            continue
         bad.append(path)
     return sorted(set(bad))
 

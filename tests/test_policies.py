@@ -1,0 +1,757 @@
+"""The policy pack: each rule on violating, compliant and unknown-during-preview inputs; the three
+stacks pass; a public bucket is refused by name; exemptions are honored and printed; the real pack
+starts and answers the analyzer protocol; the pull-request workflows run what the README says."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+import yaml
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs
+
+from policies import offline, rules
+from tools import engine, plan as plan_cli
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICY = {p.name: p for p in rules.POLICIES}
+UNKNOWN = engine.UNKNOWN
+
+BUCKET = "aws:s3/bucket:Bucket"
+ACL_V2 = "aws:s3/bucketAclV2:BucketAclV2"
+ACL = "aws:s3/bucketAcl:BucketAcl"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+MINIO_BUCKET = "minio:index/s3Bucket:S3Bucket"
+MINIO_POLICY = "minio:index/s3BucketPolicy:S3BucketPolicy"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+IAM_POLICY = "aws:iam/policy:Policy"
+MINIO_IAM_POLICY = "minio:index/iamPolicy:IamPolicy"
+
+ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
+AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
+ISSUER = "oidc.eks.ap-northeast-2.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
+OIDC_ARN = f"arn:aws:iam::123456789012:oidc-provider/{ISSUER}"
+
+
+def urn(typ: str, name: str, stack: str = "staging") -> str:
+    return f"urn:pulumi:{stack}::obs-storage::{typ}::{name}"
+
+
+def doc(*statements: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def allow(principal: Any = "*", action: Any = "s3:GetObject", resource: Any = "arn:aws:s3:::b/*", **extra) -> dict:
+    statement = {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
+    if principal is not None:
+        statement["Principal"] = principal
+    return statement
+
+
+def tls_only(bucket: str = "b") -> str:
+    return doc(
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    )
+
+
+# ---------------------------------------------------------------- running one policy
+def check_resource(policy: str, typ: str, props: dict, config: Optional[dict] = None) -> list[str]:
+    """Messages `policy` reports for one resource, given as the analyzer would give it."""
+    name = "r"
+    args = ResourceValidationArgs(typ, offline.policy_props(props), urn(typ, name), name, None, None, config)
+    messages: list[str] = []
+    POLICY[policy].validate(args, lambda message, urn=None: messages.append(message))
+    return messages
+
+
+def check_stack(policy: str, *resources: tuple, config: Optional[dict] = None) -> list[tuple[str, str]]:
+    """(urn, message) reported by stack policy `policy` for resources given as (type, name, props[, depends_on names])."""
+    registrations = [
+        engine.Registration(
+            urn=urn(typ, name), type=typ, name=name, parent="", custom=True, inputs=props,
+            depends_on=[urn(BUCKET, d) for d in (rest[0] if rest else [])],
+        )
+        for typ, name, props, *rest in resources
+    ]
+    found: list[tuple[str, str]] = []
+    args = StackValidationArgs(offline.policy_resources(registrations), config)
+    POLICY[policy].validate(args, lambda message, urn=None: found.append((urn or "", message)))
+    return found
+
+
+def hardened(name: str = "b", **replace: tuple) -> list[tuple]:
+    """An AWS bucket with everything the stack policies ask for; `replace` swaps one part by name."""
+    parts = {
+        "bucket": (BUCKET, "bucket", {"bucket": name}),
+        "pab": (PAB, "pab", {"bucket": name, **dict.fromkeys(("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"), True)}),
+        "sse": (SSE, "sse", {"bucket": name, "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]}),
+        "policy": (BUCKET_POLICY, "tls", {"bucket": name, "policy": tls_only(name)}),
+        "lifecycle": (LIFECYCLE, "lifecycle", {"bucket": name, "rules": [{"id": "abort", "status": "Enabled", "filter": {"prefix": ""}, "abortIncompleteMultipartUpload": {"daysAfterInitiation": 1}}]}),
+    }
+    parts.update(replace)
+    return [part for part in parts.values() if part is not None]
+
+
+# ---------------------------------------------------------------- the pack's shape
+def test_policies_are_kebab_case_unique_and_carry_an_enforcement_level():
+    names = [p.name for p in rules.POLICIES]
+    assert len(names) == len(set(names)), names
+    for policy in rules.POLICIES:
+        assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", policy.name), policy.name
+        assert policy.enforcement_level is not None, policy.name
+        assert policy.config_schema is not None and "exemptions" in policy.config_schema.properties, policy.name
+
+
+def test_public_bucket_guards_are_mandatory():
+    for name in ("s3-no-public-acl", "s3-no-public-bucket-policy", "s3-public-access-block", "minio-bucket-private", "minio-no-anonymous-bucket-policy"):
+        assert POLICY[name].enforcement_level.value == "mandatory", name
+
+
+def test_importing_the_rules_has_no_side_effects():
+    proc = subprocess.run(
+        [sys.executable, "-c", "import policies.rules, policies.offline"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0 and proc.stdout == "", proc.stderr
+
+
+def test_pack_requirements_are_exact_and_match_the_project():
+    def pins(path: Path) -> dict[str, str]:
+        found = {}
+        for line in path.read_text().splitlines():
+            line = line.split("#")[0].strip()
+            if line and not line.startswith("-r"):
+                name, sep, version = line.partition("==")
+                assert sep and version, f"{path.name}: {line!r} is not pinned exactly"
+                found[name.lower().replace("_", "-")] = version
+        return found
+
+    pack, project = pins(ROOT / "policies/requirements.txt"), pins(ROOT / "requirements.txt")
+    assert pack["pulumi-policy"] == "1.21.0" and pack["pulumi"] == "3.272.0"
+    differing = {n: (v, project[n]) for n, v in pack.items() if n in project and project[n] != v}
+    assert not differing, f"the pack and the offline plan would run different versions: {differing}"
+
+
+def test_pulumi_policy_yaml_runs_python_in_a_virtualenv():
+    spec = yaml.safe_load((ROOT / "policies/PulumiPolicy.yaml").read_text())
+    assert spec["runtime"]["name"] == "python" and spec["runtime"]["options"]["virtualenv"]
+
+
+# ---------------------------------------------------------------- s3-no-public-acl
+@pytest.mark.parametrize(
+    "typ, props",
+    [
+        (BUCKET, {"bucket": "b", "acl": "public-read"}),
+        (ACL_V2, {"bucket": "b", "acl": "public-read-write"}),
+        (ACL, {"bucket": "b", "acl": "authenticated-read"}),
+        (ACL_V2, {"bucket": "b", "accessControlPolicy": {"grants": [{"grantee": {"type": "Group", "uri": ALL_USERS}, "permission": "READ"}], "owner": {"id": "o"}}}),
+        (BUCKET, {"bucket": "b", "grants": [{"type": "Group", "uri": AUTHENTICATED_USERS, "permissions": ["READ"]}]}),
+    ],
+)
+def test_public_acl_is_refused(typ, props):
+    assert check_resource("s3-no-public-acl", typ, props)
+
+
+@pytest.mark.parametrize(
+    "typ, props",
+    [
+        (BUCKET, {"bucket": "b"}),
+        (ACL_V2, {"bucket": "b", "acl": "private"}),
+        (ACL_V2, {"bucket": "b", "accessControlPolicy": {"grants": [{"grantee": {"type": "CanonicalUser", "id": "abc"}, "permission": "FULL_CONTROL"}], "owner": {"id": "o"}}}),
+        (MINIO_BUCKET, {"bucket": "b", "acl": "public-read"}),  # minio-bucket-private's business
+    ],
+)
+def test_private_acl_passes(typ, props):
+    assert check_resource("s3-no-public-acl", typ, props) == []
+
+
+@pytest.mark.parametrize("props", [{"bucket": "b", "acl": UNKNOWN}, {"bucket": "b", "accessControlPolicy": UNKNOWN}, {"bucket": "b", "grants": [{"type": "Group", "uri": UNKNOWN}]}])
+def test_unknown_acl_is_not_decided(props):
+    assert check_resource("s3-no-public-acl", ACL_V2, props) == []
+
+
+# ---------------------------------------------------------------- s3-no-public-bucket-policy
+@pytest.mark.parametrize(
+    "policy",
+    [
+        doc(allow("*")),
+        doc(allow({"AWS": "*"})),
+        doc(allow({"AWS": ["arn:aws:iam::123456789012:root", "*"]})),
+        doc(allow("*", Condition={"Bool": {"aws:SecureTransport": "true"}})),
+        doc(allow("*", Condition={"StringEquals": {"aws:Referer": "https://grafana.example.com"}})),  # anyone can send it
+        doc(allow("*", Condition={"StringLike": {"aws:SourceVpce": "*"}})),
+        doc(allow("*", Condition={"StringEqualsIfExists": {"aws:SourceVpce": "vpce-1"}})),
+        doc(allow(None, NotPrincipal={"AWS": "arn:aws:iam::123456789012:root"})),
+        "{not json",
+    ],
+)
+def test_bucket_policy_open_to_anyone_is_refused(policy):
+    assert check_resource("s3-no-public-bucket-policy", BUCKET_POLICY, {"bucket": "b", "policy": policy})
+
+
+def test_inline_bucket_policy_is_checked_too():
+    assert check_resource("s3-no-public-bucket-policy", BUCKET, {"bucket": "b", "policy": doc(allow("*"))})
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        tls_only(),
+        doc(allow("*", Condition={"StringEquals": {"aws:SourceVpce": "vpce-1a2b3c"}})),
+        doc(allow("*", Condition={"StringEquals": {"aws:PrincipalOrgID": ["o-abc123"]}})),
+        doc(allow("*", Condition={"ArnEquals": {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/loki"}})),
+        doc(allow({"AWS": "arn:aws:iam::123456789012:role/loki"})),
+    ],
+)
+def test_bucket_policy_that_pins_the_caller_passes(policy):
+    assert check_resource("s3-no-public-bucket-policy", BUCKET_POLICY, {"bucket": "b", "policy": policy}) == []
+
+
+def test_unknown_bucket_policy_is_not_decided():
+    assert check_resource("s3-no-public-bucket-policy", BUCKET_POLICY, {"bucket": UNKNOWN, "policy": UNKNOWN}) == []
+
+
+# ---------------------------------------------------------------- s3-public-access-block
+def test_bucket_without_public_access_block_is_refused():
+    found = check_stack("s3-public-access-block", *hardened(pab=None))
+    assert found and found[0][0] == urn(BUCKET, "bucket"), found
+
+
+def test_public_access_block_with_one_flag_off_is_refused():
+    (typ, name, props) = hardened()[1]
+    found = check_stack("s3-public-access-block", *hardened(pab=(typ, name, {**props, "ignorePublicAcls": False})))
+    assert [u for u, _ in found] == [urn(BUCKET, "bucket")]
+
+
+def test_public_access_block_of_another_bucket_does_not_count():
+    (typ, name, props) = hardened()[1]
+    assert check_stack("s3-public-access-block", *hardened(pab=(typ, name, {**props, "bucket": "other"})))
+
+
+def test_public_access_block_passes():
+    assert check_stack("s3-public-access-block", *hardened()) == []
+
+
+def test_public_access_block_of_a_bucket_not_yet_created_matches_by_dependency():
+    # In a preview of a new bucket, the block's `bucket` (the bucket's id) is unknown.
+    (typ, name, props) = hardened()[1]
+    assert check_stack("s3-public-access-block", *hardened(pab=(typ, name, {**props, "bucket": UNKNOWN}, ["bucket"]))) == []
+
+
+def test_unknown_public_access_block_flags_are_not_decided():
+    (typ, name, props) = hardened()[1]
+    assert check_stack("s3-public-access-block", *hardened(pab=(typ, name, {**props, "restrictPublicBuckets": UNKNOWN}))) == []
+    assert check_stack("s3-public-access-block", *hardened(pab=(typ, name, {**props, "bucket": UNKNOWN}))) == []
+
+
+# ---------------------------------------------------------------- minio-bucket-private
+@pytest.mark.parametrize("acl", ["public-read", "public-read-write", "public-write", "public"])
+def test_minio_bucket_not_private_is_refused(acl):
+    assert check_resource("minio-bucket-private", MINIO_BUCKET, {"bucket": "b", "acl": acl})
+
+
+@pytest.mark.parametrize("props", [{"bucket": "b", "acl": "private"}, {"bucket": "b"}, {"bucket": "b", "acl": UNKNOWN}])
+def test_minio_bucket_private_or_unknown_passes(props):
+    assert check_resource("minio-bucket-private", MINIO_BUCKET, props) == []
+
+
+# ---------------------------------------------------------------- minio-no-anonymous-bucket-policy
+@pytest.mark.parametrize(
+    "policy",
+    [
+        doc(allow("*")),
+        doc(allow({"AWS": ["*"]}, action=["s3:GetObject", "s3:ListBucket"])),
+        # No condition helps: anonymous MinIO requests carry no AWS identity keys.
+        doc(allow("*", Condition={"StringEquals": {"aws:SourceVpce": "vpce-1"}})),
+    ],
+)
+def test_minio_anonymous_policy_is_refused(policy):
+    assert check_resource("minio-no-anonymous-bucket-policy", MINIO_POLICY, {"bucket": "b", "policy": policy})
+
+
+@pytest.mark.parametrize("policy", [doc(allow({"AWS": ["arn:aws:iam::minio:user/loki"]})), doc({"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*"}), UNKNOWN])
+def test_minio_policy_for_users_or_unknown_passes(policy):
+    assert check_resource("minio-no-anonymous-bucket-policy", MINIO_POLICY, {"bucket": "b", "policy": policy}) == []
+
+
+# ---------------------------------------------------------------- s3-default-encryption
+def test_bucket_without_default_encryption_is_refused():
+    assert [u for u, _ in check_stack("s3-default-encryption", *hardened(sse=None))] == [urn(BUCKET, "bucket")]
+    assert check_stack("s3-default-encryption", *hardened(sse=(SSE, "sse", {"bucket": "b", "rules": [{"bucketKeyEnabled": True}]})))
+
+
+@pytest.mark.parametrize("algorithm", ["AES256", "aws:kms"])
+def test_default_encryption_passes(algorithm):
+    sse = (SSE, "sse", {"bucket": "b", "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": algorithm}}]})
+    assert check_stack("s3-default-encryption", *hardened(sse=sse)) == []
+
+
+def test_unknown_encryption_is_not_decided():
+    sse = (SSE, "sse", {"bucket": "b", "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": UNKNOWN}}]})
+    assert check_stack("s3-default-encryption", *hardened(sse=sse)) == []
+
+
+# ---------------------------------------------------------------- s3-tls-only
+@pytest.mark.parametrize(
+    "policy",
+    [
+        None,
+        (BUCKET_POLICY, "tls", {"bucket": "b", "policy": doc(allow({"AWS": "arn:aws:iam::123456789012:root"}))}),
+        (BUCKET_POLICY, "tls", {"bucket": "b", "policy": tls_only().replace('"false"', '"true"')}),
+        (BUCKET_POLICY, "tls", {"bucket": "other", "policy": tls_only("other")}),
+    ],
+)
+def test_bucket_without_tls_only_policy_is_refused(policy):
+    assert [u for u, _ in check_stack("s3-tls-only", *hardened(policy=policy))] == [urn(BUCKET, "bucket")]
+
+
+def test_tls_only_policy_passes():
+    assert check_stack("s3-tls-only", *hardened()) == []
+
+
+def test_unknown_tls_policy_is_not_decided():
+    # The program builds the policy from bucket.arn, unknown in a preview of a new bucket.
+    policy = (BUCKET_POLICY, "tls", {"bucket": UNKNOWN, "policy": UNKNOWN}, ["bucket"])
+    assert check_stack("s3-tls-only", *hardened(policy=policy)) == []
+
+
+# ---------------------------------------------------------------- s3-abort-incomplete-multipart
+def lifecycle(**rule) -> tuple:
+    base = {"id": "abort", "status": "Enabled", "filter": {"prefix": ""}, "abortIncompleteMultipartUpload": {"daysAfterInitiation": 1}}
+    return (LIFECYCLE, "lifecycle", {"bucket": "b", "rules": [{k: v for k, v in {**base, **rule}.items() if v is not None}]})
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        None,
+        lifecycle(abortIncompleteMultipartUpload=None, expiration={"days": 30}),
+        lifecycle(filter={"prefix": "fake/"}),
+        lifecycle(status="Disabled"),
+    ],
+)
+def test_bucket_without_whole_bucket_abort_rule_is_reported(part):
+    found = check_stack("s3-abort-incomplete-multipart", *hardened(lifecycle=part))
+    assert [u for u, _ in found] == [urn(BUCKET, "bucket")]
+
+
+@pytest.mark.parametrize("part", [lifecycle(), lifecycle(filter=None), lifecycle(filter={})])
+def test_whole_bucket_abort_rule_passes(part):
+    assert check_stack("s3-abort-incomplete-multipart", *hardened(lifecycle=part)) == []
+
+
+@pytest.mark.parametrize("part", [lifecycle(status=UNKNOWN), lifecycle(abortIncompleteMultipartUpload={"daysAfterInitiation": UNKNOWN}), (LIFECYCLE, "lifecycle", {"bucket": "b", "rules": UNKNOWN})])
+def test_unknown_abort_rule_is_not_decided(part):
+    assert check_stack("s3-abort-incomplete-multipart", *hardened(lifecycle=part)) == []
+
+
+def test_abort_rule_is_advisory():
+    assert POLICY["s3-abort-incomplete-multipart"].enforcement_level.value == "advisory"
+
+
+# ---------------------------------------------------------------- no-archive-storage-transition
+def transition_rules(storage_class: Any) -> dict:
+    return {"bucket": "b", "rules": [{"id": "thanos-data-all", "status": "Enabled", "transitions": [{"days": 60, "storageClass": storage_class}]}]}
+
+
+@pytest.mark.parametrize("storage_class", ["GLACIER", "DEEP_ARCHIVE"])
+def test_archive_transition_is_refused(storage_class):
+    assert check_resource("no-archive-storage-transition", LIFECYCLE, transition_rules(storage_class))
+    inline = {"bucket": "b", "lifecycleRules": transition_rules(storage_class)["rules"]}
+    assert check_resource("no-archive-storage-transition", BUCKET, inline)
+
+
+@pytest.mark.parametrize("storage_class", ["STANDARD_IA", "INTELLIGENT_TIERING", "GLACIER_IR", UNKNOWN])
+def test_readable_or_unknown_transition_passes(storage_class):
+    assert check_resource("no-archive-storage-transition", LIFECYCLE, transition_rules(storage_class)) == []
+
+
+# ---------------------------------------------------------------- iam-least-privilege
+LOKI_ACCESS = doc(
+    {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": "arn:aws:s3:::acme-loki"},
+    {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": "arn:aws:s3:::acme-loki/*"},
+)
+
+
+@pytest.mark.parametrize(
+    "typ, props",
+    [
+        (ROLE_POLICY, {"role": "r", "policy": doc(allow(None, action="s3:*"))}),
+        (IAM_POLICY, {"policy": doc(allow(None, action=["s3:GetObject", "*"]))}),
+        (ROLE_POLICY, {"role": "r", "policy": doc(allow(None, resource="*"))}),
+        (ROLE_POLICY, {"role": "r", "policy": doc({"Effect": "Allow", "NotAction": "iam:*", "Resource": "arn:aws:s3:::b/*"})}),
+        (ROLE, {"assumeRolePolicy": "{}", "inlinePolicies": [{"name": "x", "policy": doc(allow(None, action="S3:*"))}]}),
+        (MINIO_IAM_POLICY, {"name": "p", "policy": doc(allow(None, resource=["arn:aws:s3:::*"]))}),
+        (ROLE_POLICY, {"role": "r", "policy": "not json"}),
+    ],
+)
+def test_wildcard_iam_policy_is_refused(typ, props):
+    assert check_resource("iam-least-privilege", typ, props)
+
+
+@pytest.mark.parametrize(
+    "typ, props",
+    [
+        (ROLE_POLICY, {"role": "r", "policy": LOKI_ACCESS}),
+        (MINIO_IAM_POLICY, {"name": "p", "policy": LOKI_ACCESS}),
+        (IAM_POLICY, {"policy": doc({"Effect": "Deny", "Action": "s3:*", "Resource": "*"})}),
+        (ROLE_POLICY, {"role": "r", "policy": UNKNOWN}),
+    ],
+)
+def test_scoped_or_unknown_iam_policy_passes(typ, props):
+    assert check_resource("iam-least-privilege", typ, props) == []
+
+
+# ---------------------------------------------------------------- irsa-trust-restricts-sub-and-aud
+def irsa(conditions: Optional[dict], federated: str = OIDC_ARN) -> str:
+    statement = {"Effect": "Allow", "Principal": {"Federated": federated}, "Action": "sts:AssumeRoleWithWebIdentity"}
+    if conditions is not None:
+        statement["Condition"] = conditions
+    return doc(statement)
+
+
+SUB = {f"{ISSUER}:sub": "system:serviceaccount:observability:loki"}
+AUD = {f"{ISSUER}:aud": "sts.amazonaws.com"}
+
+
+@pytest.mark.parametrize(
+    "trust, missing",
+    [
+        (irsa(None), {"sub", "aud"}),
+        (irsa({"StringEquals": AUD}), {"sub"}),
+        (irsa({"StringEquals": SUB}), {"aud"}),
+        (irsa({"StringEquals": AUD, "StringLike": {f"{ISSUER}:sub": "system:serviceaccount:*"}}), {"sub"}),
+        (irsa({"StringEquals": {"oidc.eks.us-east-1.amazonaws.com/id/OTHER:sub": "system:serviceaccount:observability:loki", **AUD}}), {"sub"}),
+    ],
+)
+def test_web_identity_trust_without_sub_or_aud_is_refused(trust, missing):
+    messages = check_resource("irsa-trust-restricts-sub-and-aud", ROLE, {"assumeRolePolicy": trust})
+    assert {claim for claim in ("sub", "aud") if any(f":{claim}" in m for m in messages)} == missing, messages
+
+
+@pytest.mark.parametrize(
+    "trust",
+    [
+        irsa({"StringEquals": {**SUB, **AUD}}),
+        irsa({"StringEquals": {k.upper(): v for k, v in {**SUB, **AUD}.items()}}),  # condition keys are case-insensitive
+        doc({"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"}, "Action": ["sts:AssumeRole", "sts:TagSession"]}),
+        UNKNOWN,
+    ],
+)
+def test_pinned_pod_identity_or_unknown_trust_passes(trust):
+    assert check_resource("irsa-trust-restricts-sub-and-aud", ROLE, {"assumeRolePolicy": trust}) == []
+
+
+# ---------------------------------------------------------------- unknowns read directly
+def test_a_rule_never_reads_an_unknown_itself():
+    # Every resource policy on every resource type with every input unknown: none may raise
+    # UnknownValueError (the analyzer would then skip the whole policy for that resource).
+    for typ in sorted(rules.AWS_BUCKETS | rules.AWS_BUCKET_ACLS | rules.AWS_BUCKET_POLICIES | rules.MINIO_BUCKETS | rules.MINIO_BUCKET_POLICIES | rules.AWS_ROLES | rules.IAM_POLICY_DOCUMENTS | rules.AWS_LIFECYCLE_CONFIGS):
+        props = dict.fromkeys(("bucket", "acl", "grants", "accessControlPolicy", "policy", "assumeRolePolicy", "inlinePolicies", "rules", "lifecycleRules"), UNKNOWN)
+        for policy in rules.POLICIES:
+            if isinstance(policy, ResourceValidationPolicy):
+                assert check_resource(policy.name, typ, props) == [], (policy.name, typ)
+
+
+# ---------------------------------------------------------------- exemptions in the pack's config
+def test_exempted_urn_is_skipped_only_with_a_reason():
+    props = {"bucket": "b", "acl": "public-read"}
+    target = urn(ACL_V2, "r")
+    assert check_resource("s3-no-public-acl", ACL_V2, props, {"exemptions": [{"urn": target, "reason": "static website, reviewed (SEC-1)"}]}) == []
+    assert check_resource("s3-no-public-acl", ACL_V2, props, {"exemptions": [{"urn": target, "reason": "  "}]})
+    assert check_resource("s3-no-public-acl", ACL_V2, props, {"exemptions": [{"urn": urn(ACL_V2, "other"), "reason": "x"}]})
+
+
+def test_exemption_notice_lists_each_exemption():
+    config = {"exemptions": [{"policy": "s3-tls-only", "urn": urn(BUCKET, "bucket"), "reason": "legacy client (OPS-7)"}]}
+    found = check_stack("policy-exemptions", *hardened(), config=config)
+    assert found == [(urn(BUCKET, "bucket"), f"{urn(BUCKET, 'bucket')} is exempt from s3-tls-only: legacy client (OPS-7)")]
+    assert POLICY["policy-exemptions"].enforcement_level.value == "advisory"
+
+
+# ---------------------------------------------------------------- the stacks as committed
+@pytest.mark.parametrize("stack", ["local", "staging", "prod"])
+def test_stack_has_no_mandatory_violation(plan, stack):
+    violations = offline.evaluate(plan(stack))
+    assert [v for v in violations if v["enforcement"] == "mandatory"] == []
+
+
+@pytest.mark.parametrize("identity", [{"identity": "pod-identity"}, {"identity": "irsa", "oidcProvider": "create"}])
+def test_other_aws_identity_modes_have_no_mandatory_violation(plan_with, identity):
+    result = plan_with("staging", {"obs-storage:aws": {"clusterName": "staging-eks", "namespace": "observability", **identity}})
+    assert result.by_type(ROLE), "the identity mode declares roles for the policies to check"
+    assert [v for v in offline.evaluate(result) if v["enforcement"] == "mandatory"] == []
+
+
+def test_committed_exemptions_file_is_valid():
+    for stack in engine.available_stacks():
+        assert offline.load_exemptions(stack)[1] == [], stack
+
+
+# ---------------------------------------------------------------- a deliberately public bucket
+PUBLIC_AWS_PROGRAM = """
+import pulumi
+import pulumi_aws as aws
+provider = aws.Provider("aws", region="ap-northeast-2")
+opts = pulumi.ResourceOptions(provider=provider)
+bucket = aws.s3.Bucket("open-bucket", bucket="acme-open", opts=opts)
+aws.s3.BucketAclV2("open-bucket-acl", bucket=bucket.id, acl="public-read", opts=opts)
+"""
+
+PUBLIC_MINIO_PROGRAM = """
+import json
+import pulumi
+import pulumi_minio as minio
+provider = minio.Provider("minio", minio_server="localhost:9000", minio_user="u", minio_password="p")
+opts = pulumi.ResourceOptions(provider=provider)
+bucket = minio.S3Bucket("open-bucket", bucket="open", acl="public-read", opts=opts)
+minio.S3BucketPolicy("open-bucket-policy", bucket=bucket.bucket, opts=opts, policy=json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"AWS": ["*"]}, "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::open/*"]}],
+}))
+"""
+
+
+def run_program(tmp_path: Path, stack: str, source: str) -> engine.PlanResult:
+    program = tmp_path / "program.py"
+    program.write_text(textwrap.dedent(source))
+    return engine.run(stack, program=program)
+
+
+def refusals(violations: list[dict[str, str]]) -> set[tuple[str, str]]:
+    return {(v["policy"], v["urn"]) for v in violations if v["enforcement"] == "mandatory"}
+
+
+def test_public_aws_bucket_is_refused_by_name(tmp_path):
+    result = run_program(tmp_path, "staging", PUBLIC_AWS_PROGRAM)
+    acl = result.one(ACL_V2, "open-bucket-acl")
+    bucket = result.one(BUCKET, "open-bucket")
+    violations = offline.evaluate(result)
+    assert ("s3-no-public-acl", acl.urn) in refusals(violations)
+    for policy in ("s3-public-access-block", "s3-default-encryption", "s3-tls-only"):
+        assert (policy, bucket.urn) in refusals(violations), policy
+    text = plan_cli.as_text(result, violations)
+    assert f"[mandatory] s3-no-public-acl: {acl.urn}: canned ACL 'public-read'" in text
+
+
+def test_public_minio_bucket_is_refused_by_name(tmp_path):
+    result = run_program(tmp_path, "local", PUBLIC_MINIO_PROGRAM)
+    violations = refusals(offline.evaluate(result))
+    assert ("minio-bucket-private", result.one(MINIO_BUCKET, "open-bucket").urn) in violations
+    assert ("minio-no-anonymous-bucket-policy", result.one(MINIO_POLICY, "open-bucket-policy").urn) in violations
+
+
+def test_offline_unknowns_are_not_decided(tmp_path):
+    # "[unknown]" in a recorded input reaches the rules as the SDK's unknown, not as a string.
+    result = run_program(tmp_path, "local", PUBLIC_MINIO_PROGRAM)
+    bucket = result.one(MINIO_BUCKET, "open-bucket")
+    bucket.inputs["acl"] = UNKNOWN
+    assert ("minio-bucket-private", bucket.urn) not in refusals(offline.evaluate(result))
+
+
+# ---------------------------------------------------------------- exemptions file (offline)
+def write_exemptions(tmp_path: Path, entries: list[dict], stack: str = "staging") -> Path:
+    path = tmp_path / "exemptions.yaml"
+    path.write_text(yaml.safe_dump({stack: entries}))
+    return path
+
+
+def test_offline_exemption_is_honored_and_printed(tmp_path):
+    result = run_program(tmp_path, "staging", PUBLIC_AWS_PROGRAM)
+    acl = result.one(ACL_V2, "open-bucket-acl")
+    reason = "public download mirror, reviewed in SEC-42"
+    path = write_exemptions(tmp_path, [{"policy": "s3-no-public-acl", "urn": acl.urn, "reason": reason}])
+    violations = offline.evaluate(result, exemptions_file=path)
+    assert ("s3-no-public-acl", acl.urn) not in refusals(violations)
+    notice = {"policy": "policy-exemptions", "enforcement": "advisory", "urn": acl.urn, "message": f"{acl.urn} is exempt from s3-no-public-acl: {reason}"}
+    assert notice in violations
+    assert f"[advisory] policy-exemptions: {acl.urn}: {acl.urn} is exempt from s3-no-public-acl: {reason}" in plan_cli.as_text(result, violations)
+
+
+@pytest.mark.parametrize(
+    "entry, problem",
+    [
+        ({"policy": "s3-no-public-acl", "reason": ""}, "reason is empty"),
+        ({"policy": "s3-no-public-acl"}, "reason is empty"),
+        ({"policy": "no-such-policy", "reason": "x"}, "'no-such-policy' is not one of"),
+        ({"policy": "s3-no-public-acl", "reason": "x", "expires": "2030"}, "unknown keys ['expires']"),
+    ],
+)
+def test_offline_exemption_without_reason_or_policy_is_refused_and_not_applied(tmp_path, entry, problem):
+    result = run_program(tmp_path, "staging", PUBLIC_AWS_PROGRAM)
+    acl = result.one(ACL_V2, "open-bucket-acl")
+    path = write_exemptions(tmp_path, [{"urn": acl.urn, **entry}])
+    violations = offline.evaluate(result, exemptions_file=path)
+    assert ("s3-no-public-acl", acl.urn) in refusals(violations)
+    messages = [v["message"] for v in violations if v["policy"] == "policy-exemptions" and v["enforcement"] == "mandatory"]
+    assert len(messages) == 1 and problem in messages[0] and "staging[0]" in messages[0], messages
+
+
+def test_offline_exemption_for_another_stack_is_refused(tmp_path):
+    path = write_exemptions(tmp_path, [{"policy": "s3-tls-only", "urn": urn(BUCKET, "b", stack="prod"), "reason": "x"}])
+    exemptions, problems = offline.load_exemptions("staging", path)
+    assert exemptions == [] and "is not a URN of stack staging" in problems[0]
+
+
+def test_pack_config_cli_writes_the_exemptions_for_the_pack(tmp_path):
+    target = urn(BUCKET, "bucket")
+    path = write_exemptions(tmp_path, [{"policy": "s3-tls-only", "urn": target, "reason": "legacy client (OPS-7)"}])
+    proc = subprocess.run(
+        [sys.executable, "-m", "policies.offline", "--stack", "staging", "--exemptions", str(path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {
+        "s3-tls-only": {"exemptions": [{"urn": target, "reason": "legacy client (OPS-7)"}]},
+        "policy-exemptions": {"exemptions": [{"policy": "s3-tls-only", "urn": target, "reason": "legacy client (OPS-7)"}]},
+    }
+    assert "legacy client (OPS-7)" in proc.stderr
+
+    bad = write_exemptions(tmp_path, [{"policy": "s3-tls-only", "urn": target, "reason": ""}])
+    proc = subprocess.run([sys.executable, "-m", "policies.offline", "--stack", "staging", "--exemptions", str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "reason is empty" in proc.stderr
+
+
+# ---------------------------------------------------------------- the real pack, over the analyzer protocol
+@pytest.fixture
+def analyzer():
+    """A stub talking to policies/ started the way the Pulumi CLI starts a Python policy pack."""
+    import grpc
+    from pulumi.runtime.proto import analyzer_pb2_grpc
+
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:0", "."],
+        cwd=ROOT / "policies", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        port = proc.stdout.readline().strip()
+        assert port.isdigit(), f"the pack did not start: {port!r} {proc.stderr.read() if proc.poll() is not None else ''}"
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        yield analyzer_pb2_grpc.AnalyzerStub(channel)
+        channel.close()
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
+def struct(value: dict):
+    from google.protobuf import struct_pb2
+
+    message = struct_pb2.Struct()
+    message.update(value)
+    return message
+
+
+def test_real_pack_declares_every_policy_with_its_level(analyzer):
+    from google.protobuf import empty_pb2
+    from pulumi.runtime.proto import analyzer_pb2
+
+    info = analyzer.GetAnalyzerInfo(empty_pb2.Empty())
+    levels = {p.name: analyzer_pb2.EnforcementLevel.Name(p.enforcementLevel).lower() for p in info.policies}
+    assert levels == {p.name: p.enforcement_level.value for p in rules.POLICIES}
+    assert info.supportsConfig
+
+
+def test_real_pack_refuses_a_public_bucket_and_honors_an_exemption(analyzer):
+    from pulumi.runtime.proto import analyzer_pb2
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+
+    target = urn(MINIO_BUCKET, "open-bucket", stack="local")
+
+    def analyze(props: dict) -> list:
+        response = analyzer.Analyze(analyzer_pb2.AnalyzeRequest(type=MINIO_BUCKET, properties=struct(props), urn=target, name="open-bucket"))
+        return [(d.policyName, analyzer_pb2.EnforcementLevel.Name(d.enforcementLevel)) for d in response.diagnostics]
+
+    assert analyze({"bucket": "open", "acl": "public-read"}) == [("minio-bucket-private", "MANDATORY")]
+    assert analyze({"bucket": "open", "acl": UNKNOWN_STRING_VALUE}) == []
+
+    config = analyzer_pb2.PolicyConfig(
+        enforcementLevel=analyzer_pb2.MANDATORY,
+        properties=struct({"exemptions": [{"urn": target, "reason": "demo bucket, SEC-1"}]}),
+    )
+    analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={"minio-bucket-private": config}))
+    assert analyze({"bucket": "open", "acl": "public-read"}) == []
+
+
+def test_real_pack_matches_a_preview_public_access_block_by_property_dependency(analyzer):
+    from pulumi.runtime.proto import analyzer_pb2
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+
+    bucket, block = urn(BUCKET, "loki-bucket"), urn(PAB, "loki-public-access-block")
+    flags = dict.fromkeys(("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"), True)
+
+    def analyze_stack(dependencies: list[str]) -> list[tuple[str, str]]:
+        resources = [
+            analyzer_pb2.AnalyzerResource(type=BUCKET, properties=struct({"bucket": "acme-loki"}), urn=bucket, name="loki-bucket"),
+            analyzer_pb2.AnalyzerResource(
+                type=PAB, properties=struct({"bucket": UNKNOWN_STRING_VALUE, **flags}), urn=block, name="loki-public-access-block",
+                propertyDependencies={"bucket": analyzer_pb2.AnalyzerPropertyDependencies(urns=dependencies)},
+            ),
+        ]
+        response = analyzer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=resources))
+        return [(d.policyName, d.urn) for d in response.diagnostics if d.policyName == "s3-public-access-block"]
+
+    assert analyze_stack([bucket]) == []
+    assert analyze_stack([urn(BUCKET, "other-bucket")]) == [("s3-public-access-block", bucket)]
+
+
+# ---------------------------------------------------------------- pull-request checks
+def workflows() -> dict[str, dict]:
+    return {p.name: yaml.safe_load(p.read_text()) for p in sorted((ROOT / ".github/workflows").glob("*.yml"))}
+
+
+def steps(workflow: dict) -> list[dict]:
+    return [step for job in workflow["jobs"].values() for step in job.get("steps", [])]
+
+
+def test_every_action_is_pinned_to_a_full_version_or_commit():
+    for name, workflow in workflows().items():
+        for step in steps(workflow):
+            if "uses" in step:
+                assert re.search(r"@(v\d+\.\d+\.\d+|[0-9a-f]{40})$", step["uses"]), f"{name}: {step['uses']} is not pinned exactly"
+
+
+def test_pull_requests_run_tests_offline_plans_and_policy_previews():
+    pr = workflows()["pull-request.yml"]
+    triggers = pr[True] if True in pr else pr["on"]  # YAML 1.1 reads a bare `on` as true
+    assert "pull_request" in triggers
+    offline_job = pr["jobs"]["offline"]
+    commands = "\n".join(step.get("run", "") for step in offline_job["steps"])
+    assert "make test" in commands and "python -m tools.plan --stack" in commands and "--json" in commands
+    assert "for stack in local staging prod" in commands
+    assert "secrets." not in json.dumps(offline_job), "the offline job must work for forks, without secrets"
+
+    preview = pr["jobs"]["preview"]
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in preview["if"]
+    (pulumi_step,) = [s for s in preview["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
+    assert pulumi_step["with"]["command"] == "preview" and pulumi_step["with"]["policyPacks"] == "policies"
+    assert pulumi_step["with"]["comment-on-pr"] is True
+    assert set(preview["strategy"]["matrix"]["stack"]) == {"local", "staging", "prod"}
+
+
+def test_staging_deploys_on_main_and_prod_only_by_hand_behind_an_environment():
+    deploy = workflows()["deploy.yml"]
+    triggers = deploy[True] if True in deploy else deploy["on"]
+    assert triggers["push"]["branches"] == ["main"] and "workflow_dispatch" in triggers
+    staging, prod = deploy["jobs"]["staging"], deploy["jobs"]["prod"]
+    assert staging["if"] == "github.event_name == 'push'" and "github.event_name == 'workflow_dispatch'" in prod["if"]
+    assert prod["environment"] == "production"
+    for job, stack in ((staging, "staging"), (prod, "prod")):
+        (up,) = [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
+        assert up["with"]["command"] == "up" and up["with"]["stack-name"] == stack and up["with"]["policyPacks"] == "policies"

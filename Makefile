@@ -53,12 +53,14 @@ $(PASSPHRASE_FILE):
 	@mkdir -p $(STATE_DIR) && chmod 700 $(STATE_DIR)
 	@umask 077 && $(PY) -c "import secrets; print(secrets.token_urlsafe(32))" > $@
 
+# PULUMI_BACKEND_URL points only these commands at the local state, leaving the user's own
+# `pulumi login` untouched.
+LOCAL_PULUMI = PULUMI_BACKEND_URL=file://$(STATE_DIR) PULUMI_CONFIG_PASSPHRASE_FILE=$${PULUMI_CONFIG_PASSPHRASE_FILE:-$(PASSPHRASE_FILE)}
+
 up: check-pulumi check-docker venv $(PASSPHRASE_FILE)
-	pulumi login file://$(STATE_DIR)
-	@export PULUMI_CONFIG_PASSPHRASE_FILE=$${PULUMI_CONFIG_PASSPHRASE_FILE:-$(PASSPHRASE_FILE)}; \
+	@export $(LOCAL_PULUMI); \
 	  pulumi stack select local 2>/dev/null || pulumi stack init local --secrets-provider passphrase; \
 	  pulumi up --stack local
 
 down: check-pulumi
-	@export PULUMI_CONFIG_PASSPHRASE_FILE=$${PULUMI_CONFIG_PASSPHRASE_FILE:-$(PASSPHRASE_FILE)}; \
-	  pulumi login file://$(STATE_DIR) >/dev/null && pulumi destroy --stack local
+	@export $(LOCAL_PULUMI); pulumi destroy --stack local

@@ -42,12 +42,11 @@ class Target(str, Enum):
 class ConfigError(Exception):
     """Bad stack configuration, reported as one actionable line."""
 
-    def __init__(self, stack: str, key: str, value: Any, problem: str, fix: str):
+    def __init__(self, stack: str, key: str, value: Any, problem: str, fix: str, prefix: bool = True):
         self.stack, self.key, self.value, self.problem, self.fix = stack, key, value, problem, fix
         shown = "(not set)" if value is _MISSING else json.dumps(value, default=str)
-        super().__init__(
-            f"stack '{stack}': {PROJECT}:{key} = {shown} {problem}. Fix: {fix}."
-        )
+        name = f"{PROJECT}:{key}" if prefix else key
+        super().__init__(f"stack '{stack}': {name} = {shown} {problem}. Fix: {fix}.")
 
 
 _MISSING = object()
@@ -470,9 +469,10 @@ def load(stack: str, raw: dict[str, str], secret_keys: set[str]) -> StackConfig:
         namespace, _, key = full_key.partition(":")
         if namespace == "pulumi":
             continue
+        shown = "(secret value hidden)" if full_key in secret_keys else raw[full_key]
         if namespace != PROJECT:
-            raise ConfigError(stack, full_key, raw[full_key], "is in a namespace this program does not read",
-                              f"providers are configured explicitly from {PROJECT}:* keys; remove {full_key}")
+            raise ConfigError(stack, full_key, shown, "is in a namespace this program does not read",
+                              f"providers are configured explicitly from {PROJECT}:* keys; remove {full_key}", prefix=False)
         value = raw[full_key]
         if key in SECRET_KEYS:
             if full_key not in secret_keys:
@@ -481,7 +481,7 @@ def load(stack: str, raw: dict[str, str], secret_keys: set[str]) -> StackConfig:
             secrets[re.sub(r"(?<!^)([A-Z])", r"_\1", key).lower()] = value
             continue
         if key not in _TOP_LEVEL:
-            raise ConfigError(stack, key, value, "is an unknown key",
+            raise ConfigError(stack, key, shown, "is an unknown key",
                               f"remove it or correct the spelling (known keys: {', '.join(sorted(_TOP_LEVEL | set(SECRET_KEYS)))})")
         if isinstance(value, str) and value[:1] in ("{", "["):
             try:

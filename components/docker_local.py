@@ -18,9 +18,6 @@ from components.identity import CREDENTIALS_FILE, ToolIdentity
 from components.storage import ToolBucket
 from components.workloads import GRAFANA_ADMIN_PASSWORD_FILE, Workload
 
-# Numeric users the images run as, so uploaded secret files are readable by them only.
-IMAGE_USERS = {"loki": "10001", "tempo": "10001", "thanos": "1001", "prometheus": "65534", "grafana": "472"}
-
 
 class LocalTools(pulumi.ComponentResource):
     """Outputs: `urls` (Grafana, Loki push, OTLP, Thanos Query) and the Grafana admin password (secret)."""
@@ -73,7 +70,7 @@ class LocalTools(pulumi.ComponentResource):
         return pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=depends or [])
 
     def _container(self, name: str, w: Workload, secret_files: list[dict], depends: list[pulumi.Resource]) -> docker.Container:
-        owner = w.user.split(":")[0] if w.user else IMAGE_USERS.get(w.image.split("/")[-1].split(":")[0], "0")
+        owner = w.uid
         uploads = [{"file": f.path, "content": f.content, "permissions": "0444"} for f in w.files]
         uploads += [{"file": s["file"], "content": s["content"], "permissions": "0400", "owner": int(owner)} for s in secret_files]
         return docker.Container(

@@ -61,6 +61,11 @@ def spread(labels: dict[str, str]) -> list[dict[str, Any]]:
     return [{"maxSkew": 1, "topologyKey": ZONE_KEY, "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": labels}}]
 
 
+def _chart_pods(release: str, component: str) -> dict[str, str]:
+    # Both charts label components alike; the instance label keeps Loki's and Tempo's apart.
+    return {"app.kubernetes.io/instance": release, "app.kubernetes.io/component": component}
+
+
 def irsa_annotations(identity: ToolIdentity, service_account: str) -> dict[str, pulumi.Output[str]]:
     """IRSA binds a service account to its role by annotation; Pod Identity needs none."""
     if identity.kind != "irsa":
@@ -97,8 +102,8 @@ def loki_values(cfg: StackConfig, annotations: dict) -> dict[str, Any]:
             "persistence": {"enabled": wal_on_pvc},
             "maxUnavailable": 1,
         },
-        "distributor": {"replicas": 3, "maxUnavailable": 1, "topologySpreadConstraints": spread({"app.kubernetes.io/component": "distributor"})},
-        "querier": {"replicas": 3, "maxUnavailable": 1, "topologySpreadConstraints": spread({"app.kubernetes.io/component": "querier"})},
+        "distributor": {"replicas": 3, "maxUnavailable": 1, "topologySpreadConstraints": spread(_chart_pods("loki", "distributor"))},
+        "querier": {"replicas": 3, "maxUnavailable": 1, "topologySpreadConstraints": spread(_chart_pods("loki", "querier"))},
         "queryFrontend": {"replicas": 2, "maxUnavailable": 1},
         "queryScheduler": {"replicas": 2},
         "indexGateway": {"replicas": 2, "maxUnavailable": 1, "persistence": {"enabled": False}},
@@ -138,7 +143,7 @@ def tempo_values(cfg: StackConfig, annotations: dict) -> dict[str, Any]:
             "zoneAwareReplication": {"enabled": True, "topologyKey": ZONE_KEY, "zones": zones},
             "podDisruptionBudget": {"enabled": True},
         },
-        "distributor": {"replicas": 2, "topologySpreadConstraints": json.dumps(spread({"app.kubernetes.io/component": "distributor"}))},
+        "distributor": {"replicas": 2, "topologySpreadConstraints": json.dumps(spread(_chart_pods("tempo", "distributor")))},
         "querier": {"replicas": 2},
         "queryFrontend": {"replicas": 2},
         "compactor": {"replicas": 1, "config": {"compaction": tempo.compaction_block(cfg)}},
@@ -220,6 +225,8 @@ class EksTools(pulumi.ComponentResource):
         self.register_outputs({"urls": self.urls})
 
     def _opts(self, depends: Optional[list] = None) -> pulumi.ResourceOptions:
+        # Callers pass the namespace (objects in it need it first) and, for workloads, the bucket
+        # and role they use from their first second.
         return pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=depends or [])
 
     def _chart(self, name: str, release: str, pin_key: str, values: dict, depends: list) -> k8s.helm.v4.Chart:
@@ -240,6 +247,7 @@ class EksTools(pulumi.ComponentResource):
         return k8s.core.v1.ServiceAccount(
             f"{name}-{sa}-sa",
             metadata={"name": sa, "namespace": self.ns_name, "annotations": irsa_annotations(identity, sa)},
+            # The annotation names a role that must exist before a pod uses the account.
             opts=self._opts([self.namespace, identity]),
         )
 

@@ -35,11 +35,19 @@ class LifecyclePlan:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
+# Where each tool writes a single tenant's data when multi-tenancy is off.
+SINGLE_TENANT_ID = {"loki": "fake", "tempo": "single-tenant"}
+
+
+def tenant_ids(cfg: StackConfig, tool: str) -> list[str]:
+    return list(cfg.tenants) if cfg.multi_tenant else [SINGLE_TENANT_ID[tool]]
+
+
 def data_prefixes(cfg: StackConfig, tool: str) -> list[str]:
     """Prefixes that hold only the tool's expirable data."""
     tool_cfg = cfg.tools.enabled()[tool]
-    if tool in ("loki", "tempo"):
-        return [f"{tool_cfg.prefix}{tenant}/" for tenant in cfg.tenants]
+    if tool in SINGLE_TENANT_ID:
+        return [f"{tool_cfg.prefix}{tenant}/" for tenant in tenant_ids(cfg, tool)]
     return [tool_cfg.prefix]
 
 

@@ -39,7 +39,7 @@ class LocalMinio(pulumi.ComponentResource):
         data = docker.Volume(f"{name}-data", name=f"{name}-data", opts=on_docker)
         self.container = docker.Container(
             f"{name}-server",
-            name=name,
+            name=f"obs-{name}",
             image=remote_image.image_id,
             command=["server", "/data", "--console-address", f":{CONSOLE_PORT}"],
             # MinIO reads *_FILE variables as paths to its credentials; the values stay in files.

@@ -176,7 +176,8 @@ class S3CompatibleBackend:
             f"{name}-bucket",
             bucket=spec.bucket,
             acl="private",
-            force_destroy=False,
+            # Unprotected buckets (the local stack) hold throwaway data: `make down` empties them.
+            force_destroy=not spec.protect,
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=spec.protect)),
         )
         depends: list[pulumi.Resource] = [bucket]

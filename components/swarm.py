@@ -79,11 +79,13 @@ class SwarmTools(pulumi.ComponentResource):
         )
         self.services: dict[str, docker.Service] = {}
         for w in workloads:
+            # Readable by the tool's own user only (Swarm mounts secrets as root otherwise).
+            owner = {"file_mode": 0o400, "file_uid": w.uid, "file_gid": w.uid}
             secrets = []
             if w.credentials:
-                secrets.append({"secret_id": credentials_secret.id, "secret_name": credentials_secret.name, "file_name": CREDENTIALS_FILE, "file_mode": 0o400})
+                secrets.append({"secret_id": credentials_secret.id, "secret_name": credentials_secret.name, "file_name": CREDENTIALS_FILE, **owner})
             if w.tool == "grafana":
-                secrets.append({"secret_id": grafana_secret.id, "secret_name": grafana_secret.name, "file_name": GRAFANA_ADMIN_PASSWORD_FILE, "file_mode": 0o400})
+                secrets.append({"secret_id": grafana_secret.id, "secret_name": grafana_secret.name, "file_name": GRAFANA_ADMIN_PASSWORD_FILE, **owner})
             self.services[w.name] = self._service(name, w, secrets, placement_constraints)
         self.urls = {"grafana": "http://<any-swarm-node>:3000"}
         self.register_outputs({"urls": self.urls})
@@ -106,6 +108,7 @@ class SwarmTools(pulumi.ComponentResource):
         mounts = [{"target": path, "source": f"obs-{volume}{suffix}", "type": "volume"} for volume, path in sorted(w.volumes.items())]
         container = {
             "image": w.image,
+            "commands": w.entrypoint or None,
             "args": w.args or None,
             "env": w.env or None,
             "user": w.user,
@@ -148,6 +151,7 @@ class SwarmPlatform:
         from components import workloads
 
         layout = swarm_layout(pulumi.get_stack())
+        # Services start flushing at once: their buckets must exist first.
         tools = SwarmTools("tools", workloads.build(cfg, layout), self.docker_provider, self.credentials_secret, self.placement,
                            opts=pulumi.ResourceOptions(depends_on=list(buckets.values())))
         return {"urls": tools.urls, "grafanaAdminPassword": tools.grafana_admin_password}

@@ -54,7 +54,8 @@ def build(cfg: StackConfig) -> Target:
 
 def _local(cfg: StackConfig) -> Target:
     s = cfg.storage
-    docker_provider = docker.Provider("local-docker", host="unix:///var/run/docker.sock")
+    # No host: the provider follows DOCKER_HOST like the `docker info` check in `make up`.
+    docker_provider = docker.Provider("local-docker")
     network = docker.Network(
         "obs-network",
         name="obs",

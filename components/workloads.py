@@ -17,6 +17,9 @@ from components.renderers import grafana, loki, prometheus, tempo, thanos
 
 GRAFANA_PORT = 3000
 GRAFANA_ADMIN_PASSWORD_FILE = "/run/secrets/grafana-admin-password"
+# Numeric users the images run as, so secret files can be readable by that user only.
+IMAGE_USERS = {"loki": "10001", "tempo": "10001", "thanos": "1001", "prometheus": "65534", "grafana": "472", "minio": "0"}
+ADVERTISE_ENV = "MEMBERLIST_ADVERTISE_ADDR"
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,15 @@ class Workload:
     per_replica_volumes: bool = False
     # Workloads sharing a node-local volume must run on the same node (Swarm: a node label).
     node_label: Optional[str] = None
+    # Replaces the image's entrypoint (a shell wrapper that exports this task's address).
+    entrypoint: list[str] = field(default_factory=list)
+
+    @property
+    def uid(self) -> str:
+        """The user the container runs as, who must be able to read its secret files."""
+        if self.user:
+            return self.user.split(":")[0]
+        return IMAGE_USERS[self.image.split("/")[-1].split(":")[0]]
 
 
 @dataclass(frozen=True)
@@ -62,7 +74,19 @@ class Layout:
             replication_factor=self.ring_replicas,
             join_members=(f"dns+tasks.{service}:{port}",),
             interface=self.interface,
+            advertise_env=ADVERTISE_ENV,
         )
+
+
+def _advertising(shell: str, binary: str, args: list[str]) -> tuple[list[str], list[str]]:
+    """Entrypoint and args that export this task's own address before starting the tool.
+
+    Memberlist would otherwise advertise the default-route interface, which in a Swarm task is
+    docker_gwbridge, unreachable from other nodes (grafana/loki#5610). The hostname resolves to
+    the task's address on its only service network.
+    """
+    script = f'{ADVERTISE_ENV}="$(hostname -i | cut -d" " -f1)"; export {ADVERTISE_ENV}; exec {binary} "$@"'
+    return [shell, "-c", script, binary], [*args, "-config.expand-env=true"]
 
 
 def _wget(url: str, binary: str = "wget") -> list[str]:
@@ -97,21 +121,26 @@ def build(cfg: StackConfig, layout: Layout) -> list[Workload]:
     if "loki" in enabled:
         store = object_store(cfg, "loki")
         files = [File("/etc/loki/config.yaml", dump(loki.render(cfg, store, layout.cluster("loki", loki.MEMBERLIST_PORT))))]
+
         if cfg.multi_tenant:
             files.append(File("/etc/loki/runtime.yaml", dump(loki.tenant_overrides(cfg))))
+        cluster = layout.cluster("loki", loki.MEMBERLIST_PORT)
+        args = ["-config.file=/etc/loki/config.yaml", "-target=all"]
+        entrypoint, args = _advertising("/busybox/sh", "/usr/bin/loki", args) if cluster.advertise_env else ([], args)
         out.append(Workload(
-            name="loki", tool="loki", image=versions.image(pins, "loki"),
-            args=["-config.file=/etc/loki/config.yaml", "-target=all"],
+            name="loki", tool="loki", image=versions.image(pins, "loki"), args=args, entrypoint=entrypoint,
             health=_wget(f"http://127.0.0.1:{loki.HTTP_PORT}/ready", "/busybox/wget"),
             env=_credentials_env(store), ports=[loki.HTTP_PORT], files=files, credentials=True,
             volumes={"loki-data": loki.DATA_DIR}, replicas=layout.ring_replicas, per_replica_volumes=layout.ring_replicas > 1,
         ))
     if "tempo" in enabled:
         store = object_store(cfg, "tempo")
-        config = tempo.render(cfg, store, layout.cluster("tempo", tempo.MEMBERLIST_PORT))
+        cluster = layout.cluster("tempo", tempo.MEMBERLIST_PORT)
+        config = tempo.render(cfg, store, cluster)
+        args = ["-config.file=/etc/tempo/config.yaml", "-target=all"]
+        entrypoint, args = _advertising("/bin/sh", "/tempo", args) if cluster.advertise_env else ([], args)
         out.append(Workload(
-            name="tempo", tool="tempo", image=versions.image(pins, "tempo"),
-            args=["-config.file=/etc/tempo/config.yaml", "-target=all"],
+            name="tempo", tool="tempo", image=versions.image(pins, "tempo"), args=args, entrypoint=entrypoint,
             health=_wget(f"http://127.0.0.1:{tempo.HTTP_PORT}/ready"),
             env=_credentials_env(store), ports=[tempo.HTTP_PORT, tempo.OTLP_GRPC_PORT, tempo.OTLP_HTTP_PORT],
             files=[File("/etc/tempo/config.yaml", dump(config))], credentials=True,

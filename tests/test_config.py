@@ -27,12 +27,16 @@ def aws_config(**tools_fields) -> dict[str, str]:
     }
 
 
+def err_key(err: config.ConfigError) -> str:
+    return err.key if ":" in err.key else f"obs-storage:{err.key}"
+
+
 def error_of(raw: dict[str, str], secret: frozenset[str] = frozenset(), stack: str = "staging") -> config.ConfigError:
     with pytest.raises(config.ConfigError) as info:
         config.load(stack, raw, set(secret))
     message = str(info.value)
     assert "\n" not in message, message
-    assert message.startswith(f"stack '{stack}': obs-storage:"), message
+    assert message.startswith(f"stack '{stack}': {err_key(info.value)} = "), message
     assert "Fix: " in message, message
     return info.value
 
@@ -229,3 +233,11 @@ def test_pulumi_yaml_documents_every_config_key():
         expected.add(key)
     missing = sorted(expected - documented)
     assert not missing, f"keys missing from Pulumi.yaml's reference block: {missing}"
+
+
+@pytest.mark.parametrize("key", ["obs-storage:hetznerSecretkey", "aws:secretKey"])
+def test_misspelled_secret_is_not_echoed(key):
+    raw = aws_config()
+    raw[key] = "SUPERSECRET-VALUE"
+    err = error_of(raw, frozenset({key}))
+    assert "SUPERSECRET-VALUE" not in str(err) and "(secret value hidden)" in str(err)

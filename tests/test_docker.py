@@ -159,10 +159,15 @@ def test_swarm_services_reference_the_credentials_secret(plan):
     result = plan("prod")
     s = services(result)
     (creds,) = [r for r in result.by_type("docker:index/secret:Secret") if r.name == "s3-credentials"]
-    for name in ("loki", "tempo", "thanos-sidecar", "thanos-store", "thanos-compact"):
+    # The user each image runs as must own its secret files (mode 0400).
+    users = {"loki": "10001", "tempo": "10001", "thanos-sidecar": "65534", "thanos-store": "1001", "thanos-compact": "1001"}
+    for name, uid in users.items():
         secrets = s[name].inputs["taskSpec"]["containerSpec"]["secrets"]
         assert [x["fileName"] for x in secrets] == ["/run/secrets/s3-credentials"], name
         assert secrets[0]["secretName"] == creds.inputs.get("name", "s3-credentials")
+        assert (secrets[0]["fileUid"], secrets[0]["fileGid"], secrets[0]["fileMode"]) == (uid, uid, 0o400), name
+    (grafana_secret,) = s["grafana"].inputs["taskSpec"]["containerSpec"]["secrets"]
+    assert grafana_secret["fileUid"] == "472"
     assert "secrets" not in s["thanos-query"].inputs["taskSpec"]["containerSpec"]
 
 
@@ -198,6 +203,23 @@ def test_swarm_memberlist_and_hetzner_addressing(plan):
     assert tempo["memberlist"]["join_members"] == ["dns+tasks.tempo:7946"]
     assert tempo["storage"]["trace"]["s3"]["forcepathstyle"] is True
     assert services(result)["loki"].inputs["endpointSpec"]["mode"] == "dnsrr"
+
+
+def test_swarm_memberlist_advertises_the_task_address(plan):
+    result = plan("prod")
+    for service, path, shell, binary in (("loki", "/etc/loki/config.yaml", "/busybox/sh", "/usr/bin/loki"), ("tempo", "/etc/tempo/config.yaml", "/bin/sh", "/tempo")):
+        config = _service_config(result, service, path)
+        assert config["memberlist"]["advertise_addr"] == "${MEMBERLIST_ADVERTISE_ADDR}", service
+        container = services(result)[service].inputs["taskSpec"]["containerSpec"]
+        assert container["commands"][:2] == [shell, "-c"] and container["commands"][-1] == binary, service
+        assert 'MEMBERLIST_ADVERTISE_ADDR="$(hostname -i' in container["commands"][2]
+        assert "-config.expand-env=true" in container["args"]
+
+
+def test_local_single_instances_need_no_advertise_address(plan):
+    c = containers(plan("local"))
+    loki = yaml.safe_load(uploaded(c["loki"], "/etc/loki/config.yaml"))
+    assert "memberlist" not in loki and loki["common"]["ring"]["kvstore"]["store"] == "inmemory"
 
 
 def test_swarm_ring_members_keep_one_wal_per_task(plan):

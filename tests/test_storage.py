@@ -49,7 +49,9 @@ def test_aws_lifecycle_aborts_multipart_and_never_expires_whole_bucket(plan, too
         for transition in rule.get("transitions", []):
             assert transition["storageClass"] in ("STANDARD_IA", "INTELLIGENT_TIERING", "GLACIER_IR"), rule
         if "expiration" in rule and tool in ("loki", "tempo"):
-            assert rule["filter"]["prefix"].endswith("fake/"), f"{tool} expiration must be scoped to tenant prefixes: {rule}"
+            # Loki's single-tenant id is "fake", Tempo's "single-tenant".
+            expected = {"loki": "fake/", "tempo": "single-tenant/"}[tool]
+            assert rule["filter"]["prefix"] == expected, f"{tool} expiration must be scoped to its tenant prefix: {rule}"
 
 
 def test_loki_rules_follow_tenants(plan_with):
@@ -90,10 +92,10 @@ def test_s3_compatible_buckets_are_private(plan, stack):
 
 def test_local_ilm_scopes_loki_and_tempo_to_tenant_prefixes(plan):
     result = plan("local")
-    for tool in ("loki", "tempo"):
+    for tool, prefix in (("loki", "fake/"), ("tempo", "single-tenant/")):
         rules = result.one("minio:index/ilmPolicy:IlmPolicy", f"{tool}-lifecycle").inputs["rules"]
         expiring = [r for r in rules if "expiration" in r]
-        assert expiring and all(r.get("filter") == "fake/" for r in expiring), rules
+        assert expiring and all(r.get("filter") == prefix for r in expiring), rules
 
 
 def test_prod_relies_on_tool_retention_and_says_so(plan):

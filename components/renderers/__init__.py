@@ -41,6 +41,9 @@ class Cluster:
     join_members: tuple[str, ...] = ()
     # Network interface whose address replicas advertise (grafana/loki#5610); None = default.
     interface: Optional[str] = None
+    # Environment variable holding this replica's address for memberlist (the tool must run
+    # with -config.expand-env=true); None = the library's own guess.
+    advertise_env: Optional[str] = None
 
 
 def dump(data: Any) -> str:

@@ -74,6 +74,7 @@ def render(cfg: StackConfig, store: ObjectStore, cluster: Cluster, runtime_confi
     }
     if cluster.join_members:
         config["memberlist"] = {
+            **({"advertise_addr": f"${{{cluster.advertise_env}}}"} if cluster.advertise_env else {}),
             "join_members": list(cluster.join_members),
             "bind_port": MEMBERLIST_PORT,
             # Replicas start in any order; the first one must not die waiting for the others.

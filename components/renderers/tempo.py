@@ -69,4 +69,6 @@ def render(cfg: StackConfig, store: ObjectStore, cluster: Cluster) -> dict[str, 
         config["ingester"]["lifecycler"]["interface_names"] = [cluster.interface]
     if cluster.join_members:
         config["memberlist"] = {"join_members": list(cluster.join_members), "bind_port": MEMBERLIST_PORT, "abort_if_cluster_join_fails": False}
+        if cluster.advertise_env:
+            config["memberlist"]["advertise_addr"] = f"${{{cluster.advertise_env}}}"
     return config

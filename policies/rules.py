@@ -119,6 +119,21 @@ def document(value: Any) -> Any:
     return value if isinstance(value, dict) else INVALID
 
 
+def decidable_document(args: ResourceValidationArgs, key: str, report_violation: ReportViolation, invalid: str) -> Optional[dict]:
+    """The policy document in input `key`, or None when the rule cannot or need not decide.
+
+    Unset and unknown (preview) documents are skipped; one that is not a JSON object is reported
+    with `invalid`, since no rule can vouch for it.
+    """
+    doc = document(plain(args.props).get(key))
+    if doc is None or doc is UNKNOWN:
+        return None
+    if doc is INVALID:
+        report_violation(invalid)
+        return None
+    return doc
+
+
 def statements(doc: dict) -> Iterator[tuple[str, dict]]:
     """(label, statement) for each statement; the label names it in messages (Sid or index)."""
     for i, statement in enumerate(_as_list(doc.get("Statement"))):
@@ -315,11 +330,8 @@ def s3_no_public_acl(args: ResourceValidationArgs, report_violation: ReportViola
 def s3_no_public_bucket_policy(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type not in AWS_BUCKET_POLICIES | AWS_BUCKETS:
         return
-    doc = document(plain(args.props).get("policy"))
-    if doc is None or doc is UNKNOWN:
-        return
-    if doc is INVALID:
-        report_violation("the bucket policy is not a JSON object, so it cannot be shown to be private.")
+    doc = decidable_document(args, "policy", report_violation, "the bucket policy is not a JSON object, so it cannot be shown to be private.")
+    if doc is None:
         return
     for label in public_statements(doc, conditions_can_restrict=True):
         report_violation(
@@ -351,11 +363,8 @@ def minio_bucket_private(args: ResourceValidationArgs, report_violation: ReportV
 def minio_no_anonymous_bucket_policy(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type not in MINIO_BUCKET_POLICIES:
         return
-    doc = document(plain(args.props).get("policy"))
-    if doc is None or doc is UNKNOWN:
-        return
-    if doc is INVALID:
-        report_violation("the bucket policy is not a JSON object, so it cannot be shown to be private.")
+    doc = decidable_document(args, "policy", report_violation, "the bucket policy is not a JSON object, so it cannot be shown to be private.")
+    if doc is None:
         return
     # MinIO and Hetzner apply a "*" principal to anonymous requests, which carry none of the AWS
     # identity keys a condition could pin, so no condition makes such a statement private.
@@ -543,11 +552,8 @@ def _pins(condition: Any, issuer: str, claim: str) -> bool:
 def irsa_trust_restricts_sub_and_aud(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type not in AWS_ROLES:
         return
-    doc = document(plain(args.props).get("assumeRolePolicy"))
-    if doc is None or doc is UNKNOWN:
-        return
-    if doc is INVALID:
-        report_violation("assumeRolePolicy is not a JSON object, so its trust cannot be checked.")
+    doc = decidable_document(args, "assumeRolePolicy", report_violation, "assumeRolePolicy is not a JSON object, so its trust cannot be checked.")
+    if doc is None:
         return
     for label, statement in statements(doc):
         issuer = _web_identity_issuer(statement) if _allows(statement) else None

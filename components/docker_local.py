@@ -16,6 +16,7 @@ import pulumi_random as random
 
 from components.identity import CREDENTIALS_FILE, ToolIdentity
 from components.storage import ToolBucket
+from components import workloads
 from components.workloads import GRAFANA_ADMIN_PASSWORD_FILE, Workload
 
 
@@ -100,8 +101,6 @@ class LocalPlatform:
         self.network, self.docker_provider = network, docker_provider
 
     def deploy(self, cfg, buckets: dict[str, ToolBucket], identities: dict[str, ToolIdentity]) -> dict:
-        from components import workloads
-
         layout = workloads.Layout(ring_replicas=1, interface=None, cluster_label="local")
         tools = LocalTools("tools", workloads.build(cfg, layout), self.network, self.docker_provider, buckets, identities)
         return {"urls": tools.urls, "grafanaAdminPassword": tools.grafana_admin_password}

@@ -18,6 +18,7 @@ import pulumi_random as random
 
 from components.identity import CREDENTIALS_FILE, ToolIdentity
 from components.storage import ToolBucket
+from components import workloads
 from components.workloads import GRAFANA_ADMIN_PASSWORD_FILE, Layout, Workload
 
 GIB = 1024**3
@@ -148,8 +149,6 @@ class SwarmPlatform:
         self.docker_provider, self.credentials_secret, self.placement = docker_provider, credentials_secret, placement_constraints
 
     def deploy(self, cfg, buckets: dict[str, ToolBucket], identities: dict[str, ToolIdentity]) -> dict:
-        from components import workloads
-
         layout = swarm_layout(pulumi.get_stack())
         # Services start flushing at once: their buckets must exist first.
         tools = SwarmTools("tools", workloads.build(cfg, layout), self.docker_provider, self.credentials_secret, self.placement,

@@ -120,11 +120,10 @@ def build(cfg: StackConfig, layout: Layout) -> list[Workload]:
     out: list[Workload] = []
     if "loki" in enabled:
         store = object_store(cfg, "loki")
-        files = [File("/etc/loki/config.yaml", dump(loki.render(cfg, store, layout.cluster("loki", loki.MEMBERLIST_PORT))))]
-
+        cluster = layout.cluster("loki", loki.MEMBERLIST_PORT)
+        files = [File("/etc/loki/config.yaml", dump(loki.render(cfg, store, cluster)))]
         if cfg.multi_tenant:
             files.append(File("/etc/loki/runtime.yaml", dump(loki.tenant_overrides(cfg))))
-        cluster = layout.cluster("loki", loki.MEMBERLIST_PORT)
         args = ["-config.file=/etc/loki/config.yaml", "-target=all"]
         entrypoint, args = _advertising("/busybox/sh", "/usr/bin/loki", args) if cluster.advertise_env else ([], args)
         out.append(Workload(

@@ -9,7 +9,7 @@ Identity) or from a shared-credentials file named by AWS_SHARED_CREDENTIALS_FILE
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import yaml

@@ -203,7 +203,9 @@ class S3CompatibleBackend:
 
 
 def _ilm_rule(rule: lifecycle.Rule) -> dict:
-    out: dict = {"id": rule.id, "status": "Enabled"}
+    # No `status`: terraform-provider-minio v1.20.1 (bridged by pulumi-minio 0.17.1) computes it and
+    # always writes "Enabled" (minio/resource_minio_ilm_policy.go); setting it fails the preview.
+    out: dict = {"id": rule.id}
     if rule.prefix:
         out["filter"] = rule.prefix
     if rule.expire_days:

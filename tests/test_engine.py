@@ -78,3 +78,26 @@ def test_every_sdk_token_used_by_the_program_resolves(plan):
         for r in plan(stack).resources:
             if r.custom:
                 assert engine.args_class(r.type) is not None, r.type
+
+
+def test_computed_only_nested_field_fails_like_the_provider(tmp_path):
+    # The SDK's IlmPolicyRuleArgs still lists `status`; the bridged provider computes it.
+    program = tmp_path / "program.py"
+    program.write_text(textwrap.dedent("""
+        import pulumi
+        import pulumi_minio as minio
+        provider = minio.Provider("m", minio_server="127.0.0.1:9000", minio_user="u", minio_password="p")
+        minio.IlmPolicy("l", bucket="loki", rules=[{"id": "r", "status": "Enabled", "expiration": "8d"}],
+                        opts=pulumi.ResourceOptions(provider=provider))
+    """))
+    with pytest.raises(engine.StrictMockError) as info:
+        engine.run("local", program=program)
+    assert "minio:index/ilmPolicy:IlmPolicy.rules[0].status: computed by the provider" in str(info.value)
+
+
+def test_ilm_rules_of_the_local_plan_set_no_computed_field(plan):
+    policies = plan("local").by_type("minio:index/ilmPolicy:IlmPolicy")
+    assert policies, "the local stack declares ILM policies"
+    for policy in policies:
+        for rule in policy.inputs["rules"]:
+            assert "status" not in rule, policy.urn

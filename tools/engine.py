@@ -50,6 +50,19 @@ ACCOUNT_ID = "123456789012"
 OIDC_ID = "EXAMPLED539D4633E53DE1B71EXAMPLE"
 
 
+# Fields the bridged SDK types still accept as inputs but the provider only computes: the real
+# provider refuses them at preview ("Computed attributes cannot be set"), and the SDK's Args
+# classes cannot show it. Paths use `[]` for every list element. Sources: the provider schema at
+# the bridged version (pulumi-minio 0.17.1 bridges terraform-provider-minio v1.20.1, per
+# pulumi/pulumi-minio provider/go.mod).
+COMPUTED_ONLY: dict[str, tuple[str, ...]] = {
+    # minio/resource_minio_ilm_policy.go: rule.status {Type: TypeString, Computed: true}
+    "minio:index/ilmPolicy:IlmPolicy": ("rules[].status",),
+    # minio/resource_minio_iam_user.go: status {Type: TypeString, Computed: true}
+    "minio:index/iamUser:IamUser": ("status",),
+}
+
+
 class StrictMockError(Exception):
     """A resource input the provider SDK does not define, or an invoke without a mock answer."""
 
@@ -106,7 +119,26 @@ def check_inputs(token: str, inputs: dict) -> list[str]:
     provider = token.startswith("pulumi:providers:")
     problems: list[str] = []
     _check_object(cls, inputs, token, problems, provider)
+    for path in COMPUTED_ONLY.get(token, ()):
+        for found in _paths(inputs, path.split(".")):
+            problems.append(f"{token}.{found}: computed by the provider; setting it fails `pulumi preview`")
     return problems
+
+
+def _paths(value: Any, parts: list[str], here: str = "") -> list[str]:
+    """Concrete paths in `value` matching `parts` (a `[]` suffix walks every list element)."""
+    if not parts:
+        return [here]
+    key, rest = parts[0], parts[1:]
+    each = key.endswith("[]")
+    key = key.removesuffix("[]")
+    if not isinstance(value, dict) or key not in value or value[key] is None:
+        return []
+    item = value[key]
+    where = f"{here}.{key}" if here else key
+    if not each:
+        return _paths(item, rest, where)
+    return [p for i, element in enumerate(item if isinstance(item, list) else []) for p in _paths(element, rest, f"{where}[{i}]")]
 
 
 def _check_object(cls: type, value: Any, path: str, problems: list[str], provider: bool) -> None:
@@ -183,6 +215,7 @@ class StrictMocks(pulumi.runtime.Mocks):
 
     def __init__(self, region: str = "ap-northeast-2"):
         self.region = region
+        self.invokes: list[str] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         state = dict(args.inputs)
@@ -223,6 +256,7 @@ class StrictMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         token, a = args.token, args.args
+        self.invokes.append(token)
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/ci", "userId": "AIDAEXAMPLE", "id": ACCOUNT_ID}
         if token == "aws:eks/getCluster:getCluster":
@@ -396,6 +430,8 @@ class PlanResult:
     stack: str
     resources: list[Registration]
     outputs: dict[str, Any]
+    # Tokens of the invokes the program made, in call order.
+    invokes: list[str] = field(default_factory=list)
 
     def by_type(self, typ: str) -> list[Registration]:
         return [r for r in self.resources if r.type == typ]
@@ -424,7 +460,7 @@ def run(stack: str, overrides: Optional[dict[str, Any]] = None, program: Optiona
     if monitor.problems:
         raise StrictMockError("\n".join(monitor.problems))
     outputs = _sync_await(_resolve_outputs(dict(root.outputs)))
-    return PlanResult(stack, monitor.registrations, outputs)
+    return PlanResult(stack, monitor.registrations, outputs, monitor.mocks.invokes)
 
 
 def _region_hint(raw: dict[str, str]) -> str:

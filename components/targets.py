@@ -7,22 +7,21 @@ platform for a stack. `__main__.py` asks `build(cfg)` for one and never branches
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Optional, Protocol
 
 import pulumi
-import pulumi_aws as aws
-import pulumi_docker as docker
-import pulumi_kubernetes as k8s
-import pulumi_minio as minio
 
 from components import versions
 from components.config import StackConfig, Target as TargetName
-from components.identity import AwsRoles, HetznerKeyPair, IdentityBackend, MinioUsers, cluster_oidc
-from components.docker_local import LocalPlatform
-from components.eks import EksPlatform, kubeconfig
-from components.local_minio import LocalMinio
-from components.storage import AwsS3Backend, S3CompatibleBackend, StorageBackend
-from components.swarm import SwarmPlatform
+from components.identity import IdentityBackend
+from components.storage import StorageBackend
+
+# Each target imports its provider SDKs and platform modules itself, when it is built: a stack
+# never loads the SDKs of the targets it does not use (every preview and plan pays for imports).
+if TYPE_CHECKING:
+    import pulumi_aws as aws
+    import pulumi_docker as docker
+    import pulumi_minio as minio
 
 
 class Platform(Protocol):
@@ -53,6 +52,13 @@ def build(cfg: StackConfig) -> Target:
 
 
 def _local(cfg: StackConfig) -> Target:
+    import pulumi_docker as docker
+
+    from components.docker_local import LocalPlatform
+    from components.identity import MinioUsers
+    from components.local_minio import LocalMinio
+    from components.storage import S3CompatibleBackend
+
     s = cfg.storage
     # No host: the provider follows DOCKER_HOST like the `docker info` check in `make up`.
     docker_provider = docker.Provider("local-docker")
@@ -78,6 +84,13 @@ def _local(cfg: StackConfig) -> Target:
 
 
 def _aws(cfg: StackConfig) -> Target:
+    import pulumi_aws as aws
+    import pulumi_kubernetes as k8s
+
+    from components.eks import EksPlatform, kubeconfig
+    from components.identity import AwsRoles, cluster_oidc
+    from components.storage import AwsS3Backend
+
     s = cfg.storage
     assert cfg.aws is not None
     provider = aws.Provider("aws", region=s.region)
@@ -99,6 +112,13 @@ def _aws(cfg: StackConfig) -> Target:
 
 
 def _hetzner(cfg: StackConfig) -> Target:
+    import pulumi_docker as docker
+    import pulumi_minio as minio
+
+    from components.identity import HetznerKeyPair
+    from components.storage import S3CompatibleBackend
+    from components.swarm import SwarmPlatform
+
     s = cfg.storage
     assert cfg.hetzner is not None and cfg.secrets.hetzner_access_key and cfg.secrets.hetzner_secret_key
     access_key = pulumi.Output.secret(cfg.secrets.hetzner_access_key.get_secret_value())

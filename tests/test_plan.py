@@ -65,3 +65,13 @@ def test_bad_config_exits_non_zero_with_one_line(tmp_path):
 def test_unknown_stack_is_an_error():
     proc = plan_cli("--stack", "nope")
     assert proc.returncode == 2 and "local, prod, staging" in proc.stderr
+
+
+def test_plan_json_shows_ordering_and_provider():
+    data = json.loads(plan_cli("--stack", "local", "--json").stdout)
+    by_name = {r["name"]: r for r in data["resources"]}
+    loki = by_name["tools-loki"]
+    # The Loki container waits for its bucket (created through the MinIO provider, which waits for MinIO).
+    assert by_name["loki-bucket"]["urn"] in loki["dependsOn"]
+    assert by_name["loki-bucket"]["provider"] == by_name["minio-provider"]["urn"]
+    assert loki["provider"].endswith("pulumi:providers:docker::local-docker")

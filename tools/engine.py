@@ -315,7 +315,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     parent=request.parent,
                     custom=bool(request.custom),
                     inputs=_masked(json_format.MessageToDict(request.object)),
-                    provider=request.provider.split("::")[0:4][-1] if request.provider else "",
+                    # A provider reference is "<urn>::<id>"; the URN names it across runs.
+                    provider=request.provider.rsplit("::", 1)[0] if request.provider else "",
                     depends_on=list(request.dependencies),
                     protect=bool(request.protect),
                 )

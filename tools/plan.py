@@ -54,7 +54,13 @@ def as_json(result: engine.PlanResult, violations: list[dict[str, str]]) -> dict
     return {
         "stack": result.stack,
         "resources": [
-            {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "custom": r.custom, "inputs": r.inputs}
+            {
+                "urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "custom": r.custom,
+                # What the engine waits for before creating it (explicit depends_on and the
+                # resources its inputs come from), and which provider instance creates it.
+                "dependsOn": sorted(r.depends_on), "provider": r.provider,
+                "inputs": r.inputs,
+            }
             for r in result.resources
         ],
         "outputs": result.outputs,

@@ -24,7 +24,7 @@ def test_plan_json_for_each_stack(stack):
     assert data["stack"] == stack
     assert set(data) == {"stack", "resources", "outputs", "violations"}
     for resource in data["resources"]:
-        assert set(resource) == {"urn", "type", "name", "parent", "custom", "inputs"}
+        assert set(resource) == {"urn", "type", "name", "parent", "custom", "dependsOn", "provider", "inputs"}
     types = {r["type"] for r in data["resources"]}
     assert "obs:storage:ToolBucket" in types
     assert set(data["outputs"]["buckets"]) == {"loki", "tempo", "thanos"}

@@ -69,25 +69,33 @@ DEFAULT_PINS: dict[str, Pin] = {
     "loki-chart": Pin(
         "chart",
         "loki",
-        "18.13.1",
+        "18.11.0",
         repo="https://grafana-community.github.io/helm-charts",
-        why="OSS Loki chart, now in grafana-community (the grafana/helm-charts copy is deprecated). "
-        "Its appVersion is 3.7.7; the image tag is set explicitly to the loki pin.",
+        why="OSS Loki chart from grafana-community/helm-charts (the grafana/helm-charts copy is deprecated). "
+        "Newest release whose source could be read: tag loki-18.11.0 (2026-08-20; also in the repository's "
+        "gh-pages index.yaml). Later 18.13.x releases are referenced by third parties, but their source "
+        "could not be read, so their values and templates cannot be checked. Its appVersion is 3.7.6 (a known-bad Loki): the image tag is "
+        "set explicitly to the loki pin. Per-component service accounts and ingester.rolloutGroupPrefix / "
+        "addIngesterNamePrefix / strategy are used.",
     ),
     "tempo-chart": Pin(
         "chart",
         "tempo-distributed",
-        "2.26.1",
+        "2.26.2",
         repo="https://grafana-community.github.io/helm-charts",
-        why="Last tempo-distributed chart of the 2.x line (appVersion 2.10.6); chart 3.x needs Kafka.",
+        why="Last tempo-distributed chart of the 2.x line in grafana-community/helm-charts (tag "
+        "tempo-distributed-2.26.2, 2026-07-07; the next tag is 3.0.0, which needs Kafka). 2.26.1 exists too "
+        "and differs only in its memcached image tag. appVersion 2.10.7; the image tag is set explicitly "
+        "to the tempo pin.",
     ),
     "kube-prometheus-stack-chart": Pin(
         "chart",
         "kube-prometheus-stack",
-        "92.3.0",
+        "88.5.3",
         repo="https://prometheus-community.github.io/helm-charts",
-        why="Prometheus operator v0.94 with the Thanos sidecar via prometheusSpec.thanos; "
-        "the Prometheus image is set explicitly to the prometheus pin.",
+        why="Newest kube-prometheus-stack in prometheus-community/helm-charts as read (tag "
+        "kube-prometheus-stack-88.5.3, 2026-08-21; appVersion: Prometheus operator v0.93.1). Thanos "
+        "sidecar via prometheusSpec.thanos; the Prometheus image is set explicitly to the prometheus pin.",
     ),
 }
 

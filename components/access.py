@@ -42,8 +42,12 @@ def grants(cfg: StackConfig) -> list[Grant]:
     enabled = cfg.tools.enabled()
     out: list[Grant] = []
     if "loki" in enabled:
-        # The Loki chart runs every component under one service account; the compactor deletes.
-        out.append(Grant("loki", "loki", READ_WRITE_DELETE, "ingesters flush chunks, compactor applies retention"))
+        # Each Loki component that touches the bucket has its own service account (the chart's
+        # <component>.serviceAccount, components/eks_loki.py); only the compactor deletes.
+        out.append(Grant("loki", "loki-ingester", WRITE, "ingesters flush chunks and index files"))
+        out.append(Grant("loki", "loki-querier", READ, "queriers read chunks and index (read-only)"))
+        out.append(Grant("loki", "loki-index-gateway", READ, "index gateways serve the index (read-only)"))
+        out.append(Grant("loki", "loki-compactor", READ_WRITE_DELETE, "index compaction, retention and delete requests"))
     if "tempo" in enabled:
         out.append(Grant("tempo", "tempo", TEMPO, "ingesters flush blocks, compactor applies retention"))
     if "thanos" in enabled:

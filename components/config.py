@@ -220,6 +220,14 @@ class AwsConfig(_Model):
     zones: list[str] = []
     # Ingester WAL: emptyDir survives a move to another zone; persistentVolume (EBS) does not.
     wal_volume: Literal["emptyDir", "persistentVolume"] = "emptyDir"
+    # Prometheus operator CRDs: "install" with kube-prometheus-stack, or "existing" when the cluster
+    # already has them (a second install of the same cluster-wide CRDs fails).
+    prometheus_crds: Literal["install", "existing"] = "install"
+    # A node-exporter DaemonSet (hostNetwork, port 9100); off because clusters often run one already.
+    node_exporter: bool = False
+    # Thanos compactor scratch space (emptyDir limit and ephemeral-storage request). Upstream sizing
+    # guidance for a medium bucket is about 100 GB (thanos-io/thanos v0.42.4 docs/components/compact.md).
+    thanos_compact_disk_gi: int = Field(default=100, ge=10)
 
     @field_validator("zones")
     @classmethod

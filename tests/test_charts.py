@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import pytest
 
-from components import eks, versions
+from components import eks_loki, eks_prometheus, eks_tempo, versions
 from tests.conftest import tool_overrides
 from tests.test_renderers import UPSTREAM, key_paths, stack_cfg, unknown_keys, upstream
 
 ANNOTATIONS = {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/x"}
+LOKI_ANNOTATIONS = {sa: ANNOTATIONS for sa in eks_loki.COMPONENT_ACCOUNTS.values()}
 VARIANTS = [
     None,
     {"obs-storage:tenants": ["team-a", "team-b"]},
-    {"obs-storage:aws": {"clusterName": "c", "walVolume": "persistentVolume"}},
+    {"obs-storage:aws": {"clusterName": "c", "walVolume": "persistentVolume", "prometheusCrds": "existing", "nodeExporter": True}},
 ]
 KEY_FILES = {
     "chart-loki.keys": "loki-chart",
@@ -60,13 +61,13 @@ def test_header_check_refuses_another_version(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("overrides", VARIANTS)
 def test_loki_values_are_chart_keys(overrides):
-    values = eks.loki_values(stack_cfg("staging", overrides), ANNOTATIONS)
+    values = eks_loki.values(stack_cfg("staging", overrides), LOKI_ANNOTATIONS)
     assert unknown_keys(key_paths(values), upstream("chart-loki.keys")) == []
 
 
 @pytest.mark.parametrize("overrides", VARIANTS)
 def test_tempo_values_are_chart_keys(overrides):
-    values = eks.tempo_values(stack_cfg("staging", overrides), ANNOTATIONS)
+    values = eks_tempo.values(stack_cfg("staging", overrides), ANNOTATIONS)
     assert unknown_keys(key_paths(values), upstream("chart-tempo-distributed.keys")) == []
 
 
@@ -75,11 +76,11 @@ def test_tempo_values_are_chart_keys(overrides):
 def test_kube_prometheus_values_are_chart_keys(mode, overrides):
     cfg = stack_cfg("staging", {**(overrides or {}), **tool_overrides("staging", thanos={"mode": mode})})
     receive_url = "http://thanos-receive:19291/api/v1/receive" if mode == "receive" else None
-    values = eks.kube_prometheus_values(cfg, ANNOTATIONS, receive_url)
+    values = eks_prometheus.values(cfg, ANNOTATIONS, receive_url)
     assert unknown_keys(key_paths(values), upstream("chart-kube-prometheus-stack.keys")) == []
 
 
 def test_checker_refuses_a_key_the_chart_lacks():
-    values = eks.loki_values(stack_cfg("staging"), ANNOTATIONS)
+    values = eks_loki.values(stack_cfg("staging"), LOKI_ANNOTATIONS)
     values["ingester"]["persistance"] = {"enabled": False}
     assert unknown_keys(key_paths(values), upstream("chart-loki.keys")) == ["ingester.persistance", "ingester.persistance.enabled"]

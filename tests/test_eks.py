@@ -1,4 +1,7 @@
-"""Loki, Tempo and Thanos on EKS: wired to their buckets and roles, no AZ-bound ingester storage."""
+"""Loki, Tempo and Thanos on EKS: wired to their buckets and roles, installable side by side in
+one namespace, and nothing that a Spot reclaim strands in a zone.
+
+Chart facts the assertions rely on were read at the pinned chart tags (see components/eks_*.py)."""
 
 from __future__ import annotations
 
@@ -44,7 +47,10 @@ def test_charts_are_pinned_to_their_documented_versions(plan):
 
 def test_loki_values_bucket_region_identity_retention(plan):
     values = chart(plan("staging"), "loki").inputs["values"]
-    assert values["serviceAccount"] == {"create": True, "name": "loki", "annotations": {"eks.amazonaws.com/role-arn": ROLE.format("loki")}}
+    # The chart-wide account (distributor, query-frontend, scheduler, gateway) has no role.
+    assert values["serviceAccount"] == {"create": True, "name": "loki", "annotations": {}}
+    assert values["compactor"]["serviceAccount"] == {
+        "create": True, "name": "loki-compactor", "annotations": {"eks.amazonaws.com/role-arn": ROLE.format("loki-compactor")}}
     storage = values["loki"]["storage"]
     assert storage["bucketNames"]["chunks"] == "acme-staging-loki" and storage["s3"]["region"] == "ap-northeast-2"
     assert storage["s3"]["s3ForcePathStyle"] is False
@@ -126,7 +132,8 @@ def test_pod_identity_switches_thanos_to_the_aws_sdk(plan_with):
     prom = chart(result, "kps").inputs["values"]["prometheus"]
     assert prom["prometheusSpec"]["thanos"]["objectStorageConfig"]["secret"]["config"]["aws_sdk_auth"] is True
     assert prom["serviceAccount"]["annotations"] == {}
-    assert chart(result, "loki").inputs["values"]["serviceAccount"]["annotations"] == {}
+    loki = chart(result, "loki").inputs["values"]
+    assert all(loki[c]["serviceAccount"]["annotations"] == {} for c in ("ingester", "querier", "indexGateway", "compactor"))
 
 
 def test_grafana_datasources_for_existing_grafana(plan):
@@ -155,3 +162,147 @@ def test_thanos_pods_are_spread_and_probed(plan):
         assert spec["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/-/ready"
         pdb = k8s(plan("staging"), "kubernetes:policy/v1:PodDisruptionBudget", name)
         assert pdb.inputs["spec"]["maxUnavailable"] == 1
+
+
+# ---------------------------------------------------------------- 1. read-only root filesystem
+def _paths(value, found=None) -> list[str]:
+    found = [] if found is None else found
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, str) and (key.endswith(("_directory", "_location", "_dir")) or key in ("dir", "path", "path_prefix")):
+                found.append(item)
+            _paths(item, found)
+    return found
+
+
+def test_loki_paths_follow_the_platform(plan):
+    structured = chart(plan("staging"), "loki").inputs["values"]["loki"]["structuredConfig"]
+    paths = _paths(structured)
+    assert {"storage_config", "compactor"} <= set(structured) and len(paths) >= 3
+    # The chart's containers have a read-only root filesystem; its data volume is /var/loki.
+    assert all(p.startswith("/var/loki/") for p in paths), paths
+    # The Docker image's own data directory stays /loki.
+    from components import workloads
+    from components.renderers import loki
+    from tests.test_renderers import stack_cfg
+    cfg = stack_cfg("local")
+    docker = _paths(loki.storage_sections(cfg, workloads.object_store(cfg, "loki")))
+    assert len(docker) >= 3 and all(p.startswith("/loki/") for p in docker), docker
+
+
+# ---------------------------------------------------------------- 2.-4. rollout operator and groups
+def _operators(result) -> list[str]:
+    return [r.inputs["name"] for r in result.by_type("kubernetes:helm.sh/v4:Chart")
+            if r.inputs["values"].get("rollout_operator", {}).get("enabled")]
+
+
+def test_one_rollout_operator_per_namespace(plan, plan_with):
+    assert len(_operators(plan("staging"))) == 1
+    # Whichever of the two tools is deployed alone brings its own.
+    assert _operators(plan_with("staging", tool_overrides("staging", loki={"enabled": False}))) == ["tempo"]
+    assert _operators(plan_with("staging", tool_overrides("staging", tempo={"enabled": False}))) == ["loki"]
+
+
+def test_loki_and_tempo_ingesters_are_different_rollout_groups(plan):
+    ingester = chart(plan("staging"), "loki").inputs["values"]["ingester"]
+    # tempo-distributed hard-codes `rollout-group: ingester` and `name: ingester-zone-<x>` on its
+    # ingesters; the Loki chart renders the same unless told to prefix both.
+    prefix = ingester.get("rolloutGroupPrefix")
+    assert isinstance(prefix, str) and prefix and f"{prefix}-ingester" != "ingester"
+    assert ingester.get("addIngesterNamePrefix") is True
+
+
+def test_zone_by_zone_rollouts_are_real(plan):
+    result = plan("staging")
+    # The rollout-operator skips a group unless every StatefulSet in it is OnDelete; the Loki chart
+    # defaults to RollingUpdate, tempo-distributed switches to OnDelete with zone awareness.
+    assert chart(result, "loki").inputs["values"]["ingester"]["strategy"] == {"type": "OnDelete"}
+    assert chart(result, "tempo").inputs["values"]["ingester"]["zoneAwareReplication"]["enabled"] is True
+
+
+# ---------------------------------------------------------------- 5. Prometheus
+def test_prometheus_has_no_zone_bound_volume(plan):
+    result = plan("staging")
+    spec = chart(result, "kps").inputs["values"]["prometheus"]["prometheusSpec"]
+    assert list(spec["storageSpec"]) == ["emptyDir"] and spec["storageSpec"]["emptyDir"]["sizeLimit"] == "20Gi"
+    assert spec["retentionSize"] == "16GB" and spec["retention"] == "12h"
+    # Two replicas never share a zone.
+    (constraint,) = spec["topologySpreadConstraints"]
+    assert (constraint["topologyKey"], constraint["whenUnsatisfiable"]) == ("topology.kubernetes.io/zone", "DoNotSchedule")
+    assert spec["replicas"] == 2
+
+
+def test_kube_prometheus_stack_fits_a_managed_control_plane(plan, plan_with):
+    values = chart(plan("staging"), "kps").inputs["values"]
+    for part in ("kubeEtcd", "kubeControllerManager", "kubeScheduler", "kubeProxy", "nodeExporter"):
+        assert values[part] == {"enabled": False}, part
+    assert values["crds"] == {"enabled": True}
+    asked = chart(plan_with("staging", {"obs-storage:aws": {"clusterName": "staging-eks", "nodeExporter": True, "prometheusCrds": "existing"}}), "kps")
+    assert asked.inputs["values"]["nodeExporter"] == {"enabled": True} and asked.inputs["values"]["crds"] == {"enabled": False}
+
+
+# ---------------------------------------------------------------- 6. Thanos
+def test_thanos_store_service_is_headless_for_dnssrv(plan):
+    result = plan("staging")
+    assert k8s(result, "kubernetes:core/v1:Service", "thanos-store").inputs["spec"]["clusterIP"] == "None"
+    query = k8s(result, "kubernetes:apps/v1:Deployment", "thanos-query").inputs["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--endpoint=dnssrv+_grpc._tcp.thanos-store.observability.svc.cluster.local" in query
+    # Grafana talks to Query through an ordinary ClusterIP.
+    assert "clusterIP" not in k8s(result, "kubernetes:core/v1:Service", "thanos-query").inputs["spec"]
+
+
+def test_thanos_compactor_scratch_is_bounded(plan, plan_with):
+    def scratch(result):
+        pod = k8s(result, "kubernetes:apps/v1:Deployment", "thanos-compact").inputs["spec"]["template"]["spec"]
+        (data,) = [v for v in pod["volumes"] if v["name"] == "data"]
+        return data["emptyDir"].get("sizeLimit"), pod["containers"][0].get("resources", {})
+
+    limit, resources = scratch(plan("staging"))
+    assert limit == "100Gi"
+    assert resources == {"requests": {"ephemeral-storage": "100Gi"}, "limits": {"ephemeral-storage": "100Gi"}}
+    limit, _ = scratch(plan_with("staging", {"obs-storage:aws": {"clusterName": "staging-eks", "thanosCompactDiskGi": 40}}))
+    assert limit == "40Gi"
+
+
+def test_thanos_compactor_disk_below_minimum_is_refused():
+    import pytest
+
+    from components.config import ConfigError
+    from tests.test_renderers import stack_cfg
+
+    with pytest.raises(ConfigError, match=r"^stack 'staging': obs-storage:aws\.thanosCompactDiskGi = 1 .*greater than or equal to 10.*Fix:"):
+        stack_cfg("staging", {"obs-storage:aws": {"clusterName": "staging-eks", "thanosCompactDiskGi": 1}})
+
+
+def test_thanos_workloads_wait_for_their_account_and_role(plan, plan_with):
+    for result, kind, app in ((plan("staging"), "Deployment", "thanos-store"), (plan("staging"), "Deployment", "thanos-compact"),
+                              (plan_with("staging", tool_overrides("staging", thanos={"mode": "receive"})), "StatefulSet", "thanos-receive")):
+        workload = k8s(result, f"kubernetes:apps/v1:{kind}", app)
+        account = k8s(result, "kubernetes:core/v1:ServiceAccount", app)
+        role = result.one("aws:iam/role:Role", f"{app}-role")
+        assert account.urn in workload.depends_on, app
+        assert role.urn in workload.depends_on, app
+
+
+def test_receive_mode_compactor_deduplicates_receive_replicas(plan, plan_with):
+    def compact(result):
+        return k8s(result, "kubernetes:apps/v1:Deployment", "thanos-compact").inputs["spec"]["template"]["spec"]["containers"][0]["args"]
+
+    receive = compact(plan_with("staging", tool_overrides("staging", thanos={"mode": "receive"})))
+    assert {"--deduplication.replica-label=replica", "--deduplication.replica-label=receive_replica"} <= set(receive)
+    assert "--deduplication.replica-label=receive_replica" not in compact(plan("staging"))
+
+
+# ---------------------------------------------------------------- least privilege
+def test_each_loki_component_with_bucket_access_has_its_own_role(plan):
+    result = plan("staging")
+    values = chart(result, "loki").inputs["values"]
+    annotated = {values[c]["serviceAccount"]["name"]: values[c]["serviceAccount"]["annotations"]
+                 for c in values if isinstance(values[c], dict) and "serviceAccount" in values[c] and values[c]["serviceAccount"]["annotations"]}
+    loki_roles = {r.name.removesuffix("-role") for r in result.by_type("aws:iam/role:Role") if r.name.startswith("loki")}
+    assert set(annotated) == loki_roles == {"loki-ingester", "loki-querier", "loki-index-gateway", "loki-compactor"}
+    assert all(a == {"eks.amazonaws.com/role-arn": ROLE.format(sa)} for sa, a in annotated.items())
+    deleters = {sa for sa in loki_roles
+                if "s3:DeleteObject" in result.one("aws:iam/rolePolicy:RolePolicy", f"{sa}-bucket-access").inputs["policy"]}
+    assert deleters == {"loki-compactor"}
+

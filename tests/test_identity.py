@@ -12,13 +12,17 @@ from tools import engine
 ISSUER = f"oidc.eks.ap-northeast-2.amazonaws.com/id/{engine.OIDC_ID}"
 LOKI = {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
 EXPECTED_ACTIONS = {
-    "loki": LOKI,
+    # Loki: one account per component that touches the bucket; only the compactor deletes.
+    "loki-ingester": {"s3:ListBucket", "s3:GetObject", "s3:PutObject"},
+    "loki-querier": {"s3:ListBucket", "s3:GetObject"},
+    "loki-index-gateway": {"s3:ListBucket", "s3:GetObject"},
+    "loki-compactor": LOKI,
     "tempo": LOKI | {"s3:GetObjectTagging", "s3:PutObjectTagging"},
     "thanos-compact": LOKI,
     "thanos-store": {"s3:ListBucket", "s3:GetObject"},
     "prometheus": {"s3:ListBucket", "s3:GetObject", "s3:PutObject"},
 }
-BUCKET_OF = {"loki": "acme-staging-loki", "tempo": "acme-staging-tempo", "thanos-compact": "acme-staging-thanos",
+BUCKET_OF = {**{sa: "acme-staging-loki" for sa in ("loki-ingester", "loki-querier", "loki-index-gateway", "loki-compactor")}, "tempo": "acme-staging-tempo", "thanos-compact": "acme-staging-thanos",
              "thanos-store": "acme-staging-thanos", "prometheus": "acme-staging-thanos"}
 
 

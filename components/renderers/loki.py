@@ -25,8 +25,11 @@ def s3_block(store: ObjectStore) -> dict[str, Any]:
     return block
 
 
-def storage_sections(cfg: StackConfig, store: ObjectStore) -> dict[str, Any]:
-    """Schema, storage, compactor and limits: what makes Loki keep its data in the bucket."""
+def storage_sections(cfg: StackConfig, store: ObjectStore, data_dir: str = DATA_DIR) -> dict[str, Any]:
+    """Schema, storage, compactor and limits: what makes Loki keep its data in the bucket.
+
+    `data_dir` must be a writable volume: the image's /loki on Docker; the Helm chart runs with a
+    read-only root filesystem and mounts its data volume at /var/loki instead."""
     loki = cfg.tools.loki
     return {
         "schema_config": {
@@ -36,10 +39,10 @@ def storage_sections(cfg: StackConfig, store: ObjectStore) -> dict[str, Any]:
         },
         "storage_config": {
             "aws": s3_block(store),
-            "tsdb_shipper": {"active_index_directory": f"{DATA_DIR}/tsdb-index", "cache_location": f"{DATA_DIR}/tsdb-cache"},
+            "tsdb_shipper": {"active_index_directory": f"{data_dir}/tsdb-index", "cache_location": f"{data_dir}/tsdb-cache"},
         },
         "compactor": {
-            "working_directory": f"{DATA_DIR}/compactor",
+            "working_directory": f"{data_dir}/compactor",
             "compaction_interval": "10m",
             "retention_enabled": True,
             "retention_delete_delay": f"{loki.delete_delay_hours}h",

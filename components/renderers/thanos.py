@@ -76,6 +76,8 @@ def compact_args(cfg: StackConfig, data_dir: str = "/var/thanos/compact") -> lis
         f"--retention.resolution-1h={r.one_hour_days}d",
         f"--delete-delay={thanos.delete_delay_hours}h",
         f"--deduplication.replica-label={REPLICA_LABEL}",
+        # Receive replicates every series to several replicas, each stamping its own label.
+        *([f"--deduplication.replica-label={RECEIVE_REPLICA_LABEL}"] if thanos.mode == "receive" else []),
         # HA Prometheus replicas scrape at different instants; the 1:1 merger would interleave
         # their samples for good. The penalty algorithm is the one built for HA pairs.
         "--deduplication.func=penalty",

@@ -25,6 +25,9 @@ class Rule:
     expire_days: Optional[int] = None
     abort_multipart_days: Optional[int] = None
     noncurrent_days: Optional[int] = None
+    # A delete marker whose older versions have all expired: removing it is free and keeps
+    # LIST requests from wading through markers that hide nothing.
+    expired_delete_markers: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,10 @@ def plan(cfg: StackConfig, tool: str) -> LifecyclePlan:
         notes.append("Bucket lifecycle disabled (storage.bucketLifecycle=false): the tool's own retention is the only one.")
         return LifecyclePlan(tuple(rules), tuple(notes))
     if s.versioning:
-        rules.append(Rule("expire-noncurrent-versions", "", noncurrent_days=s.noncurrent_version_days))
+        # On AWS in the same rule: S3 takes ExpiredObjectDeleteMarker next to noncurrent expiration,
+        # just not next to Expiration days.
+        rules.append(Rule("expire-noncurrent-versions", "", noncurrent_days=s.noncurrent_version_days,
+                          expired_delete_markers=cfg.target is Target.AWS))
     transitions = tuple((t.days, t.storage_class) for t in tool_cfg.transitions)
     if transitions or tool_cfg.expire_after_days:
         for prefix in data_prefixes(cfg, tool):

@@ -156,6 +156,9 @@ def _aws_rule(rule: lifecycle.Rule) -> dict:
         out["transitions"] = [{"days": days, "storage_class": cls} for days, cls in rule.transitions]
     if rule.expire_days:
         out["expiration"] = {"days": rule.expire_days}
+    if rule.expired_delete_markers:
+        assert not rule.expire_days, f"{rule.id}: S3 refuses Days and ExpiredObjectDeleteMarker in one Expiration"
+        out["expiration"] = {"expired_object_delete_marker": True}
     if rule.abort_multipart_days:
         out["abort_incomplete_multipart_upload"] = {"days_after_initiation": rule.abort_multipart_days}
     if rule.noncurrent_days:

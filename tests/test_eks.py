@@ -152,7 +152,7 @@ def test_multi_tenancy_matches_lifecycle_prefixes(plan_with):
     assert set(loki["runtimeConfig"]["overrides"]) == {"team-a", "team-b"}
     assert chart(result, "tempo").inputs["values"]["multitenancyEnabled"] is True
     rules = result.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "loki-lifecycle").inputs["rules"]
-    assert sorted(r["filter"]["prefix"] for r in rules if "expiration" in r) == ["team-a/", "team-b/"]
+    assert sorted(r["filter"]["prefix"] for r in rules if r.get("expiration", {}).get("days")) == ["team-a/", "team-b/"]
 
 
 def test_thanos_pods_are_spread_and_probed(plan):
@@ -293,7 +293,7 @@ def test_receive_mode_compactor_deduplicates_receive_replicas(plan, plan_with):
     assert "--deduplication.replica-label=receive_replica" not in compact(plan("staging"))
 
 
-# ---------------------------------------------------------------- least privilege
+# ---------------------------------------------------------------- least privilege, buckets
 def test_each_loki_component_with_bucket_access_has_its_own_role(plan):
     result = plan("staging")
     values = chart(result, "loki").inputs["values"]
@@ -306,3 +306,12 @@ def test_each_loki_component_with_bucket_access_has_its_own_role(plan):
                 if "s3:DeleteObject" in result.one("aws:iam/rolePolicy:RolePolicy", f"{sa}-bucket-access").inputs["policy"]}
     assert deleters == {"loki-compactor"}
 
+
+def test_versioned_aws_buckets_expire_delete_markers(plan, plan_with):
+    rules = plan("staging").one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "thanos-lifecycle").inputs["rules"]
+    (versions_rule,) = [r for r in rules if r["id"] == "expire-noncurrent-versions"]
+    assert versions_rule["expiration"] == {"expiredObjectDeleteMarker": True}
+    assert versions_rule["noncurrentVersionExpiration"] == {"noncurrentDays": 7}
+    unversioned = plan_with("staging", {"obs-storage:storage": {"region": "ap-northeast-2", "versioning": False}})
+    rules = unversioned.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "thanos-lifecycle").inputs["rules"]
+    assert not any("expiredObjectDeleteMarker" in r.get("expiration", {}) for r in rules)

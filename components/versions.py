@@ -99,30 +99,55 @@ DEFAULT_PINS: dict[str, Pin] = {
     ),
 }
 
-# Versions with known storage bugs: refused in config with the reason.
-KNOWN_BAD: dict[str, list[tuple[str, str]]] = {
-    "loki": [
-        (
-            r"^3\.6\.1[1-5]$|^3\.7\.[0-6]$",
-            "its S3 checksum change breaks PutObject on S3-compatible stores (grafana/loki#21926); use 3.7.7 or later",
-        ),
-    ],
+_LOKI_CHECKSUMS = "its S3 checksum change breaks PutObject on S3-compatible stores (grafana/loki#21926); use 3.7.7 or later"
+
+# Versions with known storage bugs, as inclusive ranges of release numbers (first, last, reason):
+# refused in config however they are spelt ("v3.7.2" is 3.7.2).
+KNOWN_BAD: dict[str, list[tuple[str, str, str]]] = {
+    "loki": [("3.6.11", "3.6.15", _LOKI_CHECKSUMS), ("3.7.0", "3.7.6", _LOKI_CHECKSUMS)],
 }
 
-_EXACT = {
-    "image": re.compile(r"^(v?\d+\.\d+\.\d+|RELEASE\.\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z)$"),
-    "chart": re.compile(r"^\d+\.\d+\.\d+$"),
+_SEMVER = r"\d+\.\d+\.\d+"
+# One tag format per artefact, the one its registry publishes: any other spelling names an image
+# that does not exist.
+_EXACT: dict[str, re.Pattern[str]] = {
+    # Docker Hub tags without a "v": the charts default the image tag to their appVersion
+    # (grafana-community/helm-charts, templates/_helpers.tpl "loki.image" at loki-18.11.0 with
+    # appVersion 3.7.6; "tempo.tempoImage" at tempo-distributed-2.26.1 with appVersion 2.10.7;
+    # charts/grafana/values.yaml at grafana-12.11.1 with appVersion 13.2.0).
+    "grafana/loki": re.compile(rf"^{_SEMVER}$"),
+    "grafana/tempo": re.compile(rf"^{_SEMVER}$"),
+    "grafana/grafana": re.compile(rf"^{_SEMVER}$"),
+    # quay.io tags with a "v" (prometheus-community/helm-charts kube-prometheus-stack-88.5.3
+    # values.yaml: quay.io/thanos/thanos v0.42.4, quay.io/prometheus/prometheus v3.14.0-distroless).
+    "quay.io/thanos/thanos": re.compile(rf"^v{_SEMVER}$"),
+    "quay.io/prometheus/prometheus": re.compile(rf"^v{_SEMVER}$"),
+    # etcd-io/etcd scripts/release.sh: docker push "quay.io/coreos/etcd:${RELEASE_VERSION}", RELEASE_VERSION="v${VERSION}".
+    "quay.io/coreos/etcd": re.compile(rf"^v{_SEMVER}$"),
+    # MinIO tags releases by date (minio/minio helm/minio/values.yaml: RELEASE.2023-02-10T18-48-39Z).
+    "quay.io/minio/minio": re.compile(r"^RELEASE\.\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z$"),
+    # Chart versions as the repositories' index lists them (tags tempo-distributed-2.26.1,
+    # kube-prometheus-stack-88.5.3): no "v".
+    "chart": re.compile(rf"^{_SEMVER}$"),
 }
+
+
+def _release(version: str) -> tuple[int, int, int] | None:
+    """The release numbers of `version` however it is spelt ("v3.7.02" -> (3, 7, 2)), or None."""
+    match = re.fullmatch(r"\s*[vV]?(\d+)\.(\d+)\.(\d+)\s*", version)
+    return (int(match[1]), int(match[2]), int(match[3])) if match else None
 
 
 def version_problem(key: str, version: str) -> str | None:
     """Why `version` cannot be used for `key`, or None when it can."""
     pin = DEFAULT_PINS[key]
-    if not _EXACT[pin.kind].match(version):
-        return f"is not an exact {pin.kind} version (expected e.g. {pin.version!r})"
-    for pattern, reason in KNOWN_BAD.get(key, []):
-        if re.match(pattern, version):
+    release = _release(version)
+    for first, last, reason in KNOWN_BAD.get(key, []):
+        if release is not None and _release(first) <= release <= _release(last):
             return f"has a known bug: {reason}"
+    tag_format = _EXACT["chart"] if pin.kind == "chart" else _EXACT[pin.name]
+    if not tag_format.match(version):
+        return f"is not an exact {pin.name} {'chart version' if pin.kind == 'chart' else 'tag'} as its registry publishes it (expected e.g. {pin.version!r})"
     return None
 
 

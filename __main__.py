@@ -39,7 +39,7 @@ pulumi.export(
             "region": bucket.region,
             "prefix": bucket.prefix,
             **({"arn": bucket.arn} if bucket.arn is not None else {}),
-            "lifecycle": list(bucket.spec.lifecycle.notes),
+            "lifecycle": list(bucket.spec.lifecycle.describe()),
         }
         for tool, bucket in buckets.items()
     },

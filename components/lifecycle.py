@@ -29,6 +29,20 @@ class Rule:
     # LIST requests from wading through markers that hide nothing.
     expired_delete_markers: bool = False
 
+    def describe(self) -> str:
+        """The rule in one line, for people reading the stack outputs."""
+        where = f"objects under {self.prefix!r}" if self.prefix else "the whole bucket"
+        actions = [f"move to {storage_class} after {days}d" for days, storage_class in self.transitions]
+        if self.expire_days:
+            actions.append(f"expire after {self.expire_days}d (safety net)")
+        if self.abort_multipart_days:
+            actions.append(f"abort incomplete multipart uploads after {self.abort_multipart_days}d")
+        if self.noncurrent_days:
+            actions.append(f"delete noncurrent versions {self.noncurrent_days}d after they are replaced or deleted")
+        if self.expired_delete_markers:
+            actions.append("remove delete markers that no longer hide a version")
+        return f"rule {self.id} on {where}: {', '.join(actions)}."
+
 
 @dataclass(frozen=True)
 class LifecyclePlan:
@@ -36,6 +50,10 @@ class LifecyclePlan:
 
     rules: tuple[Rule, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def describe(self) -> tuple[str, ...]:
+        """Everything that removes or moves the tool's data: the notes, then every rule."""
+        return (*self.notes, *(rule.describe() for rule in self.rules))
 
 
 # Where each tool writes a single tenant's data when multi-tenancy is off.
@@ -77,8 +95,6 @@ def plan(cfg: StackConfig, tool: str) -> LifecyclePlan:
         for prefix in data_prefixes(cfg, tool):
             label = prefix.rstrip("/").replace("/", "-") or "all"
             rules.append(Rule(f"{tool}-data-{label}", prefix, transitions, tool_cfg.expire_after_days))
-        if tool_cfg.expire_after_days:
-            notes.append(f"Safety-net expiration after {tool_cfg.expire_after_days}d on {', '.join(repr(p) for p in data_prefixes(cfg, tool))}.")
     else:
         notes.append("No bucket expiration: only the tool deletes data.")
     return LifecyclePlan(tuple(rules), tuple(notes))

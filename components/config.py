@@ -7,9 +7,12 @@ names the stack, the key, the bad value and the fix.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import re
+import string
+import typing
 from enum import Enum
 from typing import Any, Literal, Optional
 
@@ -43,10 +46,23 @@ class ConfigError(Exception):
     """Bad stack configuration, reported as one actionable line."""
 
     def __init__(self, stack: str, key: str, value: Any, problem: str, fix: str, prefix: bool = True):
+        # A suggested command must act on the stack the error is about, not on whichever stack
+        # happens to be selected.
+        fix = re.sub(r"`pulumi config (set|rm) ", rf"`pulumi config \1 --stack {stack} ", fix)
         self.stack, self.key, self.value, self.problem, self.fix = stack, key, value, problem, fix
         shown = "(not set)" if value is _MISSING else json.dumps(value, default=str)
         name = f"{PROJECT}:{key}" if prefix else key
         super().__init__(f"stack '{stack}': {name} = {shown} {problem}. Fix: {fix}.")
+
+
+class StackFileError(ConfigError):
+    """A stack or project file that is not the YAML Pulumi reads, reported as one line with its
+    file, line and column."""
+
+    def __init__(self, stack: str, path: str, line: int, column: int, problem: str, fix: str):
+        self.stack, self.key, self.value, self.problem, self.fix = stack, path, _MISSING, problem, fix
+        self.path, self.line, self.column = path, line, column
+        Exception.__init__(self, f"stack '{stack}': {path}:{line}:{column}: {problem}. Fix: {fix}.")
 
 
 _MISSING = object()
@@ -102,9 +118,11 @@ class _ToolBase(_Model):
     def _bucket_name(cls, name: str) -> str:
         problem = bucket_name_problem(name)
         if problem:
-            raise PydanticCustomError(
-                "obs_config", "{problem}", {"problem": problem, "fix": "use 3-63 lowercase letters, digits and hyphens"}
-            )
+            fix = "use 3-63 lowercase letters, digits and hyphens, starting and ending with a letter or digit"
+            suggestion = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63].strip("-")
+            if bucket_name_problem(suggestion) is None:
+                fix += f", e.g. {suggestion!r}"
+            raise PydanticCustomError("obs_config", "{problem}", {"problem": problem, "fix": fix})
         return name
 
     @field_validator("prefix")
@@ -329,7 +347,7 @@ class StackConfig(_Model):
             s.protect = False if s.protect is None else s.protect
         elif self.target is Target.AWS:
             if self.aws is None:
-                raise _fail("aws.clusterName", _MISSING, "is required for target aws", "set obs-storage:aws.clusterName to the existing EKS cluster's name")
+                raise _fail("aws.clusterName", _MISSING, "is required for target aws", "run `pulumi config set --path 'obs-storage:aws.clusterName' <name>` with the existing EKS cluster's name")
             if not s.region:
                 raise _fail("storage.region", _MISSING, "is required for target aws", "set it, e.g. ap-northeast-2")
             s.endpoint = s.endpoint or f"s3.{s.region}.amazonaws.com"
@@ -343,7 +361,7 @@ class StackConfig(_Model):
             s.protect = True if s.protect is None else s.protect
         else:
             if self.hetzner is None:
-                raise _fail("hetzner.swarmHost", _MISSING, "is required for target hetzner", "set obs-storage:hetzner.swarmHost to ssh://user@manager")
+                raise _fail("hetzner.swarmHost", _MISSING, "is required for target hetzner", "run `pulumi config set --path 'obs-storage:hetzner.swarmHost' ssh://<user>@<swarm manager>`")
             location = self.hetzner.location
             if s.region and s.region != location:
                 raise _fail("storage.region", s.region, f"differs from hetzner.location {location!r}", "remove storage.region; it follows hetzner.location")
@@ -440,29 +458,34 @@ class StackConfig(_Model):
                             "reduce the tenants or disable storage.bucketLifecycle")
 
 
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_BUCKET_EDGE = set(string.ascii_lowercase + string.digits)
+_BUCKET_CHARS = _BUCKET_EDGE | {"-"}
 _RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", "--x-s3", "--table-s3")
 
 
 def bucket_name_problem(name: str) -> Optional[str]:
-    """Why `name` cannot be a bucket on S3, Hetzner and MinIO alike, or None."""
+    """Every reason `name` cannot be a bucket on S3, Hetzner and MinIO alike ('; '-separated), or None."""
+    problems = []
+    if not 3 <= len(name) <= 63:
+        problems.append(f"is {len(name)} characters long (3-63 allowed)")
     if "." in name:
-        return "contains a dot, which breaks TLS for virtual-hosted bucket URLs"
-    if not _BUCKET_RE.match(name):
-        return "is not 3-63 characters of lowercase letters, digits and hyphens, starting and ending with a letter or digit"
+        problems.append("contains a dot, which breaks TLS for virtual-hosted bucket URLs")
+    if any(c in string.ascii_uppercase for c in name):
+        problems.append("has uppercase letters")
+    others = sorted(set(name) - _BUCKET_CHARS - set(string.ascii_uppercase) - {"."})
+    if others:
+        problems.append(f"has characters other than lowercase letters, digits and hyphens: {' '.join(repr(c) for c in others)}")
+    if name and (name[0] not in _BUCKET_EDGE or name[-1] not in _BUCKET_EDGE):
+        problems.append("does not start and end with a lowercase letter or digit")
     try:
         ipaddress.ip_address(name)
-        return "is formatted as an IP address"
+        problems.append("is formatted as an IP address")
     except ValueError:
         pass
-    for prefix in _RESERVED_PREFIXES:
-        if name.startswith(prefix):
-            return f"starts with the reserved prefix {prefix!r}"
-    for suffix in _RESERVED_SUFFIXES:
-        if name.endswith(suffix):
-            return f"ends with the reserved suffix {suffix!r}"
-    return None
+    problems += [f"starts with the reserved prefix {p!r}" for p in _RESERVED_PREFIXES if name.startswith(p)]
+    problems += [f"ends with the reserved suffix {s!r}" for s in _RESERVED_SUFFIXES if name.endswith(s)]
+    return "; ".join(problems) or None
 
 
 # ---------------------------------------------------------------- loading
@@ -489,8 +512,7 @@ def load(stack: str, raw: dict[str, str], secret_keys: set[str]) -> StackConfig:
             secrets[re.sub(r"(?<!^)([A-Z])", r"_\1", key).lower()] = value
             continue
         if key not in _TOP_LEVEL:
-            raise ConfigError(stack, key, shown, "is an unknown key",
-                              f"remove it or correct the spelling (known keys: {', '.join(sorted(_TOP_LEVEL | set(SECRET_KEYS)))})")
+            raise ConfigError(stack, key, shown, "is an unknown key", _unknown_key_fix(key, "", _TOP_LEVEL | set(SECRET_KEYS)))
         if isinstance(value, str) and value[:1] in ("{", "["):
             try:
                 value = json.loads(value)
@@ -505,7 +527,9 @@ def load(stack: str, raw: dict[str, str], secret_keys: set[str]) -> StackConfig:
 
 
 def _to_config_error(stack: str, data: dict, exc: ValidationError) -> ConfigError:
-    err = exc.errors()[0]
+    # A misspelt key also makes the key it should have been "missing"; naming the misspelling
+    # is what lets the user fix both.
+    err = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
     loc = [str(part) for part in err["loc"]]
     ctx = err.get("ctx") or {}
     if "key" in ctx:
@@ -551,15 +575,70 @@ def _pydantic_problem(err: dict) -> str:
         return "is an unknown key"
     if err["type"] == "missing":
         return "is required"
+    if err["type"] in ("model_type", "dict_type") and isinstance(err["input"], list):
+        return "is a list where a mapping belongs"
     return "is invalid: " + err["msg"][0].lower() + err["msg"][1:]
 
 
 def _pydantic_fix(err: dict, key: str) -> str:
+    loc = [str(part) for part in err["loc"]]
     if err["type"] == "extra_forbidden":
-        return "remove it or correct the spelling (see the configuration reference in README.md)"
+        parent = _model_at(loc[:-1])
+        keys = {field.alias or name for name, field in parent.model_fields.items()} if parent else set()
+        return _unknown_key_fix(loc[-1], _dotted(loc[:-1]), keys)
     if err["type"] == "missing":
-        return f"set it with `pulumi config set --path '{PROJECT}:{key}' <value>`"
+        model = _model_at(loc)
+        if model is None:
+            return f"set it with `pulumi config set {'--path ' if len(loc) > 1 else ''}'{PROJECT}:{key}' <value>`"
+        # An object cannot be set in one command; its required leaves can, each with --path.
+        leaves = _required_leaves(model, key)
+        rest = f" (likewise {', '.join(leaves[1:])})" if leaves[1:] else ""
+        return (f"set its required keys: `pulumi config set --path '{PROJECT}:{leaves[0]}' <value>`{rest}, "
+                f"or add {PROJECT}:{key} to the stack file as Pulumi.yaml documents it")
+    if err["type"] in ("model_type", "dict_type") and isinstance(err["input"], list):
+        model = _model_at(loc)
+        keys = f" (keys: {', '.join(field.alias or name for name, field in model.model_fields.items())})" if model else ""
+        return f"write {key} as indented `key: value` lines, without a leading '- '{keys}"
     return "set a value of the documented type (see the configuration reference in README.md)"
+
+
+def _unknown_key_fix(key: str, parent: str, valid: set[str]) -> str:
+    where = f"{parent}." if parent else ""
+    nearest = difflib.get_close_matches(key, sorted(valid), n=1, cutoff=0.6)
+    if nearest:
+        return f"rename it to {where}{nearest[0]} (the nearest valid key), or remove it"
+    return f"remove it or correct the spelling (valid keys{' under ' + parent if parent else ''}: {', '.join(sorted(valid))})"
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """Config models an annotation holds: the type itself, or inside Optional[...] / list[...]."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def _model_at(loc: list[str]) -> Optional[type[BaseModel]]:
+    """The config model that validates the value at `loc` (config keys and list indexes), or None."""
+    model: type[BaseModel] = StackConfig
+    for part in loc:
+        if part.isdigit():
+            continue  # a list element: `_models_in` already looked inside the list
+        field = next((f for name, f in model.model_fields.items() if (f.alias or name) == part), None)
+        found = _models_in(field.annotation) if field is not None else []
+        if not found:
+            return None
+        model = found[0]
+    return model
+
+
+def _required_leaves(model: type[BaseModel], prefix: str) -> list[str]:
+    leaves = []
+    for name, field in model.model_fields.items():
+        if field.is_required():
+            key = f"{prefix}.{field.alias or name}"
+            nested = _models_in(field.annotation)
+            leaves += _required_leaves(nested[0], key) if nested else [key]
+    return leaves
 
 
 def read_pulumi_config() -> tuple[dict[str, str], set[str]]:

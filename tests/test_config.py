@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from components import config
+from components import config, versions
 from tools import engine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -241,3 +241,120 @@ def test_misspelled_secret_is_not_echoed(key):
     raw[key] = "SUPERSECRET-VALUE"
     err = error_of(raw, frozenset({key}))
     assert "SUPERSECRET-VALUE" not in str(err) and "(secret value hidden)" in str(err)
+
+
+# ---------------------------------------------------------------- version spellings
+@pytest.mark.parametrize("version", ["v3.7.2", "V3.7.2", "3.7.02", "v3.6.11"])
+def test_known_bad_loki_version_is_refused_however_spelt(version):
+    raw = aws_config()
+    raw["obs-storage:versions"] = json.dumps({"loki": version})
+    err = error_of(raw)
+    assert err.key == "versions.loki" and "21926" in err.problem
+
+
+@pytest.mark.parametrize(
+    "key,version,expected",
+    [
+        # Tags that do not exist in the artefact's registry: Grafana's Docker Hub images carry no
+        # "v", the quay.io Thanos and Prometheus images do, MinIO tags are release dates.
+        ("loki", "v3.7.8", "3."),
+        ("grafana", "v13.2.3", "13."),
+        ("thanos", "0.42.4", "v0."),
+        ("prometheus", "3.15.0", "v3."),
+        ("minio", "1.2.3", "RELEASE."),
+        ("minio", "2025-09-07T16-13-09Z", "RELEASE."),
+        ("loki-chart", "v18.13.1", "18."),
+    ],
+)
+def test_version_in_another_tag_format_is_refused(key, version, expected):
+    raw = aws_config()
+    raw["obs-storage:versions"] = json.dumps({key: version})
+    err = error_of(raw)
+    assert err.key == f"versions.{key}" and "registry" in err.problem
+    assert f"'{expected}" in err.fix, err.fix
+
+
+@pytest.mark.parametrize("key", sorted(versions.DEFAULT_PINS))
+def test_every_pin_has_one_tag_format(key):
+    pin = versions.DEFAULT_PINS[key]
+    assert pin.kind == "chart" or pin.name in versions._EXACT, f"{pin.name}: add its registry's tag format to versions._EXACT"
+    assert versions.version_problem(key, pin.version) is None
+
+
+@pytest.mark.parametrize(
+    "key,version", [("loki", "3.7.7"), ("thanos", "v0.41.0"), ("prometheus", "v3.5.0"), ("minio", "RELEASE.2025-04-22T22-12-26Z"), ("tempo-chart", "2.26.0")]
+)
+def test_version_in_the_registry_format_is_accepted(key, version):
+    raw = aws_config()
+    raw["obs-storage:versions"] = json.dumps({key: version})
+    assert config.load("staging", raw, set()).pins[key].version == version
+
+
+# ---------------------------------------------------------------- messages that say what to do
+def test_misspelt_nested_key_suggests_the_nearest_valid_key():
+    err = error_of(aws_config(loki={"bucket": "acme-loki", "retentionDay": 3}))
+    assert err.key == "tools.loki.retentionDay"
+    assert "tools.loki.retentionDays" in err.fix
+
+
+def test_misspelt_required_key_is_named_rather_than_reported_missing():
+    raw = aws_config()
+    raw["obs-storage:aws"] = json.dumps({"clusterNmae": "stg"})
+    err = error_of(raw)
+    assert err.key == "aws.clusterNmae" and "unknown key" in err.problem
+    assert "aws.clusterName" in err.fix
+
+
+def test_misspelt_key_in_a_list_element_suggests_the_nearest_valid_key():
+    err = error_of(aws_config(loki={"bucket": "acme-loki", "transitions": [{"days": 30, "storageclass": "STANDARD_IA"}]}))
+    assert err.key == "tools.loki.transitions[0].storageclass"
+    assert "tools.loki.transitions[0].storageClass" in err.fix
+
+
+def test_misspelt_top_level_key_suggests_the_nearest_valid_key():
+    raw = aws_config()
+    raw["obs-storage:tenant"] = json.dumps(["a"])
+    err = error_of(raw)
+    assert err.key == "tenant" and "tenants" in err.fix
+
+
+def test_unknown_key_without_a_near_match_lists_the_valid_keys():
+    err = error_of(aws_config(loki={"bucket": "acme-loki", "zzz": 1}))
+    assert "bucket" in err.fix and "retentionDays" in err.fix
+
+
+def test_missing_object_suggests_commands_that_can_set_it():
+    raw = aws_config()
+    del raw["obs-storage:tools"]
+    err = error_of(raw)
+    assert err.key == "tools"
+    # `pulumi config set` takes one value; an object is set leaf by leaf with --path.
+    assert "`pulumi config set --stack staging --path 'obs-storage:tools.loki.bucket' <value>`" in err.fix
+    assert "tools.tempo.bucket" in err.fix and "tools.thanos.bucket" in err.fix
+    assert "'obs-storage:tools' <value>" not in err.fix
+
+
+def test_every_suggested_command_names_the_stack():
+    raw = aws_config()
+    raw.update({"obs-storage:target": "hetzner", "obs-storage:storage": "{}",
+                "obs-storage:hetzner": json.dumps({"swarmHost": "ssh://deploy@manager", "stateNode": "node-1"}),
+                "obs-storage:hetznerAccessKey": "AKIAPLAINTEXT", "obs-storage:hetznerSecretKey": "s"})
+    err = error_of(raw, frozenset({"obs-storage:hetznerSecretKey"}), stack="prod")
+    assert "`pulumi config rm --stack prod hetznerAccessKey`" in err.fix
+    assert "`pulumi config set --stack prod --secret hetznerAccessKey <value>`" in err.fix
+
+
+def test_list_where_a_mapping_belongs_says_so():
+    raw = aws_config()
+    raw["obs-storage:tools"] = json.dumps([{"loki": {"bucket": "acme-loki"}}])
+    err = error_of(raw)
+    assert err.key == "tools" and "is a list where a mapping belongs" in err.problem
+    assert "loki, tempo, thanos" in err.fix
+
+
+def test_invalid_bucket_name_reports_every_problem():
+    err = error_of(aws_config(loki={"bucket": "Acme_Logs."}))
+    assert err.key == "tools.loki.bucket"
+    for problem in ("dot", "uppercase", "'_'", "start and end"):
+        assert problem in err.problem, err.problem
+    assert "'acme-logs'" in err.fix

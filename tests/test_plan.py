@@ -67,6 +67,87 @@ def test_unknown_stack_is_an_error():
     assert proc.returncode == 2 and "local, prod, staging" in proc.stderr
 
 
+def project_with(tmp_path: Path, stack_file: str) -> Path:
+    """A copy of the project whose only stack, `broken`, has the given stack file."""
+    for name in ("Pulumi.yaml", "__main__.py"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    for name in ("components", "tools", "policies"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    (tmp_path / "Pulumi.broken.yaml").write_text(stack_file)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "stack_file,where,fix",
+    [
+        # A tab in the indentation: YAML forbids it.
+        ("config:\n  obs-storage:target: local\n\tobs-storage:tenants: [fake]\n", "Pulumi.broken.yaml:3:1:", "spaces"),
+        # A flow mapping left open on line 3; the parser notices on line 4.
+        ("config:\n  obs-storage:target: local\n  obs-storage:tools: {loki: {bucket: loki}\n  obs-storage:tenants: [fake]\n",
+         "Pulumi.broken.yaml:4:3:", "close the '{'"),
+        ("config:\n  obs-storage:target: local\n  obs-storage:tools:\n    loki:\n      bucket: \"loki\n", "Pulumi.broken.yaml:6:1:", "close the quote"),
+        # A list where Pulumi expects the mapping of config keys.
+        ("config:\n  - obs-storage:target: local\n", "Pulumi.broken.yaml:2:3: `config` is a list where a mapping belongs", "no leading '- '"),
+        ("- config\n", "Pulumi.broken.yaml:1:1: the file is a list where a mapping belongs", "config:"),
+    ],
+)
+def test_stack_file_yaml_errors_are_one_line_with_file_line_and_column(tmp_path, stack_file, where, fix):
+    proc = plan_cli("--stack", "broken", cwd=project_with(tmp_path, stack_file))
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"error: stack 'broken': {where}"), lines[0]
+    assert "Fix: " in lines[0] and fix in lines[0].split("Fix: ")[1], lines[0]
+
+
+def test_project_file_yaml_error_is_one_line(tmp_path):
+    root = project_with(tmp_path, "config:\n  obs-storage:target: local\n")
+    (root / "Pulumi.yaml").write_text("name: obs-storage\nruntime: python\nconfig: {a: 1\n")
+    proc = plan_cli("--stack", "broken", cwd=root)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "Pulumi.yaml:4:1: is not valid YAML" in proc.stderr
+
+
+def test_list_where_a_mapping_belongs_names_the_key(tmp_path):
+    stack_file = "config:\n  obs-storage:target: local\n  obs-storage:tools:\n    - loki: {bucket: loki}\n"
+    proc = plan_cli("--stack", "broken", cwd=project_with(tmp_path, stack_file))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "obs-storage:tools = " in proc.stderr and "is a list where a mapping belongs" in proc.stderr
+
+
+LIFECYCLE_TYPES = ("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "minio:index/ilmPolicy:IlmPolicy")
+
+
+@pytest.mark.parametrize("stack", ["local", "staging", "prod"])
+def test_lifecycle_output_describes_every_rule_the_bucket_has(plan, stack):
+    result = plan(stack)
+    outputs = result.outputs["buckets"]
+    declared = [r for r in result.resources if r.type in LIFECYCLE_TYPES]
+    for resource in declared:
+        tool = resource.parent.rsplit("::", 1)[1]
+        lines = outputs[tool]["lifecycle"]
+        for rule in resource.inputs["rules"]:
+            described = [line for line in lines if rule["id"] in line]
+            assert len(described) == 1, f"{resource.urn}: rule {rule['id']} is not in the lifecycle output {lines}"
+            text = described[0]
+            for transition in rule.get("transitions", []):
+                assert transition["storageClass"] in text and f"{transition['days']:g}d" in text, text
+            expiration = rule.get("expiration")
+            if isinstance(expiration, dict) and "days" in expiration:
+                assert f"expire after {expiration['days']:g}d" in text, text
+            if isinstance(expiration, str):  # MinIO ILM writes "<n>d"
+                assert f"expire after {expiration}" in text, text
+            if "abortIncompleteMultipartUpload" in rule:
+                assert f"multipart uploads after {rule['abortIncompleteMultipartUpload']['daysAfterInitiation']:g}d" in text, text
+            noncurrent = rule.get("noncurrentVersionExpiration", {}).get("noncurrentDays") or rule.get("noncurrentVersionExpirationDays")
+            if noncurrent:
+                assert f"noncurrent versions {noncurrent:g}d" in text, text
+    if stack == "staging":
+        # The GLACIER_IR transition, multipart abort and noncurrent versions are all visible.
+        thanos = " ".join(outputs["thanos"]["lifecycle"])
+        assert "GLACIER_IR after 60d" in thanos and "multipart" in thanos and "noncurrent versions" in thanos
+
+
 def test_plan_json_shows_ordering_and_provider():
     data = json.loads(plan_cli("--stack", "local", "--json").stdout)
     by_name = {r["name"]: r for r in data["resources"]}

@@ -377,10 +377,8 @@ def stack_config(stack: str, overrides: Optional[dict[str, Any]] = None, root: O
     Encrypted (`secure:`) values become placeholders that stay secret. `overrides` (full keys,
     plain values; None deletes) are applied last, for tests.
     """
-    import yaml
-
     root = root or project_root()
-    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    project = read_yaml_file(stack, root / "Pulumi.yaml")
     values: dict[str, Any] = {}
     for key, spec in (project.get("config") or {}).items():
         full = key if ":" in key else f"{PROJECT}:{key}"
@@ -389,7 +387,7 @@ def stack_config(stack: str, overrides: Optional[dict[str, Any]] = None, root: O
     stack_file = root / f"Pulumi.{stack}.yaml"
     if not stack_file.exists():
         raise FileNotFoundError(f"no stack file {stack_file.name}; stacks: {', '.join(available_stacks(root))}")
-    for key, value in ((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}).items():
+    for key, value in (read_yaml_file(stack, stack_file).get("config") or {}).items():
         values[key if ":" in key else f"{PROJECT}:{key}"] = value
     for key, value in (overrides or {}).items():
         if value is None:
@@ -404,6 +402,67 @@ def stack_config(stack: str, overrides: Optional[dict[str, Any]] = None, root: O
             secret_keys.append(key)
         raw[key] = value if isinstance(value, str) else json.dumps(value)
     return raw, secret_keys
+
+
+def read_yaml_file(stack: str, path: Path) -> dict[str, Any]:
+    """A project or stack file as Pulumi reads it: a mapping whose `config` is a mapping.
+
+    Anything else raises `config.StackFileError`: one line with the file, line and column and
+    what to change, instead of a parser traceback.
+    """
+    import yaml
+
+    from components.config import StackFileError
+
+    loader = yaml.SafeLoader(path.read_text())
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else {}
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        raise StackFileError(stack, path.name, mark.line + 1, mark.column + 1, *_yaml_syntax_problem(error)) from None
+    finally:
+        loader.dispose()
+    if not isinstance(node, yaml.MappingNode) and node is not None:
+        mark = node.start_mark
+        raise StackFileError(stack, path.name, mark.line + 1, mark.column + 1,
+                             f"the file is {_yaml_kind(node)} where a mapping belongs",
+                             "start the file with `config:` and put each key on its own indented line below it")
+    for key_node, value_node in node.value if node is not None else []:
+        if key_node.value == "config" and not isinstance(value_node, yaml.MappingNode) and value_node.tag != "tag:yaml.org,2002:null":
+            mark = value_node.start_mark
+            raise StackFileError(stack, path.name, mark.line + 1, mark.column + 1,
+                                 f"`config` is {_yaml_kind(value_node)} where a mapping belongs",
+                                 f"write each key as `  {PROJECT}:<key>: <value>` under `config:` (no leading '- ')")
+    return data
+
+
+def _yaml_kind(node: Any) -> str:
+    import yaml
+
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    return f"the value {node.value!r}" if isinstance(node, yaml.ScalarNode) else "not a mapping"
+
+
+def _yaml_syntax_problem(error: Any) -> tuple[str, str]:
+    """(problem, fix) for a YAML parser or scanner error."""
+    problem = error.problem or "is not valid YAML"
+    if error.context and error.context_mark is not None and error.context_mark != error.problem_mark:
+        problem += f" ({error.context} at line {error.context_mark.line + 1}, column {error.context_mark.column + 1})"
+    elif error.context:
+        problem = f"{error.context}: {problem}"
+    if "'\\t'" in problem:
+        fix = "indent with spaces; YAML does not allow tabs in indentation"
+    elif "flow mapping" in problem or "flow sequence" in problem:
+        fix = "close the '{' or '[' opened there, or write the value as indented lines instead"
+    elif "mapping values are not allowed" in problem:
+        fix = "put a space after every ':' that ends a key, and quote values that contain ': '"
+    elif "quoted scalar" in problem:
+        fix = "close the quote"
+    else:
+        fix = "correct the YAML at that position: indent with spaces, end each key with ': ', close every quote and bracket"
+    return f"is not valid YAML: {problem}", fix
 
 
 def _placeholders(key: str, value: Any) -> tuple[Any, bool]:

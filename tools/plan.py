@@ -16,6 +16,7 @@ from typing import Any
 
 import pulumi
 
+from components.config import ConfigError
 from tools import engine
 
 
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result = engine.run(args.stack)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except pulumi.RunError as error:

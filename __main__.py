@@ -5,6 +5,8 @@ pick the target's seams, declare one hardened bucket and least-privilege identit
 tool, export what users need.
 """
 
+import dataclasses
+
 import pulumi
 
 from components import access, config, targets
@@ -40,6 +42,11 @@ pulumi.export(
             "prefix": bucket.prefix,
             **({"arn": bucket.arn} if bucket.arn is not None else {}),
             "lifecycle": list(bucket.spec.lifecycle.describe()),
+            # What `python -m tools.verify` reads back from the live bucket.
+            "lifecycleRules": [dataclasses.asdict(rule) for rule in bucket.spec.lifecycle.rules],
+            "versioning": bucket.spec.versioning,
+            "tls": target.storage.tls,
+            "pathStyle": target.storage.path_style,
         }
         for tool, bucket in buckets.items()
     },
@@ -52,11 +59,16 @@ pulumi.export(
             **({"roleArns": identity.credentials.role_arns} if identity.credentials.role_arns else {}),
             **({"minioUser": identity.credentials.user} if identity.credentials.user is not None else {}),
             "serviceAccounts": {g.service_account: list(g.actions) for g in identity.grants},
+            **({"cluster": cfg.aws.cluster_name, "namespace": cfg.aws.namespace} if identity.credentials.role_arns and cfg.aws else {}),
             **({"note": "Hetzner has no IAM: the project's key pair reaches every bucket of the project"} if identity.kind == "hetzner-key-pair" else {}),
         }
         for tool, identity in identities.items()
     },
 )
 pulumi.export("urls", {**target.urls, **deployment.pop("urls", {})})
+# Each tool's own S3 credentials file (local MinIO users), so `tools.verify` can prove what they may do.
+tool_credentials = {tool: i.credentials.file_content for tool, i in identities.items() if i.credentials.file_content is not None}
+if tool_credentials:
+    pulumi.export("s3Credentials", pulumi.Output.secret(tool_credentials))
 for name, value in {**target.secret_outputs, **deployment}.items():
     pulumi.export(name, value)

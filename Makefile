@@ -2,17 +2,19 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STATE_DIR := $(CURDIR)/.pulumi-state
+STATE_DIR ?= $(CURDIR)/.pulumi-state
 PASSPHRASE_FILE := $(STATE_DIR)/passphrase
 STACKS := local staging prod
 
-.PHONY: help venv test plan up down check-pulumi check-docker policy-pack
+.PHONY: help venv test plan cost bench up down check-pulumi check-docker policy-pack
 
 help:
 	@echo "make up     create .venv, log into a local state backend, bring up the local stack"
 	@echo "make down   destroy the local stack"
 	@echo "make test   run the test suite (no Pulumi CLI, Docker or cloud credentials needed)"
-	@echo "make plan   offline plan of every stack, with policies"
+	@echo "make plan   offline plan of every stack, with policies (STACK=staging: one stack; ARGS=--json)"
+	@echo "make cost   monthly cost and retention report of every stack (STACK=..., ARGS=...)"
+	@echo "make bench  offline plan time of each stack against the import time of its provider SDKs"
 	@echo "make policy-pack  install the policy pack's virtualenv (for pulumi preview --policy-pack policies)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -33,8 +35,16 @@ policy-pack: policies/.venv/.installed
 test: venv
 	$(PY) -m pytest -q -n 2
 
+# Offline tools for one stack (`make plan STACK=staging ARGS=--json`) or every stack; they need
+# only the project's virtualenv, which these targets create first.
 plan: venv
-	@for s in $(STACKS); do echo "== $$s"; $(PY) -m tools.plan --stack $$s || exit 1; done
+	@$(foreach s,$(or $(STACK),$(STACKS)),$(if $(STACK),,echo "== $(s)" &&) $(PY) -m tools.plan --stack $(s) $(ARGS) &&) true
+
+cost: venv
+	@$(foreach s,$(or $(STACK),$(STACKS)),$(if $(STACK),,echo "== $(s)" &&) $(PY) -m tools.cost --stack $(s) $(ARGS) &&) true
+
+bench: venv
+	$(PY) -m tools.bench_plan $(STACK)
 
 check-pulumi:
 	@command -v pulumi >/dev/null 2>&1 || { \
@@ -46,18 +56,25 @@ check-docker:
 	@docker info >/dev/null 2>&1 || { \
 	  echo "error: no Docker engine answers on this machine (docker info failed). Start Docker and run 'make up' again."; exit 1; }
 
-# The local stack keeps its state in ./.pulumi-state. Its secrets are encrypted with a passphrase
-# that is generated once into .pulumi-state/passphrase (mode 600) unless you export your own
-# PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE.
+# The local stack keeps its state in ./.pulumi-state. Its secrets are encrypted with your
+# passphrase when you export PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE (even an
+# empty one); otherwise with one generated once into .pulumi-state/passphrase (mode 600), and
+# only then is PULUMI_CONFIG_PASSPHRASE_FILE set here (Pulumi would ignore it beside
+# PULUMI_CONFIG_PASSPHRASE: pulumi/pulumi pkg/secrets/passphrase/manager.go, readPassphrase).
+ifeq ($(origin PULUMI_CONFIG_PASSPHRASE)$(origin PULUMI_CONFIG_PASSPHRASE_FILE),undefinedundefined)
+GENERATED_PASSPHRASE := $(PASSPHRASE_FILE)
+PASSPHRASE_ENV := PULUMI_CONFIG_PASSPHRASE_FILE=$(PASSPHRASE_FILE)
+endif
+
 $(PASSPHRASE_FILE):
 	@mkdir -p $(STATE_DIR) && chmod 700 $(STATE_DIR)
 	@umask 077 && $(PY) -c "import secrets; print(secrets.token_urlsafe(32))" > $@
 
 # PULUMI_BACKEND_URL points only these commands at the local state, leaving the user's own
 # `pulumi login` untouched.
-LOCAL_PULUMI = PULUMI_BACKEND_URL=file://$(STATE_DIR) PULUMI_CONFIG_PASSPHRASE_FILE=$${PULUMI_CONFIG_PASSPHRASE_FILE:-$(PASSPHRASE_FILE)}
+LOCAL_PULUMI = PULUMI_BACKEND_URL=file://$(STATE_DIR) $(PASSPHRASE_ENV)
 
-up: check-pulumi check-docker venv $(PASSPHRASE_FILE)
+up: check-pulumi check-docker venv $(GENERATED_PASSPHRASE)
 	@export $(LOCAL_PULUMI); \
 	  pulumi stack select local 2>/dev/null || pulumi stack init local --secrets-provider passphrase; \
 	  pulumi up --stack local

@@ -54,6 +54,127 @@ def test_up_without_docker_command_says_so(tmp_path):
     assert "docker command is not installed" in proc.stdout + proc.stderr
 
 
+# ---------------------------------------------------------------- make up and passphrases
+def make_up(tmp_path: Path, **passphrase_env: str) -> tuple[Path, list[str]]:
+    """`make up` with fake pulumi/docker commands; the state dir and what pulumi saw in its environment."""
+    bin_dir, state = tmp_path / "bin", tmp_path / "state"
+    bin_dir.mkdir()
+    log = tmp_path / "pulumi.log"
+    fake_bin(bin_dir, "docker", "exit 0")
+    fake_bin(bin_dir, "pulumi", f"env | grep '^PULUMI_' | sort >> {log}; exit 0")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+    env.update(PATH=f"{bin_dir}:/usr/bin:/bin", **passphrase_env)
+    proc = subprocess.run([shutil.which("make"), "-s", "up", f"STATE_DIR={state}"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return state, sorted(set(log.read_text().splitlines()))
+
+
+def test_up_generates_a_passphrase_file_when_none_is_exported(tmp_path):
+    state, seen = make_up(tmp_path)
+    passphrase = state / "passphrase"
+    assert stat.S_IMODE(passphrase.stat().st_mode) == 0o600 and len(passphrase.read_text().strip()) >= 32
+    assert f"PULUMI_CONFIG_PASSPHRASE_FILE={passphrase}" in seen
+    assert f"PULUMI_BACKEND_URL=file://{state}" in seen
+    assert not any(line.startswith("PULUMI_CONFIG_PASSPHRASE=") for line in seen)
+
+
+@pytest.mark.parametrize("value", ["an exported passphrase", ""])
+def test_up_uses_an_exported_passphrase_and_nothing_else(tmp_path, value):
+    state, seen = make_up(tmp_path, PULUMI_CONFIG_PASSPHRASE=value)
+    assert not (state / "passphrase").exists()
+    assert f"PULUMI_CONFIG_PASSPHRASE={value}" in seen
+    assert not any(line.startswith("PULUMI_CONFIG_PASSPHRASE_FILE=") for line in seen), seen
+
+
+def test_up_uses_an_exported_passphrase_file(tmp_path):
+    own = tmp_path / "own-passphrase"
+    own.write_text("mine\n")
+    state, seen = make_up(tmp_path, PULUMI_CONFIG_PASSPHRASE_FILE=str(own))
+    assert not (state / "passphrase").exists()
+    assert [line for line in seen if line.startswith("PULUMI_CONFIG_PASSPHRASE")] == [f"PULUMI_CONFIG_PASSPHRASE_FILE={own}"]
+
+
+# ---------------------------------------------------------------- make plan / make cost
+def run_make(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([shutil.which("make"), "-s", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_make_plan_of_one_stack_is_the_offline_plan():
+    direct = subprocess.run([sys.executable, "-m", "tools.plan", "--stack", "staging"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = run_make("plan", "STACK=staging")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == direct.stdout
+
+
+def test_make_plan_passes_args_and_exit_codes():
+    proc = run_make("plan", "STACK=prod", "ARGS=--json")
+    assert proc.returncode == 0 and '"stack": "prod"' in proc.stdout
+    failed = run_make("plan", "STACK=nope")
+    assert failed.returncode != 0 and "error: no stack file Pulumi.nope.yaml" in failed.stderr
+
+
+def test_make_plan_of_every_stack_stops_at_the_first_failure():
+    proc = run_make("plan", "STACKS=nope local")
+    assert proc.returncode != 0
+    assert "== nope" in proc.stdout and "== local" not in proc.stdout
+
+
+def test_make_cost_of_one_stack():
+    proc = run_make("cost", "STACK=local")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("Storage cost of stack local")
+
+
+# ---------------------------------------------------------------- the README's commands
+def readme_commands() -> list[str]:
+    """Commands of the README that run project code: in code blocks and in inline code."""
+    lines = [line for block in re.findall(r"```(?:sh)?\n(.*?)```", README, re.S) for line in block.splitlines()]
+    lines += re.findall(r"`([^`\n]+)`", README)
+    commands = []
+    for line in lines:
+        line = re.sub(r"\s+#.*$", "", line).strip()
+        if line.startswith(("make ", ".venv/bin/python -m ")):
+            commands.append(line)
+    return sorted(set(commands))
+
+
+def is_runnable(command: str) -> bool:
+    """Offline and with concrete arguments: no placeholder such as S, a|b, [...] or a shell redirection."""
+    words = shlex.split(command)
+    if any(ch in command for ch in "|[]<>…") or words[0] == "make" and words[1] not in ("plan", "cost"):
+        return False
+    stacks = [w.split("=", 1)[1] for w in words if w.startswith("STACK=")]
+    stacks += [words[i + 1] for i, w in enumerate(words[:-1]) if w == "--stack"]
+    return all(stack in ("local", "staging", "prod") for stack in stacks)
+
+
+def test_readme_has_no_command_that_needs_an_activated_virtualenv():
+    # A fresh clone has no `python` with the project's packages; `.venv/bin/python` or make targets work.
+    bare = re.findall(r"(?<![\w/.])python3? -m [\w.]+", README)
+    assert not bare, f"README commands that fail from a fresh clone: {bare}"
+
+
+def test_readme_make_targets_exist():
+    targets = set(re.findall(r"^([a-z][\w-]*):", (ROOT / "Makefile").read_text(), re.M))
+    used = {word for command in readme_commands() if command.startswith("make ")
+            for word in shlex.split(command)[1:] if "=" not in word}
+    assert used and used <= targets, f"README uses make targets the Makefile lacks: {sorted(used - targets)}"
+
+
+RUNNABLE = [c for c in readme_commands() if is_runnable(c)]
+
+
+def test_readme_offline_commands_are_found():
+    assert "make plan STACK=staging" in RUNNABLE and "make cost STACK=staging" in RUNNABLE
+
+
+@pytest.mark.parametrize("command", RUNNABLE)
+def test_readme_offline_command_works_as_written(command):
+    proc = subprocess.run(command, shell=True, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"{command}: {proc.stderr[-2000:]}"
+
+
 # ---------------------------------------------------------------- workflows
 WORKFLOWS = ROOT / ".github" / "workflows"
 

@@ -1,10 +1,11 @@
-"""`python -m tools.cost`: figures checked against arithmetic done by hand, not against the code.
+"""`python -m tools.cost`: figures checked against arithmetic done by hand and against a measured
+write pattern (tests/fixtures/calibration.yaml), not against the code.
 
 Price figures used below (from the price files): us-east-1 S3 Standard 0.023, Standard-IA 0.0125,
 Glacier IR 0.004, Intelligent-Tiering 0.023 / 0.0125 / 0.004 + 0.0025 per 1,000 objects, PUT 0.005
 and GET 0.0004 per 1,000, transitions 0.01 (IA, INT) per 1,000, gp3 0.08; ap-northeast-2 S3
 Standard 0.025, Standard-IA 0.0138, gp3 0.0912; Hetzner 0.004891 per GB over a 5.00 base fee that
-includes 1000 GB. A month is 365/12 = 30.416667 days.
+includes 1000 GB. A month is 365/12 = 30.416667 days; GB is 2^30 bytes.
 """
 
 from __future__ import annotations
@@ -18,13 +19,21 @@ import pytest
 import yaml
 
 from components import config
-from tools import cost
+from tools import cost, engine
 
 ROOT = Path(__file__).resolve().parent.parent
 MONTH = 365 / 12
+GIB = 2**30
+MIB = 2**20
 US = cost.load_prices("aws-us-east-1")
 SEOUL = cost.load_prices("aws-ap-northeast-2")
 A = cost.assumptions()
+# For the pricing arithmetic: what is received is what is stored (ratio 1), chunks are cut at the
+# 1.5 MiB target, all logs in one stream, and one sample/s of metrics is one GB a day.
+SIMPLE = cost.assumptions({"loki.stored_ratio": "1", "tempo.stored_ratio": "1", "loki.chunk_fill": "1", "loki.streams": "1",
+                           "thanos.bytes_per_sample": str(GIB / 86400)})
+# One binary of each tool, replication factor 1, upstream defaults elsewhere.
+ONE = cost.Topology()
 
 
 def hypothetical(tools: dict, storage: dict | None = None, tenants: list[str] | None = None, region: str = "us-east-1"):
@@ -43,9 +52,14 @@ def hypothetical(tools: dict, storage: dict | None = None, tenants: list[str] | 
     return config.load("hypothetical", raw, set())
 
 
-def tool_estimate(cfg, prices=US, ingest=None, a=A, headroom=1.3, replicas=3):
+def tool_estimate(cfg, prices=US, ingest=None, a=SIMPLE, headroom=1.3, replicas=3, topo=ONE):
     ingest = {"logs": 0.0, "traces": 0.0, "metrics": 0.0, **(ingest or {})}
-    return cost.estimate(cfg, ingest, prices, a, headroom, replicas)
+    return cost.estimate(cfg, ingest, prices, a, headroom, replicas, topo)
+
+
+def stack_cfg(stack: str):
+    raw, secret_keys = engine.stack_config(stack)
+    return config.load(stack, raw, set(secret_keys))
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -87,24 +101,305 @@ def test_100_gb_of_logs(prices, s3_month, gp3_month):
     assert cost.baseline_cost(100, prices, headroom=1, replicas=1) == pytest.approx(gp3_month)
 
 
-def test_loki_100_gb_with_requests_from_chunk_flushes():
+# ---------------------------------------------------------------- ingest units
+def test_ingest_is_converted_to_stored_bytes_with_the_measured_factors():
+    # 75 GB/day of raw logs x 0.261 = 19.575; 35 GB/day of OTLP x 0.298 = 10.43
+    assert cost.stored_gb_per_day("loki", 75, A) == pytest.approx(19.575)
+    assert cost.stored_gb_per_day("tempo", 35, A) == pytest.approx(10.43)
+    # 45,000 samples/s x 86,400 s x 2 B = 7,776,000,000 B / 2^30 = 7.2419 GB/day
+    assert cost.stored_gb_per_day("thanos", 45_000, A) == pytest.approx(7.2419, abs=1e-4)
+
+
+def test_the_volume_baseline_holds_the_same_stored_bytes(capsys):
+    assert cost.main(["--stack", "staging", "--json", "--ingest", "logs=100", "--assume", "loki.stored_ratio=0.5"]) == 0
+    loki = json.loads(capsys.readouterr().out)["tools"]["loki"]
+    # 100 GB/day raw x 0.5 = 50 GB/day stored, kept 31 days on gp3:
+    #   50 x 31 = 1550 GB x 1.3 x 3 = 6045 GB x 0.0912 = 551.30
+    assert loki["gb_per_day"] == 50
+    assert loki["baseline"] == {"gb": 6045.0, "cost": 551.3}
+
+
+def test_ingest_in_unknown_units_is_refused():
+    proc = cli("--stack", "staging", "--ingest", "logs_gb=3")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: --ingest logs_gb: use logs (GB/day raw), traces (GB/day OTLP) and metrics (samples/s)"
+
+
+# ---------------------------------------------------------------- write patterns, by hand
+def test_loki_requests_of_a_replicated_stack_by_hand():
     cfg = hypothetical({"loki": {"retentionDays": 10, "deleteDelayHours": 0}}, storage={"versioning": False})
-    loki = tool_estimate(cfg, ingest={"logs": 10})["tools"]["loki"]
+    topo = cost.Topology(loki=cost.LokiTopology(ingesters=3, replication_factor=3, index_readers=2))
+    loki = tool_estimate(cfg, ingest={"logs": 10}, topo=topo)["tools"]["loki"]
+    # 10 GB/day kept 10 days, stored once: 100 GB x 0.023 = 2.30
     assert loki["gb_by_class"] == {"STANDARD": pytest.approx(100)}
     assert loki["cost"]["storage"] == pytest.approx(2.30)
+    # One stream adds 10 x 1024 / 24 = 426.67 MiB an hour: 284 full 1.5 MiB chunks, and the sync
+    # cut takes the 0.67 MiB left (above 10% of the target): 285 an hour, 6,840 a day, PUT by
+    # each of the 3 replicas (no shared chunk cache): 20,520.
     chunks = loki["request_lines"][0]
-    # 10 GB/day x 1024 MiB / 1.5 MiB chunks = 6826.67 chunks/day x 30.416667 = 207,644.4 PUTs a month
-    assert chunks["put_list_per_month"] == pytest.approx(207_644.4, abs=0.1)
-    # PUT/LIST per day: 6826.67 chunks + 288 index uploads (3 ingesters x 1 tenant x 96 a day)
-    #   + 1 compacted index + 576 index-sync LISTs (2 readers x 288 polls) = 7691.67
-    #   x 30.416667 = 233,954 x 0.005 / 1000 = 1.16977
-    # GET: the compactor reads the 288 index files a day: 8760 a month x 0.0004 / 1000 = 0.003504
-    assert loki["cost"]["requests"] == pytest.approx(1.16977 + 0.003504, abs=1e-4)
+    assert chunks["put_list_per_month"] == pytest.approx(20_520 * MONTH)
+    # PUT-class a day: 20,520 chunk PUTs + 288 TSDB files (3 ingesters x 96 periods)
+    #   + 96 compacted indexes (the 96 of 144 compactor runs that find new files, 1 tenant)
+    #   + 1,728 compactor LISTs (144 runs x (1 + 11 tables: days 0-10))
+    #   + 1,152 reader LISTs (2 readers x 2 held tables x 288 resyncs) = 23,784
+    #   x 30.416667 x 0.005 / 1000 = 3.61715
+    # GET a day: 288 new files + 96 compacted indexes merged + 2 readers x 96 new indexes = 576
+    #   x 30.416667 x 0.0004 / 1000 = 0.007008
+    assert loki["cost"]["requests"] == pytest.approx(3.61715 + 0.007008, abs=1e-5)
     # gp3: 10 GB/day x 10 days x 1.3 x 3 x 0.08 = 31.20
     assert loki["baseline"]["cost"] == pytest.approx(31.20)
 
 
+def test_replicated_chunk_overwrites_stay_as_noncurrent_versions():
+    cfg = hypothetical({"loki": {"retentionDays": 10, "deleteDelayHours": 0}}, storage={"versioning": True})
+    topo = cost.Topology(loki=cost.LokiTopology(ingesters=3, replication_factor=3))
+    loki = tool_estimate(cfg, ingest={"logs": 10}, topo=topo)["tools"]["loki"]
+    # 100 GB current, plus 2 overwrites of 10 GB/day kept 7 noncurrent days = 140 GB;
+    # the current chunks themselves also stay 7 days after deletion: 70 GB. Total 310.
+    assert loki["gb_by_class"] == {"STANDARD": pytest.approx(310)}
+    assert "2 overwrites stay as noncurrent versions for 7 days" in loki["notes"][0]
+
+
+@pytest.mark.parametrize("per_hour_mib, chunks_per_hour", [
+    # 3 MiB an hour: two full chunks (2 x 1.32 MiB at 0.88 fill), 0.36 MiB left, above the 0.15 MiB
+    # sync threshold: cut at the boundary, 3 chunks.
+    (3.0, 3),
+    # 1 MiB an hour: below a full chunk, above the threshold: one chunk per sync period.
+    (1.0, 1),
+    # 0.1 MiB an hour: below the threshold; the chunk waits 2 periods (reaching 0.2 MiB) and is cut.
+    (0.1, 0.5),
+    # 0.01 MiB an hour: max_chunk_age (2h) cuts it before it reaches the threshold.
+    (0.01, 0.5),
+])
+def test_loki_chunks_per_stream_and_sync_period(per_hour_mib, chunks_per_hour):
+    got = cost.loki_chunks_per_stream(per_hour_mib * MIB * 24, 86_400, 1_572_864, 0.88)
+    assert got == pytest.approx(chunks_per_hour * 24)
+
+
+def test_tempo_ingester_blocks_and_compaction_by_hand():
+    topo = cost.TempoTopology(ingesters=3, replication_factor=3)
+    p = cost.tempo_pattern(10 * GIB, 86_400, topo, SIMPLE, tenants=1, retention_days=14)
+    # 3 ingesters each hold every trace (rf 3) and cut every 30 min: 48 blocks a day each, 144
+    # blocks of 10 GB x 3 / 144 = 213.33 MiB.
+    assert p.blocks == pytest.approx(144)
+    assert p.block_bytes == pytest.approx(10 * 1024 * 3 / 144 * MIB)
+    # data.parquet above 16 MiB: create + 14 parts + complete = 16, plus bloom-0, index, meta.json
+    assert p.block_requests.put_class == pytest.approx(144 * 19)
+    # Per 1h window 6 blocks: one compaction of 4 and one of 2, then one of those 2.
+    assert cost.tempo_compaction_levels(6) == [(2, 6), (1, 2)]
+    assert p.compactions == pytest.approx(24 * 3)
+
+
+def test_tenant_polling_requests_grow_per_tenant():
+    # Per poll: every poller LISTs the tenants once; a builder LISTs each tenant in 3 key ranges
+    # and writes 2 index objects; a reader GETs each tenant's index.
+    assert cost.tempo_poll(10, 1, 2) == (3 + 30, 20, 20)
+    assert cost.tempo_poll(100, 1, 2) == (3 + 300, 200, 200)
+    # More than 3,000 keys per tenant: a second page in each key range.
+    assert cost.tempo_poll(1, 1, 0, keys_per_tenant=3_001) == (1 + 6, 2, 0)
+
+
+# ---------------------------------------------------------------- topology from the plan
+@pytest.mark.parametrize("stack, ingesters, rf", [
+    # local: one binary of each tool, replication factor 1
+    ("local", 1, 1),
+    # Swarm: three replicas of each binary, replication factor 3
+    ("prod", 3, 3),
+    # EKS: three zone-aware ingesters, replication factor 3
+    ("staging", 3, 3),
+])
+def test_topology_is_what_the_program_renders(stack, ingesters, rf):
+    topo = cost.stack_topology(stack, stack_cfg(stack))
+    assert (topo.loki.ingesters, topo.loki.replication_factor) == (ingesters, rf)
+    assert (topo.tempo.ingesters, topo.tempo.replication_factor) == (ingesters, rf)
+    assert topo.source == f"rendered by the program for stack {stack} (offline plan)"
+
+
+def _registration(typ: str, name: str, inputs: dict) -> engine.Registration:
+    return engine.Registration(urn=f"urn:{typ}::{name}", type=typ, name=name, parent="", custom=True, inputs=inputs)
+
+
+def _service(name: str, replicas: int, args: list[str], config_name: str, path: str) -> engine.Registration:
+    return _registration("docker:index/service:Service", name, {
+        "mode": {"replicated": {"replicas": float(replicas)}},
+        "taskSpec": {"containerSpec": {"args": args, "configs": [{"configName": config_name, "fileName": path}]}}})
+
+
+def _config(name: str, data: dict) -> engine.Registration:
+    import base64
+    return _registration("docker:index/serviceConfig:ServiceConfig", name, {"data": base64.b64encode(yaml.safe_dump(data).encode()).decode()})
+
+
+def test_topology_of_single_binaries_that_keep_separate_rings():
+    loki_config = {"schema_config": {}, "common": {"replication_factor": 3, "ring": {"kvstore": {"store": "inmemory"}}}}
+    tempo_config = {"storage": {"trace": {"backend": "s3"}}, "ingester": {"lifecycler": {"ring": {"replication_factor": 3}}, "max_block_duration": "1h"}}
+    plan = engine.PlanResult("x", [
+        _service("loki", 3, ["-config.file=/etc/loki/config.yaml", "-target=all"], "loki-cfg", "/etc/loki/config.yaml"),
+        _config("loki-cfg", loki_config),
+        _service("tempo", 3, ["-config.file=/etc/tempo/config.yaml", "-target=all"], "tempo-cfg", "/etc/tempo/config.yaml"),
+        _config("tempo-cfg", tempo_config),
+        _service("store", 2, ["store", "--sync-block-duration=3m"], "none", "/x"),
+        _service("sidecar", 1, ["sidecar"], "none", "/x"),
+    ], {})
+    cfg = hypothetical({"loki": {}, "tempo": {}, "thanos": {}})
+    topo = cost.topology_from_plan(plan, cfg)
+    # In-memory rings: each Loki replica elects itself compactor; each Tempo compactor owns every
+    # block and builds every tenant index.
+    assert topo.loki == cost.LokiTopology(ingesters=3, replication_factor=3, index_readers=3, compactors=3)
+    assert topo.tempo == cost.TempoTopology(ingesters=3, replication_factor=3, max_block_duration_s=3600,
+                                            compaction_copies=3, builders=3, readers=0)
+    assert topo.thanos == cost.ThanosTopology(prometheus_replicas=1, uploaders=1, store_gateways=2, store_sync_s=180)
+    assert any("each one compacts every block" in n for n in topo.notes)
+
+
+def test_topology_of_charts_with_their_defaults():
+    plan = engine.PlanResult("x", [
+        _registration("kubernetes:helm.sh/v4:Chart", "loki", {"chart": "loki", "values": {
+            "ingester": {"replicas": 3.0}, "indexGateway": {"replicas": 2.0}, "loki": {"structuredConfig": {}}}}),
+        _registration("kubernetes:helm.sh/v4:Chart", "tempo", {"chart": "tempo-distributed", "values": {
+            "ingester": {"replicas": 3.0}, "compactor": {"replicas": 3.0}, "querier": {"replicas": 2.0}, "queryFrontend": {"replicas": 1.0}}}),
+    ], {})
+    cfg = hypothetical({"loki": {}, "tempo": {}})
+    topo = cost.topology_from_plan(plan, cfg)
+    # Loki chart: replication factor 3 and a memcached chunks cache shared by all ingesters, by default.
+    assert topo.loki == cost.LokiTopology(ingesters=3, replication_factor=3, index_readers=2, compactors=1, shared_chunk_cache=True)
+    # tempo-distributed: replication factor 3; 2 of 3 sharded compactors build the tenant index,
+    # the third, 2 queriers and 1 frontend read it.
+    assert topo.tempo == cost.TempoTopology(ingesters=3, replication_factor=3, builders=2, readers=4)
+
+
+def test_a_tool_without_a_workload_in_the_plan_is_an_error():
+    with pytest.raises(cost.CostError, match="no tempo workload found in the plan"):
+        cost.topology_from_plan(engine.PlanResult("x", [], {}), hypothetical({"tempo": {}}))
+
+
+@pytest.mark.parametrize("text, expected", [("30m", 1800), ("1h30m", 5400), ("336h", 1_209_600), ("500ms", 0.5), ("1d", 86_400)])
+def test_durations(text, expected):
+    assert cost.seconds(text) == expected
+
+
+def test_bad_duration():
+    with pytest.raises(cost.CostError, match="is not a duration"):
+        cost.seconds("30 minutes")
+
+
+# ---------------------------------------------------------------- calibration against a measurement
+CAL = yaml.safe_load((ROOT / "tests" / "fixtures" / "calibration.yaml").read_text())
+RATIO = CAL["tolerance"]["ratio"]
+
+
+def close(model: float, measured: float) -> bool:
+    return max(model / measured, measured / model) <= RATIO
+
+
+@pytest.fixture(scope="module")
+def measured_topology() -> cost.Topology:
+    """The topology the measurement ran: the local stack as the program renders it."""
+    stack = CAL["loki"]["setup"]["stack"]
+    return cost.stack_topology(stack, stack_cfg(stack))
+
+
+def loki_run(topo: cost.Topology, days: float = 0) -> cost.LokiPattern:
+    s = CAL["loki"]["setup"]
+    # The measured run, or whole days at the measured rate.
+    duration = days * 86_400 or s["pushed_bytes"] / s["push_rate_bytes_per_s"]
+    pushed = s["push_rate_bytes_per_s"] * duration
+    a = {**A, "loki.queried_days": s["queried_days"]}
+    return cost.loki_pattern(pushed, duration, topo.loki, a, streams=s["streams"], tenants=s["tenants"],
+                             tables=s["index_tables"], final_flush=s["final_flush"] and not days)
+
+
+def tempo_run(topo: cost.Topology) -> cost.TempoPattern:
+    s = CAL["tempo"]["setup"]
+    return cost.tempo_pattern(s["otlp_bytes"], s["otlp_bytes"] / s["push_rate_bytes_per_s"], topo.tempo, A,
+                              tenants=s["tenants"], final_flush=s["final_flush"])
+
+
+def test_calibration_topology_is_the_measured_one(measured_topology):
+    # One binary each, replication factor 1, as in the measurement.
+    assert (measured_topology.loki.ingesters, measured_topology.loki.replication_factor) == (1, 1)
+    assert (measured_topology.tempo.ingesters, measured_topology.tempo.replication_factor) == (1, 1)
+
+
+def test_calibration_loki_stored_bytes(measured_topology):
+    assert close(loki_run(measured_topology).stored_bytes, CAL["loki"]["measured"]["stored_bytes"])
+
+
+def test_calibration_loki_chunk_objects_and_puts_per_gib(measured_topology):
+    p, m, pushed_gib = loki_run(measured_topology), CAL["loki"]["measured"], CAL["loki"]["setup"]["pushed_bytes"] / GIB
+    assert close(p.chunks, m["chunk_objects"])
+    # One binary: one PUT per chunk object.
+    assert close(p.chunk_puts / pushed_gib, m["chunk_objects"] / pushed_gib)
+
+
+def test_calibration_loki_full_chunk_size(measured_topology):
+    full = A["loki.chunk_fill"] * measured_topology.loki.chunk_target_bytes
+    assert close(full, CAL["loki"]["measured"]["full_chunk_mean_bytes"])
+
+
+def test_calibration_loki_lists_a_day(measured_topology):
+    p = loki_run(measured_topology, days=1)
+    assert close(p.compactor_lists + p.reader_lists, CAL["loki"]["measured"]["lists_per_day"])
+
+
+@pytest.mark.parametrize("tenants", [1, 3])
+def test_calibration_loki_index_files_cover_all_tenants(measured_topology, tenants):
+    o = CAL["loki"]["observed"]
+    topo = cost.LokiTopology(ingesters=2)
+    p = cost.loki_pattern(GIB, 86_400, topo, A, streams=20, tenants=tenants, tables=1)
+    periods = 86_400 / o["index_period_s"]
+    assert p.index_uploads == topo.ingesters * periods * o["index_files_per_ingester_per_period"]
+
+
+@pytest.mark.parametrize("tenants", [1, 3])
+def test_calibration_loki_compacted_index_every_run_that_finds_uploads(measured_topology, tenants):
+    o = CAL["loki"]["observed"]
+    p = cost.loki_pattern(GIB, 86_400, measured_topology.loki, A, streams=20, tenants=tenants, tables=1)
+    # Uploads arrive once per 15-minute period; the compactor runs every 10 minutes, so one run
+    # per period finds them and writes a compacted index per tenant.
+    assert o["compaction_interval_s"] < o["index_period_s"]
+    runs_with_uploads = 86_400 / o["index_period_s"]
+    assert p.compacted_uploads == runs_with_uploads * o["compacted_indexes_per_run_with_uploads_per_tenant"] * tenants
+
+
+def test_calibration_tempo_blocks_and_stored_bytes(measured_topology):
+    p, m = tempo_run(measured_topology), CAL["tempo"]["measured"]
+    assert close(p.blocks, m["blocks"])
+    assert close(p.block_bytes, m["block_bytes"])
+    assert close(p.stored_bytes, m["block_bytes"] * m["blocks"])
+
+
+def test_calibration_tempo_objects_per_block_and_puts_per_gib(measured_topology):
+    p, m = tempo_run(measured_topology), CAL["tempo"]["measured"]
+    # The measured block is below the multipart threshold: one PUT per object.
+    assert p.block_requests.put_class / p.blocks == m["objects_per_block"]
+    otlp_gib = CAL["tempo"]["setup"]["otlp_bytes"] / GIB
+    assert close(p.block_requests.put_class / otlp_gib, m["objects_per_block"] * m["blocks"] / otlp_gib)
+
+
+def test_calibration_tempo_uploads_go_multipart_above_the_part_size():
+    m = CAL["tempo"]["measured"]
+    assert cost.tempo_block_upload(m["single_put_up_to_bytes"]).put_class == m["objects_per_block"]
+    # 1 MiB more: create, 2 parts, complete, then the other objects.
+    assert cost.tempo_block_upload(m["single_put_up_to_bytes"] + MIB).put_class == m["objects_per_block"] - 1 + 4
+
+
+def test_calibration_tempo_compaction_requests():
+    m = CAL["tempo"]["measured"]
+    r = cost.tempo_compaction(2, m["block_bytes"], A)
+    assert (r.put_class, r.delete, r.get_class) == (m["compaction_of_2_blocks"]["put_class"],
+                                                    m["compaction_of_2_blocks"]["delete"], m["compaction_of_2_blocks"]["get"])
+
+
+def test_calibration_tempo_polling_per_tenant(measured_topology):
+    t, m = measured_topology.tempo, CAL["tempo"]["measured"]["poll_per_tenant"]
+    lists, puts, _ = cost.tempo_poll(CAL["tempo"]["setup"]["tenants"], t.builders, t.readers)
+    assert (lists, puts) == (m["list"], m["put"])
+
+
 # ---------------------------------------------------------------- colder classes
+# With SIMPLE, 20 GB/day in one stream adds 853.33 MiB an hour: 568 full 1.5 MiB chunks plus the
+# sync cut, 569 an hour, 13,656 chunks a day; 10 GB/day: 285 an hour, 6,840 a day.
 def test_standard_ia_transition_one_day_before_deletion_pays_the_30_day_minimum():
     # Like staging: IA at day 30, retention 31 days + 2 h, versioned bucket (7 noncurrent days).
     cfg = hypothetical({"loki": {"retentionDays": 31, "transitions": [{"days": 30, "storageClass": "STANDARD_IA"}],
@@ -117,10 +412,10 @@ def test_standard_ia_transition_one_day_before_deletion_pays_the_30_day_minimum(
     assert loki["cost"]["storage"] == pytest.approx(17.231, abs=1e-3)
     # Billed 30 days, kept 8.083333: 21.916667 d x 20 GB x 0.0138 = 6.049
     assert loki["cost"]["minimum_charges"] == pytest.approx(6.049, abs=1e-3)
-    # 20 x 1024 / 1.5 = 13,653.33 chunks a day transition: x 30.416667 x 0.01 / 1000 = 4.1529
-    assert loki["cost"]["transitions"] == pytest.approx(4.1529, abs=1e-3)
+    # 13,656 chunks a day transition: x 30.416667 x 0.01 / 1000 = 4.1537
+    assert loki["cost"]["transitions"] == pytest.approx(4.1537, abs=1e-4)
     # 5% of the IA data read back: 0.05 x 20 GB x 1.083333 d x 0.01 = 0.010833
-    #   + GETs 0.05 x 13,653.33 x 1.083333 x 0.001 / 1000 = 0.00074
+    #   + GETs 0.05 x 13,656 x 1.083333 x 0.001 / 1000 = 0.00074
     assert loki["cost"]["retrieval"] == pytest.approx(0.010833 + 0.00074, abs=1e-5)
 
 
@@ -134,19 +429,20 @@ def test_intelligent_tiering_monitoring_and_tiers():
                                    "INTELLIGENT_TIERING/infrequent": pytest.approx(600)}
     # 100 x 0.023 + 300 x 0.023 + 600 x 0.0125 = 2.3 + 6.9 + 7.5 = 16.70
     assert loki["cost"]["storage"] == pytest.approx(16.70)
-    # 10 x 1024 / 1.5 = 6826.67 chunks a day x 90 days = 614,400 objects x 0.0025 / 1000 = 1.536
-    assert loki["cost"]["monitoring"] == pytest.approx(1.536)
-    # 6826.67 x 30.416667 x 0.01 / 1000 = 2.0764
-    assert loki["cost"]["transitions"] == pytest.approx(2.0764, abs=1e-4)
+    # 6,840 chunks a day x 90 days = 615,600 objects x 0.0025 / 1000 = 1.539
+    assert loki["cost"]["monitoring"] == pytest.approx(1.539)
+    # 6,840 x 30.416667 x 0.01 / 1000 = 2.0805
+    assert loki["cost"]["transitions"] == pytest.approx(2.0805, abs=1e-4)
 
 
 def test_objects_under_128_kb_are_not_transitioned():
     cfg = hypothetical({"loki": {"retentionDays": 100, "deleteDelayHours": 0,
                                  "transitions": [{"days": 10, "storageClass": "INTELLIGENT_TIERING"}]}},
                        storage={"versioning": False})
-    # 0.1 MiB = 102.4 KB chunks: AWS's default lifecycle filter keeps them in STANDARD, unmonitored.
-    small = cost.assumptions({"loki.chunk_mb": "0.1"})
-    loki = tool_estimate(cfg, ingest={"logs": 10}, a=small)["tools"]["loki"]
+    # 100,000 quiet streams: 4.4 KB an hour each, cut every 2 h (max_chunk_age): chunks of about
+    # 9 KB, which AWS's default lifecycle filter keeps in STANDARD, unmonitored.
+    many = {**SIMPLE, "loki.streams": 100_000}
+    loki = tool_estimate(cfg, ingest={"logs": 10}, a=many)["tools"]["loki"]
     # 10 GB/day x 100 days = 1000 GB, all STANDARD
     assert loki["gb_by_class"] == {"STANDARD": pytest.approx(1000)}
     assert loki["cost"]["monitoring"] == 0 and loki["cost"]["transitions"] == 0
@@ -163,7 +459,7 @@ def test_minimum_object_size_when_small_objects_do_transition():
     assert priced.cost["minimum_charges"] == pytest.approx(0.375)
 
 
-# ---------------------------------------------------------------- Thanos
+# ---------------------------------------------------------------- Thanos (SIMPLE: 1 sample/s is 1 GB a day)
 def test_thanos_400_days_with_downsampling_and_compaction():
     cfg = hypothetical({"thanos": {"retention": {"rawDays": 400, "fiveMinuteDays": 400, "oneHourDays": 400}}},
                        storage={"bucketLifecycle": False})
@@ -197,6 +493,19 @@ def test_thanos_glacier_ir_at_60_days_like_staging():
     assert thanos["cost"]["storage"] == pytest.approx(11.9007, abs=1e-3)
     # 5m leaves Glacier IR after 39 of the 90 billed days: 51 x 1.5 x 0.004 = 0.306
     assert thanos["cost"]["minimum_charges"] == pytest.approx(0.306, abs=1e-4)
+
+
+def test_thanos_ha_pair_uploads_twice_and_waits_for_the_first_compaction():
+    cfg = hypothetical({"thanos": {"retention": {"rawDays": 400, "fiveMinuteDays": 400, "oneHourDays": 400}}},
+                       storage={"bucketLifecycle": False})
+    one = tool_estimate(cfg, ingest={"metrics": 7.3})["tools"]["thanos"]
+    pair = tool_estimate(cfg, ingest={"metrics": 7.3}, topo=cost.Topology(thanos=cost.ThanosTopology(prometheus_replicas=2, uploaders=2)))["tools"]["thanos"]
+    # The second replica's raw 2h blocks wait (8h - 2h)/2 = 3 h = 0.125 d for the first compaction,
+    # then --delete-delay 2 d: 7.3 x 2.125 = 15.5125 GB more.
+    assert pair["gb_total"] - one["gb_total"] == pytest.approx(15.5125, abs=1e-3)
+    uploads = {line["what"]: line["put_list_per_month"] for line in pair["request_lines"]}
+    single = {line["what"]: line["put_list_per_month"] for line in one["request_lines"]}
+    assert uploads["uploads of 2h blocks"] == pytest.approx(2 * single["uploads of 2h blocks"])
 
 
 # ---------------------------------------------------------------- timeline
@@ -233,23 +542,13 @@ def test_timeline_on_a_model_construct_config_the_validator_would_refuse():
     assert any("unreadable from day 10" in p for p in tl["problems"])
 
 
+
+
 # ---------------------------------------------------------------- scale
-def test_tenant_polling_requests_grow_per_tenant():
-    def polling_cost(tenants: int) -> float:
-        cfg = hypothetical({"tempo": {}}, tenants=[f"t{i}" for i in range(tenants)])
-        lines = cost.price_requests(cost.tempo_load(cfg, 10, A).requests, US)
-        return next(line["cost"] for line in lines if line["what"].startswith("blocklist polling"))
-
-    # Per tenant a day: 288 polls x 2 PUT/LIST (tenant index + LIST) and 2 readers x 288 GET.
-    # A month: 17,520 PUT/LIST x 0.005 / 1000 = 0.0876; 17,520 GET x 0.0004 / 1000 = 0.007008
-    # 90 more tenants: 90 x 0.094608 = 8.51472
-    assert polling_cost(100) - polling_cost(10) == pytest.approx(8.51472)
-
-
 def test_lifecycle_rule_limit_warns_before_it_bites():
     tenants = [f"t{i}" for i in range(850)]
     cfg = hypothetical({"loki": {"expireAfterDays": 40}}, tenants=tenants)
-    scale = cost.scale_checks(cfg, {"logs": 1, "traces": 0, "metrics": 0}, US, A, 1.3, 3)
+    scale = cost.scale_checks(cfg, {"logs": 1, "traces": 0, "metrics": 0}, US, A, 1.3, 3, ONE)
     # 850 tenant rules + abort-multipart + noncurrent-versions = 852
     assert scale["lifecycle_rules"]["loki"] == 852
     assert "loki bucket uses 852 of the 1000 lifecycle rules S3 allows" in scale["warnings"]
@@ -261,13 +560,13 @@ def test_lifecycle_rule_limit_warns_before_it_bites():
 def test_bucket_name_problems_are_reported():
     cfg = hypothetical({"loki": {}})
     bad = cfg.model_copy(update={"tools": cfg.tools.model_copy(update={"loki": cfg.tools.loki.model_copy(update={"bucket": "acme.logs"})})})
-    scale = cost.scale_checks(bad, {"logs": 1, "traces": 0, "metrics": 0}, US, A, 1.3, 3)
+    scale = cost.scale_checks(bad, {"logs": 1, "traces": 0, "metrics": 0}, US, A, 1.3, 3, ONE)
     assert scale["bucket_names"]["acme.logs"].startswith("contains a dot")
 
 
 def test_ingest_growth_scales_the_baseline_linearly():
     cfg = hypothetical({"loki": {"retentionDays": 10}}, storage={"versioning": False})
-    scale = cost.scale_checks(cfg, {"logs": 10, "traces": 0, "metrics": 0}, US, A, 1.3, 3)
+    scale = cost.scale_checks(cfg, {"logs": 10, "traces": 0, "metrics": 0}, US, SIMPLE, 1.3, 3, ONE)
     # 10 GB/day x 10 days x 1.3 x 3 x 0.08 = 31.20, then x2 and x5
     assert [g["baseline"] for g in scale["ingest_growth"]] == pytest.approx([31.20, 62.40, 156.00])
 
@@ -297,8 +596,9 @@ def _numbers(node):
 def test_price_override_from_the_command_line(capsys):
     assert cost.main(["--stack", "prod", "--json", "--price", "s3.STANDARD.gb_month=0.01"]) == 0
     loki = json.loads(capsys.readouterr().out)["tools"]["loki"]
-    # prod default 100 GB/day x (31 d + 2 h = 31.083333 d) = 3108.33 GB x 0.01 = 31.08
-    assert loki["gb_total"] == 3108.33 and loki["cost"]["storage"] == 31.08
+    # prod default 400 GB/day raw x 0.261 = 104.4 GB/day stored, kept 31 d + 2 h = 31.083333 d
+    #   on an unversioned bucket: 3245.1 GB x 0.01 = 32.45
+    assert loki["gb_total"] == 3245.1 and loki["cost"]["storage"] == 32.45
 
 
 def test_unknown_price_key_is_an_error():
@@ -331,6 +631,7 @@ def test_each_stack_reports_and_json_matches_text(stack, capsys):
     assert [float(total[1]), float(total[2]), float(total[4]), float(total[5])] == [
         data["total"]["gb"], data["total"]["object_storage"], data["total"]["baseline_gb"], data["total"]["baseline"]]
     assert "retention timeline" in text and "scale checks" in text
+    assert f"topology (rendered by the program for stack {stack} (offline plan)):" in text
 
 
 def test_command_line_runs_as_a_module():
@@ -339,6 +640,15 @@ def test_command_line_runs_as_a_module():
     data = json.loads(proc.stdout)
     assert data["prices"]["file"] == "tools/prices/aws-ap-northeast-2.yaml"
     assert set(data["tools"]) == {"loki", "tempo", "thanos"}
+    assert data["ingest"]["metrics"] == {"value": 30_000, "unit": "samples/s"}
+
+
+def test_measured_defaults_are_marked_with_their_source(capsys):
+    assert cost.main(["--stack", "local", "--assume", "tempo.stored_ratio=0.5"]) == 0
+    last = capsys.readouterr().out.splitlines()
+    line = next(x for x in last if x.startswith("assumptions: "))
+    assert "loki.stored_ratio=0.261 (measured)" in line and "tempo.stored_ratio=0.5," in line
+    assert any(x.startswith("measured: Loki 3.7.6 and Tempo 2.10.6 binaries") for x in last)
 
 
 def test_bad_stack_exits_2():

@@ -1,31 +1,37 @@
 """Steady-state monthly cost of a stack's object storage, next to the block volumes it replaces.
 
-    python -m tools.cost --stack local|staging|prod [--ingest logs=GB,traces=GB,metrics=GB]
+    python -m tools.cost --stack local|staging|prod [--ingest logs=GB,traces=GB,metrics=SAMPLES]
         [--headroom 1.3] [--replicas 3] [--prices NAME|FILE] [--price KEY=VALUE]...
         [--assume KEY=VALUE]... [--json]
 
-For the stack's own retention and bucket rules (components.lifecycle.plan), per tool and in total:
-GB in each storage class, request charges from each tool's write pattern, minimum-duration and
-per-object charges of the colder classes, and the same data on block volumes (gp3 on AWS) with
-headroom and replicas. Then a retention timeline per tool and scale checks (lifecycle rules per
-bucket, bucket names, growth with ingest and tenants).
+Ingest is given in the unit each tool receives and counts itself:
+  logs     GB/day of raw log lines (Loki: loki_distributor_bytes_received_total),
+  traces   GB/day of OTLP protobuf (Tempo: tempo_distributor_bytes_received_total),
+  metrics  samples/s appended by one Prometheus (prometheus_tsdb_head_samples_appended_total).
+Per-tool factors in ASSUMPTIONS (measured where marked) turn them into bytes in the bucket, and
+the block-volume baseline is sized from the same stored bytes. GB means 2^30 bytes, as S3 bills
+it; a month is 365/12 days.
 
-Ingest is GB a day as it lands in the bucket (compressed chunks/blocks, one copy). GB means
-2^30 bytes, as S3 bills it. A month is 365/12 days. Every modelling assumption is in
-ASSUMPTIONS below (override with --assume); every price is in tools/prices/*.yaml (override with
---price). Exit codes: 0 report printed; 2 bad stack config, price file or argument.
+The topology (ingesters, replication factors, pollers, chunk and block settings) is what the
+program renders for the stack: the real program runs under the strict mock engine
+(tools/engine.py) and the tool configs, chart values and replica counts are read from its plan.
+Every price is in tools/prices/*.yaml (--price).
+Exit codes: 0 report printed; 2 bad stack config, price file or argument.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import functools
 import json
 import math
+import re
 import sys
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import yaml
 
@@ -35,7 +41,10 @@ from tools import engine
 
 PRICES_DIR = Path(__file__).resolve().parent / "prices"
 DAYS_PER_MONTH = 365 / 12
+SECONDS_PER_DAY = 86_400
 MINUTES_PER_DAY = 24 * 60
+GIB = 2**30
+MIB = 2**20
 MIB_PER_GIB = 1024
 KIB_PER_GIB = 1024 * 1024
 INTELLIGENT_TIERING = "INTELLIGENT_TIERING"
@@ -47,55 +56,127 @@ INT_TIERS = ((f"{INTELLIGENT_TIERING}/frequent", "gb_month", 0, 30),
 # Classes that charge per GB read back.
 RETRIEVAL_CLASSES = ("STANDARD_IA", "GLACIER_IR")
 INGEST_OF = {"loki": "logs", "tempo": "traces", "thanos": "metrics"}
+INGEST_UNITS = {"logs": "GB/day raw log bytes", "traces": "GB/day OTLP protobuf", "metrics": "samples/s"}
 RULE_WARN_SHARE = 0.8
 
-# Used when --ingest is omitted: GB/day per stack, as stored (compressed). Rough sizes for a laptop,
-# a staging cluster and a mid-size production; prod's metrics are the 7.3 GB/day reference workload.
+# Used when --ingest is omitted, in the units above. Rough sizes for a laptop, a staging cluster
+# and a mid-size production; prod's 45,000 samples/s are the 7.3 GB/day metrics reference workload.
 DEFAULT_INGEST = {
-    "local": {"logs": 1.0, "traces": 0.5, "metrics": 0.5},
-    "staging": {"logs": 20.0, "traces": 10.0, "metrics": 5.0},
-    "prod": {"logs": 100.0, "traces": 50.0, "metrics": 7.3},
+    "local": {"logs": 4.0, "traces": 2.0, "metrics": 3_000.0},
+    "staging": {"logs": 75.0, "traces": 35.0, "metrics": 30_000.0},
+    "prod": {"logs": 400.0, "traces": 170.0, "metrics": 45_000.0},
 }
 FALLBACK_INGEST = DEFAULT_INGEST["staging"]
 DEFAULT_HEADROOM = 1.3
 DEFAULT_REPLICAS = 3
 
+# ---------------------------------------------------------------- what the pinned tools do
+# Read in the source of the pinned versions. Loki: grafana/loki tag v3.7.6, the newest 3.7 tag in
+# the reference snapshot (branch release-3.7.x at 2e1f7f2 has the same code in every file cited;
+# the pin, 3.7.8, adds later patch fixes). Tempo: grafana/tempo tag v2.10.6. Thanos:
+# thanos-io/thanos tag v0.42.4 and thanos-io/objstore 71d60dfee488 (its go.mod). Charts:
+# grafana-community/helm-charts tags tempo-distributed-2.26.1 and loki-18.11.0.
+
+# Loki pkg/ingester/ingester.go: -ingester.chunk-target-size (compressed bytes),
+# -ingester.sync-period, -ingester.sync-min-utilization, -ingester.max-chunk-age. At each sync
+# period boundary a chunk at least sync-min-utilization full is cut, so replicas cut alike.
+LOKI_CHUNK_TARGET_BYTES = 1_572_864
+LOKI_SYNC_PERIOD_S = 3_600
+LOKI_SYNC_MIN_UTILIZATION = 0.1
+LOKI_MAX_CHUNK_AGE_S = 7_200
+# pkg/storage/stores/shipper/indexshipper/tsdb/head_manager.go defaultRotationPeriod: every
+# ingester builds one TSDB file per 15-minute period holding all tenants, then ships it.
+LOKI_TSDB_PERIOD_S = 900
+# pkg/storage/stores/shipper/indexshipper/shipper.go -shipper.resync-interval: index readers
+# re-list every table they hold (storage/cached_client.go: one LIST per table, cached 1 minute).
+LOKI_RESYNC_S = 300
+# pkg/compactor/config.go -compactor.compaction-interval. Each run LISTs the tables and then each
+# table (compactor/tables_manager.go runCompaction, table.go compact).
+LOKI_COMPACTION_INTERVAL_S = 600
+# pkg/storage/stores/series_store_write.go PutOne skips a chunk only when it is in the chunk
+# cache; without a cache shared by all ingesters (pkg/loki/config_wrapper.go enables a
+# per-process embedded one) every replica PUTs its copy. Copies cut alike share one key.
+
+# Tempo modules/ingester/config.go: a head block is cut after max_block_duration or max_block_bytes.
+TEMPO_MAX_BLOCK_DURATION_S = 1_800
+TEMPO_MAX_BLOCK_BYTES = 500 * MIB
+# tempodb/config.go: DefaultBlocklistPoll, DefaultTenantIndexBuilders, compaction-window.
+TEMPO_BLOCKLIST_POLL_S = 300
+TEMPO_TENANT_INDEX_BUILDERS = 2
+TEMPO_COMPACTION_WINDOW_S = 3_600
+# tempodb/blockselector/compaction_block_selector.go DefaultMaxInputBlocks.
+TEMPO_COMPACTION_MAX_INPUTS = 4
+# The objects of a block: vparquet4/block.go DataFileName, encoding/common/block.go BloomName(0)
+# and NameIndex, backend/raw.go MetaName. Measured: 4 objects per block. A block of more than
+# about 85,000 traces has more bloom shards (common/config.go: 100 KiB each); not modelled.
+TEMPO_BLOCK_OBJECTS = ("data.parquet", "bloom-0", "index", "meta.json")
+# Ingesters upload a finished block with its size known; minio-go PutObject sends one PUT up to
+# its minimum part size and a multipart upload above it (Tempo's vendored minio-go v7.1.0:
+# constants.go minPartSize, api-put-object.go; backend/s3 leaves part_size at 0).
+# Measured: ingester uploads go multipart above 16 MiB.
+MINIO_PART_BYTES = 16 * MIB
+# The compactor streams its output block: a multipart upload (create, complete) with one part per
+# flush of tempodb/compactor.go DefaultFlushSizeBytes (backend/s3/s3.go Append, part_size 0).
+TEMPO_COMPACTOR_FLUSH_BYTES = 20 * MIB
+# backend/s3/compactor.go MarkBlockCompacted COPYs meta.json to meta.compacted.json and DELETEs
+# meta.json for every input; ClearBlock later LISTs the block and DELETEs its objects.
+# Measured: a compaction of 2 blocks into 1 cost 8 PUT-class requests, 2 DELETE and 17 GET.
+TEMPO_COPIES_PER_INPUT = 1
+# backend/raw.go WriteTenantIndex writes both forms of the tenant index on every poll.
+TEMPO_TENANT_INDEX_OBJECTS = ("index.pb.zst", "index.json.gz")
+# backend/raw.go Tenants: one LIST per poll; backend/s3/s3.go ListBlocks: the tenant's prefix in
+# list_blocks_concurrency (s3/config.go default 3) key ranges, one LIST per 1,000 keys each.
+# Measured: 4 LIST + 2 PUT per tenant per poll.
+TEMPO_LIST_BLOCKS_CONCURRENCY = 3
+S3_LIST_PAGE = 1_000
+# tempo-distributed-2.26.1 values.yaml: ingester.config.replication_factor 3, storage.trace.
+# blocklist_poll 5m, compactor.config.compaction.compaction_window 1h; its config template puts
+# the compactor ring on memberlist. Tempo itself leaves the compactor unsharded unless a ring
+# kvstore is set (modules/compactor/config.go; cmd/tempo/app/modules.go sets memberlist only for
+# -target=scalable-single-binary), and single-binary queriers never poll (modules.go initQuerier).
+TEMPO_CHART_REPLICATION_FACTOR = 3
+
+# Thanos cmd/thanos/store.go --sync-block-duration, cmd/thanos/compact.go --wait-interval.
+THANOS_STORE_SYNC_S = 900
+THANOS_COMPACT_WAIT_S = 300
+# thanos-io/objstore providers/s3/s3.go DefaultConfig.PartSize; Prometheus TSDB cuts chunk
+# segment files at 512 MiB.
+THANOS_PART_BYTES = 64 * MIB
+THANOS_SEGMENT_BYTES = 512 * MIB
+
+MEASUREMENT = (
+    "Loki 3.7.6 and Tempo 2.10.6 binaries writing to a real S3-compatible server through this "
+    "project's rendered local configs (one binary each, replication factor 1, one tenant): 9 minutes "
+    "of steady load (Loki: 20 streams, 497,798 lines, 109,332,592 B at 202.5 kB/s; Tempo: 208,497 "
+    "spans, 54,796,256 B of OTLP protobuf at 101.5 kB/s), a flush, then a restart with an empty "
+    "local disk and a full read-back from the bucket"
+)
+
 ASSUMPTIONS: dict[str, float] = {
-    # Loki flushes a chunk at chunk_target_size 1572864 B (1.5 MiB compressed). Quiet streams flush
-    # smaller chunks on chunk_idle_period (30m) or max_chunk_age (2h): real averages are often lower,
-    # which means more PUTs. Replicated flushes (replication_factor 3) of one chunk write the same
-    # key, so it is stored once; its PUT is counted once (without a dedupe cache, up to 3 times).
-    "loki.chunk_mb": 1.5,
-    # Loki TSDB: every ingester uploads an index file per tenant this often; the compactor merges
-    # them once a day per tenant.
-    "loki.index_upload_minutes": 15,
-    # Loki/Tempo ingesters; each one uploads its own index files (Loki) or blocks (Tempo).
-    "ingesters": 3,
-    # Components that poll the bucket: Loki index gateways/queriers, Tempo queriers, Thanos store
-    # gateways; plus the compactor of each tool.
-    "readers": 2,
-    "poll_minutes": 5,
-    # Tempo: every trace is written by replication_factor ingesters, each cutting a block per tenant
-    # every max_block_duration (30m) or max_block_bytes (500 MiB), whichever comes first.
-    "tempo.replication_factor": 3,
-    "tempo.block_minutes": 30,
-    "tempo.max_block_mb": 500,
-    # compaction_window 1h: the copies of one hour are merged into one block per tenant.
-    "tempo.compaction_window_hours": 1,
-    # flush_size_bytes 20 MiB: the part size of multipart uploads.
-    "tempo.part_mb": 20,
-    # Thanos: Prometheus instances uploading distinct data (an HA pair deduplicated by the
-    # compactor counts once). Each uploads a 2h block; the compactor rewrites to 8h, 2d and 14d.
+    # Measured: 28,563,356 B of chunks for 109,332,592 B pushed (gzip, Loki 3.7's default
+    # chunk encoding, pkg/ingester/ingester.go -ingester.chunk-encoding).
+    "loki.stored_ratio": 0.261,
+    # Measured: chunks cut because full averaged 1,385,067 B, 0.88 of chunk_target_size.
+    "loki.chunk_fill": 0.88,
+    # Active streams over all tenants, one replica each (sum(loki_ingester_memory_streams)
+    # divided by the replication factor). A guess; quiet streams cut small chunks every sync period.
+    "loki.streams": 500,
+    # Index tables (days) each index reader holds and re-lists: the days people query. A guess.
+    "loki.queried_days": 2,
+    # Measured: one block of 16,319,487 B for 54,796,256 B of OTLP protobuf.
+    "tempo.stored_ratio": 0.298,
+    # Measured: 17 GETs to compact 2 blocks.
+    "tempo.compaction_gets_per_block": 8.5,
+    # Prometheus docs/storage.md (v3.14.0): "an average of only 1-2 bytes per sample"; the upper
+    # end leaves room for each 2h block's index.
+    "thanos.bytes_per_sample": 2.0,
+    # Prometheus instances scraping distinct targets (an HA pair counts once; its replicas come
+    # from the topology).
     "thanos.sources": 1,
     # Downsampled size relative to raw for a 15-30 s scrape interval. Thanos' docs warn that
     # downsampled blocks can come close to raw size: measure with `thanos tools bucket inspect`.
     "thanos.ratio_5m": 0.3,
     "thanos.ratio_1h": 0.05,
-    # objstore s3 part_size default (64 MiB) and TSDB chunk segment files (512 MiB).
-    "thanos.part_mb": 64,
-    "thanos.segment_mb": 512,
-    # Store gateway --sync-block-duration.
-    "thanos.sync_minutes": 3,
     # Share of the data in STANDARD_IA / GLACIER_IR read back each month (retrieval fees). Queries
     # on recent data (STANDARD) are not modelled.
     "cold_read_share": 0.05,
@@ -105,6 +186,9 @@ ASSUMPTIONS: dict[str, float] = {
     # Data kept forever has no steady state; it is costed as it stands after this many days.
     "forever_days": 365,
 }
+MEASURED_ASSUMPTIONS = ("loki.stored_ratio", "loki.chunk_fill", "tempo.stored_ratio", "tempo.compaction_gets_per_block")
+# Assumptions that may be zero; every other one is a size, count or interval the model divides by.
+MAY_BE_ZERO = ("cold_read_share", "transition_min_object_kb", "loki.queried_days")
 
 NOT_MODELLED = (
     "data transfer: the tools run in the bucket's region (AWS: S3 to EKS in one region is free only "
@@ -112,11 +196,12 @@ NOT_MODELLED = (
     "Hetzner: 1 TB/month egress is included, not checked against)",
     "query reads of recent data (STANDARD GETs); cold reads only as cold_read_share",
     "the compute and local disks (WAL, caches, compactor scratch space) of the tools themselves",
+    "Loki's index files and Tempo's small objects as stored bytes (their requests are counted)",
 )
 
 
 class CostError(Exception):
-    """A bad argument, price file or assumption, reported as one line."""
+    """A bad argument, price file, assumption or Prometheus answer, reported as one line."""
 
 
 # ---------------------------------------------------------------- prices
@@ -167,10 +252,6 @@ def _number(what: str, value: str) -> float:
         raise CostError(f"{what}: {value!r} is not a number") from None
 
 
-# Assumptions that may be zero; every other one is a size, count or interval the model divides by.
-MAY_BE_ZERO = ("cold_read_share", "transition_min_object_kb", "readers")
-
-
 def assumptions(overrides: Mapping[str, str] = {}) -> dict[str, float]:
     a = dict(ASSUMPTIONS)
     for key, value in overrides.items():
@@ -182,7 +263,460 @@ def assumptions(overrides: Mapping[str, str] = {}) -> dict[str, float]:
     return a
 
 
-# ---------------------------------------------------------------- what each tool writes
+def stored_gb_per_day(tool: str, ingest: float, a: Mapping[str, float]) -> float:
+    """GB a day in the bucket (one copy, after the tool's compression) for ingest in INGEST_UNITS."""
+    if tool == "loki":
+        return ingest * a["loki.stored_ratio"]
+    if tool == "tempo":
+        return ingest * a["tempo.stored_ratio"]
+    return ingest * SECONDS_PER_DAY * a["thanos.bytes_per_sample"] / GIB
+
+
+# ---------------------------------------------------------------- topology, from the plan
+@dataclass(frozen=True)
+class LokiTopology:
+    ingesters: int = 1
+    replication_factor: int = 1
+    chunk_target_bytes: float = LOKI_CHUNK_TARGET_BYTES
+    compaction_interval_s: float = LOKI_COMPACTION_INTERVAL_S
+    # Processes that hold index tables and re-list them (single binaries, index gateways).
+    index_readers: int = 1
+    # Compactors that each run over every table: one unless replicas keep separate rings.
+    compactors: int = 1
+    # A chunk cache every ingester shares (memcached/redis) lets one replica's flush stand for all.
+    shared_chunk_cache: bool = False
+
+    def describe(self) -> str:
+        cache = "shared chunk cache" if self.shared_chunk_cache else "no shared chunk cache"
+        return (f"{self.ingesters} ingester(s), replication factor {self.replication_factor}, "
+                f"chunk target {self.chunk_target_bytes / MIB:g} MiB, {cache}, {self.index_readers} index reader(s), "
+                f"{self.compactors} compactor(s) every {self.compaction_interval_s / 60:g}m")
+
+
+@dataclass(frozen=True)
+class TempoTopology:
+    ingesters: int = 1
+    replication_factor: int = 1
+    max_block_duration_s: float = TEMPO_MAX_BLOCK_DURATION_S
+    max_block_bytes: float = TEMPO_MAX_BLOCK_BYTES
+    compaction_window_s: float = TEMPO_COMPACTION_WINDOW_S
+    poll_s: float = TEMPO_BLOCKLIST_POLL_S
+    # Compactors that each compact every block (several only when their ring is not shared).
+    compaction_copies: int = 1
+    # Pollers that list the blocks and write the tenant index, and pollers that only read it.
+    builders: int = 1
+    readers: int = 0
+
+    def describe(self) -> str:
+        return (f"{self.ingesters} ingester(s), replication factor {self.replication_factor}, blocks cut every "
+                f"{self.max_block_duration_s / 60:g}m or {self.max_block_bytes / MIB:g} MiB, compaction window "
+                f"{self.compaction_window_s / 3600:g}h{'' if self.compaction_copies == 1 else f' done {self.compaction_copies} times'}, "
+                f"polling every {self.poll_s / 60:g}m by {self.builders} index builder(s) and {self.readers} reader(s)")
+
+
+@dataclass(frozen=True)
+class ThanosTopology:
+    # Prometheus replicas scraping the same targets (an HA pair: 2).
+    prometheus_replicas: int = 1
+    # Components uploading 2h blocks: one sidecar per Prometheus replica, or the Receive replicas.
+    uploaders: int = 1
+    store_gateways: int = 1
+    store_sync_s: float = THANOS_STORE_SYNC_S
+    compact_wait_s: float = THANOS_COMPACT_WAIT_S
+
+    def describe(self) -> str:
+        return (f"{self.prometheus_replicas} Prometheus replica(s), {self.uploaders} block uploader(s), "
+                f"{self.store_gateways} store gateway(s) syncing every {self.store_sync_s / 60:g}m, "
+                f"compactor every {self.compact_wait_s / 60:g}m")
+
+
+@dataclass(frozen=True)
+class Topology:
+    loki: LokiTopology = LokiTopology()
+    tempo: TempoTopology = TempoTopology()
+    thanos: ThanosTopology = ThanosTopology()
+    source: str = "defaults"
+    notes: tuple[str, ...] = ()
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def seconds(text: Any) -> float:
+    """A Go/Prometheus duration ("30m", "1h30m", "336h") in seconds."""
+    text = str(text)
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise CostError(f"{text!r} is not a duration like 30m or 1h")
+    return sum(float(n) * _UNIT_S[u] for n, u in parts)
+
+
+def _dig(data: Any, *path: str, default: Any = None) -> Any:
+    for key in path:
+        if not isinstance(data, dict) or key not in data or data[key] is None:
+            return default
+        data = data[key]
+    return data
+
+
+@dataclass
+class _Workload:
+    """One container, Swarm service or Kubernetes workload of the plan."""
+
+    replicas: int
+    args: list[str]
+    files: dict[str, str]
+
+
+def _plan_workloads(plan: engine.PlanResult) -> tuple[list[_Workload], dict[str, dict]]:
+    """Workloads with their rendered config files, and Helm chart values by chart name."""
+    service_configs = {r.name: r.inputs.get("data", "") for r in plan.resources if r.type == "docker:index/serviceConfig:ServiceConfig"}
+    workloads: list[_Workload] = []
+    charts: dict[str, dict] = {}
+    for r in plan.resources:
+        i = r.inputs
+        if r.type == "docker:index/container:Container":
+            files = {u["file"]: u["content"] for u in i.get("uploads") or [] if isinstance(u.get("content"), str)}
+            workloads.append(_Workload(1, list(i.get("command") or []), files))
+        elif r.type == "docker:index/service:Service":
+            spec = _dig(i, "taskSpec", "containerSpec", default={})
+            files = {}
+            for c in spec.get("configs") or []:
+                data = service_configs.get(c.get("configName"), "")
+                files[c["fileName"]] = base64.b64decode(data).decode() if data else ""
+            replicas = int(_dig(i, "mode", "replicated", "replicas", default=1))
+            workloads.append(_Workload(replicas, list(spec.get("args") or []), files))
+        elif r.type in ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"):
+            containers = _dig(i, "spec", "template", "spec", "containers", default=[])
+            args = list(containers[0].get("args") or []) if containers else []
+            workloads.append(_Workload(int(_dig(i, "spec", "replicas", default=1)), args, {}))
+        elif r.type == "kubernetes:helm.sh/v4:Chart":
+            charts[i.get("chart", r.name)] = i.get("values") or {}
+    return workloads, charts
+
+
+def _rendered(workloads: list[_Workload], kind: str) -> list[tuple[_Workload, dict]]:
+    """Single binaries whose -config.file is a rendered Loki ("loki") or Tempo ("tempo") config."""
+    found = []
+    for w in workloads:
+        path = next((a.split("=", 1)[1] for a in w.args if a.startswith("-config.file=")), None)
+        text = w.files.get(path) if path else None
+        if not text:
+            continue
+        data = yaml.safe_load(text)
+        is_loki = isinstance(data, dict) and "schema_config" in data
+        is_tempo = isinstance(data, dict) and _dig(data, "storage", "trace") is not None
+        if (kind == "loki" and is_loki) or (kind == "tempo" and is_tempo):
+            found.append((w, data))
+    return found
+
+
+def _loki_topology(workloads: list[_Workload], charts: dict[str, dict]) -> Optional[LokiTopology]:
+    if "loki" in charts:
+        v = charts["loki"]
+        structured = _dig(v, "loki", "structuredConfig", default={})
+        return LokiTopology(
+            ingesters=int(_dig(v, "ingester", "replicas")),
+            replication_factor=int(_dig(v, "loki", "commonConfig", "replication_factor", default=3)),
+            chunk_target_bytes=float(_dig(structured, "ingester", "chunk_target_size", default=LOKI_CHUNK_TARGET_BYTES)),
+            compaction_interval_s=seconds(_dig(structured, "compactor", "compaction_interval", default="10m")),
+            # Queriers ask the index gateways (the chart's storage_config.tsdb_shipper.index_gateway_client).
+            index_readers=int(_dig(v, "indexGateway", "replicas", default=0)),
+            compactors=int(_dig(v, "compactor", "replicas", default=1)),
+            # The chart's chunksCache is memcached, shared by every ingester (on unless disabled).
+            shared_chunk_cache=bool(_dig(v, "chunksCache", "enabled", default=True)),
+        )
+    binaries = _rendered(workloads, "loki")
+    if not binaries:
+        return None
+    w, data = binaries[0]
+    replicas = sum(b.replicas for b, _ in binaries)
+    shared_ring = _dig(data, "common", "ring", "kvstore", "store", default="inmemory") != "inmemory"
+    cache = _dig(data, "chunk_store_config", "chunk_cache_config", default={})
+    return LokiTopology(
+        ingesters=replicas,
+        replication_factor=int(_dig(data, "common", "replication_factor", default=3)),
+        chunk_target_bytes=float(_dig(data, "ingester", "chunk_target_size", default=LOKI_CHUNK_TARGET_BYTES)),
+        compaction_interval_s=seconds(_dig(data, "compactor", "compaction_interval", default="10m")),
+        index_readers=replicas,
+        # With an in-memory ring every replica elects itself compactor.
+        compactors=1 if shared_ring or replicas == 1 else replicas,
+        shared_chunk_cache=any(k in cache for k in ("memcached", "memcached_client", "redis")),
+    )
+
+
+def _tempo_topology(workloads: list[_Workload], charts: dict[str, dict]) -> Optional[TempoTopology]:
+    if "tempo-distributed" in charts:
+        v = charts["tempo-distributed"]
+        compactors = int(_dig(v, "compactor", "replicas", default=1))
+        builders = min(TEMPO_TENANT_INDEX_BUILDERS, compactors)
+        # Queriers and query-frontends poll too (modules.go initQuerier/initQueryFrontend), as readers.
+        readers = compactors - builders + int(_dig(v, "querier", "replicas", default=1)) + int(_dig(v, "queryFrontend", "replicas", default=1))
+        return TempoTopology(
+            ingesters=int(_dig(v, "ingester", "replicas")),
+            replication_factor=int(_dig(v, "ingester", "config", "replication_factor", default=TEMPO_CHART_REPLICATION_FACTOR)),
+            max_block_duration_s=seconds(_dig(v, "ingester", "config", "max_block_duration", default="30m")),
+            max_block_bytes=float(_dig(v, "ingester", "config", "max_block_bytes", default=TEMPO_MAX_BLOCK_BYTES)),
+            compaction_window_s=seconds(_dig(v, "compactor", "config", "compaction", "compaction_window", default="1h")),
+            poll_s=seconds(_dig(v, "storage", "trace", "blocklist_poll", default="5m")),
+            compaction_copies=1, builders=builders, readers=readers,
+        )
+    binaries = _rendered(workloads, "tempo")
+    if not binaries:
+        return None
+    w, data = binaries[0]
+    replicas = sum(b.replicas for b, _ in binaries)
+    sharded = bool(_dig(data, "compactor", "ring", "kvstore", "store")) or "-target=scalable-single-binary" in w.args
+    builders = min(TEMPO_TENANT_INDEX_BUILDERS, replicas) if sharded else replicas
+    return TempoTopology(
+        ingesters=replicas,
+        replication_factor=int(_dig(data, "ingester", "lifecycler", "ring", "replication_factor", default=1)),
+        max_block_duration_s=seconds(_dig(data, "ingester", "max_block_duration", default="30m")),
+        max_block_bytes=float(_dig(data, "ingester", "max_block_bytes", default=TEMPO_MAX_BLOCK_BYTES)),
+        compaction_window_s=seconds(_dig(data, "compactor", "compaction", "compaction_window", default="1h")),
+        poll_s=seconds(_dig(data, "storage", "trace", "blocklist_poll", default="5m")),
+        # An unsharded compactor owns every job, so each replica compacts every block and builds every index.
+        compaction_copies=1 if sharded else replicas,
+        builders=builders,
+        readers=replicas - builders,
+    )
+
+
+def _flag(args: Sequence[str], name: str, default: float) -> float:
+    value = next((a.split("=", 1)[1] for a in args if a.startswith(f"--{name}=")), None)
+    return default if value is None else seconds(value)
+
+
+def _thanos_topology(workloads: list[_Workload], charts: dict[str, dict]) -> Optional[ThanosTopology]:
+    def role(name: str) -> list[_Workload]:
+        return [w for w in workloads if w.args[:1] == [name]]
+
+    sidecars, receivers, stores, compactors = role("sidecar"), role("receive"), role("store"), role("compact")
+    if not (sidecars or receivers or stores or compactors):
+        return None
+    kps = _dig(charts.get("kube-prometheus-stack", {}), "prometheus", "prometheusSpec", default=None)
+    prometheus = int(kps.get("replicas", 1)) if kps else max(1, sum(w.replicas for w in sidecars))
+    uploaders = sum(w.replicas for w in receivers) or (prometheus if kps and "thanos" in kps else sum(w.replicas for w in sidecars))
+    return ThanosTopology(
+        prometheus_replicas=prometheus,
+        uploaders=max(1, uploaders),
+        store_gateways=sum(w.replicas for w in stores),
+        store_sync_s=_flag(stores[0].args, "sync-block-duration", THANOS_STORE_SYNC_S) if stores else THANOS_STORE_SYNC_S,
+        compact_wait_s=_flag(compactors[0].args, "wait-interval", THANOS_COMPACT_WAIT_S) if compactors else THANOS_COMPACT_WAIT_S,
+    )
+
+
+def topology_from_plan(plan: engine.PlanResult, cfg: StackConfig) -> Topology:
+    """The topology the program renders for a stack, read from its offline plan."""
+    workloads, charts = _plan_workloads(plan)
+    found = {"loki": _loki_topology(workloads, charts), "tempo": _tempo_topology(workloads, charts),
+             "thanos": _thanos_topology(workloads, charts)}
+    for tool in cfg.tools.enabled():
+        if found[tool] is None:
+            raise CostError(f"stack '{plan.stack}': no {tool} workload found in the plan (no rendered config, chart or "
+                            f"component args) to read the topology from")
+    notes = []
+    t = found["tempo"]
+    if t is not None and t.compaction_copies > 1:
+        notes.append(f"tempo: {t.compaction_copies} replicas run an unsharded compactor (no compactor.ring.kvstore in the "
+                     f"rendered config), so each one compacts every block and writes every tenant index: counted "
+                     f"{t.compaction_copies} times")
+    return Topology(loki=found["loki"] or LokiTopology(), tempo=t or TempoTopology(), thanos=found["thanos"] or ThanosTopology(),
+                    source=f"rendered by the program for stack {plan.stack} (offline plan)", notes=tuple(notes))
+
+
+@functools.lru_cache(maxsize=None)
+def _plan(stack: str) -> engine.PlanResult:
+    try:
+        return engine.run(stack)
+    except engine.StrictMockError as error:
+        raise CostError(f"stack '{stack}': the program does not plan under strict mocks: {str(error).splitlines()[0]}") from None
+
+
+def stack_topology(stack: str, cfg: StackConfig) -> Topology:
+    return topology_from_plan(_plan(stack), cfg)
+
+
+# ---------------------------------------------------------------- write patterns
+def upload_requests(size: float, part: float) -> int:
+    """PUT-class requests to upload one object of known size: one PUT, or create + parts + complete."""
+    return 1 if size <= part else math.ceil(size / part) + 2
+
+
+@dataclass(frozen=True)
+class LokiPattern:
+    """What Loki does to its bucket while `seconds` of logs arrive (counts, not rates)."""
+
+    stored_bytes: float
+    chunks: float  # chunk objects: the replicas' copies of a chunk share its key
+    chunk_puts: float
+    index_uploads: float  # TSDB files shipped by the ingesters
+    compacted_uploads: float  # compacted per-tenant index files
+    compactor_lists: float
+    compactor_gets: float
+    reader_lists: float
+    reader_gets: float
+
+
+def _chunks_per_sync_period(stored: float, target: float, full: float) -> float:
+    """Chunks one stream cuts in a sync period in which it adds `stored` compressed bytes."""
+    if stored <= 0:
+        return 0.0
+    threshold = LOKI_SYNC_MIN_UTILIZATION * target
+    n_full, rest = divmod(stored, full)
+    if n_full == 0 and rest < threshold:
+        # A quiet stream's chunk spans periods until it passes the threshold at a boundary, or
+        # reaches max_chunk_age.
+        return 1 / min(math.ceil(threshold / stored), LOKI_MAX_CHUNK_AGE_S / LOKI_SYNC_PERIOD_S)
+    # Full chunks, then the sync cut; a rest below the threshold carries into the next period.
+    return n_full + (1 if rest >= threshold else rest / full)
+
+
+def loki_chunks_per_stream(stored: float, duration_s: float, target: float, fill: float, final_flush: bool = False) -> float:
+    """Chunks one stream cuts while adding `stored` compressed bytes over `duration_s` seconds.
+
+    Chunks are cut when full (measured: at `fill` x chunk_target_size), at sync-period boundaries,
+    and, with `final_flush`, once more at the end (a flush or shutdown cuts every open chunk).
+    """
+    full = fill * target
+    periods = duration_s / LOKI_SYNC_PERIOD_S
+    whole = math.floor(periods + 1e-9)
+    per_period = stored / periods
+    chunks = whole * _chunks_per_sync_period(per_period, target, full)
+    rest = stored - whole * per_period
+    if rest > 1e-6:
+        chunks += math.ceil(rest / full) if final_flush else (periods - whole) * _chunks_per_sync_period(per_period, target, full)
+    return chunks
+
+
+def loki_pattern(received_bytes: float, duration_s: float, topo: LokiTopology, a: Mapping[str, float], *,
+                 streams: float, tenants: int, tables: int, final_flush: bool = False) -> LokiPattern:
+    stored = received_bytes * a["loki.stored_ratio"]
+    chunks = streams * loki_chunks_per_stream(stored / streams, duration_s, topo.chunk_target_bytes, a["loki.chunk_fill"], final_flush)
+    periods = duration_s / LOKI_TSDB_PERIOD_S
+    # One file per ingester and period, every tenant's series in it.
+    uploads = topo.ingesters * periods
+    runs = duration_s / topo.compaction_interval_s
+    # The periods end on the clock, so all ingesters' files of a period land in the same run: a run
+    # finds new files once per period at most, and then writes one compacted index per tenant.
+    found = min(runs, periods)
+    compacted = topo.compactors * found * tenants
+    # Each run LISTs the tables, then each table; it GETs every new file and the compacted index it merges.
+    compactor_lists = topo.compactors * runs * (1 + tables)
+    compactor_gets = topo.compactors * uploads + compacted
+    held = min(a["loki.queried_days"], tables)
+    reader_lists = topo.index_readers * held * duration_s / LOKI_RESYNC_S
+    reader_gets = topo.index_readers * compacted if held > 0 else 0.0
+    return LokiPattern(
+        stored_bytes=stored, chunks=chunks, chunk_puts=chunks * (1 if topo.shared_chunk_cache else topo.replication_factor),
+        index_uploads=uploads, compacted_uploads=compacted, compactor_lists=compactor_lists, compactor_gets=compactor_gets,
+        reader_lists=reader_lists, reader_gets=reader_gets,
+    )
+
+
+@dataclass(frozen=True)
+class Requests:
+    put_class: float = 0.0  # PUT, COPY, POST, LIST
+    get_class: float = 0.0  # GET, HEAD
+    delete: float = 0.0  # free on S3 and Hetzner
+
+    def __add__(self, other: "Requests") -> "Requests":
+        return Requests(self.put_class + other.put_class, self.get_class + other.get_class, self.delete + other.delete)
+
+    def __mul__(self, k: float) -> "Requests":
+        return Requests(self.put_class * k, self.get_class * k, self.delete * k)
+
+
+def tempo_block_upload(block_bytes: float) -> Requests:
+    """An ingester's flush of one block: data.parquet with its size known, then the small objects."""
+    return Requests(put_class=upload_requests(block_bytes, MINIO_PART_BYTES) + len(TEMPO_BLOCK_OBJECTS) - 1)
+
+
+def tempo_compaction(inputs: int, output_bytes: float, a: Mapping[str, float]) -> Requests:
+    """One compaction of `inputs` blocks into one block of `output_bytes`."""
+    parts = max(1, math.ceil(output_bytes / TEMPO_COMPACTOR_FLUSH_BYTES))
+    return Requests(
+        # Streamed data.parquet (create, parts, complete), the other objects, a COPY per input.
+        put_class=2 + parts + len(TEMPO_BLOCK_OBJECTS) - 1 + TEMPO_COPIES_PER_INPUT * inputs,
+        get_class=a["tempo.compaction_gets_per_block"] * inputs,
+        delete=inputs,
+    )
+
+
+def tempo_poll(tenants: int, builders: int, readers: int, keys_per_tenant: float = 0) -> tuple[float, float, float]:
+    """(LIST, PUT, GET) of one blocklist poll by every poller."""
+    pages = max(1, math.ceil(keys_per_tenant / TEMPO_LIST_BLOCKS_CONCURRENCY / S3_LIST_PAGE))
+    lists = (builders + readers) + builders * tenants * TEMPO_LIST_BLOCKS_CONCURRENCY * pages
+    puts = builders * tenants * len(TEMPO_TENANT_INDEX_OBJECTS)
+    return lists, puts, readers * tenants
+
+
+def tempo_compaction_levels(blocks: float) -> list[tuple[float, float]]:
+    """(jobs, input blocks) per level to merge `blocks` blocks of one window into one."""
+    levels = []
+    while blocks > 1:
+        jobs = math.ceil(blocks / TEMPO_COMPACTION_MAX_INPUTS)
+        levels.append((jobs, blocks))
+        blocks = jobs
+    return levels
+
+
+@dataclass(frozen=True)
+class TempoPattern:
+    """What Tempo does to its bucket while `seconds` of traces arrive (counts, not rates)."""
+
+    stored_bytes: float
+    blocks: float  # blocks the ingesters flush, each replica its own
+    block_bytes: float
+    block_requests: Requests
+    compactions: float
+    compacted_bytes: float  # final block size per tenant and window
+    compaction_requests: Requests
+    compaction_levels: int
+    polls: float
+    poll_lists: float
+    poll_puts: float
+    poll_gets: float
+
+
+def tempo_pattern(received_bytes: float, duration_s: float, topo: TempoTopology, a: Mapping[str, float], *,
+                  tenants: int, retention_days: float = 0, final_flush: bool = False) -> TempoPattern:
+    stored = received_bytes * a["tempo.stored_ratio"]
+    rf = topo.replication_factor
+    per_ingester = stored * rf / topo.ingesters / tenants
+    cuts = max(duration_s / topo.max_block_duration_s, per_ingester / topo.max_block_bytes)
+    if final_flush:
+        cuts = math.ceil(cuts)
+    blocks = topo.ingesters * tenants * cuts
+    block_bytes = stored * rf / blocks
+    windows = tenants * max(1.0, duration_s / topo.compaction_window_s)
+    levels = tempo_compaction_levels(blocks / windows)
+    compaction = Requests()
+    compactions = 0.0
+    window_bytes = stored / windows
+    for jobs, inputs in levels:
+        compaction += tempo_compaction(inputs / jobs, window_bytes / jobs, a) * jobs
+        compactions += jobs
+    # Every compacted input is cleared later, and the final block when retention ends (ClearBlock:
+    # a LIST, then its objects deleted).
+    cleared = sum(inputs for _, inputs in levels)
+    compaction += Requests(put_class=cleared + 1, delete=(cleared + 1) * len(TEMPO_BLOCK_OBJECTS))
+    compaction = compaction * windows * topo.compaction_copies
+    compactions *= windows * topo.compaction_copies
+    polls = duration_s / topo.poll_s
+    alive = SECONDS_PER_DAY / topo.compaction_window_s * retention_days
+    lists, puts, gets = tempo_poll(tenants, topo.builders, topo.readers, alive * len(TEMPO_BLOCK_OBJECTS))
+    # Builders also read meta.json of every new block and meta.compacted.json of every compacted one.
+    new_metas = topo.builders * (blocks + compactions + cleared * windows * topo.compaction_copies)
+    return TempoPattern(
+        stored_bytes=stored, blocks=blocks, block_bytes=block_bytes, block_requests=tempo_block_upload(block_bytes) * blocks,
+        compactions=compactions, compacted_bytes=window_bytes, compaction_requests=compaction, compaction_levels=len(levels),
+        polls=polls, poll_lists=lists * polls, poll_puts=puts * polls, poll_gets=gets * polls + new_metas,
+    )
+
+
+# ---------------------------------------------------------------- what each tool keeps and requests
 @dataclass(frozen=True)
 class Stream:
     """Data a tool keeps in final objects, written at a steady rate, deleted at a fixed object age."""
@@ -195,7 +729,7 @@ class Stream:
     objects_per_day: float = 0.0
     # GB in STANDARD held by objects compaction rewrites later, and by their delete-delay copies.
     pending_gb: float = 0.0
-    # GB/day that compaction deletes; on a versioned bucket it stays as noncurrent versions.
+    # GB/day deleted or overwritten; on a versioned bucket it stays as noncurrent versions.
     rewritten_gb_per_day: float = 0.0
 
     @property
@@ -213,71 +747,75 @@ class RequestLine:
 
 @dataclass(frozen=True)
 class ToolLoad:
+    stored_gb_per_day: float
     streams: tuple[Stream, ...]
     requests: tuple[RequestLine, ...]
     # Days of raw data the same retention keeps on block volumes (no downsampling there).
     baseline_days: float
     notes: tuple[str, ...] = ()
-
-
-def put_requests(size_mb: float, part_mb: float) -> float:
-    """PUT-class requests to upload one object: one PUT, or create + parts + complete."""
-    return 1 if size_mb <= part_mb else math.ceil(size_mb / part_mb) + 2
+    # Objects the model expects a day, next to what the tools' own metrics count.
+    figures: Mapping[str, float] = field(default_factory=dict)
 
 
 def _days(hours: Optional[int]) -> Optional[float]:
     return None if hours is None else hours / 24
 
 
-def loki_load(cfg: StackConfig, gb_per_day: float, a: Mapping[str, float]) -> ToolLoad:
+def loki_load(cfg: StackConfig, logs_gb: float, a: Mapping[str, float], topo: LokiTopology) -> ToolLoad:
     tool = cfg.tools.loki
-    tenants, ingesters = len(cfg.tenants), a["ingesters"]
-    chunks = gb_per_day * MIB_PER_GIB / a["loki.chunk_mb"]
-    uploads = ingesters * tenants * MINUTES_PER_DAY / a["loki.index_upload_minutes"]
-    polls = MINUTES_PER_DAY / a["poll_minutes"]
+    served = _days(tool.served_hours())
+    # One index table per day (schema period 24h) from the oldest served day to today.
+    tables = math.ceil(served) + 1
+    p = loki_pattern(logs_gb * GIB, SECONDS_PER_DAY, topo, a, streams=a["loki.streams"], tenants=len(cfg.tenants), tables=tables)
+    gb = p.stored_bytes / GIB
+    notes = []
+    overwritten = 0.0
+    if topo.replication_factor > 1 and not topo.shared_chunk_cache:
+        # Replicas cut alike (sync_period), so their copies share a key: stored once, PUT by each.
+        overwritten = gb * (topo.replication_factor - 1)
+        if cfg.storage.versioning:
+            notes.append(f"each chunk is PUT by {topo.replication_factor} ingesters under one key; on this versioned bucket the "
+                         f"{topo.replication_factor - 1} overwrites stay as noncurrent versions for "
+                         f"{cfg.storage.noncurrent_version_days} days (counted)")
     return ToolLoad(
-        streams=(Stream("chunks", gb_per_day, _days(tool.served_hours()), objects_per_day=chunks),),
+        stored_gb_per_day=gb,
+        streams=(Stream("chunks", gb, served, objects_per_day=p.chunks, rewritten_gb_per_day=overwritten),),
         requests=(
-            RequestLine(f"chunk flushes ({a['loki.chunk_mb']:g} MiB each)", put_list_per_day=chunks),
-            RequestLine("TSDB index uploads (per ingester and tenant)", put_list_per_day=uploads),
-            # The compactor reads every uploaded index file and writes one per tenant a day.
-            RequestLine("index compaction (daily, per tenant)", put_list_per_day=tenants, get_per_day=uploads),
-            RequestLine("index sync LISTs (readers, per tenant)", put_list_per_day=a["readers"] * tenants * polls),
+            RequestLine(f"chunk flushes ({p.stored_bytes / p.chunks / MIB:.2f} MiB each, PUT {p.chunk_puts / p.chunks:g}x)",
+                        put_list_per_day=p.chunk_puts),
+            RequestLine("TSDB index uploads (per ingester, 15 min)", put_list_per_day=p.index_uploads),
+            RequestLine("index compaction (per tenant, runs with uploads)", put_list_per_day=p.compacted_uploads + p.compactor_lists,
+                        get_per_day=p.compactor_gets),
+            RequestLine("index readers (re-list held tables, fetch new index)", put_list_per_day=p.reader_lists, get_per_day=p.reader_gets),
         ),
         baseline_days=tool.retention_days,
+        notes=tuple(notes),
+        figures={"chunks": p.chunks},
     )
 
 
-def tempo_load(cfg: StackConfig, gb_per_day: float, a: Mapping[str, float]) -> ToolLoad:
+def tempo_load(cfg: StackConfig, traces_gb: float, a: Mapping[str, float], topo: TempoTopology) -> ToolLoad:
     tool = cfg.tools.tempo
-    tenants, rf, part = len(cfg.tenants), a["tempo.replication_factor"], a["tempo.part_mb"]
-    written_mb = gb_per_day * rf * MIB_PER_GIB
-    cuts = a["ingesters"] * tenants * MINUTES_PER_DAY / a["tempo.block_minutes"]
-    blocks = max(cuts, written_mb / a["tempo.max_block_mb"])
-    block_mb = written_mb / blocks
-    window_h = a["tempo.compaction_window_hours"]
-    final_blocks = tenants * 24 / window_h
-    final_mb = gb_per_day * MIB_PER_GIB / final_blocks
-    polls = MINUTES_PER_DAY / a["poll_minutes"]
+    tenants = len(cfg.tenants)
+    p = tempo_pattern(traces_gb * GIB, SECONDS_PER_DAY, topo, a, tenants=tenants, retention_days=tool.retention_days)
+    gb = p.stored_bytes / GIB
+    rf = topo.replication_factor
+    window_h = topo.compaction_window_s / 3600
     # The rf copies live until their window is compacted, then compacted_block_retention longer.
-    pending = gb_per_day * rf * (window_h + tool.delete_delay_hours) / 24
+    pending = gb * rf * (window_h + tool.delete_delay_hours) / 24
+    final_blocks = tenants * SECONDS_PER_DAY / topo.compaction_window_s
     return ToolLoad(
-        streams=(Stream("blocks", gb_per_day, _days(tool.served_hours()), objects_per_day=final_blocks,
-                        pending_gb=pending, rewritten_gb_per_day=gb_per_day * rf),),
+        stored_gb_per_day=gb,
+        streams=(Stream("blocks", gb, _days(tool.served_hours()), objects_per_day=final_blocks, pending_gb=pending,
+                        rewritten_gb_per_day=gb * (rf + p.compaction_levels - 1)),),
         requests=(
-            # data.parquet, meta.json and a bloom filter per block.
-            RequestLine(f"ingester blocks ({rf:g} copies, {block_mb:.1f} MiB each)",
-                        put_list_per_day=blocks * (put_requests(block_mb, part) + 2)),
-            # The compactor reads the three objects of each copy, writes one block per tenant and
-            # window and marks every source compacted (meta.compacted.json).
-            RequestLine(f"compaction into {final_mb:.1f} MiB blocks",
-                        put_list_per_day=final_blocks * (put_requests(final_mb, part) + 2) + blocks,
-                        get_per_day=blocks * 3),
-            # Each poll the compactor LISTs a tenant's blocks and writes its tenant index; readers GET it.
-            RequestLine("blocklist polling (per tenant)", put_list_per_day=2 * tenants * polls,
-                        get_per_day=a["readers"] * tenants * polls),
+            RequestLine(f"ingester blocks ({rf} cop{'y' if rf == 1 else 'ies'}, {p.block_bytes / MIB:.1f} MiB each)", put_list_per_day=p.block_requests.put_class),
+            RequestLine(f"compaction into {p.compacted_bytes / MIB:.1f} MiB blocks ({p.compaction_levels} level(s))",
+                        put_list_per_day=p.compaction_requests.put_class, get_per_day=p.compaction_requests.get_class),
+            RequestLine("blocklist polling (per tenant)", put_list_per_day=p.poll_lists + p.poll_puts, get_per_day=p.poll_gets),
         ),
         baseline_days=tool.retention_days,
+        figures={"blocks": p.blocks},
     )
 
 
@@ -291,10 +829,12 @@ def _final_range(first: float, keep: Optional[float]) -> float:
     return ranges[-1] if ranges else first
 
 
-def thanos_load(cfg: StackConfig, gb_per_day: float, a: Mapping[str, float]) -> ToolLoad:
+def thanos_load(cfg: StackConfig, samples_per_s: float, a: Mapping[str, float], topo: ThanosTopology) -> ToolLoad:
     tool = cfg.tools.thanos
+    gb_per_day = stored_gb_per_day("thanos", samples_per_s, a)
     delay = tool.delete_delay_hours / 24
-    sources, part, segment = a["thanos.sources"], a["thanos.part_mb"], a["thanos.segment_mb"]
+    sources = a["thanos.sources"]
+    part, segment = THANOS_PART_BYTES / MIB, THANOS_SEGMENT_BYTES / MIB
     r = tool.retention
     keep = {"raw": r.raw_days or None, "5m": r.five_minute_days or None, "1h": r.one_hour_days or None}
     notes: list[str] = []
@@ -308,7 +848,7 @@ def thanos_load(cfg: StackConfig, gb_per_day: float, a: Mapping[str, float]) -> 
     def block_puts(size_mb: float) -> float:
         # Chunk segment files (multipart when large), then index and meta.json.
         n = segments(size_mb)
-        return n * put_requests(size_mb / n, part) + 2
+        return n * upload_requests(size_mb / n, part) + 2
 
     def block_objects(size_mb: float) -> int:
         return segments(size_mb) + 2
@@ -328,25 +868,30 @@ def thanos_load(cfg: StackConfig, gb_per_day: float, a: Mapping[str, float]) -> 
             notes.append("1h resolution is never produced: it needs 14d blocks of 5m data (5m retention >= 14 days)")
     else:
         notes.append("5m and 1h resolutions are never produced: raw blocks are deleted before reaching 2d")
-    uploads = sources * (tool.receive_replication_factor if tool.mode == "receive" else 1)
+    uploads = sources * topo.uploaders
     if tool.mode == "receive":
-        notes.append(f"receive mode: each 2h block is uploaded {tool.receive_replication_factor} times "
+        notes.append(f"receive mode: each 2h block is uploaded by {topo.uploaders} replicas "
                      "(counted in requests); the compactor is assumed to deduplicate (--deduplication.replica-label)")
+    elif topo.uploaders > 1:
+        notes.append(f"{topo.uploaders} Prometheus replicas each upload their own 2h blocks until the compactor merges "
+                     "them (--deduplication.replica-label): counted in requests and in the raw data waiting for compaction")
     for name, gb, first, source in plan:
         final = _final_range(first, keep[name])
         levels = [x for x in THANOS_LEVELS if first < x <= final]
         life = None if keep[name] is None else keep[name] + delay
         size = block_mb(gb, final)
         # Data waits in smaller blocks for about half the final range; each rewrite leaves the
-        # source blocks for --delete-delay before the compactor deletes them.
+        # source blocks for --delete-delay before the compactor deletes them. The replicas' copies
+        # of raw 2h blocks wait for the first compaction.
+        copies = (uploads / sources - 1) if source is None and levels else 0
         streams.append(Stream(
             name, gb, life,
             objects_per_day=sources / final * (segments(size) + 1),
-            pending_gb=gb * ((final - first) / 2 + len(levels) * delay),
-            rewritten_gb_per_day=gb * len(levels),
+            pending_gb=gb * ((final - first) / 2 + len(levels) * delay) + gb * copies * ((levels[0] - first) / 2 + delay if levels else 0),
+            rewritten_gb_per_day=gb * (len(levels) + copies),
         ))
         if source is None:
-            requests.append(RequestLine("sidecar uploads of 2h blocks", put_list_per_day=uploads * 12 * block_puts(block_mb(gb, first))))
+            requests.append(RequestLine("uploads of 2h blocks", put_list_per_day=uploads * 12 * block_puts(block_mb(gb, first))))
         else:
             src_name, src_gb, src_range = source
             n = sources / src_range
@@ -354,8 +899,8 @@ def thanos_load(cfg: StackConfig, gb_per_day: float, a: Mapping[str, float]) -> 
                                         put_list_per_day=n * block_puts(block_mb(gb, first)),
                                         get_per_day=n * block_objects(block_mb(src_gb, src_range))))
         previous = first
-        for level in levels:
-            n_src = sources / previous
+        for i, level in enumerate(levels):
+            n_src = (uploads if source is None and i == 0 else sources) / previous
             requests.append(RequestLine(
                 f"compaction of {name} to {_range_text(level)} blocks",
                 # New block, plus a deletion-mark.json on every source block.
@@ -364,15 +909,16 @@ def thanos_load(cfg: StackConfig, gb_per_day: float, a: Mapping[str, float]) -> 
             ))
             blocks_per_day += sources / level
             previous = level
-        blocks_per_day += sources / first
+        blocks_per_day += uploads / first if source is None else sources / first
         blocks_alive += sources / final * (life if life is not None else a["forever_days"])
     pages = max(1, math.ceil(blocks_alive / 1000))
-    syncs = a["readers"] * MINUTES_PER_DAY / a["thanos.sync_minutes"] + MINUTES_PER_DAY / a["poll_minutes"]
+    syncs = topo.store_gateways * SECONDS_PER_DAY / topo.store_sync_s + SECONDS_PER_DAY / topo.compact_wait_s
     # Store gateways and the compactor LIST the bucket each sync and fetch meta.json of new blocks.
     requests.append(RequestLine("bucket sync (store gateways, compactor)", put_list_per_day=syncs * pages,
-                                get_per_day=a["readers"] * blocks_per_day))
+                                get_per_day=(topo.store_gateways + 1) * blocks_per_day))
     days = [d for d in keep.values()]
     return ToolLoad(
+        stored_gb_per_day=gb_per_day,
         streams=tuple(streams),
         requests=tuple(requests),
         baseline_days=a["forever_days"] if None in days else max(days),
@@ -384,7 +930,12 @@ def _range_text(days: float) -> str:
     return f"{days * 24:g}h" if days < 1 else f"{days:g}d"
 
 
-LOADS = {"loki": loki_load, "tempo": tempo_load, "thanos": thanos_load}
+def tool_load(cfg: StackConfig, tool: str, ingest: float, a: Mapping[str, float], topo: Topology) -> ToolLoad:
+    if tool == "loki":
+        return loki_load(cfg, ingest, a, topo.loki)
+    if tool == "tempo":
+        return tempo_load(cfg, ingest, a, topo.tempo)
+    return thanos_load(cfg, ingest, a, topo.thanos)
 
 
 # ---------------------------------------------------------------- bucket rules
@@ -509,12 +1060,12 @@ def saving_ratio(object_cost: float, baseline: float) -> Optional[float]:
 
 
 def estimate(cfg: StackConfig, ingest: Mapping[str, float], prices: dict, a: Mapping[str, float],
-             headroom: float, replicas: float) -> dict:
-    """Unrounded figures per tool and in total."""
+             headroom: float, replicas: float, topo: Topology) -> dict:
+    """Unrounded figures per tool and in total, for ingest in INGEST_UNITS."""
     tools: dict[str, dict] = {}
     for name, tool_cfg in cfg.tools.enabled().items():
-        gb_per_day = ingest[INGEST_OF[name]]
-        load = LOADS[name](cfg, gb_per_day, a)
+        load = tool_load(cfg, name, ingest[INGEST_OF[name]], a, topo)
+        gb_per_day = load.stored_gb_per_day
         rules = bucket_rules(cfg, name)
         priced = Priced()
         for stream in load.streams:
@@ -522,10 +1073,12 @@ def estimate(cfg: StackConfig, ingest: Mapping[str, float], prices: dict, a: Map
         request_lines = price_requests(load.requests, prices)
         priced.cost["requests"] = sum(line["cost"] for line in request_lines)
         total = sum(priced.cost.values())
+        # The volumes would hold the same stored bytes: the tools compress alike on a filesystem.
         base_gb = gb_per_day * load.baseline_days * headroom * replicas
         base = baseline_cost(gb_per_day * load.baseline_days, prices, headroom, replicas)
         tools[name] = {
-            "bucket": tool_cfg.bucket, "ingest": INGEST_OF[name], "gb_per_day": gb_per_day,
+            "bucket": tool_cfg.bucket, "ingest": INGEST_OF[name], "ingest_value": ingest[INGEST_OF[name]],
+            "gb_per_day": gb_per_day,
             "gb_by_class": {cls: gb for cls, gb in priced.gb.items() if gb > 0},
             "gb_total": sum(priced.gb.values()),
             "cost": {**priced.cost, "total": total},
@@ -535,6 +1088,7 @@ def estimate(cfg: StackConfig, ingest: Mapping[str, float], prices: dict, a: Map
             "forever": priced.forever,
             "rules": rules,
             "notes": list(load.notes),
+            "figures": dict(load.figures),
         }
     gb = sum(t["gb_total"] for t in tools.values())
     account = prices["account"]
@@ -622,7 +1176,7 @@ def tool_retentions(cfg: StackConfig, tool: str) -> dict[str, Optional[float]]:
 
 # ---------------------------------------------------------------- scale checks
 def scale_checks(cfg: StackConfig, ingest: Mapping[str, float], prices: dict, a: Mapping[str, float],
-                 headroom: float, replicas: float) -> dict:
+                 headroom: float, replicas: float, topo: Topology) -> dict:
     enabled = cfg.tools.enabled()
     warnings: list[str] = []
     limit_applies = cfg.target is Target.AWS
@@ -643,13 +1197,13 @@ def scale_checks(cfg: StackConfig, ingest: Mapping[str, float], prices: dict, a:
     warnings += [f"bucket {name}: {problem}" for name, problem in names.items() if problem != "ok"]
     growth = []
     for factor in (1, 2, 5):
-        e = estimate(cfg, {k: v * factor for k, v in ingest.items()}, prices, a, headroom, replicas)
+        e = estimate(cfg, {k: v * factor for k, v in ingest.items()}, prices, a, headroom, replicas, topo)
         growth.append({"factor": factor, "object_storage": e["total"]["object_storage"], "baseline": e["total"]["baseline"],
                        "saving_ratio": e["total"]["saving_ratio"]})
     tenant_rows = []
     for n in sorted({len(cfg.tenants), 10, 100, 1000}):
         scaled = _with_tenants(cfg, n)
-        e = estimate(scaled, ingest, prices, a, headroom, replicas)
+        e = estimate(scaled, ingest, prices, a, headroom, replicas, topo)
         counts = {tool: len(lifecycle.plan(scaled, tool).rules) for tool in ("loki", "tempo") if tool in enabled}
         requests = sum(e["tools"][tool]["cost"]["requests"] for tool in counts)
         tenant_rows.append({"tenants": n, "loki_rules": counts.get("loki"), "tempo_rules": counts.get("tempo"),
@@ -667,22 +1221,22 @@ def _with_tenants(cfg: StackConfig, n: int) -> StackConfig:
     return cfg.model_copy(update={"tenants": tenants})
 
 
-# ---------------------------------------------------------------- the report
 def report(stack: str, cfg: StackConfig, ingest: Mapping[str, float], ingest_from: str, prices: dict,
-           a: Mapping[str, float], headroom: float, replicas: float) -> dict:
+           a: Mapping[str, float], headroom: float, replicas: float, topo: Topology,
+           comparison: Optional[dict] = None) -> dict:
     """Everything the command prints, rounded once: the text form is rendered from this dict."""
-    e = estimate(cfg, ingest, prices, a, headroom, replicas)
-    scale = scale_checks(cfg, ingest, prices, a, headroom, replicas)
+    e = estimate(cfg, ingest, prices, a, headroom, replicas, topo)
+    scale = scale_checks(cfg, ingest, prices, a, headroom, replicas, topo)
     min_days = {cls: p["min_days"] for cls, p in prices["s3"].items() if "min_days" in p}
     tools = {}
     timelines = {}
-    warnings = list(scale["warnings"])
+    warnings = list(scale["warnings"]) + list(topo.notes)
     for name, t in e["tools"].items():
         rules: BucketRules = t["rules"]
         tools[name] = {
             "bucket": t["bucket"],
             "ingest": t["ingest"],
-            "gb_per_day": t["gb_per_day"],
+            "gb_per_day": _gb(t["gb_per_day"]),
             "gb_by_class": {cls: _gb(v) for cls, v in sorted(t["gb_by_class"].items())},
             "gb_total": _gb(t["gb_total"]),
             "cost": {k: _money(v) for k, v in t["cost"].items()},
@@ -714,8 +1268,10 @@ def report(stack: str, cfg: StackConfig, ingest: Mapping[str, float], ingest_fro
         "currency": prices["currency"],
         "prices": {"file": prices["file"], "provider": prices["provider"], "region": prices["region"],
                    "as_of": str(prices["as_of"]), "source": prices["source"], "overrides": prices["overrides"]},
-        "ingest_gb_per_day": dict(ingest),
+        "ingest": {key: {"value": ingest[key], "unit": INGEST_UNITS[key]} for key in INGEST_UNITS},
         "ingest_from": ingest_from,
+        "stored_gb_per_day": {name: _gb(t["gb_per_day"]) for name, t in e["tools"].items()},
+        "topology": {"source": topo.source, **{name: asdict(getattr(topo, name)) for name in ("loki", "tempo", "thanos")}},
         "baseline": {"volume": prices["volume"]["name"], "gb_month": prices["volume"]["gb_month"],
                      "headroom": headroom, "replicas": replicas},
         "tools": tools,
@@ -737,6 +1293,8 @@ def report(stack: str, cfg: StackConfig, ingest: Mapping[str, float], ingest_fro
         },
         "warnings": warnings,
         "assumptions": dict(a),
+        "measured_assumptions": {key: MEASUREMENT for key in MEASURED_ASSUMPTIONS if a[key] == ASSUMPTIONS[key]},
+        "comparison": comparison,
         "not_modelled": list(NOT_MODELLED),
     }
 
@@ -753,6 +1311,12 @@ def _ratio(value: Optional[float]) -> Optional[float]:
     return None if value is None else round(value, 4)
 
 
+def _figure(value: Optional[float]) -> str:
+    if value is None:
+        return "no series"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.4g}"
+
+
 def _pct(value: Optional[float]) -> str:
     return "n/a" if value is None else f"{value * 100:.1f}%"
 
@@ -761,14 +1325,22 @@ COLUMNS = ("storage", "requests", "transitions", "minimum_charges", "monitoring"
 HEADERS = ("storage", "requests", "transit.", "min-chg", "monitor", "retrieval", "total")
 
 
+TOPOLOGY_TEXT = {"loki": lambda d: LokiTopology(**d).describe(), "tempo": lambda d: TempoTopology(**d).describe(),
+                 "thanos": lambda d: ThanosTopology(**d).describe()}
+
+
 def as_text(r: dict) -> str:
-    cur, b = r["currency"], r["baseline"]
+    cur, b, a = r["currency"], r["baseline"], r["assumptions"]
     lines = [
         f"Storage cost of stack {r['stack']} (target {r['target']}, region {r['region']}): steady state, {cur} per month",
         f"prices: {r['prices']['file']} as of {r['prices']['as_of']} (sources listed in the file); "
         f"overrides: {', '.join(f'{k}={v}' for k, v in r['prices']['overrides'].items()) or 'none'}",
-        "ingest GB/day as stored: " + ", ".join(f"{k} {v:g}" for k, v in r["ingest_gb_per_day"].items()) + f" ({r['ingest_from']})",
-        f"baseline: the same data on {b['volume']} at {b['gb_month']:g}/GB-month x headroom {b['headroom']:g} x replicas {b['replicas']:g}",
+        f"ingest ({r['ingest_from']}): " + ", ".join(f"{k} {v['value']:,.6g} {v['unit']}" for k, v in r["ingest"].items()),
+        "stored a day (one copy): " + ", ".join(f"{k} {v:.2f} GB" for k, v in r["stored_gb_per_day"].items())
+        + f" (loki x{a['loki.stored_ratio']:g}, tempo x{a['tempo.stored_ratio']:g}, thanos {a['thanos.bytes_per_sample']:g} B/sample)",
+        f"topology ({r['topology']['source']}):",
+        *(f"  {name:<7} {TOPOLOGY_TEXT[name](r['topology'][name])}" for name in r["tools"]),
+        f"baseline: the same stored bytes on {b['volume']} at {b['gb_month']:g}/GB-month x headroom {b['headroom']:g} x replicas {b['replicas']:g}",
         "",
         f"{'tool':<7} {'GB stored':>10} " + " ".join(f"{h:>9}" for h in HEADERS) + f" | {'vol GB':>10} {'vol cost':>9} | saving",
     ]
@@ -786,7 +1358,7 @@ def as_text(r: dict) -> str:
     lines += ["", "requests per month from each write pattern (PUT/LIST, GET, cost):"]
     for name, t in r["tools"].items():
         for q in t["requests"]:
-            lines.append(f"  {name:<7} {q['what']:<52} {q['put_list_per_month']:>12,} {q['get_per_month']:>12,} {q['cost']:>9.2f}")
+            lines.append(f"  {name:<7} {q['what']:<58} {q['put_list_per_month']:>12,} {q['get_per_month']:>12,} {q['cost']:>9.2f}")
     lines += ["", "retention timeline (object age in days):"]
     for name, tl in r["timeline"].items():
         lc = r["tools"][name]["lifecycle"]
@@ -813,8 +1385,18 @@ def as_text(r: dict) -> str:
         flag = "  over the S3 rule limit" if row["over_rule_limit"] else ""
         lines.append(f"                         {row['tenants']:>7} {str(row['loki_rules']):>10} {str(row['tempo_rules']):>11} "
                      f"{row['loki_tempo_requests']:>19.2f} {row['object_storage']:>15.2f}{flag}")
+    if r["comparison"]:
+        lines += ["", f"model next to the stack's own metrics ({r['comparison']['url']}, rates over {r['comparison']['window']}):",
+                  f"  {'tool':<7} {'figure':<44} {'model':>14} {'measured':>14}  used"]
+        for name, rows in r["comparison"]["tools"].items():
+            for row in rows:
+                lines.append(f"  {name:<7} {row['figure']:<44} {_figure(row['model']):>14} {_figure(row['measured']):>14}  {row['used']}")
+        lines += [f"  note: {n}" for n in r["comparison"]["notes"]]
     lines += [""] + [f"WARNING: {w}" for w in r["warnings"]]
-    lines.append("assumptions: " + ", ".join(f"{k}={v:g}" for k, v in r["assumptions"].items()))
+    measured = r["measured_assumptions"]
+    lines.append("assumptions: " + ", ".join(f"{k}={v:g}" + (" (measured)" if k in measured else "") for k, v in r["assumptions"].items()))
+    if measured:
+        lines.append(f"measured: {MEASUREMENT}")
     lines.append("not modelled: " + "; ".join(r["not_modelled"]))
     return "\n".join(lines)
 
@@ -830,39 +1412,45 @@ def _pairs(text: str, what: str) -> dict[str, str]:
     return pairs
 
 
-def parse_ingest(text: Optional[str], stack: str) -> tuple[dict[str, float], str]:
+def parse_ingest(text: Optional[str], stack: str) -> tuple[dict[str, float], str, set[str]]:
+    """Ingest per kind in INGEST_UNITS, where it came from, and the kinds given explicitly."""
     ingest = dict(DEFAULT_INGEST.get(stack, FALLBACK_INGEST))
     if not text:
-        return ingest, "stack default; set with --ingest"
-    for key, value in _pairs(text, "--ingest").items():
+        return ingest, "stack default; set with --ingest", set()
+    given = _pairs(text, "--ingest")
+    for key, value in given.items():
         if key not in ingest:
-            raise CostError(f"--ingest {key}: use logs, traces and metrics")
-        ingest[key] = _number(f"--ingest {key}", value.removesuffix("GB/day").removesuffix("GB"))
+            raise CostError(f"--ingest {key}: use logs (GB/day raw), traces (GB/day OTLP) and metrics (samples/s)")
+        ingest[key] = _number(f"--ingest {key}", value)
         if ingest[key] < 0:
             raise CostError(f"--ingest {key}: must not be negative")
-    return ingest, "--ingest"
+    return ingest, "--ingest", set(given)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.cost", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", required=True, help=f"one of: {', '.join(engine.available_stacks())}")
-    parser.add_argument("--ingest", help="GB/day as stored, e.g. logs=20,traces=10,metrics=5 (default: per stack)")
+    parser.add_argument("--ingest", help="logs=GB/day raw, traces=GB/day OTLP, metrics=samples/s, e.g. logs=75,traces=35,metrics=30000 "
+                                         "(default: per stack)")
     parser.add_argument("--headroom", type=float, default=DEFAULT_HEADROOM, help="volume size over data (default 1.3)")
     parser.add_argument("--replicas", type=float, default=DEFAULT_REPLICAS, help="volume copies (default 3)")
     parser.add_argument("--prices", help="price file name in tools/prices (e.g. aws-us-east-1) or a path; default: the stack's")
     parser.add_argument("--price", action="append", default=[], metavar="KEY=VALUE", help="override a price, e.g. s3.STANDARD.gb_month=0.02")
-    parser.add_argument("--assume", action="append", default=[], metavar="KEY=VALUE", help="override an assumption, e.g. loki.chunk_mb=0.5")
+    parser.add_argument("--assume", action="append", default=[], metavar="KEY=VALUE", help="override an assumption, e.g. loki.streams=2000")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     args = parser.parse_args(argv)
     try:
         raw, secret_keys = engine.stack_config(args.stack)
         cfg = config.load(args.stack, raw, set(secret_keys))
-        ingest, ingest_from = parse_ingest(args.ingest, args.stack)
+        ingest, ingest_from, given = parse_ingest(args.ingest, args.stack)
         prices = load_prices(args.prices or price_file_for(cfg), {k: v for p in args.price for k, v in _pairs(p, "--price").items()})
-        a = assumptions({k: v for p in args.assume for k, v in _pairs(p, "--assume").items()})
+        assumed = {k: v for p in args.assume for k, v in _pairs(p, "--assume").items()}
+        a = assumptions(assumed)
         if args.headroom < 1 or args.replicas < 1:
             raise CostError("--headroom and --replicas must be at least 1")
-        result = report(args.stack, cfg, ingest, ingest_from, prices, a, args.headroom, args.replicas)
+        topo = stack_topology(args.stack, cfg)
+        comparison = None
+        result = report(args.stack, cfg, ingest, ingest_from, prices, a, args.headroom, args.replicas, topo, comparison)
     except (FileNotFoundError, config.ConfigError, CostError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

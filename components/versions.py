@@ -9,6 +9,27 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What an image provides at its pinned tag, read from the Dockerfile that builds it.
+
+    Health checks, entrypoints, users and volume mounts may use only what is listed here
+    (tests/test_images.py enforces it). Bumping a version means reading these facts again at the
+    new tag and updating `source`.
+    """
+
+    checked: str  # the image version these facts were read for; must equal the pin's version
+    source: str  # where each fact was read: repository, tag, file
+    user: str  # numeric uid the image runs as
+    shell: bool  # a /bin/sh (or /busybox/sh) the container could run
+    executables: tuple[str, ...]  # absolute paths a health check or entrypoint may call
+    # Directories that exist in the image and are writable by `user` (or world-writable). A new
+    # volume mounted on one of them takes its owner and mode (moby daemon/volumes_unix.go
+    # copyOwnership); a volume mounted where the image has no directory is root-owned 0755.
+    writable: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -20,6 +41,7 @@ class Pin:
     version: str
     repo: str = ""  # Helm repository URL for charts
     why: str = ""
+    facts: Optional[ImageFacts] = None  # images only
 
 
 # Exact versions only. Reasons are checked against upstream release notes and issue trackers.
@@ -28,35 +50,91 @@ DEFAULT_PINS: dict[str, Pin] = {
         "image",
         "grafana/loki",
         "3.7.8",
-        why="Newest 3.7 patch. 3.6.11-3.6.15 and 3.7.0-3.7.6 upload with aws-chunked trailing "
-        "checksums that S3-compatible stores reject (grafana/loki#21926, #21624); the fix "
-        "(#22003, backported as #24215) is in 3.7.7 and later.",
+        why="Newest 3.7 patch (release notes: grafana/loki#24587). 3.6.11-3.6.15 and 3.7.0-3.7.6 upload "
+        "with aws-chunked trailing checksums that S3-compatible stores reject (grafana/loki#21926, "
+        "#24206); the fix (#22003, backported as #24215) is in 3.7.7 and later.",
+        facts=ImageFacts(
+            checked="3.7.8",
+            source="grafana/loki cmd/loki/Dockerfile (read at v3.7.6; cmd/loki/ unchanged on release-3.7.x "
+            "through 2026-08-21): FROM gcr.io/distroless/static:nonroot, COPY .../loki /usr/bin/loki, "
+            "/loki chown 10001, USER 10001. `-health` self-check: cmd/loki/health.go (#20313, in every "
+            "tag since v3.6.5): GET -health.url (default http://localhost:3100/ready), exit 0 on 200.",
+            user="10001",
+            shell=False,
+            executables=("/usr/bin/loki",),
+            writable=("/loki",),
+        ),
     ),
     "tempo": Pin(
         "image",
         "grafana/tempo",
-        "2.10.6",
-        why="Last 2.x release. Tempo 3.x scales out only through Kafka (block-builders, live-stores) "
-        "and its single binary cannot replicate a WAL across zones; 2.x ingesters with replication "
-        "factor 3 on emptyDir survive a Spot reclaim. Retention is compactor.compaction.block_retention.",
+        "2.10.8",
+        why="Newest 2.x release (v2.10.8, 2026-08-13: security fixes only; 2.10.7 fixed --version). "
+        "Tempo 3.x scales out only through Kafka (block-builders, live-stores) and its single binary "
+        "cannot replicate a WAL across zones; 2.x ingesters with replication factor 3 survive a Spot "
+        "reclaim. Retention is compactor.compaction.block_retention.",
+        facts=ImageFacts(
+            checked="2.10.8",
+            source="grafana/tempo v2.10.8 cmd/tempo/Dockerfile: FROM gcr.io/distroless/static-debian12 "
+            "(busybox only in a build stage), COPY tempo /tempo, /var/tempo chown 10001 mode 0700, "
+            "USER 10001:10001, ENTRYPOINT [/tempo]. No health subcommand in 2.x (cmd/tempo/main.go "
+            "has only -version; -health arrived in v3.0.0-rc.0, grafana/tempo#6608).",
+            user="10001",
+            shell=False,
+            executables=("/tempo",),
+            writable=("/var/tempo",),
+        ),
     ),
     "thanos": Pin(
         "image",
         "quay.io/thanos/thanos",
         "v0.42.4",
-        why="Current stable Thanos (no open object-storage bugs); Query takes --endpoint (--store was removed in v0.38).",
+        why="Newest Thanos release (v0.42.4, 2026-07-30; no v0.43 tag); Query takes --endpoint "
+        "(--store was removed in v0.38, CHANGELOG #7890).",
+        facts=ImageFacts(
+            checked="v0.42.4",
+            source="thanos-io/thanos v0.42.4 Dockerfile.multi-arch (what `make docker-build` publishes): "
+            "FROM quay.io/prometheus/busybox (busybox:glibc, /tmp 1777 per docker-library/busybox), "
+            "COPY thanos /bin/thanos, adduser -H -u 1001 thanos (no home), USER 1001.",
+            user="1001",
+            shell=True,
+            executables=("/bin/thanos", "/bin/sh", "/bin/wget"),
+            writable=("/tmp",),
+        ),
     ),
     "prometheus": Pin(
         "image",
         "quay.io/prometheus/prometheus",
-        "v3.15.0",
-        why="Current stable Prometheus 3.x; no known TSDB or remote-write bugs.",
+        "v3.14.0",
+        why="Newest Prometheus 3.x whose tag and Dockerfile could be read (v3.14.0, 2026-08-17); "
+        "3.15.0 was still at release candidates in the sources checked.",
+        facts=ImageFacts(
+            checked="v3.14.0",
+            source="prometheus/prometheus v3.14.0 Dockerfile: FROM quay.io/prometheus/busybox-linux-amd64, "
+            "/bin/prometheus, /bin/promtool, WORKDIR /prometheus chown nobody, USER nobody (65534), "
+            "VOLUME /prometheus.",
+            user="65534",
+            shell=True,
+            executables=("/bin/prometheus", "/bin/promtool", "/bin/sh", "/bin/wget"),
+            writable=("/prometheus",),
+        ),
     ),
     "grafana": Pin(
         "image",
         "grafana/grafana",
         "13.2.3",
-        why="Stable Grafana OSS with tracesToLogsV2 datasource links.",
+        why="Stable Grafana OSS 13.2 (CHANGELOG \"13.2.3 (2026-09-29)\") with tracesToLogsV2 datasource links.",
+        facts=ImageFacts(
+            checked="13.2.3",
+            source="grafana.com docs v13.2 configure-docker: the default tag is the Alpine image (distroless "
+            "variants start with 13.3); grafana/grafana Dockerfile (read at commit 78515af, not at the "
+            "tag): FROM alpine, apk add curl, USER 472, GF_PATHS_DATA=/var/lib/grafana owned by 472, "
+            "packaging/docker/run.sh reads GF_*__FILE.",
+            user="472",
+            shell=True,
+            executables=("/bin/sh", "/usr/bin/wget", "/usr/bin/curl", "/run.sh"),
+            writable=("/var/lib/grafana",),
+        ),
     ),
     "minio": Pin(
         "image",
@@ -65,6 +143,35 @@ DEFAULT_PINS: dict[str, Pin] = {
         why="The MinIO OSS repository is archived and this is the last published image. It lacks "
         "the fix for CVE-2025-62506 (session-policy bypass, fixed only in source release "
         "2025-10-15): acceptable for the local stack alone, which binds 127.0.0.1 only.",
+        facts=ImageFacts(
+            checked="RELEASE.2025-09-07T16-13-09Z",
+            source="minio/minio RELEASE.2025-09-07T16-13-09Z Dockerfile.release: FROM ubi9/ubi-micro, "
+            "/usr/bin/mc and a static /usr/bin/curl, no USER (root), VOLUME /data; `mc ready local` "
+            "polls mc's default alias local=http://localhost:9000 without credentials.",
+            user="0",
+            shell=True,
+            executables=("/usr/bin/minio", "/usr/bin/mc", "/usr/bin/curl", "/bin/sh"),
+            writable=("/data",),
+        ),
+    ),
+    "etcd": Pin(
+        "image",
+        "quay.io/coreos/etcd",
+        "v3.6.14",
+        why="Ring store of the Swarm target (see components/swarm.py for why not memberlist). Newest "
+        "v3.6 release (2026-07-23); a single member holds only soft ring state that replicas rewrite "
+        "on every heartbeat.",
+        facts=ImageFacts(
+            checked="v3.6.14",
+            source="etcd-io/etcd v3.6.14 Dockerfile and scripts/build-docker.sh (pushes quay.io/coreos/etcd): "
+            "FROM gcr.io/distroless/static-debian12, ADD etcd etcdctl etcdutl /usr/local/bin/, "
+            "WORKDIR /var/lib/etcd, no USER (root); etcdctl's --endpoints default 127.0.0.1:2379 "
+            "(etcdctl/ctlv3/ctl.go).",
+            user="0",
+            shell=False,
+            executables=("/usr/local/bin/etcd", "/usr/local/bin/etcdctl"),
+            writable=("/var/lib/etcd",),
+        ),
     ),
     "loki-chart": Pin(
         "chart",

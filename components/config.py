@@ -259,6 +259,19 @@ class HetznerConfig(_Model):
     location: Literal["fsn1", "nbg1", "hel1"] = "fsn1"
     swarm_host: str
     placement_constraints: list[str] = []
+    # Hostname of the Swarm node that keeps the stack's node-local state (Prometheus' TSDB, which
+    # its Thanos sidecar must read on the same node, and Grafana's database). A node label could
+    # match several nodes and split Prometheus from its sidecar; a hostname cannot.
+    state_node: str
+
+    @field_validator("state_node")
+    @classmethod
+    def _hostname(cls, node: str) -> str:
+        if not re.match(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$", node):
+            raise PydanticCustomError(
+                "obs_config", "is not a node hostname", {"fix": "use the HOSTNAME column of `docker node ls` for the node that keeps Prometheus' data"}
+            )
+        return node
 
     @field_validator("swarm_host")
     @classmethod
@@ -280,6 +293,7 @@ class Secrets(BaseModel):
 
 
 # ---------------------------------------------------------------- the whole stack
+_NAME_PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
 _TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
@@ -290,6 +304,9 @@ class StackConfig(_Model):
     # Loki/Tempo tenant ids; the single-tenant default is Loki's built-in "fake".
     tenants: list[str] = ["fake"]
     versions: dict[str, str] = {}
+    # Prefix of every Docker name this stack creates (containers, services, networks, volumes) on
+    # an engine or Swarm it may share with other stacks. Default: obs-<stack>.
+    name_prefix: Optional[str] = None
     aws: Optional[AwsConfig] = None
     hetzner: Optional[HetznerConfig] = None
     secrets: Secrets = Secrets()
@@ -304,6 +321,14 @@ class StackConfig(_Model):
         if not tenants or len(set(tenants)) != len(tenants):
             raise PydanticCustomError("obs_config", "must be a non-empty list of distinct ids", {"fix": "list each tenant once"})
         return tenants
+
+    @field_validator("name_prefix")
+    @classmethod
+    def _name_prefix(cls, prefix: Optional[str]) -> Optional[str]:
+        if prefix is not None and not _NAME_PREFIX_RE.match(prefix):
+            raise PydanticCustomError("obs_config", "is not a usable Docker name prefix",
+                                      {"fix": "use 1-30 lowercase letters, digits and '-', starting with a letter, e.g. obs-prod"})
+        return prefix
 
     @field_validator("versions")
     @classmethod
@@ -377,6 +402,9 @@ class StackConfig(_Model):
 
     def _check_target_support(self) -> None:
         s, t = self.storage, self.target.value
+        if self.name_prefix is not None and self.target is Target.AWS:
+            raise _fail("namePrefix", self.name_prefix, "names Docker resources, which target aws does not create",
+                        "remove it; on aws the tools are kept apart by aws.namespace")
         if s.endpoint and re.match(r"^[a-z]+://", s.endpoint):
             raise _fail("storage.endpoint", s.endpoint, "must be host[:port] without a scheme", "drop the scheme; TLS is set by storage.tls")
         if s.kms_key_arn and self.target is not Target.AWS:
@@ -521,7 +549,10 @@ def load(stack: str, raw: dict[str, str], secret_keys: set[str]) -> StackConfig:
         data[key] = value
     data["secrets"] = secrets
     try:
-        return StackConfig.model_validate(data)
+        cfg = StackConfig.model_validate(data)
+        if cfg.name_prefix is None and cfg.target is not Target.AWS:
+            cfg.name_prefix = default_name_prefix(stack)
+        return cfg
     except ValidationError as exc:
         raise _to_config_error(stack, data, exc) from None
 
@@ -639,6 +670,12 @@ def _required_leaves(model: type[BaseModel], prefix: str) -> list[str]:
             nested = _models_in(field.annotation)
             leaves += _required_leaves(nested[0], key) if nested else [key]
     return leaves
+
+
+def default_name_prefix(stack: str) -> str:
+    """obs-<stack>, lowercased and cut to a valid Docker name prefix."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", stack.lower()).strip("-") or "stack"
+    return f"obs-{slug}"[:30].rstrip("-")
 
 
 def read_pulumi_config() -> tuple[dict[str, str], set[str]]:

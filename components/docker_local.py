@@ -1,9 +1,10 @@
 """The tools as containers on the local Docker engine (target local).
 
-Every container: pinned image, private network, ports published on 127.0.0.1 only, a health
-check that Pulumi waits for, configs uploaded as files, the tool's own MinIO user's credentials
-as a file (never an environment value). Containers start only after their bucket and identity
-exist, which themselves wait for MinIO to be healthy.
+Every container: pinned image, private network, ports published on 127.0.0.1 only, configs
+uploaded as files, the tool's own MinIO user's credentials as a file (never an environment
+value), and a health check Pulumi waits for wherever the image can run one (not Tempo 2.x: see
+components/workloads.py). Containers start only after their bucket and identity exist, which
+themselves wait for MinIO to be healthy. Every Docker name starts with the stack's `namePrefix`.
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ class LocalTools(pulumi.ComponentResource):
         docker_provider: docker.Provider,
         buckets: dict[str, ToolBucket],
         identities: dict[str, ToolIdentity],
+        prefix: str,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("obs:local:LocalTools", name, None, opts)
         self._provider = docker_provider
+        self._prefix = prefix
         self._network = network
         images = {w.image for w in workloads}
         self._images = {
@@ -44,7 +47,7 @@ class LocalTools(pulumi.ComponentResource):
         admin = random.RandomPassword(f"{name}-grafana-admin-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self))
         self.grafana_admin_password = pulumi.Output.secret(admin.result)
         volumes = sorted({v for w in workloads for v in w.volumes})
-        self._volumes = {v: docker.Volume(f"{name}-{v}", name=f"obs-{v}", opts=self._opts()) for v in volumes}
+        self._volumes = {v: docker.Volume(f"{name}-{v}", name=f"{prefix}-{v}", opts=self._opts()) for v in volumes}
         self.containers: dict[str, docker.Container] = {}
         for workload in workloads:
             depends: list[pulumi.Resource] = []
@@ -54,6 +57,7 @@ class LocalTools(pulumi.ComponentResource):
                 depends += [buckets[workload.tool], identities[workload.tool]]
             if workload.credentials:
                 secret_files.append({"file": CREDENTIALS_FILE, "content": identities[workload.tool].credentials.file_content})
+            depends += [self.containers[other] for other in workload.after]
             if workload.tool == "grafana":
                 secret_files.append({"file": GRAFANA_ADMIN_PASSWORD_FILE, "content": self.grafana_admin_password})
                 depends += [c for c in self.containers.values()]
@@ -74,10 +78,18 @@ class LocalTools(pulumi.ComponentResource):
         owner = w.uid
         uploads = [{"file": f.path, "content": f.content, "permissions": "0444"} for f in w.files]
         uploads += [{"file": s["file"], "content": s["content"], "permissions": "0400", "owner": int(owner)} for s in secret_files]
+        # Pulumi can wait for "healthy" only where the container has a health check; elsewhere the
+        # provider refuses `wait` (kreuzwerker/docker v4.5.0 resource_docker_container_funcs.go).
+        health = (
+            {"healthcheck": {"tests": w.health, "interval": "10s", "timeout": "5s", "retries": 12, "start_period": "20s"}, "wait": True, "wait_timeout": 240}
+            if w.health
+            else {}
+        )
         return docker.Container(
             f"{name}-{w.name}",
-            name=f"obs-{w.name}",
+            name=f"{self._prefix}-{w.name}",
             image=self._images[w.image].image_id,
+            entrypoints=w.entrypoint or None,
             command=w.args or None,
             envs=[f"{k}={v}" for k, v in sorted(w.env.items())] or None,
             uploads=uploads or None,
@@ -86,9 +98,10 @@ class LocalTools(pulumi.ComponentResource):
             # Loopback only: nothing of the local stack is reachable from other machines.
             ports=[{"internal": p, "external": p, "ip": "127.0.0.1"} for p in w.ports] or None,
             user=w.user,
-            healthcheck={"tests": w.health, "interval": "10s", "timeout": "5s", "retries": 12, "start_period": "20s"},
-            wait=True,
-            wait_timeout=240,
+            **health,
+            # `docker stop` and `pulumi destroy` give ingesters time to flush (workloads.FLUSH_GRACE_SECONDS).
+            stop_timeout=w.stop_grace_seconds,
+            destroy_grace_seconds=w.stop_grace_seconds,
             restart="unless-stopped",
             opts=self._opts(depends),
         )
@@ -102,5 +115,5 @@ class LocalPlatform:
 
     def deploy(self, cfg, buckets: dict[str, ToolBucket], identities: dict[str, ToolIdentity]) -> dict:
         layout = workloads.Layout(ring_replicas=1, interface=None, cluster_label="local")
-        tools = LocalTools("tools", workloads.build(cfg, layout), self.network, self.docker_provider, buckets, identities)
+        tools = LocalTools("tools", workloads.build(cfg, layout), self.network, self.docker_provider, buckets, identities, cfg.name_prefix)
         return {"urls": tools.urls, "grafanaAdminPassword": tools.grafana_admin_password}

@@ -25,7 +25,7 @@ ROOT_PASSWORD_FILE = "/run/secrets/minio_root_password"
 class LocalMinio(pulumi.ComponentResource):
     """Outputs: `provider` (a MinIO provider usable once MinIO is healthy), `console_url`, `api_url`."""
 
-    def __init__(self, name: str, image: str, network: docker.Network, docker_provider: docker.Provider, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, image: str, network: docker.Network, docker_provider: docker.Provider, prefix: str, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("obs:local:LocalMinio", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         on_docker = pulumi.ResourceOptions(parent=self, provider=docker_provider)
@@ -36,10 +36,10 @@ class LocalMinio(pulumi.ComponentResource):
         self.root_password = pulumi.Output.secret(root_password.result)
 
         remote_image = docker.RemoteImage(f"{name}-image", name=image, keep_locally=True, opts=on_docker)
-        data = docker.Volume(f"{name}-data", name=f"{name}-data", opts=on_docker)
+        data = docker.Volume(f"{name}-data", name=f"{prefix}-{name}-data", opts=on_docker)
         self.container = docker.Container(
             f"{name}-server",
-            name=f"obs-{name}",
+            name=f"{prefix}-{name}",
             image=remote_image.image_id,
             command=["server", "/data", "--console-address", f":{CONSOLE_PORT}"],
             # MinIO reads *_FILE variables as paths to its credentials; the values stay in files.
@@ -55,7 +55,7 @@ class LocalMinio(pulumi.ComponentResource):
                 {"internal": API_PORT, "external": API_PORT, "ip": "127.0.0.1"},
                 {"internal": CONSOLE_PORT, "external": CONSOLE_PORT, "ip": "127.0.0.1"},
             ],
-            healthcheck={"tests": ["CMD", "mc", "ready", "local"], "interval": "5s", "timeout": "5s", "retries": 12, "start_period": "5s"},
+            healthcheck={"tests": ["CMD", "/usr/bin/mc", "ready", "local"], "interval": "5s", "timeout": "5s", "retries": 12, "start_period": "5s"},
             wait=True,
             wait_timeout=120,
             restart="unless-stopped",

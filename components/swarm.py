@@ -1,9 +1,27 @@
 """The tools as Docker Swarm services on an existing Swarm (target hetzner).
 
-One `docker.Service` per workload on a private overlay network: replicated, rolling updates with
-rollback on failure, restart policy, resource limits, placement constraints, health checks on
-the tools' readiness endpoints. Tool configs are `docker.ServiceConfig`s; the Hetzner key pair
-and the Grafana admin password are only ever `docker.Secret` files.
+One `docker.Service` per workload on the stack's own attachable overlay network: replicated,
+rolling updates with rollback on failure, restart policy, resource limits, placement
+constraints, health checks where the image can run one. Tool configs are `docker.ServiceConfig`s;
+the Hetzner key pair and the Grafana admin password are only ever `docker.Secret` files. Every
+Docker name starts with the stack's `namePrefix`; on the overlay each service is also reachable
+by its short name (a network alias: `loki`, `tempo`, `thanos-query`, ...).
+
+Network assumptions (README, "Swarm"):
+- Loki and Tempo replicas register their ring address from `eth0`. A task attached to one
+  overlay network gets it as eth0 and docker_gwbridge (the default route, for reaching Hetzner
+  Object Storage) as eth1; the ring services therefore attach to exactly one network.
+- The rings live in etcd (`ring-kv`), not memberlist. Memberlist gossips with the address it
+  advertises, and without `memberlist.advertise_addr` (an IP literal: dskit
+  kv/memberlist/tcp_transport.go FinalAdvertiseAddr) it advertises the private IP of the
+  default-route interface (hashicorp/go-sockaddr GetPrivateIP), which in a Swarm task is
+  docker_gwbridge, unreachable from other nodes (grafana/loki#5610). Neither Loki 3.7 nor Tempo
+  2.10 derives that address from an interface name (Loki's config_wrapper.go maps only
+  `common.instance_addr` to it), and their images have no shell that could look it up. Ring
+  members registered in etcd carry the eth0 address from `instance_interface_names`.
+- Prometheus, its Thanos sidecar and Grafana keep data on node-local volumes: they run on
+  `hetzner.stateNode` only (a hostname matches one node; a label could match several and split
+  Prometheus from the sidecar that reads its TSDB).
 """
 
 from __future__ import annotations
@@ -30,15 +48,13 @@ LIMITS = {
     "thanos-store": (2 * GIB, 1_000_000_000),
     "thanos-compact": (4 * GIB, 1_000_000_000),
     "grafana": (1 * GIB, 1_000_000_000),
+    "ring-kv": (512 * 1024**2, 500_000_000),
 }
 DEFAULT_LIMIT = (1 * GIB, 1_000_000_000)
-# Replacing these tasks must stop the old one first: a singleton (compactor), a WAL or TSDB on a
-# node-local volume that two tasks must not open at once.
-STOP_FIRST = ("loki", "tempo", "prometheus", "thanos-sidecar", "thanos-compact")
-# Ring members advertise on their only interface: DNS round robin keeps them off the ingress
-# network, so eth0 is the overlay (grafana/loki#5610).
-DNSRR = ("loki", "tempo")
+# Ring members find their address on this interface (see the module docstring).
 OVERLAY_INTERFACE = "eth0"
+# DNS round robin: `tasks.<name>` and `<name>` both list every task, and no virtual IP is added.
+DNSRR = ("loki", "tempo")
 
 
 def swarm_layout(stack: str) -> Layout:
@@ -47,6 +63,12 @@ def swarm_layout(stack: str) -> Layout:
 
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
+
+
+def _stop_first(w: Workload) -> bool:
+    """Replacing these tasks must stop the old one first: a singleton (compactor, ring store), or
+    a WAL, TSDB or database on a volume that two tasks must not open at once."""
+    return bool(w.volumes) or w.name in ("thanos-compact", "ring-kv")
 
 
 class SwarmTools(pulumi.ComponentResource):
@@ -59,13 +81,18 @@ class SwarmTools(pulumi.ComponentResource):
         docker_provider: docker.Provider,
         credentials_secret: docker.Secret,
         placement_constraints: list[str],
+        state_node: str,
+        prefix: str,
+        buckets: dict[str, ToolBucket],
+        identities: dict[str, ToolIdentity],
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("obs:swarm:SwarmTools", name, None, opts)
         self._provider = docker_provider
+        self._prefix = prefix
         self.network = docker.Network(
             f"{name}-network",
-            name="obs",
+            name=prefix,
             driver="overlay",
             # Log and trace shippers of other stacks join this network to reach Loki and Tempo.
             attachable=True,
@@ -87,12 +114,17 @@ class SwarmTools(pulumi.ComponentResource):
                 secrets.append({"secret_id": credentials_secret.id, "secret_name": credentials_secret.name, "file_name": CREDENTIALS_FILE, **owner})
             if w.tool == "grafana":
                 secrets.append({"secret_id": grafana_secret.id, "secret_name": grafana_secret.name, "file_name": GRAFANA_ADMIN_PASSWORD_FILE, **owner})
-            self.services[w.name] = self._service(name, w, secrets, placement_constraints)
+            placement = list(placement_constraints) + ([f"node.hostname == {state_node}"] if w.node_local_state else [])
+            # A service flushes to its bucket from its first second, with its credentials: both
+            # must exist first. depends_on on this component would not reach its children.
+            depends: list[pulumi.Resource] = [buckets[w.tool], identities[w.tool]] if w.tool in buckets else []
+            depends += [self.services[other] for other in w.after]
+            self.services[w.name] = self._service(name, w, secrets, placement, depends)
         self.urls = {"grafana": "http://<any-swarm-node>:3000"}
         self.register_outputs({"urls": self.urls})
 
-    def _opts(self) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(parent=self, provider=self._provider)
+    def _opts(self, depends: Optional[list[pulumi.Resource]] = None) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=depends or [])
 
     def _config(self, name: str, w: Workload, path: str, content: str) -> dict:
         # Configs are immutable in Swarm; a content hash in the resource name makes a change
@@ -101,12 +133,11 @@ class SwarmTools(pulumi.ComponentResource):
         config = docker.ServiceConfig(f"{name}-{w.name}-{path.rsplit('/', 1)[-1].split('.')[0]}-{digest}", data=_b64(content), opts=self._opts())
         return {"config_id": config.id, "config_name": config.name, "file_name": path, "file_mode": 0o444}
 
-    def _service(self, name: str, w: Workload, secrets: list[dict], constraints: list[str]) -> docker.Service:
+    def _service(self, name: str, w: Workload, secrets: list[dict], placement: list[str], depends: list[pulumi.Resource]) -> docker.Service:
         memory, cpus = LIMITS.get(w.name, DEFAULT_LIMIT)
-        order = "stop-first" if w.name in STOP_FIRST else "start-first"
-        placement = list(constraints) + ([f"node.labels.obs-storage.{w.node_label} == true"] if w.node_label else [])
+        order = "stop-first" if _stop_first(w) else "start-first"
         suffix = "-{{.Task.Slot}}" if w.per_replica_volumes else ""
-        mounts = [{"target": path, "source": f"obs-{volume}{suffix}", "type": "volume"} for volume, path in sorted(w.volumes.items())]
+        mounts = [{"target": path, "source": f"{self._prefix}-{volume}{suffix}", "type": "volume"} for volume, path in sorted(w.volumes.items())]
         container = {
             "image": w.image,
             "commands": w.entrypoint or None,
@@ -116,12 +147,14 @@ class SwarmTools(pulumi.ComponentResource):
             "configs": [self._config(name, w, f.path, f.content) for f in w.files] or None,
             "secrets": secrets or None,
             "mounts": mounts or None,
-            "healthcheck": {"tests": w.health, "interval": "10s", "timeout": "5s", "retries": 6, "start_period": "60s"},
+            "healthcheck": {"tests": w.health, "interval": "10s", "timeout": "5s", "retries": 6, "start_period": "60s"} if w.health else None,
             "hostname": "{{.Service.Name}}-{{.Task.Slot}}",
+            # Ingesters flush on shutdown (workloads.FLUSH_GRACE_SECONDS); Swarm kills after this.
+            "stop_grace_period": f"{w.stop_grace_seconds}s",
         }
         return docker.Service(
             f"{name}-{w.name}",
-            name=w.name,
+            name=f"{self._prefix}-{w.name}",
             task_spec={
                 "container_spec": {k: v for k, v in container.items() if v is not None},
                 "networks_advanceds": [{"name": self.network.id, "aliases": [w.name]}],
@@ -138,7 +171,7 @@ class SwarmTools(pulumi.ComponentResource):
                 else {"mode": "vip", "ports": [{"target_port": p, "published_port": p} for p in w.ports if w.name == "grafana"] or None}
             ),
             labels=[{"label": "obs-storage.tool", "value": w.tool}],
-            opts=self._opts(),
+            opts=self._opts(depends),
         )
 
 
@@ -150,7 +183,6 @@ class SwarmPlatform:
 
     def deploy(self, cfg, buckets: dict[str, ToolBucket], identities: dict[str, ToolIdentity]) -> dict:
         layout = swarm_layout(pulumi.get_stack())
-        # Services start flushing at once: their buckets must exist first.
         tools = SwarmTools("tools", workloads.build(cfg, layout), self.docker_provider, self.credentials_secret, self.placement,
-                           opts=pulumi.ResourceOptions(depends_on=list(buckets.values())))
+                           cfg.hetzner.state_node, cfg.name_prefix, buckets, identities)
         return {"urls": tools.urls, "grafanaAdminPassword": tools.grafana_admin_password}

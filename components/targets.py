@@ -64,11 +64,12 @@ def _local(cfg: StackConfig) -> Target:
     docker_provider = docker.Provider("local-docker")
     network = docker.Network(
         "obs-network",
-        name="obs",
+        # Prefixed: the engine may run other projects' networks, containers and volumes.
+        name=cfg.name_prefix,
         driver="bridge",
         opts=pulumi.ResourceOptions(provider=docker_provider),
     )
-    server = LocalMinio("minio", versions.image(cfg.pins, "minio"), network, docker_provider)
+    server = LocalMinio("minio", versions.image(cfg.pins, "minio"), network, docker_provider, cfg.name_prefix)
     backend = S3CompatibleBackend(server.provider, s.region, s.endpoint, s.path_style, s.tls)
     return Target(
         cfg.target,

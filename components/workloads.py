@@ -1,6 +1,9 @@
 """What runs on a Docker-style platform (local engine or Swarm): one list of platform-neutral
 workloads built from the config model and the renderers. `docker_local.LocalTools` turns it
 into containers, `swarm.SwarmTools` into services; the differences are the `Layout` parameters.
+
+Every health check, entrypoint, user and volume here must be something the pinned image provides
+(`versions.ImageFacts`, enforced by tests/test_images.py): Loki and Tempo images have no shell.
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ from components.renderers import grafana, loki, prometheus, tempo, thanos
 
 GRAFANA_PORT = 3000
 GRAFANA_ADMIN_PASSWORD_FILE = "/run/secrets/grafana-admin-password"
-# Numeric users the images run as, so secret files can be readable by that user only.
-IMAGE_USERS = {"loki": "10001", "tempo": "10001", "thanos": "1001", "prometheus": "65534", "grafana": "472", "minio": "0"}
-ADVERTISE_ENV = "MEMBERLIST_ADVERTISE_ADDR"
+GRAFANA_DATA = "/var/lib/grafana"
+ETCD_PORT = 2379
+RECEIVE_DATA = "/tmp"
+# Long enough for an ingester to flush every in-memory chunk/block on a normal stop (Loki
+# `ingester.wal.flush_on_shutdown`, Tempo `flush_all_on_shutdown`); a Spot reclaim gives 2 min.
+FLUSH_GRACE_SECONDS = 90
 
 
 @dataclass(frozen=True)
@@ -30,67 +36,62 @@ class File:
 
 @dataclass
 class Workload:
-    name: str  # container/service name, also its DNS name on the private network
-    tool: str  # loki | tempo | thanos | grafana: whose bucket and identity it needs
+    name: str  # the workload's DNS name on the stack's private network
+    tool: str  # loki | tempo | thanos | grafana | ring: whose bucket and identity it needs
+    pin: str  # key of components/versions.py DEFAULT_PINS
     image: str
     args: list[str]
-    health: list[str]  # Docker health check test, ["CMD", ...]
+    # Docker health check test (["CMD", <executable>, ...]); None where the image has nothing that
+    # could probe it (say why in `health_note`).
+    health: Optional[list[str]]
+    health_note: str = ""
     env: dict[str, str] = field(default_factory=dict)
     ports: list[int] = field(default_factory=list)  # published for users
     files: list[File] = field(default_factory=list)  # rendered configs (never secrets)
     credentials: bool = False  # mount the S3 shared-credentials file
-    volumes: dict[str, str] = field(default_factory=dict)  # volume -> mount path (WAL, recent blocks)
-    user: Optional[str] = None
+    volumes: dict[str, str] = field(default_factory=dict)  # volume -> mount path (WAL, TSDB, database)
+    user: Optional[str] = None  # only when not the image's own user
     replicas: int = 1
     # Tasks of one service need distinct volumes (WAL) on a shared node: suffix the task slot.
     per_replica_volumes: bool = False
-    # Workloads sharing a node-local volume must run on the same node (Swarm: a node label).
-    node_label: Optional[str] = None
-    # Replaces the image's entrypoint (a shell wrapper that exports this task's address).
+    # Keeps state on a node-local volume that must not move (Swarm: pinned to hetzner.stateNode).
+    node_local_state: bool = False
     entrypoint: list[str] = field(default_factory=list)
+    stop_grace_seconds: int = 10
+    # Workloads that must exist first (by name), e.g. the ring store.
+    after: list[str] = field(default_factory=list)
 
     @property
     def uid(self) -> str:
         """The user the container runs as, who must be able to read its secret files."""
         if self.user:
             return self.user.split(":")[0]
-        return IMAGE_USERS[self.image.split("/")[-1].split(":")[0]]
+        return versions.DEFAULT_PINS[self.pin].facts.user
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Platform parameters: how many replicas, how they discover each other."""
+    """Platform parameters: how many replicas, how they find each other."""
 
     ring_replicas: int  # Loki/Tempo replicas (each with its own WAL)
-    interface: Optional[str]  # interface replicas advertise on (Swarm overlay: eth0)
+    interface: Optional[str]  # interface replicas register in the rings (Swarm overlay: eth0)
     cluster_label: str
     query_replicas: int = 1
 
-    def cluster(self, service: str, port: int) -> Cluster:
+    def cluster(self) -> Cluster:
         if self.ring_replicas == 1:
             return Cluster()
         return Cluster(
             replicas=self.ring_replicas,
             replication_factor=self.ring_replicas,
-            join_members=(f"dns+tasks.{service}:{port}",),
+            kvstore="etcd",
+            etcd_endpoints=(f"ring-kv:{ETCD_PORT}",),
             interface=self.interface,
-            advertise_env=ADVERTISE_ENV,
         )
 
 
-def _advertising(shell: str, binary: str, args: list[str]) -> tuple[list[str], list[str]]:
-    """Entrypoint and args that export this task's own address before starting the tool.
-
-    Memberlist would otherwise advertise the default-route interface, which in a Swarm task is
-    docker_gwbridge, unreachable from other nodes (grafana/loki#5610). The hostname resolves to
-    the task's address on its only service network.
-    """
-    script = f'{ADVERTISE_ENV}="$(hostname -i | cut -d" " -f1)"; export {ADVERTISE_ENV}; exec {binary} "$@"'
-    return [shell, "-c", script, binary], [*args, "-config.expand-env=true"]
-
-
-def _wget(url: str, binary: str = "wget") -> list[str]:
-    return ["CMD", binary, "-q", "-O", "/dev/null", url]
+def _wget(executable: str, url: str) -> list[str]:
+    return ["CMD", executable, "-q", "-O", "/dev/null", url]
 
 
 def object_store(cfg: StackConfig, tool: str, aws_sdk_auth: bool = False) -> ObjectStore:
@@ -117,41 +118,56 @@ def _credentials_env(store: ObjectStore) -> dict[str, str]:
 def build(cfg: StackConfig, layout: Layout) -> list[Workload]:
     pins = cfg.pins
     enabled = cfg.tools.enabled()
+    cluster = layout.cluster()
     out: list[Workload] = []
+    ring = ["ring-kv"] if cluster.kvstore == "etcd" and ({"loki", "tempo"} & set(enabled)) else []
+    if ring:
+        out.append(Workload(
+            name="ring-kv", tool="ring", pin="etcd", image=versions.image(pins, "etcd"),
+            entrypoint=["/usr/local/bin/etcd"],
+            args=[f"--listen-client-urls=http://0.0.0.0:{ETCD_PORT}", f"--advertise-client-urls=http://ring-kv:{ETCD_PORT}"],
+            # etcdctl's default endpoint is this member (127.0.0.1:2379).
+            health=["CMD", "/usr/local/bin/etcdctl", "endpoint", "health"],
+            health_note="etcdctl endpoint health",
+        ))
     if "loki" in enabled:
         store = object_store(cfg, "loki")
-        cluster = layout.cluster("loki", loki.MEMBERLIST_PORT)
         files = [File("/etc/loki/config.yaml", dump(loki.render(cfg, store, cluster)))]
         if cfg.multi_tenant:
             files.append(File("/etc/loki/runtime.yaml", dump(loki.tenant_overrides(cfg))))
-        args = ["-config.file=/etc/loki/config.yaml", "-target=all"]
-        entrypoint, args = _advertising("/busybox/sh", "/usr/bin/loki", args) if cluster.advertise_env else ([], args)
         out.append(Workload(
-            name="loki", tool="loki", image=versions.image(pins, "loki"), args=args, entrypoint=entrypoint,
-            health=_wget(f"http://127.0.0.1:{loki.HTTP_PORT}/ready", "/busybox/wget"),
+            name="loki", tool="loki", pin="loki", image=versions.image(pins, "loki"),
+            args=["-config.file=/etc/loki/config.yaml", "-target=all"],
+            # The image has no shell or wget; Loki checks itself (cmd/loki/health.go, >= 3.6.5).
+            health=["CMD", "/usr/bin/loki", "-health", f"-health.url=http://127.0.0.1:{loki.HTTP_PORT}/ready"],
+            health_note="loki -health (GET /ready)",
             env=_credentials_env(store), ports=[loki.HTTP_PORT], files=files, credentials=True,
             volumes={"loki-data": loki.DATA_DIR}, replicas=layout.ring_replicas, per_replica_volumes=layout.ring_replicas > 1,
+            stop_grace_seconds=FLUSH_GRACE_SECONDS, after=ring,
         ))
     if "tempo" in enabled:
         store = object_store(cfg, "tempo")
-        cluster = layout.cluster("tempo", tempo.MEMBERLIST_PORT)
-        config = tempo.render(cfg, store, cluster)
-        args = ["-config.file=/etc/tempo/config.yaml", "-target=all"]
-        entrypoint, args = _advertising("/bin/sh", "/tempo", args) if cluster.advertise_env else ([], args)
         out.append(Workload(
-            name="tempo", tool="tempo", image=versions.image(pins, "tempo"), args=args, entrypoint=entrypoint,
-            health=_wget(f"http://127.0.0.1:{tempo.HTTP_PORT}/ready"),
+            name="tempo", tool="tempo", pin="tempo", image=versions.image(pins, "tempo"),
+            args=["-config.file=/etc/tempo/config.yaml", "-target=all"],
+            # Tempo 2.x is distroless with no shell, no wget and no self-check (grafana/tempo#6536,
+            # fixed only in 3.0): nothing inside the container can probe it. Crashes still restart
+            # the task and roll back a Swarm update; readiness is checked from outside by
+            # `tools.verify --only tools` (GET /ready on the published port).
+            health=None,
+            health_note="none in the image; tools.verify checks GET /ready from outside",
             env=_credentials_env(store), ports=[tempo.HTTP_PORT, tempo.OTLP_GRPC_PORT, tempo.OTLP_HTTP_PORT],
-            files=[File("/etc/tempo/config.yaml", dump(config))], credentials=True,
+            files=[File("/etc/tempo/config.yaml", dump(tempo.render(cfg, store, cluster)))], credentials=True,
             volumes={"tempo-data": tempo.DATA_DIR}, replicas=layout.ring_replicas, per_replica_volumes=layout.ring_replicas > 1,
+            stop_grace_seconds=FLUSH_GRACE_SECONDS, after=ring,
         ))
     if "thanos" in enabled:
         out += _thanos(cfg, layout)
     if enabled:
         urls = {"thanos": f"http://thanos-query:{thanos.HTTP_PORT}", "loki": f"http://loki:{loki.HTTP_PORT}", "tempo": f"http://tempo:{tempo.HTTP_PORT}"}
         out.append(Workload(
-            name="grafana", tool="grafana", image=versions.image(pins, "grafana"), args=[],
-            health=_wget(f"http://127.0.0.1:{GRAFANA_PORT}/api/health"),
+            name="grafana", tool="grafana", pin="grafana", image=versions.image(pins, "grafana"), args=[],
+            health=_wget("/usr/bin/wget", f"http://127.0.0.1:{GRAFANA_PORT}/api/health"), health_note="wget /api/health",
             env={
                 # Grafana reads `<VAR>__FILE` as a path to the value: the password stays a file.
                 "GF_SECURITY_ADMIN_PASSWORD__FILE": GRAFANA_ADMIN_PASSWORD_FILE,
@@ -159,6 +175,8 @@ def build(cfg: StackConfig, layout: Layout) -> list[Workload]:
             },
             ports=[GRAFANA_PORT],
             files=[File("/etc/grafana/provisioning/datasources/obs-storage.yaml", dump(grafana.render(cfg, urls)))],
+            # Users, dashboards and the database (SQLite) outlive the container.
+            volumes={"grafana-data": GRAFANA_DATA}, node_local_state=True,
         ))
     return out
 
@@ -169,7 +187,7 @@ def _thanos(cfg: StackConfig, layout: Layout) -> list[Workload]:
     store = object_store(cfg, "thanos")
     objstore = File(thanos.OBJSTORE_FILE, dump(thanos.objstore(store)))
     env = _credentials_env(store)
-    ready = _wget(f"http://127.0.0.1:{thanos.HTTP_PORT}/-/ready")
+    ready = _wget("/bin/wget", f"http://127.0.0.1:{thanos.HTTP_PORT}/-/ready")
     thanos_cfg = cfg.tools.thanos
     receive = thanos_cfg.mode == "receive"
     endpoints = [f"thanos-store:{thanos.GRPC_PORT}"]
@@ -180,42 +198,49 @@ def _thanos(cfg: StackConfig, layout: Layout) -> list[Workload]:
     receive_url = f"http://{receive_names[0]}:{thanos.RECEIVE_REMOTE_WRITE_PORT}/api/v1/receive" if receive else None
     prom_config = prometheus.render(cfg, layout.cluster_label, "prometheus-0", scrape, receive_url)
     out.append(Workload(
-        name="prometheus", tool="thanos", image=versions.image(pins, "prometheus"), args=prometheus.flags(cfg),
-        health=_wget(f"http://127.0.0.1:{prometheus.PORT}/-/ready"), ports=[prometheus.PORT],
+        name="prometheus", tool="thanos", pin="prometheus", image=versions.image(pins, "prometheus"), args=prometheus.flags(cfg),
+        health=_wget("/bin/wget", f"http://127.0.0.1:{prometheus.PORT}/-/ready"), health_note="wget /-/ready", ports=[prometheus.PORT],
         files=[File("/etc/prometheus/prometheus.yml", dump(prom_config))],
         # Recent blocks only (prometheus.LOCAL_RETENTION); older ones are in the bucket.
-        volumes={"prometheus-data": prometheus.TSDB_PATH}, node_label="prometheus",
+        volumes={"prometheus-data": prometheus.TSDB_PATH}, node_local_state=True,
     ))
     if receive:
         hashring = json.dumps([{"hashring": "default", "endpoints": [f"{n}:{thanos.GRPC_PORT}" for n in receive_names]}])
         for name in receive_names:
             out.append(Workload(
-                name=name, tool="thanos", image=image,
-                args=thanos.receive_args(cfg, name, f"{name}:{thanos.GRPC_PORT}", "/etc/thanos/hashrings.json", data_dir="/tmp/thanos-receive"),
-                health=ready, env=env, files=[objstore, File("/etc/thanos/hashrings.json", hashring)], credentials=True,
+                name=name, tool="thanos", pin="thanos", image=image,
+                args=thanos.receive_args(cfg, name, f"{name}:{thanos.GRPC_PORT}", "/etc/thanos/hashrings.json", data_dir=f"{RECEIVE_DATA}/receive"),
+                health=ready, health_note="wget /-/ready", env=env,
+                files=[objstore, File("/etc/thanos/hashrings.json", hashring)], credentials=True,
+                # Acknowledged samples live in the TSDB/WAL until the next 2h upload: keep them on a
+                # volume. The image's user (1001) can write only /tmp, whose mode (1777) a new
+                # volume mounted there takes over.
+                volumes={f"{name}-data": RECEIVE_DATA},
             ))
             endpoints.append(f"{name}:{thanos.GRPC_PORT}")
     else:
         out.append(Workload(
-            name="thanos-sidecar", tool="thanos", image=image,
+            name="thanos-sidecar", tool="thanos", pin="thanos", image=image,
             args=thanos.sidecar_args(f"http://prometheus:{prometheus.PORT}", prometheus.TSDB_PATH),
-            health=ready, env=env, files=[objstore], credentials=True,
-            volumes={"prometheus-data": prometheus.TSDB_PATH}, node_label="prometheus",
-            # Shares Prometheus' TSDB volume, so it runs as Prometheus' user (nobody).
+            health=ready, health_note="wget /-/ready", env=env, files=[objstore], credentials=True,
+            # Reads the TSDB Prometheus writes: same volume, same node, same user (nobody). The
+            # volume's owner comes from the Prometheus image, which has /prometheus; this image
+            # does not, so its mount never changes the owner (moby CopyImagePathContent).
+            volumes={"prometheus-data": prometheus.TSDB_PATH}, node_local_state=True,
             user="65534:65534",
         ))
         endpoints.append(f"thanos-sidecar:{thanos.GRPC_PORT}")
     # Store and compactor keep only disposable caches and working files: no volume to lose.
     out.append(Workload(
-        name="thanos-store", tool="thanos", image=image, args=thanos.store_args(data_dir="/tmp/thanos-store"),
-        health=ready, env=env, files=[objstore], credentials=True,
+        name="thanos-store", tool="thanos", pin="thanos", image=image, args=thanos.store_args(data_dir="/tmp/thanos-store"),
+        health=ready, health_note="wget /-/ready", env=env, files=[objstore], credentials=True,
     ))
     out.append(Workload(
-        name="thanos-compact", tool="thanos", image=image, args=thanos.compact_args(cfg, data_dir="/tmp/thanos-compact"),
-        health=ready, env=env, files=[objstore], credentials=True,
+        name="thanos-compact", tool="thanos", pin="thanos", image=image, args=thanos.compact_args(cfg, data_dir="/tmp/thanos-compact"),
+        health=ready, health_note="wget /-/ready", env=env, files=[objstore], credentials=True,
     ))
     out.append(Workload(
-        name="thanos-query", tool="thanos", image=image, args=thanos.query_args(endpoints),
-        health=ready, ports=[thanos.HTTP_PORT], replicas=layout.query_replicas,
+        name="thanos-query", tool="thanos", pin="thanos", image=image, args=thanos.query_args(endpoints),
+        health=ready, health_note="wget /-/ready", ports=[thanos.HTTP_PORT], replicas=layout.query_replicas,
     ))
     return out

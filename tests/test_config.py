@@ -103,7 +103,7 @@ def test_transitions_unsupported_on_hetzner():
     raw.update({
         "obs-storage:target": "hetzner",
         "obs-storage:storage": json.dumps({}),
-        "obs-storage:hetzner": json.dumps({"swarmHost": "ssh://deploy@manager"}),
+        "obs-storage:hetzner": json.dumps({"swarmHost": "ssh://deploy@manager", "stateNode": "node-1"}),
         "obs-storage:hetznerAccessKey": "k",
         "obs-storage:hetznerSecretKey": "s",
     })
@@ -116,7 +116,7 @@ def test_tags_unsupported_on_hetzner():
     raw.update({
         "obs-storage:target": "hetzner",
         "obs-storage:storage": json.dumps({"tags": {"team": "obs"}}),
-        "obs-storage:hetzner": json.dumps({"swarmHost": "ssh://deploy@manager"}),
+        "obs-storage:hetzner": json.dumps({"swarmHost": "ssh://deploy@manager", "stateNode": "node-1"}),
         "obs-storage:hetznerAccessKey": "k",
         "obs-storage:hetznerSecretKey": "s",
     })
@@ -134,14 +134,14 @@ def test_sse_kms_unsupported_on_minio():
 
 def test_missing_required_secret():
     raw = aws_config()
-    raw.update({"obs-storage:target": "hetzner", "obs-storage:storage": "{}", "obs-storage:hetzner": json.dumps({"swarmHost": "ssh://deploy@manager"})})
+    raw.update({"obs-storage:target": "hetzner", "obs-storage:storage": "{}", "obs-storage:hetzner": json.dumps({"swarmHost": "ssh://deploy@manager", "stateNode": "node-1"})})
     err = error_of(raw, stack="prod")
     assert err.key == "hetznerAccessKey" and "--secret" in err.fix
 
 
 def test_credential_in_plain_text_is_refused_without_echoing_it():
     raw = aws_config()
-    raw.update({"obs-storage:target": "hetzner", "obs-storage:storage": "{}", "obs-storage:hetzner": json.dumps({"swarmHost": "ssh://deploy@manager"}),
+    raw.update({"obs-storage:target": "hetzner", "obs-storage:storage": "{}", "obs-storage:hetzner": json.dumps({"swarmHost": "ssh://deploy@manager", "stateNode": "node-1"}),
                 "obs-storage:hetznerAccessKey": "AKIAPLAINTEXT", "obs-storage:hetznerSecretKey": "s"})
     err = error_of(raw, frozenset({"obs-storage:hetznerSecretKey"}), stack="prod")
     assert err.key == "hetznerAccessKey" and "AKIAPLAINTEXT" not in str(err)
@@ -358,3 +358,48 @@ def test_invalid_bucket_name_reports_every_problem():
     for problem in ("dot", "uppercase", "'_'", "start and end"):
         assert problem in err.problem, err.problem
     assert "'acme-logs'" in err.fix
+
+
+# ---------------------------------------------------------------- Docker names and the Swarm state node
+def _hetzner_raw(**hetzner):
+    import yaml
+
+    raw, secret = engine.stack_config("prod")
+    base = yaml.safe_load(open("Pulumi.prod.yaml"))["config"]["obs-storage:hetzner"]
+    raw["obs-storage:hetzner"] = json.dumps({**base, **hetzner})
+    return raw, set(secret)
+
+
+def test_docker_names_default_to_the_stack():
+    raw, secret = engine.stack_config("local")
+    assert config.load("local", raw, set(secret)).name_prefix == "obs-local"
+    assert config.load("Team_B.dev", raw, set(secret)).name_prefix == "obs-team-b-dev"
+
+
+def test_name_prefix_is_validated_and_refused_on_aws():
+    raw, secret = engine.stack_config("local", {"obs-storage:namePrefix": "Obs_Local"})
+    with pytest.raises(config.ConfigError) as info:
+        config.load("local", raw, set(secret))
+    assert info.value.key == "namePrefix" and "lowercase" in info.value.fix
+    raw, secret = engine.stack_config("local", {"obs-storage:namePrefix": "team-x"})
+    assert config.load("local", raw, set(secret)).name_prefix == "team-x"
+    raw, secret = engine.stack_config("staging", {"obs-storage:namePrefix": "team-x"})
+    with pytest.raises(config.ConfigError) as info:
+        config.load("staging", raw, set(secret))
+    assert info.value.key == "namePrefix" and "aws.namespace" in info.value.fix
+
+
+def test_swarm_state_node_is_required_and_must_be_a_hostname():
+    raw, secret = _hetzner_raw()
+    data = json.loads(raw["obs-storage:hetzner"])
+    del data["stateNode"]
+    raw["obs-storage:hetzner"] = json.dumps(data)
+    with pytest.raises(config.ConfigError) as info:
+        config.load("prod", raw, secret)
+    assert info.value.key == "hetzner.stateNode" and "required" in info.value.problem
+    raw, secret = _hetzner_raw(stateNode="node.labels.x == true")
+    with pytest.raises(config.ConfigError) as info:
+        config.load("prod", raw, secret)
+    assert info.value.key == "hetzner.stateNode" and "docker node ls" in info.value.fix
+    raw, secret = _hetzner_raw(stateNode="fsn1-worker-2")
+    assert config.load("prod", raw, secret).hetzner.state_node == "fsn1-worker-2"

@@ -15,12 +15,16 @@ PINNED_IMAGES = {versions.image(versions.DEFAULT_PINS, k) for k, p in versions.D
 LOCAL_CONTAINERS = {"loki", "tempo", "prometheus", "thanos-sidecar", "thanos-store", "thanos-query", "thanos-compact", "grafana"}
 
 
-def containers(result) -> dict[str, engine.Registration]:
-    return {r.inputs["name"].removeprefix("obs-"): r for r in result.by_type("docker:index/container:Container")}
+def containers(result, prefix: str = "obs-local-") -> dict[str, engine.Registration]:
+    found = {r.inputs["name"]: r for r in result.by_type("docker:index/container:Container")}
+    assert all(name.startswith(prefix) for name in found), sorted(found)
+    return {name.removeprefix(prefix): r for name, r in found.items()}
 
 
-def services(result) -> dict[str, engine.Registration]:
-    return {r.inputs["name"]: r for r in result.by_type("docker:index/service:Service")}
+def services(result, prefix: str = "obs-prod-") -> dict[str, engine.Registration]:
+    found = {r.inputs["name"]: r for r in result.by_type("docker:index/service:Service")}
+    assert all(name.startswith(prefix) for name in found), sorted(found)
+    return {name.removeprefix(prefix): r for name, r in found.items()}
 
 
 def uploaded(container: engine.Registration, path: str) -> str:
@@ -35,11 +39,12 @@ def test_local_runs_every_component(plan):
 
 def test_local_images_are_pinned(plan):
     images = {r.inputs["name"] for r in plan("local").by_type("docker:index/remoteImage:RemoteImage")}
-    assert images == PINNED_IMAGES
+    # Only the Swarm target runs the ring store.
+    assert images == PINNED_IMAGES - {versions.image(versions.DEFAULT_PINS, "etcd")}
     assert not any(i.endswith(":latest") or ":" not in i for i in images)
 
 
-@pytest.mark.parametrize("name", sorted(LOCAL_CONTAINERS | {"minio"}))
+@pytest.mark.parametrize("name", sorted((LOCAL_CONTAINERS | {"minio"}) - {"tempo"}))
 def test_local_container_is_health_checked_and_loopback_only(plan, name):
     c = containers(plan("local"))[name]
     assert c.inputs["healthcheck"]["tests"][0] == "CMD", c.urn
@@ -48,10 +53,27 @@ def test_local_container_is_health_checked_and_loopback_only(plan, name):
         assert port["ip"] == "127.0.0.1", c.urn
 
 
+def test_tempo_has_no_health_check_to_wait_for(plan):
+    # Tempo 2.x ships no shell, no wget and no self-check; `wait` without a health check is an
+    # error in the Docker provider, so the container must not ask for it.
+    c = containers(plan("local"))["tempo"]
+    assert "healthcheck" not in c.inputs and "wait" not in c.inputs, c.urn
+    assert all(p["ip"] == "127.0.0.1" for p in c.inputs["ports"])
+
+
+def test_loki_checks_itself_without_a_shell(plan):
+    assert containers(plan("local"))["loki"].inputs["healthcheck"]["tests"] == [
+        "CMD", "/usr/bin/loki", "-health", "-health.url=http://127.0.0.1:3100/ready"]
+    spec = services(plan("prod"))["loki"].inputs["taskSpec"]["containerSpec"]
+    assert spec["healthcheck"]["tests"][:3] == ["CMD", "/usr/bin/loki", "-health"]
+    assert "commands" not in spec, "the image's own entrypoint (/usr/bin/loki) runs Loki"
+
+
 def test_local_creation_order(plan):
     result = plan("local")
     by_name = {r.name: r for r in result.resources}
     minio_server = by_name["minio-server"].urn
+    assert by_name["minio-server"].inputs["name"] == "obs-local-minio"
     assert minio_server in by_name["minio-provider"].depends_on
     for tool in ("loki", "tempo", "thanos"):
         # The bucket and the user are created through the provider that waits for MinIO.
@@ -89,11 +111,14 @@ def test_local_rendered_configs_name_bucket_endpoint_and_path_style(plan):
     s3 = loki["storage_config"]["aws"]
     assert (s3["bucketnames"], s3["endpoint"], s3["s3forcepathstyle"], s3["insecure"]) == ("loki", "minio:9000", True, True)
     assert loki["compactor"]["retention_enabled"] is True and loki["compactor"]["delete_request_store"] == "s3"
+    assert loki["ingester"]["wal"]["flush_on_shutdown"] is True
     assert loki["limits_config"]["retention_period"] == "168h"
     tempo = yaml.safe_load(uploaded(c["tempo"], "/etc/tempo/config.yaml"))
     t3 = tempo["storage"]["trace"]["s3"]
     assert (t3["bucket"], t3["endpoint"], t3["forcepathstyle"]) == ("tempo", "minio:9000", True)
     assert tempo["compactor"]["compaction"]["block_retention"] == "72h"
+    assert tempo["ingester"]["flush_all_on_shutdown"] is True
+    assert "ring" not in tempo["compactor"], "one local Tempo needs no compactor ring"
     objstore = yaml.safe_load(uploaded(c["thanos-store"], "/etc/thanos/objstore.yaml"))
     assert objstore["config"]["bucket"] == "thanos" and objstore["config"]["bucket_lookup_type"] == "path"
     compact = c["thanos-compact"].inputs["command"]
@@ -118,13 +143,37 @@ def test_local_receive_mode(plan_with):
     result = plan_with("local", tool_overrides("local", thanos={"mode": "receive", "receiveReplicationFactor": 1}))
     c = containers(result)
     assert "thanos-sidecar" not in c and "thanos-receive-0" in c
+    # Acknowledged samples survive a restart: the TSDB/WAL is on a volume, not the container's /tmp.
+    (volume,) = c["thanos-receive-0"].inputs["volumes"]
+    assert volume["containerPath"] == "/tmp" and volume["volumeName"] == "obs-local-thanos-receive-0-data"
+    assert "--tsdb.path=/tmp/receive" in c["thanos-receive-0"].inputs["command"]
     prometheus = yaml.safe_load(uploaded(c["prometheus"], "/etc/prometheus/prometheus.yml"))
     assert prometheus["remote_write"][0]["url"] == "http://thanos-receive-0:19291/api/v1/receive"
     assert "--endpoint=thanos-receive-0:10901" in c["thanos-query"].inputs["command"]
 
 
+# ---------------------------------------------------------------- both platforms
+def test_grafana_keeps_its_database_on_a_volume(plan):
+    (volume,) = containers(plan("local"))["grafana"].inputs["volumes"]
+    assert (volume["containerPath"], volume["volumeName"]) == ("/var/lib/grafana", "obs-local-grafana-data")
+    (mount,) = services(plan("prod"))["grafana"].inputs["taskSpec"]["containerSpec"]["mounts"]
+    assert (mount["target"], mount["source"]) == ("/var/lib/grafana", "obs-prod-grafana-data")
+
+
+def test_every_docker_name_carries_the_stack_prefix(plan_with):
+    for stack, prefix in (("local", "obs-local-"), ("prod", "obs-prod-")):
+        result = plan_with(stack, {"obs-storage:namePrefix": "team-x"}) if stack == "local" else plan_with(stack)
+        prefix = "team-x" if stack == "local" else prefix.rstrip("-")
+        for typ in ("container:Container", "service:Service", "volume:Volume", "network:Network"):
+            for r in result.by_type(f"docker:index/{typ}"):
+                assert r.inputs["name"] == prefix or r.inputs["name"].startswith(prefix + "-"), r.urn
+        for r in result.by_type("docker:index/service:Service"):
+            for mount in r.inputs["taskSpec"]["containerSpec"].get("mounts", []):
+                assert mount["source"].startswith(prefix + "-"), r.urn
+
+
 # ---------------------------------------------------------------- swarm
-SWARM_SERVICES = LOCAL_CONTAINERS
+SWARM_SERVICES = LOCAL_CONTAINERS | {"ring-kv"}
 
 
 def test_swarm_runs_every_component(plan):
@@ -137,7 +186,8 @@ def test_swarm_service_is_production_shaped(plan, name):
     spec = svc.inputs["taskSpec"]
     container = spec["containerSpec"]
     assert container["image"] in PINNED_IMAGES, svc.urn
-    assert container["healthcheck"]["tests"][0] == "CMD", svc.urn
+    if name != "tempo":
+        assert container["healthcheck"]["tests"][0] == "CMD", svc.urn
     assert svc.inputs["updateConfig"]["failureAction"] == "rollback", svc.urn
     assert spec["restartPolicy"]["condition"] == "any", svc.urn
     assert spec["resources"]["limits"]["memoryBytes"] > 0 and spec["resources"]["limits"]["nanoCpus"] > 0, svc.urn
@@ -147,12 +197,48 @@ def test_swarm_service_is_production_shaped(plan, name):
     assert json.dumps(svc.inputs.get("labels", [])).count("secret") == 0
 
 
+def test_swarm_services_wait_for_their_bucket_and_identity(plan):
+    result = plan("prod")
+    by_name = {r.name: r for r in result.resources}
+    s = services(result)
+    for name, tool in (("loki", "loki"), ("tempo", "tempo"), ("prometheus", "thanos"), ("thanos-sidecar", "thanos"),
+                       ("thanos-store", "thanos"), ("thanos-compact", "thanos")):
+        deps = set(s[name].depends_on)
+        # depends_on a component reaches the resources inside it: the bucket itself is there.
+        assert by_name[f"{tool}-bucket"].urn in deps, name
+        assert by_name[f"{tool}-lifecycle"].urn in deps if f"{tool}-lifecycle" in by_name else True
+    for name in ("loki", "tempo"):
+        assert s["ring-kv"].urn in s[name].depends_on, name
+
+
 def test_swarm_stateful_services_stop_first(plan):
     s = services(plan("prod"))
-    for name in ("loki", "tempo", "thanos-compact", "prometheus"):
+    for name in ("loki", "tempo", "thanos-compact", "prometheus", "thanos-sidecar", "grafana", "ring-kv"):
         assert s[name].inputs["updateConfig"]["order"] == "stop-first", name
-    for name in ("thanos-query", "grafana"):
+    for name in ("thanos-query", "thanos-store"):
         assert s[name].inputs["updateConfig"]["order"] == "start-first", name
+
+
+def test_swarm_ingesters_get_time_to_flush_on_stop(plan):
+    s = services(plan("prod"))
+    for name in ("loki", "tempo"):
+        grace = s[name].inputs["taskSpec"]["containerSpec"]["stopGracePeriod"]
+        assert grace.endswith("s") and int(grace[:-1]) >= 60, name
+    loki = _service_config(plan("prod"), "loki", "/etc/loki/config.yaml")
+    assert loki["ingester"]["wal"]["flush_on_shutdown"] is True
+    tempo = _service_config(plan("prod"), "tempo", "/etc/tempo/config.yaml")
+    assert tempo["ingester"]["flush_all_on_shutdown"] is True
+
+
+def test_prometheus_and_its_sidecar_share_one_node(plan):
+    s = services(plan("prod"))
+    constraint = "node.hostname == swarm-worker-1"
+    for name in ("prometheus", "thanos-sidecar", "grafana"):
+        assert constraint in s[name].inputs["taskSpec"]["placement"]["constraints"], name
+    for name in ("loki", "tempo", "thanos-store", "thanos-query"):
+        assert constraint not in s[name].inputs["taskSpec"]["placement"]["constraints"], name
+    mounts = {n: s[n].inputs["taskSpec"]["containerSpec"]["mounts"] for n in ("prometheus", "thanos-sidecar")}
+    assert mounts["prometheus"] == mounts["thanos-sidecar"] == [{"target": "/prometheus", "type": "volume", "source": "obs-prod-prometheus-data"}]
 
 
 def test_swarm_services_reference_the_credentials_secret(plan):
@@ -189,39 +275,60 @@ def _service_config(result, service: str, path: str) -> dict:
     return yaml.safe_load(base64.b64decode(config.inputs["data"]).decode())
 
 
-def test_swarm_memberlist_and_hetzner_addressing(plan):
+def test_swarm_rings_live_in_etcd_with_one_prefix_per_tool(plan):
     result = plan("prod")
     loki = _service_config(result, "loki", "/etc/loki/config.yaml")
-    assert loki["memberlist"]["join_members"] == ["dns+tasks.loki:7946"]
-    assert loki["memberlist"]["abort_if_cluster_join_fails"] is False
+    tempo = _service_config(result, "tempo", "/etc/tempo/config.yaml")
+    loki_kv = loki["common"]["ring"]["kvstore"]
+    assert loki_kv == {"store": "etcd", "prefix": "loki/collectors/", "etcd": {"endpoints": ["ring-kv:2379"]}}
+    for ring in (tempo["ingester"]["lifecycler"]["ring"], tempo["compactor"]["ring"], tempo["distributor"]["ring"]):
+        assert ring["kvstore"] == {"store": "etcd", "prefix": "tempo/collectors/", "etcd": {"endpoints": ["ring-kv:2379"]}}
+    assert "memberlist" not in loki and "memberlist" not in tempo
+    # Ring members register the overlay address, not docker_gwbridge's.
     assert loki["common"]["instance_interface_names"] == ["eth0"] and loki["common"]["replication_factor"] == 3
+    assert tempo["ingester"]["lifecycler"]["interface_names"] == ["eth0"]
+    assert tempo["compactor"]["ring"]["instance_interface_names"] == ["eth0"]
+    kv = services(result)["ring-kv"].inputs["taskSpec"]["containerSpec"]
+    assert "--advertise-client-urls=http://ring-kv:2379" in kv["args"] and kv["commands"] == ["/usr/local/bin/etcd"]
+
+
+def test_swarm_tempo_compaction_is_sharded(plan):
+    # Three `-target=all` replicas each run a compactor; only a ring in a real KV store shards them.
+    tempo = _service_config(plan("prod"), "tempo", "/etc/tempo/config.yaml")
+    assert tempo["compactor"]["ring"]["kvstore"]["store"] not in ("", "inmemory")
+    assert services(plan("prod"))["tempo"].inputs["mode"]["replicated"]["replicas"] == 3
+
+
+def test_swarm_hetzner_addressing(plan):
+    result = plan("prod")
+    loki = _service_config(result, "loki", "/etc/loki/config.yaml")
     s3 = loki["storage_config"]["aws"]
     assert (s3["bucketnames"], s3["endpoint"], s3["s3forcepathstyle"], s3["insecure"]) == ("acme-prod-loki", "fsn1.your-objectstorage.com", True, False)
     env = services(result)["loki"].inputs["taskSpec"]["containerSpec"]["env"]
     assert env["AWS_REQUEST_CHECKSUM_CALCULATION"] == "when_required"
     tempo = _service_config(result, "tempo", "/etc/tempo/config.yaml")
-    assert tempo["memberlist"]["join_members"] == ["dns+tasks.tempo:7946"]
     assert tempo["storage"]["trace"]["s3"]["forcepathstyle"] is True
     assert services(result)["loki"].inputs["endpointSpec"]["mode"] == "dnsrr"
+    network = {n["aliases"][0] for n in services(result)["loki"].inputs["taskSpec"]["networksAdvanceds"]}
+    assert network == {"loki"}, "shippers and Grafana reach Loki by its short alias"
 
 
-def test_swarm_memberlist_advertises_the_task_address(plan):
-    result = plan("prod")
-    for service, path, shell, binary in (("loki", "/etc/loki/config.yaml", "/busybox/sh", "/usr/bin/loki"), ("tempo", "/etc/tempo/config.yaml", "/bin/sh", "/tempo")):
-        config = _service_config(result, service, path)
-        assert config["memberlist"]["advertise_addr"] == "${MEMBERLIST_ADVERTISE_ADDR}", service
-        container = services(result)[service].inputs["taskSpec"]["containerSpec"]
-        assert container["commands"][:2] == [shell, "-c"] and container["commands"][-1] == binary, service
-        assert 'MEMBERLIST_ADVERTISE_ADDR="$(hostname -i' in container["commands"][2]
-        assert "-config.expand-env=true" in container["args"]
-
-
-def test_local_single_instances_need_no_advertise_address(plan):
+def test_local_single_instances_keep_rings_in_memory(plan):
     c = containers(plan("local"))
     loki = yaml.safe_load(uploaded(c["loki"], "/etc/loki/config.yaml"))
     assert "memberlist" not in loki and loki["common"]["ring"]["kvstore"]["store"] == "inmemory"
+    assert "ring-kv" not in c
 
 
 def test_swarm_ring_members_keep_one_wal_per_task(plan):
     mounts = services(plan("prod"))["loki"].inputs["taskSpec"]["containerSpec"]["mounts"]
-    assert mounts == [{"target": "/loki", "type": "volume", "source": "obs-loki-data-{{.Task.Slot}}"}]
+    assert mounts == [{"target": "/loki", "type": "volume", "source": "obs-prod-loki-data-{{.Task.Slot}}"}]
+
+
+def test_swarm_receive_replicas_keep_their_tsdb_on_volumes(plan_with):
+    result = plan_with("prod", tool_overrides("prod", thanos={"mode": "receive", "receiveReplicationFactor": 3}))
+    s = services(result)
+    for i in range(3):
+        (mount,) = s[f"thanos-receive-{i}"].inputs["taskSpec"]["containerSpec"]["mounts"]
+        assert (mount["target"], mount["source"]) == ("/tmp", f"obs-prod-thanos-receive-{i}-data")
+        assert s[f"thanos-receive-{i}"].inputs["updateConfig"]["order"] == "stop-first"

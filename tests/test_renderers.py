@@ -65,7 +65,7 @@ def test_loki_config_keys_exist_upstream(stack, overrides):
     cfg = stack_cfg(stack, overrides)
     known = upstream("loki-3.7.keys")
     store = workloads.object_store(cfg, "loki")
-    for cluster in (workloads.Layout(1, None, "x").cluster("loki", 7946), swarm_layout("x").cluster("loki", 7946)):
+    for cluster in (workloads.Layout(1, None, "x").cluster(), swarm_layout("x").cluster()):
         assert unknown_keys(key_paths(loki.render(cfg, store, cluster)), known) == []
     overrides_paths = key_paths(loki.tenant_overrides(cfg), maps=("overrides",))
     assert unknown_keys(overrides_paths, known) == []
@@ -75,7 +75,7 @@ def test_loki_config_keys_exist_upstream(stack, overrides):
 def test_tempo_config_keys_exist_upstream(stack, overrides):
     cfg = stack_cfg(stack, overrides)
     store = workloads.object_store(cfg, "tempo")
-    for cluster in (workloads.Layout(1, None, "x").cluster("tempo", 7946), swarm_layout("x").cluster("tempo", 7946)):
+    for cluster in (workloads.Layout(1, None, "x").cluster(), swarm_layout("x").cluster()):
         assert unknown_keys(key_paths(tempo.render(cfg, store, cluster)), upstream("tempo-2.10.keys")) == []
 
 
@@ -131,6 +131,6 @@ def test_grafana_datasource_keys_exist_upstream(stack, overrides):
 
 def test_the_checker_catches_a_misspelled_key():
     cfg = stack_cfg("local")
-    rendered = loki.render(cfg, workloads.object_store(cfg, "loki"), workloads.Layout(1, None, "x").cluster("loki", 7946))
+    rendered = loki.render(cfg, workloads.object_store(cfg, "loki"), workloads.Layout(1, None, "x").cluster())
     rendered["compactor"]["retention_delete_dealy"] = "2h"
     assert unknown_keys(key_paths(rendered), upstream("loki-3.7.keys")) == ["compactor.retention_delete_dealy"]

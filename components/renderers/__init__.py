@@ -37,13 +37,20 @@ class Cluster:
 
     replicas: int = 1
     replication_factor: int = 1
-    # memberlist seeds, e.g. ["dns+tasks.loki:7946"]; empty = single instance (in-memory ring).
-    join_members: tuple[str, ...] = ()
-    # Network interface whose address replicas advertise (grafana/loki#5610); None = default.
+    # Where the rings live: "inmemory" for a single instance, "etcd" for replicas on several
+    # Swarm nodes (components/swarm.py says why not memberlist there).
+    kvstore: str = "inmemory"
+    etcd_endpoints: tuple[str, ...] = ()
+    # Network interface whose address each replica registers in the rings; None = the default.
     interface: Optional[str] = None
-    # Environment variable holding this replica's address for memberlist (the tool must run
-    # with -config.expand-env=true); None = the library's own guess.
-    advertise_env: Optional[str] = None
+
+
+def ring_kvstore(cluster: Cluster, tool: str) -> dict[str, Any]:
+    """A dskit `kvstore` block. Loki and Tempo share one etcd, so each keeps its own key prefix
+    (dskit kv.Config `prefix`, default "collectors/": both tools would write the key "ring")."""
+    if cluster.kvstore == "etcd":
+        return {"store": "etcd", "prefix": f"{tool}/collectors/", "etcd": {"endpoints": list(cluster.etcd_endpoints)}}
+    return {"store": cluster.kvstore}
 
 
 def dump(data: Any) -> str:

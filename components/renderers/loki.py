@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from components.config import StackConfig
-from components.renderers import Cluster, ObjectStore, hours
+from components.renderers import Cluster, ObjectStore, hours, ring_kvstore
 
 HTTP_PORT = 3100
 GRPC_PORT = 9095
-MEMBERLIST_PORT = 7946
 DATA_DIR = "/loki"
 # Day the v13/tsdb schema starts; data before it does not exist for a new install.
 SCHEMA_FROM = "2025-01-01"
@@ -63,7 +62,8 @@ def render(cfg: StackConfig, store: ObjectStore, cluster: Cluster, runtime_confi
     common: dict[str, Any] = {
         "path_prefix": DATA_DIR,
         "replication_factor": cluster.replication_factor,
-        "ring": {"kvstore": {"store": "memberlist" if cluster.join_members else "inmemory"}},
+        # Applied to every ring of the single binary (pkg/loki/config_wrapper.go applyConfigToRings).
+        "ring": {"kvstore": ring_kvstore(cluster, "loki")},
     }
     if cluster.interface:
         common["instance_interface_names"] = [cluster.interface]
@@ -71,18 +71,15 @@ def render(cfg: StackConfig, store: ObjectStore, cluster: Cluster, runtime_confi
         "auth_enabled": cfg.multi_tenant,
         "server": {"http_listen_port": HTTP_PORT, "grpc_listen_port": GRPC_PORT, "log_level": "info"},
         "common": common,
-        "ingester": {"wal": {"enabled": True, "dir": f"{DATA_DIR}/wal"}},
+        "ingester": {
+            # A stopped task may restart on another node without its volume: flush what only the
+            # WAL holds before exiting (default false, pkg/ingester/wal.go), within the platform's
+            # stop grace period.
+            "wal": {"enabled": True, "dir": f"{DATA_DIR}/wal", "flush_on_shutdown": True},
+        },
         **storage_sections(cfg, store),
         "analytics": {"reporting_enabled": False},
     }
-    if cluster.join_members:
-        config["memberlist"] = {
-            **({"advertise_addr": f"${{{cluster.advertise_env}}}"} if cluster.advertise_env else {}),
-            "join_members": list(cluster.join_members),
-            "bind_port": MEMBERLIST_PORT,
-            # Replicas start in any order; the first one must not die waiting for the others.
-            "abort_if_cluster_join_fails": False,
-        }
     if cfg.multi_tenant:
         config["runtime_config"] = {"file": runtime_config_path}
     return config

@@ -6,13 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from components.config import StackConfig
-from components.renderers import Cluster, ObjectStore, hours
+from components.renderers import Cluster, ObjectStore, hours, ring_kvstore
 
 HTTP_PORT = 3200
 GRPC_PORT = 9095
 OTLP_GRPC_PORT = 4317
 OTLP_HTTP_PORT = 4318
-MEMBERLIST_PORT = 7946
 DATA_DIR = "/var/tempo"
 
 
@@ -49,7 +48,7 @@ def compaction_block(cfg: StackConfig) -> dict[str, Any]:
 
 
 def render(cfg: StackConfig, store: ObjectStore, cluster: Cluster) -> dict[str, Any]:
-    ring_store = "memberlist" if cluster.join_members else "inmemory"
+    kvstore = ring_kvstore(cluster, "tempo")
     config: dict[str, Any] = {
         "multitenancy_enabled": cfg.multi_tenant,
         "usage_report": {"reporting_enabled": False},
@@ -59,16 +58,25 @@ def render(cfg: StackConfig, store: ObjectStore, cluster: Cluster) -> dict[str, 
             "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": f"0.0.0.0:{OTLP_GRPC_PORT}"}, "http": {"endpoint": f"0.0.0.0:{OTLP_HTTP_PORT}"}}}}
         },
         "ingester": {
-            "lifecycler": {"ring": {"replication_factor": cluster.replication_factor, "kvstore": {"store": ring_store}}},
+            "lifecycler": {"ring": {"replication_factor": cluster.replication_factor, "kvstore": kvstore}},
             "max_block_duration": "30m",
+            # A stopped task may restart on another node without its volume: cut and flush every
+            # block on shutdown (default false, modules/ingester/config.go), within the stop grace period.
+            "flush_all_on_shutdown": True,
         },
         "compactor": {"compaction": compaction_block(cfg)},
         "storage": storage_block(store),
     }
+    if cluster.replicas > 1:
+        # With -target=all every replica runs a compactor, and without a ring each one compacts
+        # every block. A compactor ring in a real KV store shards the work
+        # (modules/compactor/compactor.go isSharded: store not "" and not "inmemory").
+        config["compactor"]["ring"] = {"kvstore": kvstore}
+        # The distributor ring defaults to memberlist (modules/distributor/config.go).
+        config["distributor"]["ring"] = {"kvstore": kvstore}
     if cluster.interface:
         config["ingester"]["lifecycler"]["interface_names"] = [cluster.interface]
-    if cluster.join_members:
-        config["memberlist"] = {"join_members": list(cluster.join_members), "bind_port": MEMBERLIST_PORT, "abort_if_cluster_join_fails": False}
-        if cluster.advertise_env:
-            config["memberlist"]["advertise_addr"] = f"${{{cluster.advertise_env}}}"
+        for ring in ("compactor", "distributor"):
+            if "ring" in config[ring]:
+                config[ring]["ring"]["instance_interface_names"] = [cluster.interface]
     return config

@@ -73,6 +73,7 @@ class S3Server:
     endpoint: str
     admin: tuple[str, str]
     region: str = "us-east-1"
+    ca_bundle: str | None = None
 
     def client(self, service: str, keys: tuple[str, str] | None = None):
         import boto3
@@ -80,7 +81,7 @@ class S3Server:
 
         access, secret = keys or self.admin
         return boto3.client(service, endpoint_url=self.endpoint, region_name=self.region, aws_access_key_id=access, aws_secret_access_key=secret,
-                            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+                            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}), verify=self.ca_bundle)
 
 
 @pytest.fixture
@@ -120,36 +121,86 @@ def seaweedfs(tmp_path) -> Iterator[S3Server]:
 
 
 # ---------------------------------------------------------------- moto (AWS S3, IAM, STS)
+def _self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1: moto serves TLS, so the buckets' TLS-only policy lets the
+    suite in the way AWS would (plain-HTTP requests are denied by it)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import ipaddress
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, LOOPBACK)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(LOOPBACK))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@dataclass
+class Moto:
+    endpoint: str
+    ca_bundle: Path
+
+    def post(self, path: str, data: bytes = b"") -> None:
+        import ssl
+
+        context = ssl.create_default_context(cafile=str(self.ca_bundle))
+        # text/plain: a form content type would hide the body from moto (Flask parses forms).
+        request = urllib.request.Request(f"{self.endpoint}{path}", data=data, method="POST", headers={"Content-Type": "text/plain"})
+        urllib.request.urlopen(request, timeout=10, context=context)
+
+
 @pytest.fixture(scope="session")
-def moto_endpoint(tmp_path_factory) -> Iterator[str]:
+def moto_server(tmp_path_factory) -> Iterator[Moto]:
     (port,) = free_ports(1)
-    server = Server("moto", [binary("moto_server"), "-H", LOOPBACK, "-p", str(port)], tmp_path_factory.mktemp("moto")).start()
-    endpoint = f"http://{LOOPBACK}:{port}"
+    workdir = tmp_path_factory.mktemp("moto")
+    cert, key = _self_signed_certificate(workdir)
+    server = Server("moto", [binary("moto_server"), "-H", LOOPBACK, "-p", str(port), "-c", str(cert), "-k", str(key)], workdir).start()
+    moto = Moto(f"https://{LOOPBACK}:{port}", cert)
     try:
-        server.wait_ready(lambda: urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2).status == 200, timeout=60)
-        yield endpoint
+        server.wait_ready(lambda: moto.post("/moto-api/reset") is None, timeout=60)
+        yield moto
     finally:
         server.stop()
 
 
 @pytest.fixture
-def moto(moto_endpoint, monkeypatch) -> Iterator[S3Server]:
-    """The session's moto server, emptied before each test; AWS clients in this process and in
-    `tools.verify` subprocesses reach it through AWS_ENDPOINT_URL."""
-    urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST"), timeout=10)
-    for name, value in {"AWS_ENDPOINT_URL": moto_endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+def moto(moto_server, monkeypatch) -> Iterator[S3Server]:
+    """The session's moto server, emptied and with authentication off before each test; AWS
+    clients here and in `tools.verify` subprocesses reach it through AWS_ENDPOINT_URL."""
+    moto_server.post("/moto-api/reset")
+    # moto authenticates requests once its count of unauthenticated ones is used up (moto 5.2.5,
+    # moto/core/authorization.py; POST /moto-api/reset-auth sets the count).
+    moto_server.post("/moto-api/reset-auth", b"inf")
+    for name, value in {"AWS_ENDPOINT_URL": moto_server.endpoint, "AWS_CA_BUNDLE": str(moto_server.ca_bundle),
+                        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    yield S3Server(moto_endpoint, ("testing", "testing"), region="ap-northeast-2")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    yield S3Server(moto_server.endpoint, ("testing", "testing"), region="ap-northeast-2", ca_bundle=str(moto_server.ca_bundle))
+    moto_server.post("/moto-api/reset-auth", b"inf")
 
 
-def run_verify(outputs: dict[str, Any], tmp_path: Path, stack: str, *only: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any], str]:
+def run_verify(outputs: dict[str, Any], tmp_path: Path, stack: str, *only: str, env: dict[str, str] | None = None, extra: list[str] = ()) -> tuple[int, dict[str, Any], str]:
     """`python -m tools.verify --json` on an outputs file; returns (exit code, JSON, stderr)."""
     import os
 
     path = tmp_path / f"outputs-{stack}.json"
     path.write_text(json.dumps(outputs))
-    args = [sys.executable, "-m", "tools.verify", "--stack", stack, "--outputs", str(path), "--json", *(a for part in only for a in ("--only", part))]
+    args = [sys.executable, "-m", "tools.verify", "--stack", stack, "--outputs", str(path), "--json", *(a for part in only for a in ("--only", part)), *extra]
     proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
     assert proc.stdout.strip(), f"tools.verify printed nothing (exit {proc.returncode}): {proc.stderr}"
     return proc.returncode, json.loads(proc.stdout), proc.stderr

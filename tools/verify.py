@@ -189,7 +189,7 @@ def pulumi_json(args: list[str]) -> Any:
     return json.loads(proc.stdout)
 
 
-def load_stack(name: str, outputs_file: Optional[str]) -> Stack:
+def load_stack(name: str, outputs_file: Optional[str], parts: tuple[str, ...] = PARTS) -> Stack:
     if outputs_file:
         outputs = json.loads(Path(outputs_file).read_text())
     else:
@@ -204,7 +204,7 @@ def load_stack(name: str, outputs_file: Optional[str]) -> Stack:
             stack.admin_keys = Keys(outputs["minioRootUser"], outputs["minioRootPassword"])
         for tool, content in (outputs.get("s3Credentials") or {}).items():
             stack.tool_keys[tool] = parse_credentials_file(content)
-    elif target == "hetzner":
+    elif target == "hetzner" and {"storage", "identity"} & set(parts):
         stack.admin_keys = _hetzner_key_pair(name, outputs)
         if stack.admin_keys is not None:
             stack.tool_keys = {tool: stack.admin_keys for tool in outputs["buckets"]}
@@ -295,7 +295,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     parts = tuple(p for p in PARTS if not args.only or p in args.only)
     try:
-        stack = load_stack(args.stack, args.outputs)
+        stack = load_stack(args.stack, args.outputs, parts)
     except (OutputsError, OSError, ValueError, KeyError) as error:
         print(f"error: stack {args.stack!r}: {error}", file=sys.stderr)
         return 2

@@ -271,6 +271,19 @@ def test_topology_of_charts_with_their_defaults():
     assert topo.tempo == cost.TempoTopology(ingesters=3, replication_factor=3, builders=2, readers=4)
 
 
+def test_replication_factor_left_unset_is_the_tools_default():
+    # Loki's -common.replication-factor and Tempo's ring replication factor both default to 3.
+    loki_config = {"schema_config": {}, "common": {"ring": {"kvstore": {"store": "memberlist"}}}}
+    tempo_config = {"storage": {"trace": {"backend": "s3"}}}
+    plan = engine.PlanResult("x", [
+        _service("loki", 3, ["-config.file=/l.yaml"], "loki-cfg", "/l.yaml"), _config("loki-cfg", loki_config),
+        _service("tempo", 3, ["-config.file=/t.yaml"], "tempo-cfg", "/t.yaml"), _config("tempo-cfg", tempo_config),
+    ], {})
+    topo = cost.topology_from_plan(plan, hypothetical({"loki": {}, "tempo": {}}))
+    assert topo.loki.replication_factor == 3 and topo.loki.compactors == 1
+    assert topo.tempo.replication_factor == 3
+
+
 def test_a_tool_without_a_workload_in_the_plan_is_an_error():
     with pytest.raises(cost.CostError, match="no tempo workload found in the plan"):
         cost.topology_from_plan(engine.PlanResult("x", [], {}), hypothetical({"tempo": {}}))
@@ -780,3 +793,4 @@ def test_from_prometheus_text_puts_model_and_measurement_side_by_side(fake_prome
     line = next(x for x in text.splitlines() if x.strip().startswith("loki") and "PUT-class requests a day" in x)
     assert line.split()[-2:] == ["51,840", "model"]
     assert any("thanos" in x and "PUT-class" in x and "no series" in x for x in text.splitlines())
+

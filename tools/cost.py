@@ -440,6 +440,7 @@ def _loki_topology(workloads: list[_Workload], charts: dict[str, dict]) -> Optio
     cache = _dig(data, "chunk_store_config", "chunk_cache_config", default={})
     return LokiTopology(
         ingesters=replicas,
+        # Unset: 3 (Loki pkg/loki/common/common.go -common.replication-factor).
         replication_factor=int(_dig(data, "common", "replication_factor", default=3)),
         chunk_target_bytes=float(_dig(data, "ingester", "chunk_target_size", default=LOKI_CHUNK_TARGET_BYTES)),
         compaction_interval_s=seconds(_dig(data, "compactor", "compaction_interval", default="10m")),
@@ -475,7 +476,8 @@ def _tempo_topology(workloads: list[_Workload], charts: dict[str, dict]) -> Opti
     builders = min(TEMPO_TENANT_INDEX_BUILDERS, replicas) if sharded else replicas
     return TempoTopology(
         ingesters=replicas,
-        replication_factor=int(_dig(data, "ingester", "lifecycler", "ring", "replication_factor", default=1)),
+        # Unset: 3 (Tempo's vendored dskit ring/ring.go -distributor.replication-factor).
+        replication_factor=int(_dig(data, "ingester", "lifecycler", "ring", "replication_factor", default=3)),
         max_block_duration_s=seconds(_dig(data, "ingester", "max_block_duration", default="30m")),
         max_block_bytes=float(_dig(data, "ingester", "max_block_bytes", default=TEMPO_MAX_BLOCK_BYTES)),
         compaction_window_s=seconds(_dig(data, "compactor", "compaction", "compaction_window", default="1h")),

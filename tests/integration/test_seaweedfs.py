@@ -73,6 +73,8 @@ def test_local_plan_passes_storage_and_identity_checks(seaweedfs, plan_json, tmp
     assert any(p.startswith("loki: s3:PutObjectTagging on loki/") and p.endswith(" denied") for p in passed)
     assert not lines(result, "SKIP")
     assert probe_objects_left(seaweedfs, [b["name"] for b in plan["outputs"]["buckets"].values()]) == []
+    printed = json.dumps(result) + stderr
+    assert not [s for s in [seaweedfs.admin[1], *(secret for _, secret in keys.values())] if s in printed]
 
 
 def test_prod_plan_passes_storage_and_identity_checks(seaweedfs, plan_json, tmp_path):

@@ -149,7 +149,11 @@ def build(cfg: StackConfig, layout: Layout) -> list[Workload]:
         store = object_store(cfg, "tempo")
         out.append(Workload(
             name="tempo", tool="tempo", pin="tempo", image=versions.image(pins, "tempo"),
-            args=["-config.file=/etc/tempo/config.yaml", "-target=all"],
+            # `-target=all` forces the ingester ring in memory with replication factor 1 on
+            # 127.0.0.1 (cmd/tempo/main.go at v2.10.8, "if we're in single binary mode force all
+            # rings ... in memory"): several replicas would be islands. The scalable single binary
+            # runs the same modules (cmd/tempo/app/modules.go) and keeps the configured rings.
+            args=["-config.file=/etc/tempo/config.yaml", f"-target={'all' if cluster.replicas == 1 else 'scalable-single-binary'}"],
             # Tempo 2.x is distroless with no shell, no wget and no self-check (grafana/tempo#6536,
             # fixed only in 3.0): nothing inside the container can probe it. Crashes still restart
             # the task and roll back a Swarm update; readiness is checked from outside by

@@ -292,6 +292,19 @@ def test_swarm_rings_live_in_etcd_with_one_prefix_per_tool(plan):
     assert "--advertise-client-urls=http://ring-kv:2379" in kv["args"] and kv["commands"] == ["/usr/local/bin/etcd"]
 
 
+def test_swarm_tempo_replicas_form_one_ring(plan):
+    # `-target=all` would force Tempo's ingester ring into memory with replication factor 1
+    # (cmd/tempo/main.go at v2.10.8), leaving three unreplicated islands.
+    spec = services(plan("prod"))["tempo"].inputs["taskSpec"]["containerSpec"]
+    assert "-target=scalable-single-binary" in spec["args"]
+    tempo = _service_config(plan("prod"), "tempo", "/etc/tempo/config.yaml")
+    assert tempo["ingester"]["lifecycler"]["ring"]["replication_factor"] == 3
+    assert tempo["querier"]["frontend_worker"]["frontend_address"] == "127.0.0.1:9095"
+    assert tempo["server"]["grpc_listen_port"] == 9095
+    local = containers(plan("local"))["tempo"]
+    assert "-target=all" in local.inputs["command"]
+
+
 def test_swarm_tempo_compaction_is_sharded(plan):
     # Three `-target=all` replicas each run a compactor; only a ring in a real KV store shards them.
     tempo = _service_config(plan("prod"), "tempo", "/etc/tempo/config.yaml")

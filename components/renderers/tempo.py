@@ -68,12 +68,15 @@ def render(cfg: StackConfig, store: ObjectStore, cluster: Cluster) -> dict[str, 
         "storage": storage_block(store),
     }
     if cluster.replicas > 1:
-        # With -target=all every replica runs a compactor, and without a ring each one compacts
-        # every block. A compactor ring in a real KV store shards the work
+        # Every replica runs a compactor, and without a ring each one compacts every block. A
+        # compactor ring in a real KV store shards the work
         # (modules/compactor/compactor.go isSharded: store not "" and not "inmemory").
         config["compactor"]["ring"] = {"kvstore": kvstore}
         # The distributor ring defaults to memberlist (modules/distributor/config.go).
         config["distributor"]["ring"] = {"kvstore": kvstore}
+        # The scalable single binary's querier does not find its own query-frontend by itself
+        # (cmd/tempo/app/modules.go initQuerier: "frontend worker address not specified").
+        config["querier"] = {"frontend_worker": {"frontend_address": f"127.0.0.1:{GRPC_PORT}"}}
     if cluster.interface:
         config["ingester"]["lifecycler"]["interface_names"] = [cluster.interface]
         for ring in ("compactor", "distributor"):

@@ -405,7 +405,8 @@ class StackConfig(_Model):
         if self.name_prefix is not None and self.target is Target.AWS:
             raise _fail("namePrefix", self.name_prefix, "names Docker resources, which target aws does not create",
                         "remove it; on aws the tools are kept apart by aws.namespace")
-        if s.endpoint and re.match(r"^[a-z]+://", s.endpoint):
+        # Any URI scheme (RFC 3986: a letter, then letters, digits, '+', '-', '.'), s3:// included.
+        if s.endpoint and re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", s.endpoint):
             raise _fail("storage.endpoint", s.endpoint, "must be host[:port] without a scheme", "drop the scheme; TLS is set by storage.tls")
         if s.kms_key_arn and self.target is not Target.AWS:
             raise _fail("storage.kmsKeyArn", s.kms_key_arn, f"asks for SSE-KMS, which target {t} does not support", "remove it (SSE-KMS exists on AWS only)")
@@ -427,7 +428,8 @@ class StackConfig(_Model):
                 raise _fail(f"tools.{name}.transitions", [x.model_dump(by_alias=True) for x in tool.transitions],
                             f"asks for storage-class transitions, which target {t} does not support ({why})", "remove the transitions")
             if (tool.transitions or tool.expire_after_days) and not s.bucket_lifecycle:
-                raise _fail(f"tools.{name}.expireAfterDays", tool.expire_after_days,
+                rule = ("transitions", [x.model_dump(by_alias=True) for x in tool.transitions]) if tool.transitions else ("expireAfterDays", tool.expire_after_days)
+                raise _fail(f"tools.{name}.{rule[0]}", rule[1],
                             "sets a bucket rule while storage.bucketLifecycle is false",
                             "remove the rule, or set storage.bucketLifecycle to true")
         if self.secrets.hetzner_access_key is None and self.target is Target.HETZNER:

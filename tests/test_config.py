@@ -403,3 +403,284 @@ def test_swarm_state_node_is_required_and_must_be_a_hostname():
     assert info.value.key == "hetzner.stateNode" and "docker node ls" in info.value.fix
     raw, secret = _hetzner_raw(stateNode="fsn1-worker-2")
     assert config.load("prod", raw, secret).hetzner.state_node == "fsn1-worker-2"
+
+
+# ---------------------------------------------------------------- every guard rail: refused alone, its neighbour accepted
+# Each rule below is switched off by a one-token change in components/config.py; the refused case
+# names its key, value and problem, and the accepted neighbour differs in that one respect only.
+HETZNER_SECRETS = frozenset({"obs-storage:hetznerAccessKey", "obs-storage:hetznerSecretKey"})
+KMS_KEY = "arn:aws:kms:ap-northeast-2:123456789012:key/11111111-2222-3333-4444-555555555555"
+
+
+def hetzner_config(storage: dict | None = None, **hetzner) -> dict[str, str]:
+    raw = aws_config()
+    del raw["obs-storage:aws"]
+    raw.update({
+        "obs-storage:target": "hetzner",
+        "obs-storage:storage": json.dumps(storage if storage is not None else {"bucketLifecycle": False}),
+        "obs-storage:hetzner": json.dumps({"swarmHost": "ssh://deploy@manager", "stateNode": "node-1", **hetzner}),
+        "obs-storage:hetznerAccessKey": "k",
+        "obs-storage:hetznerSecretKey": "s",
+    })
+    return raw
+
+
+def local_config(**storage) -> dict[str, str]:
+    raw = aws_config()
+    del raw["obs-storage:aws"]
+    raw.update({"obs-storage:target": "local", "obs-storage:storage": json.dumps(storage)})
+    return raw
+
+
+def with_storage(raw: dict[str, str], **storage) -> dict[str, str]:
+    return {**raw, "obs-storage:storage": json.dumps({**json.loads(raw["obs-storage:storage"]), **storage})}
+
+
+def accepted(raw: dict[str, str], secret: frozenset[str] = frozenset(), stack: str = "staging") -> config.StackConfig:
+    return config.load(stack, raw, set(secret))
+
+
+def refused(raw: dict[str, str], key: str, value, problem: str, secret: frozenset[str] = frozenset(), stack: str = "staging") -> config.ConfigError:
+    err = error_of(raw, secret, stack)
+    assert (err.key, err.value) == (key, value), str(err)
+    assert problem in err.problem, str(err)
+    return err
+
+
+def test_receive_replication_factor_must_be_odd():
+    err = refused(aws_config(thanos={"bucket": "acme-thanos", "mode": "receive", "receiveReplicationFactor": 2}),
+                  "tools.thanos.receiveReplicationFactor", 2, "is even; Receive needs a quorum")
+    assert "odd" in err.fix
+    for factor in (1, 3):
+        assert accepted(aws_config(thanos={"bucket": "acme-thanos", "mode": "receive", "receiveReplicationFactor": factor})).tools.thanos.receive_replication_factor == factor
+    # The sidecar mode has no Receive ring: the factor is not used there.
+    accepted(aws_config(thanos={"bucket": "acme-thanos", "mode": "sidecar", "receiveReplicationFactor": 2}))
+
+
+@pytest.mark.parametrize("host", ["tcp://manager:2376", "manager", "ssh://", "ssh://deploy@manager/path", "ssh://deploy@ manager", " ssh://deploy@manager"])
+def test_swarm_host_must_be_ssh(host):
+    err = refused(hetzner_config(swarmHost=host), "hetzner.swarmHost", host, "is not an ssh:// Docker host", HETZNER_SECRETS, "prod")
+    assert "ssh://user@" in err.fix
+
+
+def test_swarm_host_over_ssh_is_accepted():
+    assert accepted(hetzner_config(swarmHost="ssh://deploy@manager:2222"), HETZNER_SECRETS, "prod").hetzner.swarm_host == "ssh://deploy@manager:2222"
+
+
+@pytest.mark.parametrize("tenant", ["Team-A", "-team", "_team", "team a", "team/a", "t" * 64, ""])
+def test_tenant_id_format(tenant):
+    raw = aws_config()
+    raw["obs-storage:tenants"] = json.dumps(["ok", tenant])
+    refused(raw, "tenants[1]", tenant, "cannot be used as a tenant id and object prefix")
+
+
+def test_tenant_ids_that_are_object_prefixes_are_accepted():
+    raw = aws_config()
+    tenants = ["team-a", "team_b", "0", "t" * 63]
+    raw["obs-storage:tenants"] = json.dumps(tenants)
+    cfg = accepted(raw)
+    assert cfg.tenants == tenants and cfg.multi_tenant
+
+
+@pytest.mark.parametrize("tenants", [["team-a", "team-b", "team-a"], []])
+def test_tenants_must_be_distinct_and_not_empty(tenants):
+    raw = aws_config()
+    raw["obs-storage:tenants"] = json.dumps(tenants)
+    refused(raw, "tenants", tenants, "must be a non-empty list of distinct ids")
+
+
+def test_single_tenant_is_lokis_fake_tenant():
+    assert accepted(aws_config()).multi_tenant is False
+    raw = aws_config()
+    raw["obs-storage:tenants"] = json.dumps(["fake", "team-a"])
+    assert accepted(raw).multi_tenant is True
+
+
+@pytest.mark.parametrize("zones", [
+    ["ap-northeast-2a", "ap-northeast-2a", "ap-northeast-2b"],
+    ["ap-northeast-2a", "ap-northeast-2b"],
+    ["ap-northeast-2a", "ap-northeast-2b", "ap-northeast-2c", "ap-northeast-2d"],
+])
+def test_zones_are_three_distinct(zones):
+    raw = aws_config()
+    raw["obs-storage:aws"] = json.dumps({"clusterName": "stg", "zones": zones})
+    refused(raw, "aws.zones", zones, "must list exactly three distinct zones")
+
+
+def test_zone_outside_the_region_is_refused():
+    raw = aws_config()
+    zones = ["ap-northeast-2a", "us-east-1b", "ap-northeast-2c"]
+    raw["obs-storage:aws"] = json.dumps({"clusterName": "stg", "zones": zones})
+    err = refused(raw, "aws.zones", zones, "has 'us-east-1b', which is not in region ap-northeast-2")
+    assert "ap-northeast-2" in err.fix
+
+
+def test_zones_default_to_the_regions_first_three_and_can_be_chosen():
+    # AWS names a region's zones <region><letter>.
+    assert accepted(aws_config()).aws.zones == ["ap-northeast-2a", "ap-northeast-2b", "ap-northeast-2c"]
+    raw = aws_config()
+    raw["obs-storage:aws"] = json.dumps({"clusterName": "stg", "zones": ["ap-northeast-2b", "ap-northeast-2c", "ap-northeast-2d"]})
+    assert accepted(raw).aws.zones == ["ap-northeast-2b", "ap-northeast-2c", "ap-northeast-2d"]
+
+
+def test_hetzner_region_must_be_its_location():
+    err = refused(hetzner_config({"region": "nbg1", "bucketLifecycle": False}), "storage.region", "nbg1", "differs from hetzner.location 'fsn1'", HETZNER_SECRETS, "prod")
+    assert "follows hetzner.location" in err.fix
+    same = accepted(hetzner_config({"region": "fsn1", "bucketLifecycle": False}), HETZNER_SECRETS, "prod")
+    assert same.storage.region == "fsn1"
+    # Unset, region and endpoint follow the location (Hetzner: https://<location>.your-objectstorage.com).
+    derived = accepted(hetzner_config(location="hel1"), HETZNER_SECRETS, "prod").storage
+    assert (derived.region, derived.endpoint, derived.tls, derived.path_style) == ("hel1", "hel1.your-objectstorage.com", True, True)
+
+
+def test_hetzner_refuses_plain_http_but_local_minio_uses_it():
+    err = refused(hetzner_config({"tls": False, "bucketLifecycle": False}), "storage.tls", False, "would send the Hetzner key pair in clear text", HETZNER_SECRETS, "prod")
+    assert "remove storage.tls" in err.fix
+    assert accepted(hetzner_config({"tls": True, "bucketLifecycle": False}), HETZNER_SECRETS, "prod").storage.tls is True
+    # MinIO on the local Docker network speaks plain HTTP by default, and may be told to.
+    assert accepted(local_config(), stack="local").storage.tls is False
+    assert accepted(local_config(tls=False), stack="local").storage.tls is False
+
+
+@pytest.mark.parametrize("endpoint", ["https://s3.example.com", "http://minio:9000", "s3://bucket"])
+def test_endpoint_with_a_scheme_is_refused(endpoint):
+    err = refused(local_config(endpoint=endpoint), "storage.endpoint", endpoint, "must be host[:port] without a scheme", stack="local")
+    assert "storage.tls" in err.fix
+
+
+@pytest.mark.parametrize("endpoint", ["minio.example.com:9000", "10.0.0.5:9000", "s3.example.com"])
+def test_endpoint_without_a_scheme_is_kept_as_given(endpoint):
+    assert accepted(local_config(endpoint=endpoint), stack="local").storage.endpoint == endpoint
+
+
+@pytest.mark.parametrize("arn", [
+    "arn:aws:kms:ap-northeast-2:123456789012:alias/obs",
+    "arn:aws:kms:ap-northeast-2:12345678901:key/11111111-2222-3333-4444-555555555555",
+    "arn:aws:s3:::acme-loki",
+    "11111111-2222-3333-4444-555555555555",
+    KMS_KEY + "x",
+])
+def test_kms_key_arn_format(arn):
+    err = refused(with_storage(aws_config(), kmsKeyArn=arn), "storage.kmsKeyArn", arn, "is not a KMS key ARN")
+    assert "arn:aws:kms:REGION:ACCOUNT:key/KEY-ID" in err.fix
+
+
+@pytest.mark.parametrize("arn", [KMS_KEY, "arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"])
+def test_kms_key_arn_is_accepted_on_aws(arn):
+    assert accepted(with_storage(aws_config(), kmsKeyArn=arn)).storage.kms_key_arn == arn
+
+
+def test_versioning_needs_bucket_lifecycle():
+    err = refused(with_storage(aws_config(), versioning=True, bucketLifecycle=False), "storage.versioning", True, "keeps every deleted object forever")
+    assert "storage.versioning to false" in err.fix
+    assert accepted(with_storage(aws_config(), versioning=True, bucketLifecycle=True)).storage.versioning is True
+    assert accepted(with_storage(aws_config(), versioning=False, bucketLifecycle=False)).storage.versioning is False
+
+
+def test_versioning_defaults_on_where_lifecycle_can_expire_old_versions():
+    assert accepted(aws_config()).storage.versioning is True
+    assert accepted(with_storage(aws_config(), bucketLifecycle=False)).storage.versioning is False
+    assert accepted(local_config(), stack="local").storage.versioning is True
+    # Hetzner documents lifecycle for expiry only: no noncurrent-version rule, so no versioning.
+    assert accepted(hetzner_config({}), HETZNER_SECRETS, "prod").storage.versioning is False
+
+
+@pytest.mark.parametrize("fields, key, value", [
+    ({"expireAfterDays": 40}, "tools.loki.expireAfterDays", 40),
+    ({"transitions": [{"days": 30, "storageClass": "STANDARD_IA"}]}, "tools.loki.transitions", [{"days": 30, "storageClass": "STANDARD_IA"}]),
+])
+def test_bucket_rules_need_bucket_lifecycle(fields, key, value):
+    raw = with_storage(aws_config(loki={"bucket": "acme-loki", **fields}), bucketLifecycle=False)
+    err = refused(raw, key, value, "sets a bucket rule while storage.bucketLifecycle is false")
+    assert "storage.bucketLifecycle to true" in err.fix
+    assert accepted(with_storage(aws_config(loki={"bucket": "acme-loki", **fields}), bucketLifecycle=True)).storage.bucket_lifecycle is True
+    assert accepted(with_storage(aws_config(), bucketLifecycle=False)).storage.bucket_lifecycle is False
+
+
+def test_hetzner_needs_both_keys_of_its_pair():
+    raw = hetzner_config()
+    del raw["obs-storage:hetznerSecretKey"]
+    err = refused(raw, "hetznerSecretKey", config._MISSING, "is required for target hetzner", frozenset({"obs-storage:hetznerAccessKey"}), "prod")
+    assert "`pulumi config set --stack prod --secret hetznerSecretKey <secret>`" in err.fix
+    assert str(err).startswith("stack 'prod': obs-storage:hetznerSecretKey = (not set) is required")
+    cfg = accepted(hetzner_config(), HETZNER_SECRETS, "prod")
+    assert cfg.secrets.hetzner_access_key.get_secret_value() == "k" and cfg.secrets.hetzner_secret_key.get_secret_value() == "s"
+
+
+@pytest.mark.parametrize("days", [[90, 30], [60, 60]])
+def test_transitions_must_be_in_increasing_days(days):
+    transitions = [{"days": days[0], "storageClass": "STANDARD_IA"}, {"days": days[1], "storageClass": "GLACIER_IR"}]
+    err = refused(aws_config(loki={"bucket": "acme-loki", "transitions": transitions}), "tools.loki.transitions[1]", days[1], "is not later than the previous transition")
+    assert "increasing days" in err.fix
+
+
+def test_readable_transitions_in_increasing_days_are_accepted():
+    transitions = [{"days": 30, "storageClass": "STANDARD_IA"}, {"days": 31, "storageClass": "INTELLIGENT_TIERING"}, {"days": 90, "storageClass": "GLACIER_IR"}]
+    cfg = accepted(aws_config(loki={"bucket": "acme-loki", "retentionDays": 365, "transitions": transitions, "expireAfterDays": 400}))
+    assert [(t.days, t.storage_class) for t in cfg.tools.loki.transitions] == [(30, "STANDARD_IA"), (31, "INTELLIGENT_TIERING"), (90, "GLACIER_IR")]
+    assert cfg.tools.loki.expire_after_days == 400
+
+
+def test_one_zone_storage_class_is_refused():
+    err = refused(aws_config(tempo={"bucket": "acme-tempo", "transitions": [{"days": 30, "storageClass": "ONEZONE_IA"}]}),
+                  "tools.tempo.transitions[0]", "ONEZONE_IA", "stores data in one availability zone")
+    assert "STANDARD_IA" in err.fix
+    accepted(aws_config(tempo={"bucket": "acme-tempo", "transitions": [{"days": 30, "storageClass": "STANDARD_IA"}]}))
+
+
+@pytest.mark.parametrize("expire", [60, 90])
+def test_expiry_must_come_after_the_last_transition(expire):
+    # Retention 7d: the expiry is well above what Loki serves, but not after its last transition.
+    transitions = [{"days": 30, "storageClass": "STANDARD_IA"}, {"days": 90, "storageClass": "GLACIER_IR"}]
+    err = refused(aws_config(loki={"bucket": "acme-loki", "retentionDays": 7, "transitions": transitions, "expireAfterDays": expire}),
+                  "tools.loki.expireAfterDays", expire, "is not after the last transition")
+    assert "after the last transition" in err.fix
+    accepted(aws_config(loki={"bucket": "acme-loki", "retentionDays": 7, "transitions": transitions, "expireAfterDays": 91}))
+
+
+@pytest.mark.parametrize("storage_class", ["GLACIER", "DEEP_ARCHIVE"])
+def test_archive_transition_boundary_is_the_last_served_hour(storage_class):
+    # Retention 31d with no delete delay: Loki serves an object until hour 744 = day 31 exactly.
+    fields = {"bucket": "acme-loki", "retentionDays": 31, "deleteDelayHours": 0}
+    err = refused(aws_config(loki={**fields, "transitions": [{"days": 31, "storageClass": storage_class}]}),
+                  "tools.loki.transitions[0]", {"days": 31, "storageClass": storage_class}, "until hour 744")
+    assert f"to {storage_class}, which cannot be read without a restore" in err.problem
+    accepted(aws_config(loki={**fields, "transitions": [{"days": 32, "storageClass": storage_class}]}))
+    # The delete delay counts: with Loki's default 2h, day 31 (hour 744) is still inside hour 746.
+    refused(aws_config(loki={"bucket": "acme-loki", "retentionDays": 30, "deleteDelayHours": 25, "transitions": [{"days": 31, "storageClass": storage_class}]}),
+            "tools.loki.transitions[0]", {"days": 31, "storageClass": storage_class}, "until hour 745")
+
+
+def test_archive_transition_of_data_kept_forever_is_refused():
+    fields = {"bucket": "acme-thanos", "retention": {"rawDays": 30, "fiveMinuteDays": 90, "oneHourDays": 0}}
+    refused(aws_config(thanos={**fields, "transitions": [{"days": 5000, "storageClass": "GLACIER"}]}),
+            "tools.thanos.transitions[0]", {"days": 5000, "storageClass": "GLACIER"}, "i.e. forever")
+    accepted(aws_config(thanos={**fields, "transitions": [{"days": 5000, "storageClass": "GLACIER_IR"}]}))
+
+
+def test_expiry_boundary_is_the_last_served_hour():
+    fields = {"bucket": "acme-tempo", "retentionDays": 14, "deleteDelayHours": 0}
+    err = refused(aws_config(tempo={**fields, "expireAfterDays": 14}), "tools.tempo.expireAfterDays", 14, "deletes data Tempo still serves (retention 14d + 0h delete delay)")
+    assert "at least 15" in err.fix
+    accepted(aws_config(tempo={**fields, "expireAfterDays": 15}))
+    # Tempo's default delete delay (1h) moves the minimum a whole day.
+    refused(aws_config(tempo={"bucket": "acme-tempo", "retentionDays": 14, "expireAfterDays": 14}), "tools.tempo.expireAfterDays", 14, "retention 14d + 1h")
+
+
+def test_standard_ia_minimum_is_thirty_days_exactly():
+    err = refused(aws_config(loki={"bucket": "acme-loki", "transitions": [{"days": 29, "storageClass": "STANDARD_IA"}]}),
+                  "tools.loki.transitions[0]", 29, "is below the 30-day minimum AWS allows for STANDARD_IA")
+    assert err.fix == "use 30 or more days"
+    accepted(aws_config(loki={"bucket": "acme-loki", "transitions": [{"days": 30, "storageClass": "STANDARD_IA"}]}))
+    # The minimum is STANDARD_IA's: other readable classes may start earlier.
+    accepted(aws_config(loki={"bucket": "acme-loki", "transitions": [{"days": 1, "storageClass": "GLACIER_IR"}]}))
+
+
+def test_lifecycle_rule_count_boundary_is_s3s_limit():
+    raw = aws_config()
+    # Loki: one rule per tenant prefix plus two bucket-wide rules; S3 allows 1,000.
+    raw["obs-storage:tenants"] = json.dumps([f"t{i}" for i in range(998)])
+    assert len(accepted(raw).tenants) == 998
+    raw["obs-storage:tenants"] = json.dumps([f"t{i}" for i in range(999)])
+    err = refused(raw, "tenants", "999 tenants", "needs 1001 lifecycle rules on the Loki bucket")
+    assert "S3 allows 1000" in err.problem

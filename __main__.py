@@ -9,29 +9,38 @@ import dataclasses
 
 import pulumi
 
-from components import access, config, targets
+from components import access, config, targets, thanos_topology
 from components.identity import ToolIdentity
 from components.storage import ToolBucket, bucket_spec
 
 try:
     raw, secret_keys = config.read_pulumi_config()
     cfg = config.load(pulumi.get_stack(), raw, secret_keys)
+    thanos = cfg.tools.thanos
+    # A Thanos spoke reads its hub (StackReference) and checks it before declaring anything else.
+    hub = thanos_topology.read_hub(cfg, pulumi.get_stack()) if thanos.enabled and not thanos.owns_bucket else None
 except config.ConfigError as error:
     raise pulumi.RunError(str(error)) from None
 
-target = targets.build(cfg)
+target = targets.build(cfg, hub)
 
-buckets = {tool: ToolBucket(tool, bucket_spec(cfg, tool), target.storage) for tool in cfg.tools.enabled()}
+buckets = {tool: ToolBucket(tool, bucket_spec(cfg, tool), target.storage) for tool in cfg.tools.owned()}
 
 grants = access.grants(cfg)
 identities = {
     tool: ToolIdentity(f"{tool}-identity", [g for g in grants if g.tool == tool], bucket, target.identity)
     for tool, bucket in buckets.items()
 }
+if hub and any(g.tool == "thanos" for g in grants):
+    identities["thanos"] = ToolIdentity("thanos-identity", [g for g in grants if g.tool == "thanos"], hub.shared, target.hub_identity)
 
 deployment = target.platform.deploy(cfg, buckets, identities)
 
 pulumi.export("target", cfg.target.value)
+if "thanos" in buckets:
+    pulumi.export(thanos_topology.HUB_OUTPUT, thanos_topology.hub_output(cfg, buckets["thanos"], target.docker_network, target.urls.get("minioApi")))
+if hub:
+    pulumi.export(thanos_topology.SPOKE_OUTPUT, thanos_topology.spoke_output(cfg, hub.bucket))
 pulumi.export(
     "buckets",
     {

@@ -19,6 +19,9 @@ READ_WRITE_DELETE = WRITE + ("s3:DeleteObject",)
 # Tempo tags objects it writes and reads the tags back.
 TEMPO = READ_WRITE_DELETE + ("s3:GetObjectTagging", "s3:PutObjectTagging")
 
+# The service account a Thanos spoke's sidecar runs under (kube-prometheus-stack's Prometheus).
+SPOKE_SERVICE_ACCOUNT = "prometheus"
+
 KMS_WRITE = ("kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt")
 KMS_READ = ("kms:Decrypt",)
 
@@ -50,7 +53,12 @@ def grants(cfg: StackConfig) -> list[Grant]:
         out.append(Grant("loki", "loki-compactor", READ_WRITE_DELETE, "index compaction, retention and delete requests"))
     if "tempo" in enabled:
         out.append(Grant("tempo", "tempo", TEMPO, "ingesters flush blocks, compactor applies retention"))
-    if "thanos" in enabled:
+    if "thanos" in enabled and not enabled["thanos"].owns_bucket:
+        # A spoke uploads to its hub's bucket and never deletes there: the hub's compactor alone
+        # rewrites and deletes blocks. Remote-writing to the hub's Receive needs no bucket access.
+        if enabled["thanos"].mode == "sidecar":
+            out.append(Grant("thanos", SPOKE_SERVICE_ACCOUNT, WRITE, "Thanos sidecar uploads 2h blocks to the hub's bucket"))
+    elif "thanos" in enabled:
         out.append(Grant("thanos", "thanos-compact", READ_WRITE_DELETE, "compaction, downsampling, retention"))
         out.append(Grant("thanos", "thanos-store", READ, "store gateway serves history (read-only)"))
         if enabled["thanos"].mode == "sidecar":

@@ -16,7 +16,7 @@ import typing
 from enum import Enum
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -105,9 +105,16 @@ class StorageConfig(_Model):
 _PREFIX_RE = re.compile(r"^([a-z0-9][a-z0-9._-]*/)*$")
 
 
+# Marks a field that is required unless the model says otherwise (a disabled tool, a Thanos spoke):
+# pydantic then sees it as optional, the error messages still list it as required.
+_REQUIRED_WHEN_USED = {"requiredWhenUsed": True}
+
+
 class _ToolBase(_Model):
+    TOOL: typing.ClassVar[str] = ""
     enabled: bool = True
-    bucket: str
+    # Required for an enabled tool whose bucket the stack owns (see `owns_bucket`).
+    bucket: Optional[str] = Field(default=None, json_schema_extra=_REQUIRED_WHEN_USED)
     prefix: str = ""
     transitions: list[Transition] = []
     # Bucket expiration: a safety net only, strictly above what the tool itself still serves.
@@ -115,8 +122,9 @@ class _ToolBase(_Model):
 
     @field_validator("bucket")
     @classmethod
-    def _bucket_name(cls, name: str) -> str:
-        problem = bucket_name_problem(name)
+    def _bucket_name(cls, name: Optional[str]) -> Optional[str]:
+        # None only where the model allows it: a Thanos spoke uses its hub's bucket.
+        problem = bucket_name_problem(name) if name is not None else None
         if problem:
             fix = "use 3-63 lowercase letters, digits and hyphens, starting and ending with a letter or digit"
             suggestion = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63].strip("-")
@@ -136,6 +144,18 @@ class _ToolBase(_Model):
             )
         return prefix
 
+    @property
+    def owns_bucket(self) -> bool:
+        return True
+
+    @model_validator(mode="after")
+    def _bucket_required(self) -> "_ToolBase":
+        if self.enabled and self.owns_bucket and self.bucket is None:
+            raise _fail("bucket", _MISSING, "is required" + (" for a hub (the stack that owns the Thanos bucket)" if self.TOOL == "thanos" else ""),
+                        f"run `pulumi config set --path '{PROJECT}:tools.{self.TOOL}.bucket' <name>`"
+                        + (", or set tools.thanos.role to spoke" if self.TOOL == "thanos" else ""))
+        return self
+
     def served_hours(self) -> Optional[int]:
         """Hours after which the tool no longer serves an object's data; None when kept forever."""
         raise NotImplementedError
@@ -145,6 +165,7 @@ class _ToolBase(_Model):
 
 
 class LokiConfig(_ToolBase):
+    TOOL = "loki"
     @field_validator("prefix")
     @classmethod
     def _no_prefix(cls, prefix: str) -> str:
@@ -168,6 +189,7 @@ class LokiConfig(_ToolBase):
 
 
 class TempoConfig(_ToolBase):
+    TOOL = "tempo"
     retention_days: int = Field(default=14, ge=1)
     # compactor.compaction.compacted_block_retention: compacted-away blocks stay this long.
     delete_delay_hours: int = Field(default=1, ge=0)
@@ -187,12 +209,160 @@ class ThanosRetention(_Model):
     one_hour_days: int = Field(default=365, ge=0)
 
 
+_STACK_FQN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+# A Prometheus external label value this project can also use in names and messages.
+_CLUSTER_LABEL_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
+_ENDPOINT_RE = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
+# Keys of tools.thanos that configure the bucket or the compactor: the hub's alone.
+HUB_ONLY_KEYS = {
+    "bucket": "the hub's bucket is read from its stack outputs",
+    "prefix": "the hub's prefix is read from its stack outputs",
+    "transitions": "bucket rules belong to the stack that owns the bucket",
+    "expire_after_days": "bucket rules belong to the stack that owns the bucket",
+    "retention": "retention is what the compactor applies, and only the hub runs the bucket's one compactor (two corrupt it)",
+    "delete_delay_hours": "the delete delay is a compactor flag, and only the hub runs the bucket's one compactor (two corrupt it)",
+    "receive_replication_factor": "Receive runs on the hub",
+    "receive_url": "Receive runs on the hub",
+    "spokes": "only a hub lists spokes",
+}
+
+
+def stack_fqn_problem(name: str) -> Optional[str]:
+    return None if _STACK_FQN_RE.match(name) else "is not a fully qualified stack name"
+
+
+class ThanosSpoke(_Model):
+    """A spoke as its hub lists it. The list is what keeps cluster labels unique: the hub refuses a
+    duplicate, and a spoke refuses to run unless the hub lists it with its own label."""
+
+    # Fully qualified: <organization>/<project>/<stack> (DIY backends: organization/obs-storage/<stack>).
+    stack: str
+    cluster_label: str
+    # host:port of the spoke's sidecar gRPC API, where the hub's Query can reach it (same Docker
+    # engine, VPC peering, VPN). Without it the hub sees the spoke's data once uploaded (2-3 h).
+    sidecar_endpoint: Optional[str] = None
+    # target aws: the spoke's AWS account when it is not the hub's; the hub's bucket policy then
+    # lets that account's obs-<stack>-prometheus role list, read and write (never delete).
+    account: Optional[str] = None
+
+    @field_validator("stack")
+    @classmethod
+    def _fqn(cls, name: str) -> str:
+        if stack_fqn_problem(name):
+            raise PydanticCustomError("obs_config", "is not a fully qualified stack name",
+                                      {"fix": "use <organization>/<project>/<stack>, e.g. organization/obs-storage/staging-batch"})
+        return name
+
+    @field_validator("cluster_label")
+    @classmethod
+    def _label(cls, label: str) -> str:
+        return _cluster_label(label)
+
+    @field_validator("sidecar_endpoint")
+    @classmethod
+    def _endpoint(cls, endpoint: Optional[str]) -> Optional[str]:
+        if endpoint is not None and not _ENDPOINT_RE.match(endpoint):
+            raise PydanticCustomError("obs_config", "is not host:port", {"fix": "use the host and gRPC port (10901) the hub reaches the spoke's sidecar at"})
+        return endpoint
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, account: Optional[str]) -> Optional[str]:
+        if account is not None and not re.match(r"^\d{12}$", account):
+            raise PydanticCustomError("obs_config", "is not a 12-digit AWS account id", {"fix": "quote the spoke's account id, e.g. '210987654321'"})
+        return account
+
+
+def _cluster_label(label: str) -> str:
+    if not label:
+        raise PydanticCustomError("obs_config", "is empty; blocks of clusters without a distinct cluster label overlap",
+                                  {"fix": "set a label unique among the hub and its spokes, e.g. the stack name"})
+    if not _CLUSTER_LABEL_RE.match(label):
+        raise PydanticCustomError("obs_config", "is not a usable cluster label",
+                                  {"fix": "use 1-63 letters, digits, '.', '_' and '-', e.g. the stack name"})
+    return label
+
+
 class ThanosConfig(_ToolBase):
+    TOOL = "thanos"
     retention: ThanosRetention = ThanosRetention()
     # --delete-delay: blocks marked for deletion stay readable this long.
     delete_delay_hours: int = Field(default=48, ge=0)
     mode: Literal["sidecar", "receive"] = "sidecar"
     receive_replication_factor: int = Field(default=3, ge=1)
+    # hub: owns the bucket, store gateway, query, compactor (and Receive). spoke: Prometheus whose
+    # sidecar uploads to the hub's bucket, or which remote-writes to the hub's Receive.
+    role: Literal["hub", "spoke"] = "hub"
+    # spoke: the hub's fully qualified stack name, read with a StackReference.
+    hub: Optional[str] = None
+    # The `cluster` external label of this stack's Prometheus. Default: the stack name.
+    cluster_label: Optional[str] = None
+    # spoke: accept a bucket in another region than this stack's (inter-region transfer is billed).
+    cross_region: bool = False
+    # hub: every spoke with its cluster label (see ThanosSpoke).
+    spokes: list[ThanosSpoke] = []
+    # hub, mode receive: the URL other clusters remote-write to (their route in: ingress, load
+    # balancer, VPN). Default: none, except on target local, where spokes join the hub's network.
+    receive_url: Optional[str] = None
+
+    @field_validator("cluster_label")
+    @classmethod
+    def _label(cls, label: Optional[str]) -> Optional[str]:
+        return None if label is None else _cluster_label(label)
+
+    @model_validator(mode="after")
+    def _role(self) -> "ThanosConfig":
+        if self.role == "spoke":
+            for name in sorted(HUB_ONLY_KEYS):
+                if name in self.model_fields_set:
+                    key = to_camel(name)
+                    value = getattr(self, name)
+                    shown = value.model_dump(by_alias=True) if isinstance(value, BaseModel) else value
+                    if isinstance(shown, list):
+                        shown = [v.model_dump(by_alias=True) if isinstance(v, BaseModel) else v for v in shown]
+                    raise _fail(key, shown, f"is set on a spoke; {HUB_ONLY_KEYS[name]}", f"remove tools.thanos.{key} from the spoke (set it on the hub)")
+            if self.hub is None:
+                raise _fail("hub", _MISSING, "is required for a spoke",
+                            "run `pulumi config set --path 'obs-storage:tools.thanos.hub' <organization>/obs-storage/<hub stack>`")
+            if stack_fqn_problem(self.hub):
+                raise _fail("hub", self.hub, "is not a fully qualified stack name",
+                            "use <organization>/<project>/<stack>, e.g. organization/obs-storage/staging")
+            return self
+        if self.hub is not None:
+            raise _fail("hub", self.hub, "names a hub, but this stack is a hub (tools.thanos.role)",
+                        "set tools.thanos.role to spoke, or remove tools.thanos.hub")
+        if self.cross_region:
+            raise _fail("crossRegion", True, "is a spoke setting", "remove it from the hub")
+        if self.receive_url is not None and self.mode != "receive":
+            raise _fail("receiveUrl", self.receive_url, "is set but tools.thanos.mode is not receive", "remove it, or set mode to receive")
+        if self.receive_url is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", self.receive_url):
+            raise _fail("receiveUrl", self.receive_url, "is not an http(s) URL", "use the full remote-write URL, e.g. https://thanos-receive.example.com/api/v1/receive")
+        stacks: dict[str, int] = {}
+        labels: dict[str, int] = {}
+        for i, spoke in enumerate(self.spokes):
+            if spoke.stack in stacks:
+                raise _fail(f"spokes[{i}].stack", spoke.stack, f"is also spokes[{stacks[spoke.stack]}]", "list each spoke once")
+            if spoke.cluster_label in labels:
+                raise _fail(f"spokes[{i}].clusterLabel", spoke.cluster_label, f"is also the label of spokes[{labels[spoke.cluster_label]}]; "
+                            "their blocks would overlap in the one bucket", "give every cluster its own label")
+            stacks[spoke.stack], labels[spoke.cluster_label] = i, i
+        return self
+
+    # spoke: the hub's bucket (thanos_topology.HubBucket), set once read from the hub's stack
+    # outputs; never from config.
+    _hub_bucket: Any = PrivateAttr(default=None)
+
+    @property
+    def owns_bucket(self) -> bool:
+        return self.role == "hub"
+
+    @property
+    def hub_bucket(self) -> Any:
+        return self._hub_bucket
+
+    def use_hub(self, hub_bucket: Any) -> None:
+        assert self.role == "spoke"
+        self._hub_bucket = hub_bucket
 
     @model_validator(mode="after")
     def _odd_replication(self) -> "ThanosConfig":
@@ -225,6 +395,10 @@ class ToolsConfig(_Model):
 
     def enabled(self) -> dict[str, _ToolBase]:
         return {name: tool for name, tool in (("loki", self.loki), ("tempo", self.tempo), ("thanos", self.thanos)) if tool.enabled}
+
+    def owned(self) -> dict[str, _ToolBase]:
+        """Enabled tools whose bucket this stack declares (not a Thanos spoke's: its hub owns it)."""
+        return {name: tool for name, tool in self.enabled().items() if name != "thanos" or self.thanos.owns_bucket}
 
 
 # ---------------------------------------------------------------- platforms
@@ -441,7 +615,7 @@ class StackConfig(_Model):
 
     def _check_buckets(self) -> None:
         seen: dict[str, str] = {}
-        for name, tool in self.tools.enabled().items():
+        for name, tool in self.tools.owned().items():
             if tool.bucket in seen:
                 raise _fail(f"tools.{name}.bucket", tool.bucket, f"is also tools.{seen[tool.bucket]}.bucket",
                             "give every tool its own bucket (identities and lifecycle rules are per bucket)")
@@ -554,9 +728,33 @@ def load(stack: str, raw: dict[str, str], secret_keys: set[str]) -> StackConfig:
         cfg = StackConfig.model_validate(data)
         if cfg.name_prefix is None and cfg.target is not Target.AWS:
             cfg.name_prefix = default_name_prefix(stack)
-        return cfg
     except ValidationError as exc:
         raise _to_config_error(stack, data, exc) from None
+    _check_thanos_topology(stack, cfg)
+    return cfg
+
+
+def _check_thanos_topology(stack: str, cfg: StackConfig) -> None:
+    """Default the cluster label to the stack name, then check it and the hub or spokes the stack
+    names (rules that need the stack name or the target)."""
+    thanos = cfg.tools.thanos
+    if thanos.cluster_label is None:
+        thanos.cluster_label = _cluster_label(stack) if _CLUSTER_LABEL_RE.match(stack) else None
+        if thanos.cluster_label is None:
+            raise ConfigError(stack, "tools.thanos.clusterLabel", _MISSING, "cannot default to the stack name, which is not a usable label",
+                              "set it: 1-63 letters, digits, '.', '_' and '-'")
+    if thanos.role == "spoke" and thanos.hub.rsplit("/", 1)[-1] == stack:
+        raise ConfigError(stack, "tools.thanos.hub", thanos.hub, "names this stack itself", "name the hub's stack")
+    for i, spoke in enumerate(thanos.spokes):
+        if spoke.cluster_label == thanos.cluster_label:
+            raise ConfigError(stack, f"tools.thanos.spokes[{i}].clusterLabel", spoke.cluster_label,
+                              "is the hub's own cluster label; their blocks would overlap in the one bucket",
+                              "give the spoke a label of its own (the hub's is tools.thanos.clusterLabel, default: the stack name)")
+        if spoke.stack.rsplit("/", 1)[-1] == stack:
+            raise ConfigError(stack, f"tools.thanos.spokes[{i}].stack", spoke.stack, "names the hub itself", "list only other stacks")
+        if spoke.account and cfg.target is not Target.AWS:
+            raise ConfigError(stack, f"tools.thanos.spokes[{i}].account", spoke.account, f"is an AWS account, and target {cfg.target.value} has none",
+                              "remove it")
 
 
 def _to_config_error(stack: str, data: dict, exc: ValidationError) -> ConfigError:
@@ -667,7 +865,7 @@ def _model_at(loc: list[str]) -> Optional[type[BaseModel]]:
 def _required_leaves(model: type[BaseModel], prefix: str) -> list[str]:
     leaves = []
     for name, field in model.model_fields.items():
-        if field.is_required():
+        if field.is_required() or field.json_schema_extra == _REQUIRED_WHEN_USED:
             key = f"{prefix}.{field.alias or name}"
             nested = _models_in(field.annotation)
             leaves += _required_leaves(nested[0], key) if nested else [key]

@@ -9,6 +9,7 @@ themselves wait for MinIO to be healthy. Every Docker name starts with the stack
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Optional
 
 import pulumi
@@ -33,19 +34,23 @@ class LocalTools(pulumi.ComponentResource):
         buckets: dict[str, ToolBucket],
         identities: dict[str, ToolIdentity],
         prefix: str,
+        hub_network: Optional[str] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("obs:local:LocalTools", name, None, opts)
         self._provider = docker_provider
         self._prefix = prefix
         self._network = network
+        self._hub_network = hub_network
         images = {w.image for w in workloads}
         self._images = {
             image: docker.RemoteImage(f"{name}-image-{image.split('/')[-1].split(':')[0]}", name=image, keep_locally=True, opts=self._opts())
             for image in sorted(images)
         }
-        admin = random.RandomPassword(f"{name}-grafana-admin-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self))
-        self.grafana_admin_password = pulumi.Output.secret(admin.result)
+        self.grafana_admin_password: Optional[pulumi.Output[str]] = None
+        if any(w.tool == "grafana" for w in workloads):
+            admin = random.RandomPassword(f"{name}-grafana-admin-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self))
+            self.grafana_admin_password = pulumi.Output.secret(admin.result)
         volumes = sorted({v for w in workloads for v in w.volumes})
         self._volumes = {v: docker.Volume(f"{name}-{v}", name=f"{prefix}-{v}", opts=self._opts()) for v in volumes}
         self.containers: dict[str, docker.Container] = {}
@@ -55,6 +60,9 @@ class LocalTools(pulumi.ComponentResource):
             if workload.tool in buckets:
                 # Buckets and users first (they wait for MinIO), then the tool.
                 depends += [buckets[workload.tool], identities[workload.tool]]
+            elif workload.tool in identities:
+                # A spoke's user on its hub's MinIO (the bucket is the hub's).
+                depends.append(identities[workload.tool])
             if workload.credentials:
                 secret_files.append({"file": CREDENTIALS_FILE, "content": identities[workload.tool].credentials.file_content})
             depends += [self.containers[other] for other in workload.after]
@@ -62,13 +70,15 @@ class LocalTools(pulumi.ComponentResource):
                 secret_files.append({"file": GRAFANA_ADMIN_PASSWORD_FILE, "content": self.grafana_admin_password})
                 depends += [c for c in self.containers.values()]
             self.containers[workload.name] = self._container(name, workload, secret_files, depends)
-        self.urls = {
-            "grafana": "http://127.0.0.1:3000",
-            "lokiPush": "http://127.0.0.1:3100/loki/api/v1/push",
-            "otlpGrpc": "127.0.0.1:4317",
-            "otlpHttp": "http://127.0.0.1:4318",
-            "thanosQuery": "http://127.0.0.1:10902",
+        urls = {
+            "grafana": ("grafana", "http://127.0.0.1:3000"),
+            "lokiPush": ("loki", "http://127.0.0.1:3100/loki/api/v1/push"),
+            "otlpGrpc": ("tempo", "127.0.0.1:4317"),
+            "otlpHttp": ("tempo", "http://127.0.0.1:4318"),
+            "thanosQuery": ("thanos-query", "http://127.0.0.1:10902"),
         }
+        # Only what this stack runs (a Thanos spoke runs no Query and, alone, no Grafana).
+        self.urls = {key: url for key, (workload, url) in urls.items() if workload in self.containers}
         self.register_outputs({"urls": self.urls})
 
     def _opts(self, depends: Optional[list[pulumi.Resource]] = None) -> pulumi.ResourceOptions:
@@ -94,7 +104,11 @@ class LocalTools(pulumi.ComponentResource):
             envs=[f"{k}={v}" for k, v in sorted(w.env.items())] or None,
             uploads=uploads or None,
             volumes=[{"volume_name": self._volumes[v].name, "container_path": path} for v, path in sorted(w.volumes.items())] or None,
-            networks_advanced=[{"name": self._network.name, "aliases": [w.name]}],
+            # On the hub's network a spoke's container answers to its unique container name only:
+            # the short names there are the hub's.
+            networks_advanced=[{"name": self._network.name, "aliases": [w.name]}]
+            + ([{"name": self._hub_network}] if w.joins_hub_network and self._hub_network else []),
+            labels=[{"label": k, "value": v} for k, v in sorted(w.labels.items())] or None,
             # Loopback only: nothing of the local stack is reachable from other machines.
             ports=[{"internal": p, "external": p, "ip": "127.0.0.1"} for p in w.ports] or None,
             user=w.user,
@@ -114,6 +128,16 @@ class LocalPlatform:
         self.network, self.docker_provider = network, docker_provider
 
     def deploy(self, cfg, buckets: dict[str, ToolBucket], identities: dict[str, ToolIdentity]) -> dict:
-        layout = workloads.Layout(ring_replicas=1, interface=None, cluster_label="local")
-        tools = LocalTools("tools", workloads.build(cfg, layout), self.network, self.docker_provider, buckets, identities, cfg.name_prefix)
-        return {"urls": tools.urls, "grafanaAdminPassword": tools.grafana_admin_password}
+        layout = workloads.Layout(ring_replicas=1, interface=None, cluster_label=cfg.tools.thanos.cluster_label)
+        hub = cfg.tools.thanos.hub_bucket
+        declared = workloads.build(cfg, layout)
+        if hub:
+            # A spoke publishes nothing: it shares this engine with its hub, whose containers
+            # already hold the ports, and the hub's Grafana is where the spoke's data is seen.
+            declared = [dataclasses.replace(w, ports=[]) for w in declared]
+        tools = LocalTools("tools", declared, self.network, self.docker_provider, buckets, identities, cfg.name_prefix,
+                           hub_network=hub.docker_network if hub else None)
+        out: dict = {"urls": tools.urls}
+        if "grafana" in tools.containers:
+            out["grafanaAdminPassword"] = tools.grafana_admin_password
+        return out

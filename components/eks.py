@@ -76,15 +76,19 @@ class EksTools(pulumi.ComponentResource):
         self.urls: dict[str, str] = {}
         for tool, module in (("loki", eks_loki), ("tempo", eks_tempo), ("thanos", eks_thanos)):
             if tool in enabled:
-                self.urls.update(module.deploy(ctx, identities[tool], buckets[tool]))
+                # A Thanos spoke has no bucket (its hub's) and, remote-writing, no identity.
+                self.urls.update(module.deploy(ctx, identities.get(tool), buckets.get(tool)))
         urls = {"thanos": self.urls.get("thanosQuery", ""), "loki": self.urls.get("loki", ""), "tempo": self.urls.get("tempo", "")}
-        k8s.core.v1.ConfigMap(
-            f"{name}-grafana-datasources",
-            # An existing Grafana's sidecar loads ConfigMaps with this label.
-            metadata={"name": "obs-storage-datasources", "namespace": ctx.ns, "labels": {"grafana_datasource": "1"}},
-            data={"obs-storage.yaml": dump(grafana.render(cfg, urls))},
-            opts=ctx.opts(),
-        )
+        datasources = grafana.render(cfg, urls)
+        # A Thanos spoke alone has nothing to show: the hub's Grafana shows its data.
+        if datasources["datasources"]:
+            k8s.core.v1.ConfigMap(
+                f"{name}-grafana-datasources",
+                # An existing Grafana's sidecar loads ConfigMaps with this label.
+                metadata={"name": "obs-storage-datasources", "namespace": ctx.ns, "labels": {"grafana_datasource": "1"}},
+                data={"obs-storage.yaml": dump(datasources)},
+                opts=ctx.opts(),
+            )
         self.register_outputs({"urls": self.urls})
 
 

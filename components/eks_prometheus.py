@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import pulumi
-
 from components import versions
 from components.config import StackConfig
 from components.eks_base import spread
@@ -45,7 +43,8 @@ def values(cfg: StackConfig, annotations: dict, receive_url: Optional[str]) -> d
         "image": {"registry": registry, "repository": repository, "tag": pin.version},
         "replicas": 2,
         "replicaExternalLabelName": thanos.REPLICA_LABEL,
-        "externalLabels": {"cluster": pulumi.get_stack()},
+        # Unique per cluster (tools.thanos.clusterLabel): blocks of two clusters with one label overlap.
+        "externalLabels": {"cluster": cfg.tools.thanos.cluster_label},
         "retention": RETENTION,
         "retentionSize": RETENTION_SIZE,
         # DoNotSchedule: both replicas in one zone would lose the same hours in one zone outage.

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import pulumi_kubernetes as k8s
 
-from components import eks_prometheus, versions
+from components import eks_prometheus, thanos_topology, versions
 from components.eks_base import EksContext, irsa_annotations, spread
 from components.identity import ToolIdentity
 from components.renderers import dump, thanos
@@ -79,11 +79,11 @@ def _pdb(ctx: EksContext, app: str, labels: dict) -> None:
 
 
 def _deployment(ctx: EksContext, app: str, args: list[str], replicas: int, pod: dict, depends: list, strategy: str = "RollingUpdate",
-                headless: bool = False) -> k8s.apps.v1.Deployment:
+                headless: bool = False, annotations: Optional[dict[str, str]] = None) -> k8s.apps.v1.Deployment:
     labels = {"app.kubernetes.io/name": app}
     deployment = k8s.apps.v1.Deployment(
         f"{ctx.name}-{app}",
-        metadata={"name": app, "namespace": ctx.ns, "labels": labels},
+        metadata={"name": app, "namespace": ctx.ns, "labels": labels, **({"annotations": annotations} if annotations else {})},
         spec={
             "replicas": replicas,
             "selector": {"matchLabels": labels},
@@ -138,8 +138,22 @@ def _receive(ctx: EksContext, identity: ToolIdentity) -> None:
     _pdb(ctx, "thanos-receive", labels)
 
 
-def deploy(ctx: EksContext, identity: ToolIdentity, bucket: ToolBucket) -> dict[str, str]:
+def _spoke(ctx: EksContext, identity: Optional[ToolIdentity]) -> dict[str, str]:
+    """A spoke: Prometheus only, its sidecar uploading to the hub's bucket under the spoke's own
+    role, or remote-writing to the hub's Receive. The hub runs store, Query and the compactor."""
     cfg = ctx.cfg
+    receive_url = cfg.tools.thanos.hub_bucket.receive_url if cfg.tools.thanos.mode == "receive" else None
+    annotations = irsa_annotations(identity, eks_prometheus.SERVICE_ACCOUNT) if identity is not None else {}
+    ctx.chart(eks_prometheus.RELEASE, "kube-prometheus-stack-chart", eks_prometheus.values(cfg, annotations, receive_url),
+              [identity] if identity is not None else [])
+    return {"prometheus": f"http://{eks_prometheus.RELEASE}-prometheus.{ctx.svc}:9090"}
+
+
+def deploy(ctx: EksContext, identity: Optional[ToolIdentity], bucket: Optional[ToolBucket]) -> dict[str, str]:
+    cfg = ctx.cfg
+    if not cfg.tools.thanos.owns_bucket:
+        return _spoke(ctx, identity)
+    assert identity is not None and bucket is not None
     receive = cfg.tools.thanos.mode == "receive"
     objstore = k8s.core.v1.Secret(
         f"{ctx.name}-thanos-objstore",
@@ -148,7 +162,8 @@ def deploy(ctx: EksContext, identity: ToolIdentity, bucket: ToolBucket) -> dict[
         string_data={"objstore.yaml": dump(thanos.objstore(eks_prometheus.object_store_for_thanos(cfg)))},
         opts=ctx.opts(),
     )
-    endpoints = [f"dnssrv+_grpc._tcp.thanos-store.{ctx.svc}"]
+    # Spokes' sidecars where the hub can reach them (tools.thanos.spokes[].sidecarEndpoint).
+    endpoints = [f"dnssrv+_grpc._tcp.thanos-store.{ctx.svc}", *thanos_topology.sidecar_endpoints(cfg)]
     receive_url = None
     if receive:
         _receive(ctx, identity)
@@ -171,7 +186,8 @@ def deploy(ctx: EksContext, identity: ToolIdentity, bucket: ToolBucket) -> dict[
     _deployment(ctx, "thanos-compact", compact_args, 1,
                 pod_spec(ctx, "thanos-compact", compact_args, "thanos-compact", True, COMPACT_DIR, compact_labels,
                          scratch_limit=f"{cfg.aws.thanos_compact_disk_gi}Gi"),
-                [compact_sa, identity, objstore], strategy="Recreate")
+                [compact_sa, identity, objstore], strategy="Recreate",
+                annotations={thanos.COMPACTOR_BUCKET_LABEL: cfg.tools.thanos.bucket})
 
     query_args = thanos.query_args(endpoints)
     _deployment(ctx, "thanos-query", query_args, 2, pod_spec(ctx, "thanos-query", query_args, None, False, None, {"app.kubernetes.io/name": "thanos-query"}), [])

@@ -185,8 +185,10 @@ class MinioUsers:
 
     kind = "minio-user"
 
-    def __init__(self, provider: minio.Provider):
-        self.provider = provider
+    def __init__(self, provider: minio.Provider, prefix: str = "obs"):
+        # A spoke creating its user on its hub's MinIO prefixes it with its stack: the hub's own
+        # tools already use obs-<tool>.
+        self.provider, self.prefix = provider, prefix
 
     def declare(self, parent: pulumi.ComponentResource, name: str, grants: list[Grant], bucket: ToolBucket) -> Credentials:
         child = pulumi.ResourceOptions(parent=parent, provider=self.provider)
@@ -194,10 +196,10 @@ class MinioUsers:
         actions = tuple(sorted({a for g in grants for a in g.actions}))
         tool = grants[0].tool
         secret = random.RandomPassword(f"{name}-secret-key", length=40, special=False, opts=pulumi.ResourceOptions(parent=parent))
-        user = minio.IamUser(f"{name}-user", name=f"obs-{tool}", secret=secret.result, opts=child)
+        user = minio.IamUser(f"{name}-user", name=f"{self.prefix}-{tool}", secret=secret.result, opts=child)
         policy = minio.IamPolicy(
             f"{name}-policy",
-            name=f"obs-{tool}-bucket-access",
+            name=f"{self.prefix}-{tool}-bucket-access",
             policy=bucket.bucket_name.apply(lambda b: bucket_policy_document(f"arn:aws:s3:::{b}", bucket.prefix, actions)),
             opts=child,
         )

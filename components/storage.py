@@ -31,6 +31,8 @@ class BucketSpec:
     protect: bool
     kms_key_arn: Optional[str] = None
     tags: Optional[dict[str, str]] = None
+    # Roles in other AWS accounts (Thanos spokes) that may list, read and write, never delete.
+    cross_account_writers: tuple[str, ...] = ()
 
 
 @dataclass
@@ -108,7 +110,7 @@ class AwsS3Backend:
         aws.s3.BucketPolicy(
             f"{name}-tls-only",
             bucket=bucket.id,
-            policy=bucket.arn.apply(_deny_insecure_transport),
+            policy=bucket.arn.apply(lambda arn: _bucket_policy(arn, spec)),
             opts=child,
         )
         depends: list[pulumi.Resource] = []
@@ -132,22 +134,31 @@ class AwsS3Backend:
         return BucketOutputs(name=bucket.bucket, arn=bucket.arn)
 
 
-def _deny_insecure_transport(arn: str) -> str:
-    return json.dumps(
+def _bucket_policy(arn: str, spec: BucketSpec) -> str:
+    statements: list[dict] = [
         {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [arn, f"{arn}/*"],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
-            ],
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [arn, f"{arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
         }
-    )
+    ]
+    if spec.cross_account_writers:
+        # Another account's role needs the bucket's consent as well as its own role policy. The
+        # principal is the account and the condition the exact role: a policy naming a role that
+        # does not exist yet (the spoke is deployed after its hub) would be refused.
+        accounts = sorted({f"arn:aws:iam::{role.split(':')[4]}:root" for role in spec.cross_account_writers})
+        who = {"ArnEquals": {"aws:PrincipalArn": sorted(spec.cross_account_writers)}}
+        listing: dict = {"Sid": "SpokesList", "Effect": "Allow", "Principal": {"AWS": accounts}, "Action": ["s3:ListBucket"],
+                         "Resource": [arn], "Condition": who}
+        if spec.prefix:
+            listing["Condition"] = {**who, "StringLike": {"s3:prefix": [f"{spec.prefix}*"]}}
+        statements.append(listing)
+        statements.append({"Sid": "SpokesReadWrite", "Effect": "Allow", "Principal": {"AWS": accounts},
+                           "Action": ["s3:GetObject", "s3:PutObject"], "Resource": [f"{arn}/{spec.prefix}*"], "Condition": who})
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
 def _aws_rule(rule: lifecycle.Rule) -> dict:
@@ -229,4 +240,17 @@ def bucket_spec(cfg, tool: str) -> BucketSpec:
         protect=bool(cfg.storage.protect),
         kms_key_arn=cfg.storage.kms_key_arn,
         tags=dict(cfg.storage.tags) or None,
+        cross_account_writers=_spoke_roles(cfg) if tool == "thanos" else (),
+    )
+
+
+def _spoke_roles(cfg) -> tuple[str, ...]:
+    """Roles of Thanos spokes in other accounts: the role the spoke's own stack declares for its
+    Prometheus service account (identity.AwsRoles names it obs-<stack>-<service account>)."""
+    from components.access import SPOKE_SERVICE_ACCOUNT
+
+    return tuple(
+        f"arn:aws:iam::{spoke.account}:role/" + f"obs-{spoke.stack.rsplit('/', 1)[-1]}-{SPOKE_SERVICE_ACCOUNT}"[:64]
+        for spoke in cfg.tools.thanos.spokes
+        if spoke.account
     )

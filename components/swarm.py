@@ -57,8 +57,8 @@ OVERLAY_INTERFACE = "eth0"
 DNSRR = ("loki", "tempo")
 
 
-def swarm_layout(stack: str) -> Layout:
-    return Layout(ring_replicas=3, interface=OVERLAY_INTERFACE, cluster_label=stack, query_replicas=2)
+def swarm_layout(cluster_label: str) -> Layout:
+    return Layout(ring_replicas=3, interface=OVERLAY_INTERFACE, cluster_label=cluster_label, query_replicas=2)
 
 
 def _b64(text: str) -> str:
@@ -98,13 +98,16 @@ class SwarmTools(pulumi.ComponentResource):
             attachable=True,
             opts=self._opts(),
         )
-        admin = random.RandomPassword(f"{name}-grafana-admin-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self))
-        self.grafana_admin_password = pulumi.Output.secret(admin.result)
-        grafana_secret = docker.Secret(
-            f"{name}-grafana-admin-password",
-            data=pulumi.Output.secret(admin.result.apply(_b64)),
-            opts=self._opts(),
-        )
+        self.grafana_admin_password: Optional[pulumi.Output[str]] = None
+        # A Thanos spoke running nothing else has no Grafana: the hub's shows its data.
+        if any(w.tool == "grafana" for w in workloads):
+            admin = random.RandomPassword(f"{name}-grafana-admin-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self))
+            self.grafana_admin_password = pulumi.Output.secret(admin.result)
+            grafana_secret = docker.Secret(
+                f"{name}-grafana-admin-password",
+                data=pulumi.Output.secret(admin.result.apply(_b64)),
+                opts=self._opts(),
+            )
         self.services: dict[str, docker.Service] = {}
         for w in workloads:
             # Readable by the tool's own user only (Swarm mounts secrets as root otherwise).
@@ -120,7 +123,7 @@ class SwarmTools(pulumi.ComponentResource):
             depends: list[pulumi.Resource] = [buckets[w.tool], identities[w.tool]] if w.tool in buckets else []
             depends += [self.services[other] for other in w.after]
             self.services[w.name] = self._service(name, w, secrets, placement, depends)
-        self.urls = {"grafana": "http://<any-swarm-node>:3000"}
+        self.urls = {"grafana": "http://<any-swarm-node>:3000"} if "grafana" in self.services else {}
         self.register_outputs({"urls": self.urls})
 
     def _opts(self, depends: Optional[list[pulumi.Resource]] = None) -> pulumi.ResourceOptions:
@@ -170,7 +173,7 @@ class SwarmTools(pulumi.ComponentResource):
                 if w.name in DNSRR
                 else {"mode": "vip", "ports": [{"target_port": p, "published_port": p} for p in w.ports if w.name == "grafana"] or None}
             ),
-            labels=[{"label": "obs-storage.tool", "value": w.tool}],
+            labels=[{"label": "obs-storage.tool", "value": w.tool}] + [{"label": k, "value": v} for k, v in sorted(w.labels.items())],
             opts=self._opts(depends),
         )
 
@@ -182,7 +185,10 @@ class SwarmPlatform:
         self.docker_provider, self.credentials_secret, self.placement = docker_provider, credentials_secret, placement_constraints
 
     def deploy(self, cfg, buckets: dict[str, ToolBucket], identities: dict[str, ToolIdentity]) -> dict:
-        layout = swarm_layout(pulumi.get_stack())
+        layout = swarm_layout(cfg.tools.thanos.cluster_label)
         tools = SwarmTools("tools", workloads.build(cfg, layout), self.docker_provider, self.credentials_secret, self.placement,
                            cfg.hetzner.state_node, cfg.name_prefix, buckets, identities)
-        return {"urls": tools.urls, "grafanaAdminPassword": tools.grafana_admin_password}
+        out: dict = {"urls": tools.urls}
+        if tools.grafana_admin_password is not None:
+            out["grafanaAdminPassword"] = tools.grafana_admin_password
+        return out

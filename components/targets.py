@@ -15,6 +15,7 @@ from components import versions
 from components.config import StackConfig, Target as TargetName
 from components.identity import IdentityBackend
 from components.storage import StorageBackend
+from components.thanos_topology import Hub
 
 # Each target imports its provider SDKs and platform modules itself, when it is built: a stack
 # never loads the SDKs of the targets it does not use (every preview and plan pays for imports).
@@ -45,13 +46,15 @@ class Target:
     minio_provider: Optional[minio.Provider] = None
     # target aws: the existing EKS cluster (looked up by name)
     cluster: Optional[pulumi.Output] = None
+    # Thanos spoke: the identity backend that reaches the hub's bucket.
+    hub_identity: Optional[IdentityBackend] = None
 
 
-def build(cfg: StackConfig) -> Target:
-    return {TargetName.LOCAL: _local, TargetName.AWS: _aws, TargetName.HETZNER: _hetzner}[cfg.target](cfg)
+def build(cfg: StackConfig, hub: Optional[Hub] = None) -> Target:
+    return {TargetName.LOCAL: _local, TargetName.AWS: _aws, TargetName.HETZNER: _hetzner}[cfg.target](cfg, hub)
 
 
-def _local(cfg: StackConfig) -> Target:
+def _local(cfg: StackConfig, hub: Optional[Hub]) -> Target:
     import pulumi_docker as docker
 
     from components.docker_local import LocalPlatform
@@ -69,6 +72,11 @@ def _local(cfg: StackConfig) -> Target:
         driver="bridge",
         opts=pulumi.ResourceOptions(provider=docker_provider),
     )
+    hub_identity = _hub_minio_users(cfg, hub) if hub else None
+    if not cfg.tools.owned():
+        # A spoke running only Thanos keeps nothing in a bucket of its own: no MinIO to run.
+        return Target(cfg.target, None, None, LocalPlatform(network, docker_provider), docker_provider=docker_provider,
+                      docker_network=network, hub_identity=hub_identity)
     server = LocalMinio("minio", versions.image(cfg.pins, "minio"), network, docker_provider, cfg.name_prefix)
     backend = S3CompatibleBackend(server.provider, s.region, s.endpoint, s.path_style, s.tls)
     return Target(
@@ -81,10 +89,30 @@ def _local(cfg: StackConfig) -> Target:
         docker_provider=docker_provider,
         docker_network=network,
         minio_provider=server.provider,
+        hub_identity=hub_identity,
     )
 
 
-def _aws(cfg: StackConfig) -> Target:
+def _hub_minio_users(cfg: StackConfig, hub: Hub):
+    """A local spoke's users live on its hub's MinIO, created with the hub's root login (a secret
+    output of the hub's stack): both stacks run on this machine's engine."""
+    import pulumi_minio as minio
+
+    from components.identity import MinioUsers
+
+    assert hub.reference is not None and hub.bucket.minio_api
+    provider = minio.Provider(
+        "hub-minio",
+        minio_server=hub.bucket.minio_api.removeprefix("http://"),
+        minio_user=hub.reference.require_output("minioRootUser"),
+        minio_password=hub.reference.require_output("minioRootPassword"),
+        minio_ssl=False,
+        minio_region=hub.bucket.region,
+    )
+    return MinioUsers(provider, prefix=cfg.name_prefix)
+
+
+def _aws(cfg: StackConfig, hub: Optional[Hub]) -> Target:
     import pulumi_aws as aws
     import pulumi_kubernetes as k8s
 
@@ -102,6 +130,12 @@ def _aws(cfg: StackConfig) -> Target:
         pulumi.Output.secret(cfg.secrets.kubeconfig.get_secret_value()) if cfg.secrets.kubeconfig else kubeconfig(cluster, s.region)
     )
     k8s_provider = k8s.Provider("eks", kubeconfig=config)
+    # A spoke's roles live in its own account and trust its own cluster; only the KMS key (if the
+    # hub encrypts with one) is the hub's.
+    hub_identity = (
+        AwsRoles(provider, pulumi.get_stack(), cfg.aws.cluster_name, cfg.aws.namespace, cfg.aws.identity, oidc, hub.bucket.kms_key_arn)
+        if hub else None
+    )
     return Target(
         cfg.target,
         AwsS3Backend(provider, s.region, s.endpoint, s.path_style, s.tls),
@@ -109,10 +143,11 @@ def _aws(cfg: StackConfig) -> Target:
         EksPlatform(k8s_provider),
         aws_provider=provider,
         cluster=cluster,
+        hub_identity=hub_identity,
     )
 
 
-def _hetzner(cfg: StackConfig) -> Target:
+def _hetzner(cfg: StackConfig, hub: Optional[Hub]) -> Target:
     import pulumi_docker as docker
     import pulumi_minio as minio
 
@@ -142,4 +177,7 @@ def _hetzner(cfg: StackConfig) -> Target:
         urls={"objectStorage": f"https://{s.endpoint}"},
         docker_provider=docker_provider,
         minio_provider=provider,
+        # Hetzner has no per-bucket credentials: the spoke's key pair must be one of the hub's
+        # project, and it reaches every bucket of that project (thanos_topology.HETZNER_NOTE).
+        hub_identity=key_pair if hub else None,
     )

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Optional
 
-from components import versions
+from components import thanos_topology, versions
 from components.config import StackConfig
 from components.identity import CREDENTIALS_FILE
 from components.renderers import CHECKSUM_ENV, Cluster, ObjectStore, dump
@@ -60,6 +60,12 @@ class Workload:
     stop_grace_seconds: int = 10
     # Workloads that must exist first (by name), e.g. the ring store.
     after: list[str] = field(default_factory=list)
+    # Labels on the container or service (the compactor names the bucket it compacts, which the
+    # policy pack checks against the buckets the stack owns).
+    labels: dict[str, str] = field(default_factory=dict)
+    # Thanos spoke on target local: also attach to the hub's network (its MinIO, its Receive, and
+    # the hub's Query reaching this sidecar).
+    joins_hub_network: bool = False
 
     @property
     def uid(self) -> str:
@@ -97,6 +103,9 @@ def _wget(executable: str, url: str) -> list[str]:
 def object_store(cfg: StackConfig, tool: str, aws_sdk_auth: bool = False) -> ObjectStore:
     s = cfg.storage
     tool_cfg = cfg.tools.enabled()[tool]
+    if tool == "thanos" and not cfg.tools.thanos.owns_bucket:
+        # A spoke writes to its hub's bucket, with the hub's coordinates (components/thanos_topology.py).
+        return cfg.tools.thanos.hub_bucket.object_store(aws_sdk_auth)
     return ObjectStore(
         bucket=tool_cfg.bucket,
         prefix=tool_cfg.prefix,
@@ -167,8 +176,11 @@ def build(cfg: StackConfig, layout: Layout) -> list[Workload]:
         ))
     if "thanos" in enabled:
         out += _thanos(cfg, layout)
-    if enabled:
+    # A Thanos spoke has no Query of its own: the hub's Grafana shows its data.
+    shown = {tool for tool in enabled if tool != "thanos" or cfg.tools.thanos.owns_bucket}
+    if shown:
         urls = {"thanos": f"http://thanos-query:{thanos.HTTP_PORT}", "loki": f"http://loki:{loki.HTTP_PORT}", "tempo": f"http://tempo:{tempo.HTTP_PORT}"}
+        urls = {tool: url for tool, url in urls.items() if tool in shown}
         out.append(Workload(
             name="grafana", tool="grafana", pin="grafana", image=versions.image(pins, "grafana"), args=[],
             health=_wget("/usr/bin/wget", f"http://127.0.0.1:{GRAFANA_PORT}/api/health"), health_note="wget /api/health",
@@ -194,12 +206,17 @@ def _thanos(cfg: StackConfig, layout: Layout) -> list[Workload]:
     ready = _wget("/bin/wget", f"http://127.0.0.1:{thanos.HTTP_PORT}/-/ready")
     thanos_cfg = cfg.tools.thanos
     receive = thanos_cfg.mode == "receive"
-    endpoints = [f"thanos-store:{thanos.GRPC_PORT}"]
+    spoke = not thanos_cfg.owns_bucket
+    endpoints = [f"thanos-store:{thanos.GRPC_PORT}", *thanos_topology.sidecar_endpoints(cfg)]
     out: list[Workload] = []
-    receive_names = [f"thanos-receive-{i}" for i in range(thanos_cfg.receive_replication_factor)] if receive else []
+    receive_names = [f"thanos-receive-{i}" for i in range(thanos_cfg.receive_replication_factor)] if receive and not spoke else []
 
     scrape = {"prometheus": [f"localhost:{prometheus.PORT}"], "thanos": [f"thanos-query:{thanos.HTTP_PORT}", f"thanos-store:{thanos.HTTP_PORT}"]}
-    receive_url = f"http://{receive_names[0]}:{thanos.RECEIVE_REMOTE_WRITE_PORT}/api/v1/receive" if receive else None
+    receive_url = f"http://{receive_names[0]}:{thanos.RECEIVE_REMOTE_WRITE_PORT}/api/v1/receive" if receive_names else None
+    if spoke:
+        # Only this cluster's Prometheus (and sidecar): the hub runs the rest.
+        scrape = {"prometheus": scrape["prometheus"], **({} if receive else {"thanos": [f"thanos-sidecar:{thanos.HTTP_PORT}"]})}
+        receive_url = thanos_cfg.hub_bucket.receive_url if receive else None
     prom_config = prometheus.render(cfg, layout.cluster_label, "prometheus-0", scrape, receive_url)
     out.append(Workload(
         name="prometheus", tool="thanos", pin="prometheus", image=versions.image(pins, "prometheus"), args=prometheus.flags(cfg),
@@ -207,7 +224,12 @@ def _thanos(cfg: StackConfig, layout: Layout) -> list[Workload]:
         files=[File("/etc/prometheus/prometheus.yml", dump(prom_config))],
         # Recent blocks only (prometheus.LOCAL_RETENTION); older ones are in the bucket.
         volumes={"prometheus-data": prometheus.TSDB_PATH}, node_local_state=True,
+        joins_hub_network=spoke and receive,
     ))
+    if spoke:
+        if not receive:
+            out.append(_sidecar(cfg, image, env, objstore, ready, spoke=True))
+        return out
     if receive:
         hashring = json.dumps([{"hashring": "default", "endpoints": [f"{n}:{thanos.GRPC_PORT}" for n in receive_names]}])
         for name in receive_names:
@@ -223,16 +245,7 @@ def _thanos(cfg: StackConfig, layout: Layout) -> list[Workload]:
             ))
             endpoints.append(f"{name}:{thanos.GRPC_PORT}")
     else:
-        out.append(Workload(
-            name="thanos-sidecar", tool="thanos", pin="thanos", image=image,
-            args=thanos.sidecar_args(f"http://prometheus:{prometheus.PORT}", prometheus.TSDB_PATH),
-            health=ready, health_note="wget /-/ready", env=env, files=[objstore], credentials=True,
-            # Reads the TSDB Prometheus writes: same volume, same node, same user (nobody). The
-            # volume's owner comes from the Prometheus image, which has /prometheus; this image
-            # does not, so its mount never changes the owner (moby CopyImagePathContent).
-            volumes={"prometheus-data": prometheus.TSDB_PATH}, node_local_state=True,
-            user="65534:65534",
-        ))
+        out.append(_sidecar(cfg, image, env, objstore, ready, spoke=False))
         endpoints.append(f"thanos-sidecar:{thanos.GRPC_PORT}")
     # Store and compactor keep only disposable caches and working files: no volume to lose.
     out.append(Workload(
@@ -242,9 +255,27 @@ def _thanos(cfg: StackConfig, layout: Layout) -> list[Workload]:
     out.append(Workload(
         name="thanos-compact", tool="thanos", pin="thanos", image=image, args=thanos.compact_args(cfg, data_dir="/tmp/thanos-compact"),
         health=ready, health_note="wget /-/ready", env=env, files=[objstore], credentials=True,
+        labels={thanos.COMPACTOR_BUCKET_LABEL: thanos_cfg.bucket},
     ))
     out.append(Workload(
         name="thanos-query", tool="thanos", pin="thanos", image=image, args=thanos.query_args(endpoints),
         health=ready, health_note="wget /-/ready", ports=[thanos.HTTP_PORT], replicas=layout.query_replicas,
     ))
     return out
+
+
+def _sidecar(cfg: StackConfig, image: str, env: dict[str, str], objstore: File, ready: list[str], spoke: bool) -> Workload:
+    # On a spoke the sidecar also sits on the hub's network, where `prometheus` is the hub's:
+    # it finds its own Prometheus by container/service name, unique on both networks.
+    host = f"{cfg.name_prefix}-prometheus" if spoke else "prometheus"
+    return Workload(
+        name="thanos-sidecar", tool="thanos", pin="thanos", image=image,
+        args=thanos.sidecar_args(f"http://{host}:{prometheus.PORT}", prometheus.TSDB_PATH),
+        health=ready, health_note="wget /-/ready", env=env, files=[objstore], credentials=True,
+        # Reads the TSDB Prometheus writes: same volume, same node, same user (nobody). The
+        # volume's owner comes from the Prometheus image, which has /prometheus; this image
+        # does not, so its mount never changes the owner (moby CopyImagePathContent).
+        volumes={"prometheus-data": prometheus.TSDB_PATH}, node_local_state=True,
+        user="65534:65534",
+        joins_hub_network=spoke,
+    )

@@ -569,6 +569,84 @@ def irsa_trust_restricts_sub_and_aud(args: ResourceValidationArgs, report_violat
             report_violation(f"{label} trusts web identities without StringEquals {shown}:aud = sts.amazonaws.com.")
 
 
+# ---------------------------------------------------------------- one Thanos compactor per bucket
+# components/renderers/thanos.py COMPACTOR_BUCKET_LABEL: a Docker label or Kubernetes annotation.
+COMPACTOR_BUCKET_LABEL = "obs-storage.thanos-bucket"
+K8S_WORKLOADS = frozenset({"kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:DaemonSet"})
+DOCKER_CONTAINERS = frozenset({"docker:index/container:Container"})
+DOCKER_SERVICES = frozenset({"docker:index/service:Service"})
+
+
+def runs_thanos_compact(words: Any) -> bool:
+    """True for a command line running `thanos compact` (the image's entrypoint is the binary, so
+    the arguments alone start with the subcommand)."""
+    words = [w for w in _as_list(words) if isinstance(w, str)]
+    while words and words[0].rsplit("/", 1)[-1] == "thanos":
+        words = words[1:]
+    return words[:1] == ["compact"]
+
+
+def _docker_label(labels: Any) -> Any:
+    for item in _as_list(labels):
+        if isinstance(item, dict) and item.get("label") == COMPACTOR_BUCKET_LABEL:
+            return item.get("value")
+    return None
+
+
+def compactors(resources: Iterable[PolicyResource]) -> Iterator[tuple[PolicyResource, Any, Any]]:
+    """(resource, bucket it names or None, replicas) for every Thanos compactor a stack declares."""
+    for r in resources:
+        props = plain(r.props)
+        if r.resource_type in K8S_WORKLOADS:
+            spec = props.get("spec") if isinstance(props.get("spec"), dict) else {}
+            pod = ((spec.get("template") or {}).get("spec") or {}) if isinstance(spec.get("template"), dict) else {}
+            containers = [c for c in _as_list(pod.get("containers")) if isinstance(c, dict)]
+            if any(runs_thanos_compact(_as_list(c.get("command")) + _as_list(c.get("args"))) for c in containers):
+                annotations = (props.get("metadata") or {}).get("annotations") if isinstance(props.get("metadata"), dict) else None
+                bucket = annotations.get(COMPACTOR_BUCKET_LABEL) if isinstance(annotations, dict) else None
+                replicas = "every node" if r.resource_type.endswith(":DaemonSet") else spec.get("replicas", 1)
+                yield r, bucket, replicas
+        elif r.resource_type in DOCKER_CONTAINERS:
+            if runs_thanos_compact(_as_list(props.get("entrypoints")) + _as_list(props.get("command"))):
+                yield r, _docker_label(props.get("labels")), 1
+        elif r.resource_type in DOCKER_SERVICES:
+            container = ((props.get("taskSpec") or {}).get("containerSpec") or {}) if isinstance(props.get("taskSpec"), dict) else {}
+            if runs_thanos_compact(_as_list(container.get("commands")) + _as_list(container.get("args"))):
+                mode = props.get("mode") if isinstance(props.get("mode"), dict) else {}
+                replicas = "every node" if mode.get("global") else (mode.get("replicated") or {}).get("replicas", 1)
+                yield r, _docker_label(props.get("labels")), replicas
+
+
+def thanos_one_compactor_per_bucket(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    owned: set[str] = set()
+    undecided = False
+    for r in args.resources:
+        if r.resource_type in AWS_BUCKETS | MINIO_BUCKETS:
+            name = plain(r.props).get("bucket")
+            if isinstance(name, str):
+                owned.add(name)
+            else:
+                undecided = True
+    first: dict[str, str] = {}
+    for r, bucket, replicas in compactors(args.resources):
+        if bucket is UNKNOWN:
+            continue
+        if not isinstance(bucket, str) or not bucket:
+            report_violation(
+                f"a Thanos compactor that does not name its bucket ({COMPACTOR_BUCKET_LABEL} label or annotation); "
+                "the pack cannot show it compacts a bucket this stack owns.", r.urn)
+            continue
+        if replicas != 1 and replicas is not UNKNOWN and not (isinstance(replicas, (int, float)) and replicas <= 1):
+            report_violation(f"the compactor of bucket {bucket} runs {replicas} replicas; two compactors on one bucket corrupt it. Run one.", r.urn)
+        if bucket in first:
+            report_violation(f"a second compactor of bucket {bucket} (the first is {first[bucket]}); two compactors on one bucket corrupt it.", r.urn)
+        first.setdefault(bucket, r.urn)
+        if bucket not in owned and not undecided:
+            report_violation(
+                f"compacts bucket {bucket}, which this stack does not declare; only the stack that owns a bucket (the Thanos hub) "
+                "runs its one compactor. Remove it (a spoke only uploads).", r.urn)
+
+
 # ---------------------------------------------------------------- exemptions
 EXEMPTION_ITEM = {
     "type": "object",
@@ -657,6 +735,7 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
     _resource("no-archive-storage-transition", "Observability data never moves to GLACIER or DEEP_ARCHIVE.", no_archive_storage_transition, MANDATORY),
     _resource("iam-least-privilege", "IAM policies for the tools allow no \"*\"/\"s3:*\" action and no \"*\" resource.", iam_least_privilege, MANDATORY),
     _resource("irsa-trust-restricts-sub-and-aud", "IRSA trust policies pin both the service account (sub) and the audience (aud).", irsa_trust_restricts_sub_and_aud, MANDATORY),
+    _stack("thanos-one-compactor-per-bucket", "A Thanos compactor runs once, for a bucket its stack owns.", thanos_one_compactor_per_bucket, MANDATORY),
     StackValidationPolicy(
         name="policy-exemptions",
         description="Lists every exemption in force, on every run.",

@@ -42,6 +42,9 @@ def project_root() -> Path:
     return cwd if (cwd / "Pulumi.yaml").exists() else Path(__file__).resolve().parent.parent
 
 PROJECT = "obs-storage"
+# What a DIY backend (file://, s3://) names every stack's organization; the fully qualified names
+# in stack files (tools.thanos.hub, tools.thanos.spokes[].stack) use it.
+ORGANIZATION = "organization"
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 SDK_PACKAGES = ("pulumi_aws", "pulumi_minio", "pulumi_docker", "pulumi_kubernetes", "pulumi_random")
@@ -211,16 +214,35 @@ def _fake_id(*parts: str) -> str:
 
 
 class StrictMocks(pulumi.runtime.Mocks):
-    """Realistic computed outputs for the resources and invokes this program uses."""
+    """Realistic computed outputs for the resources and invokes this program uses.
 
-    def __init__(self, region: str = "ap-northeast-2"):
+    `stack_outputs` maps fully qualified stack names to their outputs as a plan records them
+    ("[secret]" for a secret one): what a `pulumi.StackReference` to that stack reads. A reference
+    to any other stack fails the run, as it would fail a preview.
+    """
+
+    def __init__(self, region: str = "ap-northeast-2", stack_outputs: Optional[dict[str, dict[str, Any]]] = None):
         self.region = region
         self.invokes: list[str] = []
+        self.stack_outputs = stack_outputs or {}
+
+    def _stack_reference(self, name: str) -> dict[str, Any]:
+        if name not in self.stack_outputs:
+            known = ", ".join(sorted(self.stack_outputs)) or "none"
+            raise StrictMockError(f"StackReference to {name}: no outputs of that stack to read offline (stacks planned first: {known})")
+        outputs = self.stack_outputs[name]
+        secret = sorted(k for k, v in outputs.items() if v == SECRET)
+        # Like the engine: secret outputs arrive as secrets, and their names are listed.
+        values = {k: rpc.wrap_rpc_secret(v) if k in secret else v for k, v in outputs.items()}
+        return {"name": name, "outputs": values, "secretOutputNames": secret}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         state = dict(args.inputs)
         name, typ = args.name, args.typ
         rid = f"{name}-{_fake_id(typ, name)}"
+        if typ == "pulumi:pulumi:StackReference":
+            rid = args.resource_id or str(state.get("name"))
+            return rid, self._stack_reference(rid)
         if typ == "aws:s3/bucket:Bucket":
             rid = state.get("bucket", name)
             state.update(bucket=rid, arn=f"arn:aws:s3:::{rid}", region=self.region)
@@ -298,6 +320,24 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
         self.problems: list[str] = []
+
+    def ReadResource(self, request):
+        # Reads (a StackReference is one) declare nothing, but the plan lists them: a reviewer
+        # sees which other stacks this one depends on.
+        response = super().ReadResource(request)
+        self.registrations.append(
+            Registration(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent,
+                custom=True,
+                inputs=_masked(json_format.MessageToDict(request.properties)),
+                provider=request.provider.rsplit("::", 1)[0] if request.provider else "",
+                depends_on=list(request.dependencies),
+            )
+        )
+        return response
 
     def RegisterResource(self, request):
         urn = self.make_urn(request.parent, request.type, request.name)
@@ -502,15 +542,23 @@ class PlanResult:
         return found[0]
 
 
-def run(stack: str, overrides: Optional[dict[str, Any]] = None, program: Optional[Path] = None, preview: bool = False) -> PlanResult:
-    """Run `program` for `stack` under strict mocks; raise on bad config or a strict-mock failure."""
+def run(stack: str, overrides: Optional[dict[str, Any]] = None, program: Optional[Path] = None, preview: bool = False,
+        stack_outputs: Optional[dict[str, dict[str, Any]]] = None) -> PlanResult:
+    """Run `program` for `stack` under strict mocks; raise on bad config or a strict-mock failure.
+
+    `stack_outputs` are what StackReferences read (fully qualified name -> outputs). Default: the
+    hub a Thanos spoke names, planned first from its own stack file, so a spoke is planned
+    against its hub's real plan outputs.
+    """
     program = program or project_root() / "__main__.py"
     raw, secret_keys = stack_config(stack, overrides)
+    if stack_outputs is None:
+        stack_outputs = {name: referenced_stack_outputs(name) for name in referenced_stacks(raw)}
     region = _region_hint(raw)
-    monitor = RecordingMonitor(StrictMocks(region))
+    monitor = RecordingMonitor(StrictMocks(region, stack_outputs))
     settings.reset_options()
     pulumi.runtime.set_all_config(raw, secret_keys)
-    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor, organization=ORGANIZATION)
     root = settings.get_root_resource()
 
     def program_run():
@@ -521,6 +569,39 @@ def run(stack: str, overrides: Optional[dict[str, Any]] = None, program: Optiona
         raise StrictMockError("\n".join(monitor.problems))
     outputs = _sync_await(_resolve_outputs(dict(root.outputs)))
     return PlanResult(stack, monitor.registrations, outputs, monitor.mocks.invokes)
+
+
+def referenced_stacks(raw: dict[str, str]) -> list[str]:
+    """Fully qualified names of the stacks the config makes the program reference: a Thanos
+    spoke's hub. Unreadable config is left for the program to report."""
+    try:
+        thanos = json.loads(raw.get(f"{PROJECT}:tools", "{}")).get("thanos") or {}
+    except (json.JSONDecodeError, AttributeError):
+        return []
+    hub = thanos.get("hub") if isinstance(thanos, dict) and thanos.get("role") == "spoke" else None
+    return [hub] if isinstance(hub, str) else []
+
+
+def stack_file_of(name: str, root: Optional[Path] = None) -> Optional[str]:
+    """The stack of this project a fully qualified name points at, if its stack file is here."""
+    parts = name.split("/")
+    if len(parts) != 3 or parts[1] != PROJECT or parts[2] not in available_stacks(root):
+        return None
+    return parts[2]
+
+
+def referenced_stack_outputs(name: str) -> dict[str, Any]:
+    """The plan outputs of a referenced stack of this project, planned from its stack file."""
+    return _planned_outputs(name, project_root())
+
+
+@functools.lru_cache(maxsize=None)
+def _planned_outputs(name: str, root: Path) -> dict[str, Any]:
+    stack = stack_file_of(name, root)
+    if stack is None:
+        raise StrictMockError(f"StackReference to {name}: no Pulumi.<stack>.yaml of project {PROJECT} here to plan it offline "
+                              f"(stacks: {', '.join(available_stacks(root))})")
+    return run(stack).outputs
 
 
 def _region_hint(raw: dict[str, str]) -> str:

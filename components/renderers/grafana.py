@@ -29,7 +29,9 @@ def render(cfg: StackConfig, urls: dict[str, str]) -> dict[str, Any]:
     """`urls` maps "thanos", "loki", "tempo" to the URLs Grafana reaches them at."""
     enabled = cfg.tools.enabled()
     datasources: list[dict[str, Any]] = []
-    if "thanos" in enabled:
+    # Thanos only where this stack runs a Query (not on a spoke, which passes no "thanos" URL).
+    metrics = "thanos" in enabled and bool(urls.get("thanos"))
+    if metrics:
         datasources.append({
             "name": "Thanos", "uid": "thanos", "type": "prometheus", "access": "proxy", "url": urls["thanos"], "isDefault": True,
             "jsonData": {"prometheusType": "Thanos", "timeInterval": "30s"},
@@ -55,7 +57,7 @@ def render(cfg: StackConfig, urls: dict[str, str]) -> dict[str, Any]:
                     "filterBySpanID": False,
                     "tags": [{"key": "service.name", "value": "service_name"}],
                 }
-            if "thanos" in enabled:
+            if metrics:
                 tempo["jsonData"]["serviceMap"] = {"datasourceUid": "thanos"}
             datasources.append(_merge(tempo, _tenant_header(cfg, tenant)))
     return {"apiVersion": 1, "datasources": datasources}

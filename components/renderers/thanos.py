@@ -13,6 +13,9 @@ HTTP_PORT = 10902
 RECEIVE_REMOTE_WRITE_PORT = 19291
 OBJSTORE_FILE = "/etc/thanos/objstore.yaml"
 REPLICA_LABEL = "replica"
+# Label (Docker) or annotation (Kubernetes) naming the bucket a compactor compacts: the policy pack
+# refuses a compactor for a bucket the stack does not own (one compactor per bucket).
+COMPACTOR_BUCKET_LABEL = "obs-storage.thanos-bucket"
 RECEIVE_REPLICA_LABEL = "receive_replica"
 
 

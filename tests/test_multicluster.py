@@ -1,0 +1,578 @@
+"""Thanos across clusters: a hub owns the bucket and the one compactor, spokes upload into it.
+
+Spokes are planned against their hub's real plan outputs: the engine plans the hub's stack file
+first and answers the spoke's StackReference with those outputs. Hub outputs that a test alters
+(another region, a spoke it does not list) start from the hub's real outputs too.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+
+from components import config, thanos_topology
+from components.renderers import thanos as thanos_renderer
+from policies import offline, rules
+from tools import engine
+
+ROOT = Path(__file__).resolve().parent.parent
+HUB = "organization/obs-storage/staging"
+LOCAL_HUB = "organization/obs-storage/local"
+CHART = "kubernetes:helm.sh/v4:Chart"
+CONTAINER = "docker:index/container:Container"
+SERVICE = "docker:index/service:Service"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+
+
+def stack_file(stack: str) -> dict[str, Any]:
+    return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+
+
+def load(stack: str, **thanos: Any) -> config.StackConfig:
+    """The committed stack's config, with tools.thanos fields replaced (None removes one)."""
+    raw, secret = engine.stack_config(stack)
+    tools = json.loads(raw["obs-storage:tools"])
+    for key, value in thanos.items():
+        if value is None:
+            tools["thanos"].pop(key, None)
+        else:
+            tools["thanos"][key] = value
+    raw["obs-storage:tools"] = json.dumps(tools)
+    return config.load(stack, raw, set(secret))
+
+
+def error_of(stack: str, **thanos: Any) -> config.ConfigError:
+    with pytest.raises(config.ConfigError) as info:
+        load(stack, **thanos)
+    assert "\n" not in str(info.value) and "Fix: " in str(info.value), str(info.value)
+    return info.value
+
+
+def hub_outputs(stack: str = "staging") -> dict[str, Any]:
+    return copy.deepcopy(engine.run(stack).outputs)
+
+
+def thanos_tools(stack: str, **thanos: Any) -> dict[str, Any]:
+    tools = stack_file(stack)["obs-storage:tools"]
+    tools["thanos"] = {**tools["thanos"], **thanos}
+    return {"obs-storage:tools": tools}
+
+
+# ---------------------------------------------------------------- the config alone
+def test_committed_hub_and_spokes_validate_with_their_roles():
+    roles = {s: load(s).tools.thanos for s in ("local", "local-spoke", "staging", "staging-batch", "staging-us")}
+    assert {s: t.role for s, t in roles.items()} == {
+        "local": "hub", "local-spoke": "spoke", "staging": "hub", "staging-batch": "spoke", "staging-us": "spoke"}
+    # The cluster label defaults to the stack name: unique because stack names are.
+    assert {s: t.cluster_label for s, t in roles.items()} == {s: s for s in roles}
+    assert roles["staging-batch"].hub == HUB and roles["local-spoke"].hub == LOCAL_HUB
+
+
+def test_spoke_without_hub_reference_is_refused():
+    err = error_of("staging-batch", hub=None)
+    assert err.key == "tools.thanos.hub" and "required for a spoke" in err.problem
+    assert "pulumi config set --stack staging-batch --path 'obs-storage:tools.thanos.hub'" in err.fix
+
+
+@pytest.mark.parametrize("name", ["staging", "obs-storage/staging", "org/obs-storage/staging/x", "org//staging"])
+def test_hub_reference_must_be_fully_qualified(name):
+    err = error_of("staging-batch", hub=name)
+    assert err.key == "tools.thanos.hub" and err.value == name and "fully qualified" in err.problem
+
+
+def test_spoke_naming_itself_as_hub_is_refused():
+    err = error_of("staging-batch", hub="organization/obs-storage/staging-batch")
+    assert err.key == "tools.thanos.hub" and "itself" in err.problem
+
+
+@pytest.mark.parametrize("key,value,why", [
+    # A spoke that would configure a compactor: only the hub runs the bucket's one compactor.
+    ("retention", {"rawDays": 7}, "compactor"),
+    ("deleteDelayHours", 24, "compactor"),
+    # A spoke that would copy the hub's bucket into its own config.
+    ("bucket", "acme-staging-thanos", "stack outputs"),
+    ("prefix", "metrics/", "stack outputs"),
+    ("expireAfterDays", 400, "owns the bucket"),
+    ("transitions", [{"days": 60, "storageClass": "GLACIER_IR"}], "owns the bucket"),
+    ("receiveReplicationFactor", 3, "Receive runs on the hub"),
+    ("spokes", [{"stack": "organization/obs-storage/x", "clusterLabel": "x"}], "only a hub"),
+])
+def test_spoke_refuses_what_belongs_to_the_hub(key, value, why):
+    err = error_of("staging-batch", **{key: value})
+    assert err.key == f"tools.thanos.{key}" and "is set on a spoke" in err.problem and why in err.problem
+    assert f"remove tools.thanos.{key} from the spoke" in err.fix
+
+
+def test_hub_naming_a_hub_is_refused():
+    err = error_of("staging", hub=HUB)
+    assert err.key == "tools.thanos.hub" and "tools.thanos.role" in err.problem and "spoke" in err.fix
+
+
+def test_cross_region_is_a_spoke_setting():
+    err = error_of("staging", crossRegion=True)
+    assert err.key == "tools.thanos.crossRegion"
+
+
+def test_hub_needs_a_bucket_and_a_disabled_tool_does_not():
+    err = error_of("staging", bucket=None)
+    assert err.key == "tools.thanos.bucket" and "required for a hub" in err.problem and "role to spoke" in err.fix
+    # The spokes' stack files name no Loki or Tempo bucket: those tools are off there.
+    assert load("staging-batch").tools.loki.bucket is None
+
+
+@pytest.mark.parametrize("stack", ["staging", "staging-batch"])
+def test_empty_cluster_label_is_refused(stack):
+    err = error_of(stack, clusterLabel="")
+    assert err.key == "tools.thanos.clusterLabel" and "empty" in err.problem
+
+
+def test_hub_refuses_two_spokes_with_one_label():
+    spokes = [{"stack": "organization/obs-storage/a", "clusterLabel": "eu"}, {"stack": "organization/obs-storage/b", "clusterLabel": "eu"}]
+    err = error_of("staging", spokes=spokes)
+    assert err.key == "tools.thanos.spokes[1].clusterLabel" and err.value == "eu" and "spokes[0]" in err.problem
+
+
+def test_hub_refuses_a_spoke_with_its_own_label():
+    # The hub's label defaults to its stack name, staging.
+    err = error_of("staging", spokes=[{"stack": "organization/obs-storage/a", "clusterLabel": "staging"}])
+    assert err.key == "tools.thanos.spokes[0].clusterLabel" and "hub's own cluster label" in err.problem
+
+
+def test_hub_refuses_a_spoke_listed_twice_or_itself():
+    twice = [{"stack": "organization/obs-storage/a", "clusterLabel": "a"}, {"stack": "organization/obs-storage/a", "clusterLabel": "b"}]
+    assert error_of("staging", spokes=twice).key == "tools.thanos.spokes[1].stack"
+    itself = [{"stack": HUB, "clusterLabel": "other"}]
+    assert error_of("staging", spokes=itself).key == "tools.thanos.spokes[0].stack"
+
+
+def test_spoke_account_only_on_aws():
+    err = error_of("prod", spokes=[{"stack": "organization/obs-storage/edge", "clusterLabel": "edge", "account": "210987654321"}])
+    assert err.key == "tools.thanos.spokes[0].account" and "hetzner" in err.problem
+
+
+# ---------------------------------------------------------------- the spoke's checks of its hub
+def check(spoke: str, hub_out: Any, spoke_out: Any = None, **thanos: Any) -> thanos_topology.HubBucket:
+    return thanos_topology.check_hub(load(spoke, **thanos), spoke, f"organization/obs-storage/{spoke}", hub_out, spoke_out)
+
+
+def check_error(spoke: str, hub_out: Any, spoke_out: Any = None, **thanos: Any) -> config.ConfigError:
+    with pytest.raises(config.ConfigError) as info:
+        check(spoke, hub_out, spoke_out, **thanos)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"stack '{spoke}': obs-storage:{info.value.key} = ") and "Fix: " in message, message
+    return info.value
+
+
+def test_real_hub_outputs_pass_the_spokes_checks():
+    hub = hub_outputs()["thanosHub"]
+    found = check("staging-batch", hub)
+    assert (found.bucket, found.region, found.arn) == ("acme-staging-thanos", "ap-northeast-2", "arn:aws:s3:::acme-staging-thanos")
+    assert check("staging-us", hub).region == "ap-northeast-2"
+
+
+def test_hub_reference_to_a_stack_that_is_no_hub():
+    err = check_error("staging-batch", None)
+    assert err.key == "tools.thanos.hub" and "not a Thanos hub" in err.problem and "pulumi up" in err.fix
+    spoke = engine.run("staging-us").outputs["thanosSpoke"]
+    err = check_error("staging-batch", None, spoke)
+    assert "is itself a spoke (of organization/obs-storage/staging)" in err.problem
+
+
+def test_hub_output_of_an_older_version_is_refused():
+    hub = hub_outputs()["thanosHub"]
+    del hub["spokes"]
+    assert "without spokes" in check_error("staging-batch", hub).problem
+
+
+def test_spoke_on_another_target_than_its_hub():
+    hub = hub_outputs("prod")["thanosHub"]
+    err = check_error("staging-batch", hub)
+    assert err.key == "tools.thanos.hub" and "target hetzner" in err.problem
+
+
+def test_spoke_in_another_region_must_say_so():
+    hub = hub_outputs()["thanosHub"]
+    err = check_error("staging-us", hub, crossRegion=None)
+    assert err.key == "storage.region" and err.value == "us-east-1" and "ap-northeast-2" in err.problem
+    assert "tools.thanos.crossRegion" in err.fix and "billed" in err.problem
+
+
+def test_spoke_the_hub_does_not_list_is_refused():
+    hub = hub_outputs()["thanosHub"]
+    hub["spokes"] = [s for s in hub["spokes"] if s["clusterLabel"] != "staging-batch"]
+    err = check_error("staging-batch", hub)
+    assert err.key == "tools.thanos.hub" and "does not list this stack" in err.problem
+    assert "organization/obs-storage/staging-batch" in err.fix and "tools.thanos.spokes" in err.fix
+
+
+def test_spoke_label_must_be_the_one_its_hub_lists():
+    hub = hub_outputs()["thanosHub"]
+    err = check_error("staging-batch", hub, clusterLabel="batch")
+    assert err.key == "tools.thanos.clusterLabel" and "(staging-batch)" in err.problem
+
+
+def test_spoke_label_equal_to_the_hubs_is_refused():
+    hub = hub_outputs()["thanosHub"]
+    # A hub deployed before its list was checked: it lists the spoke with the hub's own label.
+    hub["spokes"] = [{"stack": "organization/obs-storage/staging-batch", "clusterLabel": "staging"}]
+    err = check_error("staging-batch", hub, clusterLabel="staging")
+    assert err.key == "tools.thanos.clusterLabel" and "hub's own cluster label" in err.problem
+
+
+def test_remote_write_spoke_needs_the_hubs_receive_url():
+    hub = hub_outputs()["thanosHub"]
+    err = check_error("staging-batch", hub, mode="receive")
+    assert err.key == "tools.thanos.mode" and "runs no Receive" in err.problem and "receiveUrl" in err.fix
+
+
+def test_bad_hub_stops_the_program_before_any_resource_but_the_reference(tmp_path):
+    hub = hub_outputs()
+    hub["thanosHub"]["region"] = "eu-west-1"
+    declared: list[str] = []
+    with pytest.raises(pulumi.RunError) as info:
+        _run_recording("staging-batch", {HUB: hub}, declared)
+    assert str(info.value).startswith("stack 'staging-batch': obs-storage:storage.region = \"ap-northeast-2\" differs")
+    assert declared == ["pulumi:pulumi:StackReference"]
+
+
+def _run_recording(stack: str, outputs: dict, declared: list[str]) -> None:
+    """engine.run, noting the type of every registration and read as the monitor sees it."""
+    original_register, original_read = engine.RecordingMonitor.RegisterResource, engine.RecordingMonitor.ReadResource
+
+    def register(self, request):
+        if request.type != "pulumi:pulumi:Stack":
+            declared.append(request.type)
+        return original_register(self, request)
+
+    def read(self, request):
+        declared.append(request.type)
+        return original_read(self, request)
+
+    engine.RecordingMonitor.RegisterResource, engine.RecordingMonitor.ReadResource = register, read
+    try:
+        engine.run(stack, stack_outputs=outputs)
+    finally:
+        engine.RecordingMonitor.RegisterResource, engine.RecordingMonitor.ReadResource = original_register, original_read
+
+
+# ---------------------------------------------------------------- a hub and two spokes, planned
+@pytest.fixture(scope="module")
+def staging():
+    return {s: engine.run(s) for s in ("staging", "staging-batch", "staging-us")}
+
+
+def test_spokes_read_the_hub_with_a_stack_reference(staging):
+    for spoke in ("staging-batch", "staging-us"):
+        (ref,) = staging[spoke].by_type("pulumi:pulumi:StackReference")
+        assert ref.inputs["name"] == HUB
+        assert staging[spoke].outputs["thanosSpoke"]["bucket"] == staging["staging"].outputs["thanosHub"]["bucket"]
+    # Offline, that reference answers with the hub's real plan outputs.
+    assert engine.referenced_stack_outputs(HUB) == staging["staging"].outputs
+
+
+def test_reference_to_a_stack_without_a_plan_fails_the_run():
+    with pytest.raises(engine.StrictMockError, match="no outputs of that stack"):
+        engine.run("staging-batch", stack_outputs={})
+
+
+def test_hub_exports_what_spokes_need(staging):
+    hub = staging["staging"].outputs["thanosHub"]
+    assert hub["role"] == "hub" and hub["bucket"] == "acme-staging-thanos" and hub["arn"] == "arn:aws:s3:::acme-staging-thanos"
+    assert (hub["region"], hub["endpoint"], hub["target"], hub["clusterLabel"]) == ("ap-northeast-2", "s3.ap-northeast-2.amazonaws.com", "aws", "staging")
+    assert {s["stack"]: s["clusterLabel"] for s in hub["spokes"]} == {
+        "organization/obs-storage/staging-batch": "staging-batch", "organization/obs-storage/staging-us": "staging-us"}
+
+
+def test_spokes_declare_no_bucket_store_query_or_compactor(staging):
+    for spoke in ("staging-batch", "staging-us"):
+        result = staging[spoke]
+        assert not [r for r in result.resources if r.type in rules.AWS_BUCKETS], spoke
+        names = {r.inputs["metadata"]["name"] for r in result.resources if r.type.startswith("kubernetes:apps/")}
+        assert not names & {"thanos-store", "thanos-query", "thanos-compact"}, spoke
+        assert result.outputs["buckets"] == {}
+    hub_names = {r.inputs["metadata"]["name"] for r in staging["staging"].by_type(DEPLOYMENT)}
+    assert {"thanos-store", "thanos-query", "thanos-compact"} <= hub_names
+
+
+def _role_policy(result, sa: str) -> dict:
+    (policy,) = [r for r in result.by_type("aws:iam/rolePolicy:RolePolicy") if r.name == f"{sa}-bucket-access"]
+    return json.loads(policy.inputs["policy"])
+
+
+def test_spoke_identity_may_upload_but_never_delete(staging):
+    for spoke in ("staging-batch", "staging-us"):
+        result = staging[spoke]
+        (role,) = result.by_type("aws:iam/role:Role")
+        assert role.inputs["name"] == f"obs-{spoke}-prometheus"
+        actions = {a for s in _role_policy(result, "prometheus")["Statement"] for a in s["Action"]}
+        assert actions == {"s3:ListBucket", "s3:GetObject", "s3:PutObject"}
+        resources = {r for s in _role_policy(result, "prometheus")["Statement"] for r in s["Resource"]}
+        assert resources == {"arn:aws:s3:::acme-staging-thanos", "arn:aws:s3:::acme-staging-thanos/*"}
+
+
+def test_spoke_role_trusts_its_own_cluster(staging):
+    # IRSA: only the spoke cluster's prometheus service account. Pod Identity: the association
+    # names the spoke's cluster.
+    (role,) = staging["staging-batch"].by_type("aws:iam/role:Role")
+    (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    subjects = [v for k, v in statement["Condition"]["StringEquals"].items() if k.endswith(":sub")]
+    assert subjects == ["system:serviceaccount:observability:prometheus"]
+    (association,) = staging["staging-us"].by_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    assert association.inputs["clusterName"] == "staging-us-eks" and association.inputs["serviceAccount"] == "prometheus"
+
+
+def test_spoke_sidecar_uploads_to_the_hubs_bucket_in_its_region(staging):
+    for spoke in ("staging-batch", "staging-us"):
+        (kps,) = staging[spoke].by_type(CHART)
+        spec = kps.inputs["values"]["prometheus"]["prometheusSpec"]
+        store = spec["thanos"]["objectStorageConfig"]["secret"]["config"]
+        assert (store["bucket"], store["region"], store["endpoint"]) == ("acme-staging-thanos", "ap-northeast-2", "s3.ap-northeast-2.amazonaws.com")
+        assert spec["externalLabels"] == {"cluster": spoke}
+    (hub_kps,) = [r for r in staging["staging"].by_type(CHART) if r.inputs["name"] == "kps"]
+    assert hub_kps.inputs["values"]["prometheus"]["prometheusSpec"]["externalLabels"] == {"cluster": "staging"}
+
+
+def test_hub_query_asks_reachable_spoke_sidecars(staging):
+    (query,) = [r for r in staging["staging"].by_type(DEPLOYMENT) if r.inputs["metadata"]["name"] == "thanos-query"]
+    args = query.inputs["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--endpoint=thanos-sidecar.staging-batch.internal.example.com:10901" in args
+    # The store gateway serves every cluster's history from the one bucket.
+    assert any(a.startswith("--endpoint=dnssrv+_grpc._tcp.thanos-store.") for a in args)
+
+
+def test_one_compactor_across_the_hub_and_its_spokes(staging):
+    found = [(name, bucket) for name, result in staging.items()
+             for _, bucket, _ in rules.compactors(offline.policy_resources(result.resources))]
+    assert found == [("staging", "acme-staging-thanos")]
+
+
+def test_hub_and_spokes_pass_the_policy_pack(staging):
+    for name, result in staging.items():
+        assert [v for v in offline.evaluate(result) if v["enforcement"] == "mandatory"] == [], name
+
+
+def test_cross_account_spoke_gets_upload_rights_in_the_hubs_bucket_policy():
+    spokes = stack_file("staging")["obs-storage:tools"]["thanos"]["spokes"]
+    spokes[1]["account"] = "210987654321"
+    result = engine.run("staging", thanos_tools("staging", spokes=spokes))
+    (policy,) = [r for r in result.by_type("aws:s3/bucketPolicy:BucketPolicy") if r.name == "thanos-tls-only"]
+    statements = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
+    role = "arn:aws:iam::210987654321:role/obs-staging-us-prometheus"
+    for sid in ("SpokesList", "SpokesReadWrite"):
+        assert statements[sid]["Principal"] == {"AWS": ["arn:aws:iam::210987654321:root"]}
+        assert statements[sid]["Condition"]["ArnEquals"] == {"aws:PrincipalArn": [role]}
+    actions = statements["SpokesList"]["Action"] + statements["SpokesReadWrite"]["Action"]
+    assert sorted(actions) == ["s3:GetObject", "s3:ListBucket", "s3:PutObject"]
+    assert "DenyInsecureTransport" in statements
+    # Only the Thanos bucket lets the other account in.
+    (loki_policy,) = [r for r in result.by_type("aws:s3/bucketPolicy:BucketPolicy") if r.name == "loki-tls-only"]
+    assert len(json.loads(loki_policy.inputs["policy"])["Statement"]) == 1
+    assert [v for v in offline.evaluate(result) if v["enforcement"] == "mandatory"] == []
+
+
+# ---------------------------------------------------------------- local: hub and spoke on one engine
+def containers(result) -> dict[str, engine.Registration]:
+    return {r.inputs["name"]: r for r in result.by_type(CONTAINER)}
+
+
+def uploaded(container: engine.Registration, path: str) -> str:
+    (content,) = [u["content"] for u in container.inputs["uploads"] if u["file"] == path]
+    return content
+
+
+HUB_ONLY = {"minio", "thanos-store", "thanos-query", "thanos-compact", "grafana"}
+
+
+def test_local_spoke_runs_prometheus_and_its_sidecar_and_nothing_of_the_hubs(plan):
+    spoke = plan("local-spoke")
+    names = {name.removeprefix("obs-local-spoke-") for name in containers(spoke)}
+    assert {"prometheus", "thanos-sidecar"} <= names and not names & HUB_ONLY, names
+    assert {name.removeprefix("obs-local-") for name in containers(plan("local"))} >= HUB_ONLY
+    assert not spoke.by_type("minio:index/s3Bucket:S3Bucket") and "minioRootPassword" not in spoke.outputs
+    assert spoke.outputs["urls"] == {}
+    # Nothing published: on one engine the spoke's ports would clash with the hub's.
+    assert all(not c.inputs.get("ports") for c in containers(spoke).values())
+
+
+def test_local_spoke_sidecar_joins_the_hub_network_and_finds_its_own_prometheus(plan):
+    hub, spoke = plan("local"), plan("local-spoke")
+    sidecar = containers(spoke)["obs-local-spoke-thanos-sidecar"]
+    networks = [n["name"] for n in sidecar.inputs["networksAdvanced"]]
+    assert networks == ["obs-local-spoke", hub.outputs["thanosHub"]["dockerNetwork"]] == ["obs-local-spoke", "obs-local"]
+    # `prometheus` on the hub's network is the hub's Prometheus.
+    assert "--prometheus.url=http://obs-local-spoke-prometheus:9090" in sidecar.inputs["command"]
+    store = yaml.safe_load(uploaded(sidecar, thanos_renderer.OBJSTORE_FILE))["config"]
+    assert (store["bucket"], store["endpoint"]) == ("thanos", "minio:9000")
+    # The hub's Query reaches it under the endpoint the hub lists.
+    (query,) = [c for name, c in containers(hub).items() if name == "obs-local-thanos-query"]
+    assert "--endpoint=obs-local-spoke-thanos-sidecar:10901" in query.inputs["command"]
+
+
+def test_local_spoke_user_lives_on_the_hubs_minio_and_cannot_delete(plan):
+    spoke = plan("local-spoke")
+    (provider,) = spoke.by_type("pulumi:providers:minio")
+    assert provider.inputs["minioServer"] == "127.0.0.1:9000"
+    assert provider.inputs["minioUser"] == engine.SECRET and provider.inputs["minioPassword"] == engine.SECRET
+    (user,) = spoke.by_type("minio:index/iamUser:IamUser")
+    assert user.inputs["name"] == "obs-local-spoke-thanos"
+    (policy,) = spoke.by_type("minio:index/iamPolicy:IamPolicy")
+    statements = json.loads(policy.inputs["policy"])["Statement"]
+    assert sorted(a for s in statements for a in s["Action"]) == ["s3:GetObject", "s3:ListBucket", "s3:PutObject"]
+    assert {r for s in statements for r in s["Resource"]} == {"arn:aws:s3:::thanos", "arn:aws:s3:::thanos/*"}
+
+
+def test_local_spoke_labels_its_blocks_with_its_own_cluster(plan):
+    for stack, label in (("local", "local"), ("local-spoke", "local-spoke")):
+        prom = containers(plan(stack))[f"obs-{stack}-prometheus"]
+        labels = yaml.safe_load(uploaded(prom, "/etc/prometheus/prometheus.yml"))["global"]["external_labels"]
+        assert labels["cluster"] == label
+
+
+def test_local_hub_grafana_is_the_global_view(plan):
+    hub, spoke = plan("local"), plan("local-spoke")
+    grafana = containers(hub)["obs-local-grafana"]
+    datasources = yaml.safe_load(uploaded(grafana, "/etc/grafana/provisioning/datasources/obs-storage.yaml"))["datasources"]
+    (thanos,) = [d for d in datasources if d["type"] == "prometheus"]
+    assert thanos["url"] == "http://thanos-query:10902" and thanos["jsonData"]["prometheusType"] == "Thanos"
+    assert "obs-local-spoke-grafana" not in containers(spoke)
+
+
+def test_local_receive_spoke_remote_writes_to_the_hubs_receive():
+    hub = engine.run("local", thanos_tools("local", mode="receive", receiveReplicationFactor=1))
+    assert hub.outputs["thanosHub"]["receiveUrl"] == "http://thanos-receive-0:19291/api/v1/receive"
+    overrides = thanos_tools("local-spoke", mode="receive")
+    spoke = engine.run("local-spoke", overrides, stack_outputs={LOCAL_HUB: hub.outputs})
+    found = containers(spoke)
+    assert not {"obs-local-spoke-thanos-sidecar", "obs-local-spoke-thanos-receive-0"} & set(found)
+    prom = found["obs-local-spoke-prometheus"]
+    config_file = yaml.safe_load(uploaded(prom, "/etc/prometheus/prometheus.yml"))
+    assert [w["url"] for w in config_file["remote_write"]] == ["http://thanos-receive-0:19291/api/v1/receive"]
+    assert [n["name"] for n in prom.inputs["networksAdvanced"]] == ["obs-local-spoke", "obs-local"]
+    # Remote write needs no bucket access: no identity at all.
+    assert spoke.outputs["identities"] == {} and not spoke.by_type("minio:index/iamUser:IamUser")
+
+
+# ---------------------------------------------------------------- Swarm: a hub and a spoke in a project root of their own
+def swarm_project(tmp_path: Path, monkeypatch) -> None:
+    """A project root with the prod hub listing a spoke, and that spoke on another Swarm."""
+    for name in ("Pulumi.yaml", "__main__.py"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    hub = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    hub["config"]["obs-storage:tools"]["thanos"]["spokes"] = [{"stack": "organization/obs-storage/edge", "clusterLabel": "edge"}]
+    (tmp_path / "Pulumi.prod.yaml").write_text(yaml.safe_dump(hub))
+    spoke = copy.deepcopy(hub)
+    spoke["config"]["obs-storage:hetzner"].update(swarmHost="ssh://deploy@edge-manager.example.com", stateNode="edge-1")
+    spoke["config"]["obs-storage:tools"] = {"loki": {"enabled": False}, "tempo": {"enabled": False},
+                                           "thanos": {"role": "spoke", "hub": "organization/obs-storage/prod"}}
+    (tmp_path / "Pulumi.edge.yaml").write_text(yaml.safe_dump(spoke))
+    monkeypatch.chdir(tmp_path)
+
+
+def test_swarm_spoke_uses_a_key_pair_of_the_hubs_project_and_says_so(tmp_path, monkeypatch):
+    swarm_project(tmp_path, monkeypatch)
+    spoke = engine.run("edge")
+    note = spoke.outputs["thanosSpoke"]["note"]
+    assert "key pair of the hub's Hetzner project" in note and "every bucket" in note
+    assert "every bucket of that project" in engine.run("prod").outputs["thanosHub"]["note"]
+    services = {r.inputs["name"]: r for r in spoke.by_type(SERVICE)}
+    names = {name.removeprefix("obs-edge-") for name in services}
+    assert {"prometheus", "thanos-sidecar"} <= names and not names & HUB_ONLY, names
+    # The sidecar mounts the spoke's key pair as its credentials file; no MinIO user exists.
+    secrets = services["obs-edge-thanos-sidecar"].inputs["taskSpec"]["containerSpec"]["secrets"]
+    assert [s["fileName"] for s in secrets] == ["/run/secrets/s3-credentials"]
+    assert spoke.outputs["identities"]["thanos"]["kind"] == "hetzner-key-pair"
+    # Shown in the plan a reviewer reads.
+    from tools import plan as plan_tool
+    assert "key pair of the hub's Hetzner project" in plan_tool.as_text(spoke, [])
+
+
+def test_swarm_hub_compactor_names_its_bucket(plan):
+    (compact,) = [r for r in plan("prod").by_type(SERVICE) if r.inputs["name"] == "obs-prod-thanos-compact"]
+    labels = {item["label"]: item["value"] for item in compact.inputs["labels"]}
+    assert labels[thanos_renderer.COMPACTOR_BUCKET_LABEL] == "acme-prod-thanos"
+
+
+# ---------------------------------------------------------------- the policy: one compactor per bucket
+def registration(typ: str, name: str, inputs: dict) -> engine.Registration:
+    return engine.Registration(urn=f"urn:pulumi:s::obs-storage::{typ}::{name}", type=typ, name=name, parent="", custom=True, inputs=inputs)
+
+
+def compactor_violations(*registrations: engine.Registration) -> list[tuple[str, str]]:
+    policy = {p.name: p for p in rules.POLICIES}["thanos-one-compactor-per-bucket"]
+    found: list[tuple[str, str]] = []
+    args = rules.StackValidationArgs(offline.policy_resources(list(registrations)), None)
+    policy.validate(args, lambda message, urn=None: found.append((urn or "", message)))
+    return found
+
+
+def docker_compactor(name: str, bucket: str | None, command: tuple = ("compact", "--wait")) -> engine.Registration:
+    labels = [{"label": rules.COMPACTOR_BUCKET_LABEL, "value": bucket}] if bucket else []
+    return registration(CONTAINER, name, {"name": name, "command": list(command), "labels": labels})
+
+
+def k8s_compactor(bucket: str, replicas: int = 1, kind: str = DEPLOYMENT) -> engine.Registration:
+    container = {"name": "c", "image": "quay.io/thanos/thanos:v0.42.4", "args": ["compact", "--wait"]}
+    return registration(kind, "compact", {"metadata": {"name": "compact", "annotations": {rules.COMPACTOR_BUCKET_LABEL: bucket}},
+                                          "spec": {"replicas": replicas, "template": {"spec": {"containers": [container]}}}})
+
+
+def bucket(name: str) -> engine.Registration:
+    return registration("minio:index/s3Bucket:S3Bucket", name, {"bucket": name})
+
+
+def test_policy_label_is_the_one_the_workloads_carry():
+    assert rules.COMPACTOR_BUCKET_LABEL == thanos_renderer.COMPACTOR_BUCKET_LABEL
+
+
+def test_compactor_of_a_bucket_the_stack_owns_passes():
+    assert compactor_violations(bucket("thanos"), docker_compactor("c", "thanos")) == []
+
+
+def test_compactor_of_a_bucket_the_stack_does_not_own_is_refused():
+    (found,) = compactor_violations(docker_compactor("c", "hub-thanos"))
+    assert found[0].endswith("::c") and "does not declare" in found[1] and "hub" in found[1]
+    (found,) = compactor_violations(bucket("own"), k8s_compactor("hub-thanos"))
+    assert "hub-thanos" in found[1]
+
+
+def test_compactor_that_names_no_bucket_is_refused():
+    (found,) = compactor_violations(bucket("thanos"), docker_compactor("c", None, ("/bin/thanos", "compact")))
+    assert "does not name its bucket" in found[1]
+
+
+def test_second_or_replicated_compactor_is_refused():
+    found = compactor_violations(bucket("thanos"), docker_compactor("a", "thanos"), docker_compactor("b", "thanos"))
+    assert [urn.rsplit("::", 1)[1] for urn, _ in found] == ["b"] and "second compactor" in found[0][1]
+    (found,) = compactor_violations(bucket("thanos"), k8s_compactor("thanos", replicas=2))
+    assert "2 replicas" in found[1]
+    (found,) = compactor_violations(bucket("thanos"), k8s_compactor("thanos", kind="kubernetes:apps/v1:DaemonSet"))
+    assert "every node" in found[1]
+
+
+def test_other_thanos_components_are_not_compactors():
+    assert compactor_violations(docker_compactor("store", None, ("store",)), docker_compactor("q", None, ("query",))) == []
+
+
+SPOKE_WITH_COMPACTOR = """
+import pulumi
+import pulumi_docker as docker
+provider = docker.Provider("local-docker")
+docker.Container("rogue-compact", image="quay.io/thanos/thanos:v0.42.4", command=["compact", "--wait"],
+                 labels=[{"label": "obs-storage.thanos-bucket", "value": "thanos"}],
+                 opts=pulumi.ResourceOptions(provider=provider))
+"""
+
+
+def test_a_stack_declaring_a_compactor_for_its_hubs_bucket_fails_the_plan(tmp_path):
+    program = tmp_path / "program.py"
+    program.write_text(SPOKE_WITH_COMPACTOR)
+    result = engine.run("local-spoke", program=program, stack_outputs={})
+    refused = [v for v in offline.evaluate(result) if v["enforcement"] == "mandatory"]
+    assert [(v["policy"], v["urn"].rsplit("::", 1)[1]) for v in refused] == [("thanos-one-compactor-per-bucket", "rogue-compact")]

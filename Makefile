@@ -6,7 +6,7 @@ STATE_DIR ?= $(CURDIR)/.pulumi-state
 PASSPHRASE_FILE := $(STATE_DIR)/passphrase
 STACKS := local staging prod
 
-.PHONY: help venv test test-integration verify plan cost bench up down check-pulumi check-docker policy-pack
+.PHONY: help venv test test-integration verify plan cost bench up down check-pulumi check-docker policy-pack mutation
 
 help:
 	@echo "make up     create .venv, log into a local state backend, bring up the local stack"
@@ -17,6 +17,7 @@ help:
 	@echo "make plan   offline plan of every stack, with policies (STACK=staging: one stack; ARGS=--json)"
 	@echo "make cost   monthly cost and retention report of every stack (STACK=..., ARGS=...)"
 	@echo "make bench  offline plan time of each stack against the import time of its provider SDKs"
+	@echo "make mutation  mutation score of the tested modules (slow; MODULES=\"components/config.py\" or all, JOBS=2)"
 	@echo "make policy-pack  install the policy pack's virtualenv (for pulumi preview --policy-pack policies)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -56,6 +57,18 @@ cost: venv
 
 bench: venv
 	$(PY) -m tools.bench_plan $(STACK)
+
+# Mutation testing with cosmic-ray in a virtualenv of its own (.ci/mutation.py says how it works).
+# Not part of `make test`: every mutant is one run of the module's tests.
+MUTATION_VENV := .venv-mutation
+
+$(MUTATION_VENV)/.installed: requirements-mutation.txt
+	$(PYTHON) -m venv $(MUTATION_VENV)
+	$(MUTATION_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-mutation.txt
+	touch $@
+
+mutation: venv $(MUTATION_VENV)/.installed
+	$(PY) .ci/mutation.py --jobs $(or $(JOBS),1) $(MODULES)
 
 check-pulumi:
 	@command -v pulumi >/dev/null 2>&1 || { \

@@ -6,14 +6,16 @@ Chart facts the assertions rely on were read at the pinned chart tags (see compo
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import yaml
 
-from components import versions
 from tests.conftest import tool_overrides
 from tools import engine
 
 ROLE = "arn:aws:iam::123456789012:role/obs-staging-{}"
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
 
 
 def chart(result, release: str) -> engine.Registration:
@@ -30,19 +32,38 @@ def all_strings(value) -> str:
     return json.dumps(value)
 
 
+def readme_versions() -> dict[str, str]:
+    """artefact -> version, from the README's versions table (what the project documents)."""
+    section = README.split("## Versions", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1:3] for line in section.splitlines() if line.startswith("| ") and not line.startswith("| artefact")]
+    return {name.strip(): version.strip() for name, version in rows}
+
+
+def key_file_header(name: str) -> dict[str, str]:
+    lines = (ROOT / "tests/upstream" / name).read_text().splitlines()
+    return dict(line[2:].split(": ", 1) for line in lines if line.startswith("# ") and ": " in line and " " not in line[2:].split(": ", 1)[0])
+
+
 def test_charts_are_pinned_to_their_documented_versions(plan):
     result = plan("staging")
-    for release, key in (("loki", "loki-chart"), ("tempo", "tempo-chart"), ("kps", "kube-prometheus-stack-chart")):
+    documented = readme_versions()
+    # The chart versions whose keys the values are checked against (tests/upstream/chart-*.keys),
+    # from the repositories those headers name (a GitHub org's helm-charts repository publishes
+    # its index at https://<org>.github.io/helm-charts).
+    for release, keys in (("loki", "chart-loki.keys"), ("tempo", "chart-tempo-distributed.keys"), ("kps", "chart-kube-prometheus-stack.keys")):
         c = chart(result, release)
-        pin = versions.DEFAULT_PINS[key]
-        assert (c.inputs["chart"], c.inputs["version"], c.inputs["repositoryOpts"]["repo"]) == (pin.name, pin.version, pin.repo)
+        source = key_file_header(keys)
+        org, repository = source["repo"].split("/")
+        assert (c.inputs["chart"], c.inputs["version"]) == (source["chart"], source["version"]), c.urn
+        assert c.inputs["repositoryOpts"]["repo"] == f"https://{org}.github.io/{repository}", c.urn
+        assert any(name.startswith(f"chart {source['chart']}") and version == source["version"] for name, version in documented.items()), c.urn
         assert c.inputs["namespace"] == "observability"
     values = chart(result, "loki").inputs["values"]
-    assert values["loki"]["image"]["tag"] == versions.DEFAULT_PINS["loki"].version
-    assert chart(result, "tempo").inputs["values"]["tempo"]["image"]["tag"] == versions.DEFAULT_PINS["tempo"].version
+    assert values["loki"]["image"]["tag"] == documented["grafana/loki"]
+    assert chart(result, "tempo").inputs["values"]["tempo"]["image"]["tag"] == documented["grafana/tempo"]
     prom = chart(result, "kps").inputs["values"]["prometheus"]["prometheusSpec"]
-    assert prom["image"]["tag"] == versions.DEFAULT_PINS["prometheus"].version
-    assert prom["thanos"]["image"] == versions.image(versions.DEFAULT_PINS, "thanos")
+    assert prom["image"]["tag"] == documented["quay.io/prometheus/prometheus"]
+    assert prom["thanos"]["image"] == f"quay.io/thanos/thanos:{documented['quay.io/thanos/thanos']}"
 
 
 def test_loki_values_bucket_region_identity_retention(plan):

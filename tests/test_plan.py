@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import subprocess
@@ -17,9 +18,21 @@ def plan_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tools.plan", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
+@functools.cache
+def _committed_plan(*args: str) -> subprocess.CompletedProcess:
+    return plan_cli(*args)
+
+
+@pytest.fixture(scope="session")
+def committed_plan():
+    """committed_plan(*args): `python -m tools.plan` on the committed stacks, run once per argument
+    list and test session (each run starts a Python process and the whole program)."""
+    return _committed_plan
+
+
 @pytest.mark.parametrize("stack", ["local", "staging", "prod"])
-def test_plan_json_for_each_stack(stack):
-    proc = plan_cli("--stack", stack, "--json")
+def test_plan_json_for_each_stack(committed_plan, stack):
+    proc = committed_plan("--stack", stack, "--json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["stack"] == stack
@@ -31,15 +44,15 @@ def test_plan_json_for_each_stack(stack):
     assert set(data["outputs"]["buckets"]) == {"loki", "tempo", "thanos"}
 
 
-def test_prod_secrets_are_placeholders_in_the_plan():
-    data = json.loads(plan_cli("--stack", "prod", "--json").stdout)
+def test_prod_secrets_are_placeholders_in_the_plan(committed_plan):
+    data = json.loads(committed_plan("--stack", "prod", "--json").stdout)
     provider = next(r for r in data["resources"] if r["type"] == "pulumi:providers:minio")
     assert provider["inputs"]["minioUser"] == "[secret]" and provider["inputs"]["minioPassword"] == "[secret]"
     assert "plan-placeholder" not in json.dumps(data)
 
 
-def test_text_plan_shows_tree():
-    proc = plan_cli("--stack", "staging")
+def test_text_plan_shows_tree(committed_plan):
+    proc = committed_plan("--stack", "staging")
     assert proc.returncode == 0, proc.stderr
     assert "obs:storage:ToolBucket  loki" in proc.stdout
     assert "    aws:s3/bucket:Bucket  loki-bucket" in proc.stdout
@@ -173,8 +186,8 @@ def test_readme_lifecycle_sample_is_stagings_thanos_output(plan):
     assert sample.splitlines() == plan("staging").outputs["buckets"]["thanos"]["lifecycle"]
 
 
-def test_plan_json_shows_ordering_and_provider():
-    data = json.loads(plan_cli("--stack", "local", "--json").stdout)
+def test_plan_json_shows_ordering_and_provider(committed_plan):
+    data = json.loads(committed_plan("--stack", "local", "--json").stdout)
     by_name = {r["name"]: r for r in data["resources"]}
     loki = by_name["tools-loki"]
     # The Loki container waits for its bucket (created through the MinIO provider, which waits for MinIO).

@@ -1,0 +1,195 @@
+"""Mutation testing: put small bugs into a module one at a time and count how many its tests catch.
+
+    make mutation                                   # the modules held to the bar (BAR below)
+    make mutation MODULES="components/config.py"    # chosen modules
+    make mutation MODULES=all                       # every module of components/, policies/, tools/
+
+Each module is mutated by cosmic-ray (requirements-mutation.txt, installed into .venv-mutation) in
+a throwaway copy of the working tree, so the checkout is never touched. Every mutant runs only the
+fast tests that exercise that module (TESTS below), with `-x`, under .venv's Python. The score is
+killed / (killed + survived); a mutant whose tests time out counts as killed. Survivors are
+written with their diffs to .mutation/<module>.txt. The command fails when a module of BAR scores
+below THRESHOLD, or its tests fail before anything is mutated.
+
+Slow: every mutant is one pytest process (about 1 s for components/config.py, 4 s for
+policies/rules.py). JOBS=2 runs two modules at once; the default is one, on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = ROOT / ".venv/bin/python"
+COSMIC_RAY = ROOT / ".venv-mutation/bin/cosmic-ray"
+REPORTS = ROOT / ".mutation"
+THRESHOLD = 85.0
+
+# Modules held to THRESHOLD: the config guard rails, the access and lifecycle data, the bucket
+# hardening, the tool config renderers and the policy rules.
+RENDERERS = [f"components/renderers/{name}.py" for name in ("__init__", "grafana", "loki", "prometheus", "tempo", "thanos")]
+BAR = ["components/config.py", "components/access.py", "components/lifecycle.py", "components/storage.py", *RENDERERS, "policies/rules.py"]
+
+_PLATFORM = ["tests/test_docker.py", "tests/test_eks.py", "tests/test_images.py"]
+_RENDERED = ["tests/test_rendered_values.py", "tests/test_renderers.py", *_PLATFORM]
+# The fast tests that exercise each module, quickest and most pointed first (`-x` stops at the
+# first failure). None: only the integration suite runs the module, so it is not mutated here.
+TESTS: dict[str, list[str] | None] = {
+    "components/config.py": ["tests/test_config.py"],
+    "components/access.py": ["tests/test_access.py", "tests/test_identity.py"],
+    "components/lifecycle.py": ["tests/test_lifecycle.py", "tests/test_storage.py"],
+    "components/storage.py": ["tests/test_storage.py", "tests/test_lifecycle.py", "tests/test_eks.py"],
+    **{module: _RENDERED for module in RENDERERS},
+    "components/versions.py": ["tests/test_versions.py", "tests/test_config.py", "tests/test_images.py", "tests/test_charts.py"],
+    "components/identity.py": ["tests/test_identity.py", "tests/test_policies.py"],
+    "components/workloads.py": [*_RENDERED, "tests/test_identity.py"],
+    "components/targets.py": ["tests/test_storage.py", "tests/test_identity.py", *_PLATFORM],
+    "components/local_minio.py": ["tests/test_docker.py", "tests/test_storage.py"],
+    "components/docker_local.py": ["tests/test_docker.py", "tests/test_images.py"],
+    "components/swarm.py": ["tests/test_docker.py", "tests/test_images.py"],
+    **{f"components/{name}.py": ["tests/test_eks.py", "tests/test_charts.py", "tests/test_images.py"]
+       for name in ("eks", "eks_base", "eks_loki", "eks_prometheus", "eks_tempo", "eks_thanos")},
+    "policies/rules.py": ["tests/test_policies.py"],
+    "policies/offline.py": ["tests/test_policies.py"],
+    "tools/engine.py": ["tests/test_engine.py", "tests/test_plan.py", "tests/test_identity.py"],
+    "tools/plan.py": ["tests/test_plan.py", "tests/test_policies.py"],
+    "tools/cost.py": ["tests/test_cost.py", "tests/test_cost_model.py"],
+    "tools/bench_plan.py": None,
+    "tools/verify.py": None,
+    "tools/verify_identity.py": None,
+    "tools/verify_storage.py": None,
+    "tools/verify_tools.py": None,
+}
+
+
+def all_modules() -> list[str]:
+    found = sorted(str(p.relative_to(ROOT)) for d in ("components", "policies", "tools") for p in (ROOT / d).rglob("*.py"))
+    return [m for m in found if not m.endswith("__init__.py") or m in RENDERERS]
+
+
+def test_command(module: str) -> str:
+    tests = [t for t in TESTS[module] if (ROOT / t).exists()]
+    return f"{PYTHON} -m pytest -x -q -p no:cacheprovider --ignore=tests/integration {' '.join(tests)}"
+
+
+def copy_tree(into: Path) -> None:
+    """The working tree as it is now (tracked and new files, nothing git ignores)."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (into / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, into / name)
+
+
+def run_module(module: str) -> dict:
+    """Mutate one module; returns its counts, or why it was not run."""
+    if TESTS.get(module) is None:
+        why = "no fast test runs it (integration suite only)" if module in TESTS else "no tests mapped in .ci/mutation.py"
+        return {"module": module, "skipped": why}
+    work = Path(tempfile.mkdtemp(prefix="obs-mutation-"))
+    try:
+        copy_tree(work)
+        # Tests that start the offline tools through make find the project's virtualenv.
+        (work / ".venv").symlink_to(ROOT / ".venv")
+        # No bytecode: a mutant written within the same second as the original, with the same size,
+        # would otherwise run the cached original.
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        command = test_command(module)
+        started = time.monotonic()
+        baseline = subprocess.run(command.split(), cwd=work, env=env, capture_output=True, text=True)
+        took = time.monotonic() - started
+        if baseline.returncode != 0:
+            return {"module": module, "failed": f"its tests fail before any mutation:\n{baseline.stdout[-2000:]}"}
+        config = work / "cosmic-ray.toml"
+        config.write_text(
+            "[cosmic-ray]\n"
+            f"module-path = {json.dumps(module)}\n"
+            f"timeout = {max(30.0, 10 * took):.0f}.0\n"
+            "excluded-modules = []\n"
+            f"test-command = {json.dumps(command)}\n"
+            "[cosmic-ray.distributor]\nname = \"local\"\n"
+        )
+        session = work / "session.sqlite"
+        for step in ("init", "exec"):
+            subprocess.run([str(COSMIC_RAY), step, str(config), str(session)], cwd=work, env=env, check=True, capture_output=True)
+        return {"module": module, **results(session), "seconds": round(time.monotonic() - started)}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def results(session: Path) -> dict:
+    db = sqlite3.connect(session)
+    rows = db.execute(
+        "select s.operator_name, s.start_pos_row, s.start_pos_col, r.worker_outcome, r.test_outcome, r.diff"
+        " from mutation_specs s join work_results r on r.job_id = s.job_id order by s.start_pos_row, s.start_pos_col, s.operator_name"
+    ).fetchall()
+    # Outcomes are stored upper-case (cosmic_ray.work_item.WorkerOutcome/TestOutcome member names).
+    rows = [(op, row, col, worker.lower(), (test or "").lower(), diff) for op, row, col, worker, test, diff in rows]
+    killed = sum(1 for r in rows if r[3] == "normal" and r[4] == "killed")
+    survivors = [{"operator": r[0], "line": r[1], "column": r[2], "diff": r[5]} for r in rows if r[3] == "normal" and r[4] == "survived"]
+    errors = sum(1 for r in rows if r[3] not in ("normal", "no-test", "skipped"))
+    return {"killed": killed, "survived": len(survivors), "errors": errors, "survivors": survivors}
+
+
+def score(result: dict) -> float:
+    total = result["killed"] + result["survived"]
+    return 100.0 * result["killed"] / total if total else 100.0
+
+
+def report(result: dict) -> None:
+    path = REPORTS / (result["module"].replace("/", "_") + ".txt")
+    lines = [f"{result['module']}: {result['killed']} killed, {result['survived']} survived, {score(result):.1f}% killed", ""]
+    for s in result["survivors"]:
+        lines += [f"--- survived: {s['operator']} at line {s['line']}, column {s['column']}", s["diff"].rstrip(), ""]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make mutation", description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*", help="paths under components/, policies/, tools/; 'all' for every module (default: the modules held to the bar)")
+    parser.add_argument("--jobs", type=int, default=1, help="modules mutated at once (default 1)")
+    args = parser.parse_args(argv)
+    modules = all_modules() if args.modules == ["all"] else (args.modules or BAR)
+    unknown = [m for m in modules if not (ROOT / m).is_file()]
+    if unknown:
+        print(f"error: no such module: {', '.join(unknown)} (give paths like components/config.py)", file=sys.stderr)
+        return 2
+    if not COSMIC_RAY.exists():
+        print(f"error: {COSMIC_RAY.relative_to(ROOT)} is missing; run `make mutation`, which installs it", file=sys.stderr)
+        return 2
+    REPORTS.mkdir(exist_ok=True)
+    failed = False
+    print(f"{'module':38} {'killed':>6} {'survived':>8} {'score':>7}  time")
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for result in pool.map(run_module, modules):
+            module = result["module"]
+            if "skipped" in result:
+                print(f"{module:38} not run: {result['skipped']}")
+                continue
+            if "failed" in result:
+                print(f"{module:38} FAILED: {result['failed']}")
+                failed = True
+                continue
+            report(result)
+            below = module in BAR and score(result) < THRESHOLD
+            failed |= below
+            errors = f", {result['errors']} mutants could not run" if result["errors"] else ""
+            print(f"{module:38} {result['killed']:>6} {result['survived']:>8} {score(result):>6.1f}%  {result['seconds']}s"
+                  f"{'  BELOW ' + str(THRESHOLD) + '%' if below else ''}{errors}", flush=True)
+    print(f"survivors and their diffs: {REPORTS.relative_to(ROOT)}/")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

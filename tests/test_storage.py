@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from tests.conftest import policy_of, tool_overrides
+from tools import engine
 
 TOOLS = ("loki", "tempo", "thanos")
 
@@ -107,8 +109,110 @@ def test_prod_relies_on_tool_retention_and_says_so(plan):
         assert "tool's own retention is the only one" in notes
 
 
-def test_outputs_name_endpoint_region_and_arn(plan):
+def configured(stack: str, tool: str) -> dict:
+    """The tool's settings as the stack file writes them."""
+    return yaml.safe_load(open(f"Pulumi.{stack}.yaml"))["config"]["obs-storage:tools"][tool]
+
+
+def test_outputs_name_endpoint_region_and_prefix(plan):
     staging = plan("staging").outputs["buckets"]["loki"]
-    assert staging["arn"] == f"arn:aws:s3:::{staging['name']}" and staging["region"] == "ap-northeast-2"
+    assert (staging["name"], staging["region"], staging["prefix"]) == (configured("staging", "loki")["bucket"], "ap-northeast-2", "")
+    # The SDKs derive the regional endpoint: s3.<region>.amazonaws.com.
+    assert staging["endpoint"] == "s3.ap-northeast-2.amazonaws.com"
     prod = plan("prod").outputs["buckets"]["thanos"]
-    assert prod["endpoint"] == "fsn1.your-objectstorage.com" and "arn" not in prod
+    assert prod["name"] == configured("prod", "thanos")["bucket"]
+    assert prod["endpoint"] == "fsn1.your-objectstorage.com" and prod["region"] == "fsn1" and "arn" not in prod
+
+
+def test_bucket_arn_is_the_one_the_provider_returns(monkeypatch):
+    # In another partition (AWS China: arn:aws-cn:...) an ARN built by the program would be wrong;
+    # outputs, the TLS-only policy and the tools' role policies must use the bucket's own.
+    original = engine.StrictMocks.new_resource
+
+    def china(self, args):
+        rid, state = original(self, args)
+        if args.typ == "aws:s3/bucket:Bucket":
+            state = {**state, "arn": f"arn:aws-cn:s3:::{rid}"}
+        return rid, state
+
+    monkeypatch.setattr(engine.StrictMocks, "new_resource", china)
+    result = engine.run("staging")
+    name = configured("staging", "loki")["bucket"]
+    arn = f"arn:aws-cn:s3:::{name}"
+    assert result.outputs["buckets"]["loki"]["arn"] == arn
+    (deny,) = policy_of(result.one("aws:s3/bucketPolicy:BucketPolicy", "loki-tls-only"))["Statement"][:1]
+    assert deny["Resource"] == [arn, f"{arn}/*"]
+    access = policy_of(result.one("aws:iam/rolePolicy:RolePolicy", "loki-ingester-bucket-access"))
+    assert {r for s in access["Statement"] for r in s["Resource"]} == {arn, f"{arn}/*"}
+
+
+def test_aws_rules_say_what_s3_does_with_each_object(plan):
+    rules = {r["id"]: r for r in plan("staging").one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "thanos-lifecycle").inputs["rules"]}
+    thanos = configured("staging", "thanos")
+    (transition,) = thanos["transitions"]
+    assert rules["thanos-data-all"] == {
+        "id": "thanos-data-all", "status": "Enabled", "filter": {"prefix": thanos.get("prefix", "")},
+        "transitions": [{"days": transition["days"], "storageClass": transition["storageClass"]}],
+        "expiration": {"days": thanos["expireAfterDays"]},
+    }
+    assert rules["abort-incomplete-multipart"] == {"id": "abort-incomplete-multipart", "status": "Enabled", "filter": {"prefix": ""},
+                                                   "abortIncompleteMultipartUpload": {"daysAfterInitiation": 1}}
+    # storage.noncurrentVersionDays' default, 7.
+    assert rules["expire-noncurrent-versions"] == {"id": "expire-noncurrent-versions", "status": "Enabled", "filter": {"prefix": ""},
+                                                   "noncurrentVersionExpiration": {"noncurrentDays": 7},
+                                                   "expiration": {"expiredObjectDeleteMarker": True}}
+
+
+def test_minio_ilm_rules_expire_in_days_under_the_tenant_prefix(plan):
+    rules = plan("local").one("minio:index/ilmPolicy:IlmPolicy", "loki-lifecycle").inputs["rules"]
+    # MinIO ILM takes an expiration as "<n>d"; a whole-bucket rule carries no filter.
+    assert rules == [
+        {"id": "expire-noncurrent-versions", "noncurrentVersionExpirationDays": 7},
+        {"id": "loki-data-fake", "filter": "fake/", "expiration": f"{configured('local', 'loki')['expireAfterDays']}d"},
+    ]
+
+
+@pytest.mark.parametrize("stack, bucket, versioning, lifecycle", [
+    ("staging", "aws:s3/bucket:Bucket", "aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"),
+    ("local", "minio:index/s3Bucket:S3Bucket", "minio:index/s3BucketVersioning:S3BucketVersioning", "minio:index/ilmPolicy:IlmPolicy"),
+])
+def test_versioning_is_on_before_noncurrent_rules_apply(plan, stack, bucket, versioning, lifecycle):
+    result = plan(stack)
+    for tool in TOOLS:
+        enabled = result.one(versioning, f"{tool}-versioning")
+        assert enabled.inputs["versioningConfiguration"] == {"status": "Enabled"}
+        assert enabled.inputs["bucket"] == result.one(bucket, f"{tool}-bucket").inputs["bucket"]
+        assert enabled.urn in result.one(lifecycle, f"{tool}-lifecycle").depends_on, tool
+
+
+def test_unversioned_buckets_get_no_versioning_and_no_noncurrent_rule(plan_with):
+    result = plan_with("staging", {"obs-storage:storage": {"region": "ap-northeast-2", "versioning": False}})
+    assert not result.by_type("aws:s3/bucketVersioning:BucketVersioning")
+    rules = result.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "loki-lifecycle").inputs["rules"]
+    assert [r["id"] for r in rules] == ["abort-incomplete-multipart", "loki-data-fake"]
+
+
+def test_local_buckets_hold_throwaway_data_and_prod_buckets_are_kept(plan):
+    for bucket in plan("local").by_type("minio:index/s3Bucket:S3Bucket"):
+        assert (bucket.protect, bucket.inputs["forceDestroy"]) == (False, True), bucket.urn
+    for bucket in plan("prod").by_type("minio:index/s3Bucket:S3Bucket"):
+        assert (bucket.protect, bucket.inputs["forceDestroy"]) == (True, False), bucket.urn
+
+
+def test_bucket_key_only_with_a_kms_key(plan, plan_with):
+    def encryption(result):
+        (rule,) = result.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "tempo-encryption").inputs["rules"]
+        return rule
+
+    assert encryption(plan("staging"))["bucketKeyEnabled"] is False
+    key = "arn:aws:kms:ap-northeast-2:123456789012:key/11111111-2222-3333-4444-555555555555"
+    # An S3 Bucket Key cuts the KMS requests SSE-KMS makes per object; with SSE-S3 it does nothing.
+    assert encryption(plan_with("staging", {"obs-storage:storage": {"region": "ap-northeast-2", "kmsKeyArn": key}}))["bucketKeyEnabled"] is True
+
+
+def test_storage_tags_reach_every_aws_bucket(plan, plan_with):
+    tags = {"team": "observability", "cost-center": "42"}
+    result = plan_with("staging", {"obs-storage:storage": {"region": "ap-northeast-2", "tags": tags}})
+    for bucket in result.by_type("aws:s3/bucket:Bucket"):
+        assert bucket.inputs["tags"] == tags, bucket.urn
+    assert all("tags" not in b.inputs for b in plan("staging").by_type("aws:s3/bucket:Bucket"))

@@ -76,6 +76,10 @@ class LocalTools(pulumi.ComponentResource):
             "otlpGrpc": ("tempo", "127.0.0.1:4317"),
             "otlpHttp": ("tempo", "http://127.0.0.1:4318"),
             "thanosQuery": ("thanos-query", "http://127.0.0.1:10902"),
+            # Readiness and query APIs, for people and `tools.verify` (published on loopback).
+            "loki": ("loki", "http://127.0.0.1:3100"),
+            "tempo": ("tempo", "http://127.0.0.1:3200"),
+            "prometheus": ("prometheus", "http://127.0.0.1:9090"),
         }
         # Only what this stack runs (a Thanos spoke runs no Query and, alone, no Grafana).
         self.urls = {key: url for key, (workload, url) in urls.items() if workload in self.containers}

@@ -45,7 +45,8 @@ _RENDERED = ["tests/test_rendered_values.py", "tests/test_renderers.py", *_PLATF
 # The fast tests that exercise each module, quickest and most pointed first (`-x` stops at the
 # first failure). None: only the integration suite runs the module, so it is not mutated here.
 TESTS: dict[str, list[str] | None] = {
-    "components/config.py": ["tests/test_config.py"],
+    "components/config.py": ["tests/test_config.py", "tests/test_lifecycle.py", "tests/test_access.py", "tests/test_rendered_values.py",
+                             "tests/test_multicluster.py"],
     "components/access.py": ["tests/test_access.py", "tests/test_identity.py"],
     "components/lifecycle.py": ["tests/test_lifecycle.py", "tests/test_storage.py"],
     "components/storage.py": ["tests/test_storage.py", "tests/test_lifecycle.py", "tests/test_eks.py"],
@@ -59,7 +60,7 @@ TESTS: dict[str, list[str] | None] = {
     "components/swarm.py": ["tests/test_docker.py", "tests/test_images.py"],
     **{f"components/{name}.py": ["tests/test_eks.py", "tests/test_charts.py", "tests/test_images.py"]
        for name in ("eks", "eks_base", "eks_loki", "eks_prometheus", "eks_tempo", "eks_thanos")},
-    "policies/rules.py": ["tests/test_policies.py"],
+    "policies/rules.py": ["tests/test_policies.py", "tests/test_multicluster.py"],
     "policies/offline.py": ["tests/test_policies.py"],
     "tools/engine.py": ["tests/test_engine.py", "tests/test_plan.py", "tests/test_identity.py"],
     "tools/plan.py": ["tests/test_plan.py", "tests/test_policies.py"],

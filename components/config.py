@@ -654,12 +654,14 @@ class StackConfig(_Model):
                             f"set it to at least {minimum}, or remove it")
             if tool.expire_after_days <= last_day:
                 raise _fail(key, tool.expire_after_days, "is not after the last transition", "expire after the last transition")
-        if name == "loki":
+        # Loki and Tempo get one data rule per tenant prefix (components/lifecycle.py), and only
+        # when they have transitions or an expiration.
+        if name in ("loki", "tempo") and (tool.transitions or tool.expire_after_days):
             rules = len(self.tenants) + FIXED_LIFECYCLE_RULES
             if rules > S3_MAX_LIFECYCLE_RULES:
                 raise _fail("tenants", f"{len(self.tenants)} tenants",
-                            f"needs {rules} lifecycle rules on the Loki bucket (per-tenant chunk prefixes); S3 allows {S3_MAX_LIFECYCLE_RULES}",
-                            "reduce the tenants or disable storage.bucketLifecycle")
+                            f"needs {rules} lifecycle rules on the {label} bucket (per-tenant data prefixes); S3 allows {S3_MAX_LIFECYCLE_RULES}",
+                            f"reduce the tenants, or remove tools.{name}.expireAfterDays and tools.{name}.transitions")
 
 
 _BUCKET_EDGE = set(string.ascii_lowercase + string.digits)

@@ -89,8 +89,11 @@ def test_naive_glacier_rule_is_impossible_for_served_data(storage_class):
 
 
 def test_readable_transition_is_accepted():
+    # Data Loki still serves (365 days) may move to classes a querier reads synchronously.
     fields = {"bucket": "acme-loki", "retentionDays": 365, "transitions": [{"days": 30, "storageClass": "STANDARD_IA"}, {"days": 90, "storageClass": "GLACIER_IR"}], "expireAfterDays": 400}
-    config.load("staging", aws_config(loki=fields), set())
+    loki = config.load("staging", aws_config(loki=fields), set()).tools.loki
+    assert [(t.days, t.storage_class) for t in loki.transitions] == [(30, "STANDARD_IA"), (90, "GLACIER_IR")]
+    assert loki.expire_after_days == 400 and loki.served_hours() == 365 * 24 + 2
 
 
 def test_standard_ia_needs_thirty_days():
@@ -677,10 +680,212 @@ def test_standard_ia_minimum_is_thirty_days_exactly():
 
 
 def test_lifecycle_rule_count_boundary_is_s3s_limit():
-    raw = aws_config()
+    raw = aws_config(loki={"bucket": "acme-loki", "expireAfterDays": 40})
     # Loki: one rule per tenant prefix plus two bucket-wide rules; S3 allows 1,000.
     raw["obs-storage:tenants"] = json.dumps([f"t{i}" for i in range(998)])
     assert len(accepted(raw).tenants) == 998
     raw["obs-storage:tenants"] = json.dumps([f"t{i}" for i in range(999)])
     err = refused(raw, "tenants", "999 tenants", "needs 1001 lifecycle rules on the Loki bucket")
-    assert "S3 allows 1000" in err.problem
+    assert "S3 allows 1000" in err.problem and "tools.loki.expireAfterDays" in err.fix
+
+
+def test_tempo_bucket_has_per_tenant_rules_too():
+    raw = aws_config(loki={"bucket": "acme-loki", "enabled": False}, tempo={"bucket": "acme-tempo", "transitions": [{"days": 30, "storageClass": "STANDARD_IA"}]})
+    raw["obs-storage:tenants"] = json.dumps([f"t{i}" for i in range(999)])
+    refused(raw, "tenants", "999 tenants", "needs 1001 lifecycle rules on the Tempo bucket")
+
+
+def test_tenants_without_per_tenant_rules_are_not_limited():
+    # Without transitions or an expiration, the buckets carry only the two bucket-wide rules.
+    raw = aws_config()
+    raw["obs-storage:tenants"] = json.dumps([f"t{i}" for i in range(1500)])
+    assert len(accepted(raw).tenants) == 1500
+
+
+# ---------------------------------------------------------------- bounds, defaults and messages
+@pytest.mark.parametrize("tool, field, refused_value, accepted_value", [
+    ("loki", "retentionDays", 0, 1),
+    ("tempo", "retentionDays", 0, 1),
+    ("loki", "deleteDelayHours", -1, 0),
+    ("tempo", "deleteDelayHours", -1, 0),
+    ("thanos", "deleteDelayHours", -1, 0),
+    ("loki", "expireAfterDays", 0, None),
+    ("thanos", "receiveReplicationFactor", 0, 1),
+])
+def test_tool_number_bounds(tool, field, refused_value, accepted_value):
+    err = error_of(aws_config(**{tool: {"bucket": f"acme-{tool}", field: refused_value}}))
+    assert (err.key, err.value) == (f"tools.{tool}.{field}", refused_value) and "greater than or equal to" in err.problem
+    if accepted_value is not None:
+        accepted(aws_config(**{tool: {"bucket": f"acme-{tool}", field: accepted_value}}))
+
+
+@pytest.mark.parametrize("resolution", ["rawDays", "fiveMinuteDays", "oneHourDays"])
+def test_thanos_resolution_zero_keeps_it_forever_and_negative_is_refused(resolution):
+    err = error_of(aws_config(thanos={"bucket": "acme-thanos", "retention": {resolution: -1}}))
+    assert err.key == f"tools.thanos.retention.{resolution}"
+    thanos = accepted(aws_config(thanos={"bucket": "acme-thanos", "retention": {resolution: 0}})).tools.thanos
+    assert thanos.served_hours() is None
+
+
+def test_transition_needs_at_least_one_day():
+    err = error_of(aws_config(loki={"bucket": "acme-loki", "transitions": [{"days": 0, "storageClass": "GLACIER_IR"}]}))
+    assert err.key == "tools.loki.transitions[0].days"
+
+
+def test_storage_number_bounds():
+    err = error_of(with_storage(aws_config(), noncurrentVersionDays=0))
+    assert err.key == "storage.noncurrentVersionDays"
+    assert accepted(with_storage(aws_config(), noncurrentVersionDays=1)).storage.noncurrent_version_days == 1
+    raw = aws_config()
+    raw["obs-storage:aws"] = json.dumps({"clusterName": "stg", "thanosCompactDiskGi": 9})
+    assert error_of(raw).key == "aws.thanosCompactDiskGi"
+    raw["obs-storage:aws"] = json.dumps({"clusterName": "stg", "thanosCompactDiskGi": 10})
+    assert accepted(raw).aws.thanos_compact_disk_gi == 10
+
+
+def test_defaults_are_the_tools_own():
+    cfg = accepted(aws_config())
+    loki, tempo, thanos = cfg.tools.loki, cfg.tools.tempo, cfg.tools.thanos
+    # Loki compactor.retention_delete_delay 2h; Tempo compactor compacted_block_retention 1h;
+    # Thanos compact --delete-delay 48h: the upstream defaults, and what each serves meanwhile.
+    assert (loki.retention_days, loki.delete_delay_hours, loki.served_hours()) == (31, 2, 31 * 24 + 2)
+    assert (tempo.retention_days, tempo.delete_delay_hours, tempo.served_hours()) == (14, 1, 14 * 24 + 1)
+    r = thanos.retention
+    assert (r.raw_days, r.five_minute_days, r.one_hour_days, thanos.delete_delay_hours) == (30, 90, 365, 48)
+    assert thanos.served_hours() == 365 * 24 + 48 and thanos.mode == "sidecar" and thanos.receive_replication_factor == 3
+    assert cfg.storage.noncurrent_version_days == 7 and cfg.storage.bucket_lifecycle is True
+    assert (cfg.aws.identity, cfg.aws.oidc_provider, cfg.aws.namespace, cfg.aws.wal_volume) == ("irsa", "existing", "observability", "emptyDir")
+    assert (cfg.aws.prometheus_crds, cfg.aws.node_exporter, cfg.aws.thanos_compact_disk_gi) == ("install", False, 100)
+    assert cfg.name_prefix is None and cfg.tenants == ["fake"]
+
+
+def test_served_hours_add_the_delete_delay():
+    # 14 days = 336 h; a 16 h delay makes 352 h, so 14 days of expiry is refused and 15 (360 h) is not.
+    tempo = {"bucket": "acme-tempo", "retentionDays": 14, "deleteDelayHours": 16}
+    err = error_of(aws_config(tempo={**tempo, "expireAfterDays": 14}))
+    assert "at least 15" in err.fix
+    assert accepted(aws_config(tempo={**tempo, "expireAfterDays": 15})).tools.tempo.served_hours() == 352
+    thanos = {"bucket": "acme-thanos", "retention": {"rawDays": 400}, "deleteDelayHours": 16}
+    assert accepted(aws_config(thanos=thanos)).tools.thanos.served_hours() == 400 * 24 + 16
+
+
+def test_local_defaults_and_overrides():
+    cfg = accepted(local_config(), stack="local")
+    s = cfg.storage
+    # MinIO: its default region, its container name, path-style, plain HTTP, throwaway buckets.
+    assert (s.region, s.endpoint, s.path_style, s.tls, s.protect) == ("us-east-1", "minio:9000", True, False, False)
+    assert cfg.name_prefix == "obs-local"
+    s = accepted(local_config(region="eu-west-1", endpoint="minio.example.com:9000", pathStyle=False, tls=True, protect=True), stack="local").storage
+    assert (s.region, s.endpoint, s.path_style, s.tls, s.protect) == ("eu-west-1", "minio.example.com:9000", False, True, True)
+
+
+def test_aws_defaults_and_overrides():
+    s = accepted(aws_config()).storage
+    assert (s.endpoint, s.path_style, s.tls, s.protect) == ("s3.ap-northeast-2.amazonaws.com", False, True, True)
+    s = accepted(with_storage(aws_config(), endpoint="s3.example.com", pathStyle=True, tls=False, protect=False)).storage
+    assert (s.endpoint, s.path_style, s.tls, s.protect) == ("s3.example.com", True, False, False)
+    assert accepted(aws_config()).name_prefix is None
+
+
+def test_hetzner_defaults_and_overrides():
+    s = accepted(hetzner_config(), HETZNER_SECRETS, "prod").storage
+    assert (s.path_style, s.protect) == (True, True)
+    s = accepted(hetzner_config({"bucketLifecycle": False, "pathStyle": False, "protect": False, "endpoint": "fsn1.example.com"}), HETZNER_SECRETS, "prod").storage
+    assert (s.path_style, s.protect, s.endpoint) == (False, False, "fsn1.example.com")
+
+
+def test_target_needs_its_platform_settings():
+    raw = aws_config()
+    del raw["obs-storage:aws"]
+    assert error_of(raw).key == "aws.clusterName"
+    raw = with_storage(aws_config(), region=None)
+    err = error_of({**raw, "obs-storage:storage": json.dumps({})})
+    assert (err.key, err.problem) == ("storage.region", "is required for target aws")
+    raw = hetzner_config()
+    del raw["obs-storage:hetzner"]
+    assert error_of(raw, HETZNER_SECRETS, "prod").key == "hetzner.swarmHost"
+
+
+def test_tags_are_for_aws_buckets_only():
+    assert accepted(with_storage(aws_config(), tags={"team": "obs"})).storage.tags == {"team": "obs"}
+    err = error_of(local_config(tags={"team": "obs"}), stack="local")
+    assert err.key == "storage.tags" and "target local" in err.problem
+
+
+@pytest.mark.parametrize("target, why", [("hetzner", "Hetzner has no storage classes"), ("local", "MinIO transitions need ILM tiers")])
+def test_transitions_outside_aws_say_why(target, why):
+    transitions = [{"days": 30, "storageClass": "STANDARD_IA"}]
+    if target == "hetzner":
+        raw, secret, stack = hetzner_config({}), HETZNER_SECRETS, "prod"
+    else:
+        raw, secret, stack = local_config(), frozenset(), "local"
+    tools = json.loads(raw["obs-storage:tools"])
+    tools["loki"]["transitions"] = transitions
+    err = error_of({**raw, "obs-storage:tools": json.dumps(tools)}, secret, stack)
+    assert (err.key, err.value) == ("tools.loki.transitions", transitions)
+    assert f"which target {target} does not support ({why}" in err.problem
+
+
+def test_object_prefix_format():
+    for prefix in ("traces", "Traces/", "/traces/", "traces//"):
+        err = error_of(aws_config(tempo={"bucket": "acme-tempo", "prefix": prefix}))
+        assert (err.key, err.problem) == ("tools.tempo.prefix", "is not a valid object prefix"), prefix
+    for prefix in ("", "traces/", "a/b-c.d_e/"):
+        assert accepted(aws_config(tempo={"bucket": "acme-tempo", "prefix": prefix})).tools.tempo.prefix == prefix
+
+
+def test_bucket_name_length_bounds_and_a_suggestion_that_fits():
+    assert accepted(aws_config(loki={"bucket": "abc"})).tools.loki.bucket == "abc"
+    assert accepted(aws_config(loki={"bucket": "a" * 63})).tools.loki.bucket == "a" * 63
+    err = error_of(aws_config(loki={"bucket": "Acme_" + "x" * 70}))
+    assert f"e.g. {('acme-' + 'x' * 70)[:63]!r}" in err.fix
+
+
+def test_type_errors_say_what_was_expected():
+    err = error_of(aws_config(loki={"bucket": "acme-loki", "retentionDays": "a month"}))
+    assert err.key == "tools.loki.retentionDays" and err.value == "a month"
+    assert err.problem.startswith("is invalid: input should be a valid integer")
+    assert err.fix == "set a value of the documented type (see the configuration reference in README.md)"
+
+
+def test_an_unknown_key_is_named_before_other_problems():
+    raw = with_storage(aws_config(loki={"bucket": "acme-loki", "retentionDayz": 3}), tls="maybe")
+    err = error_of(raw)
+    assert err.key == "tools.loki.retentionDayz" and err.problem == "is an unknown key (and 1 more problem)"
+    raw = with_storage(aws_config(loki={"bucket": "acme-loki", "retentionDayz": 3, "deleteDelayHourz": 1}), tls="maybe")
+    assert error_of(raw).problem.endswith("(and 2 more problems)")
+
+
+def test_missing_keys_suggest_a_command_that_sets_them():
+    raw = aws_config()
+    del raw["obs-storage:target"]
+    err = error_of(raw)
+    assert err.key == "target" and err.fix == "set it with `pulumi config set --stack staging 'obs-storage:target' <value>`"
+    raw = aws_config(loki={"bucket": "acme-loki", "transitions": [{"storageClass": "STANDARD_IA"}]})
+    err = error_of(raw)
+    assert err.key == "tools.loki.transitions[0].days"
+    assert err.fix == "set it with `pulumi config set --stack staging --path 'obs-storage:tools.loki.transitions[0].days' <value>`"
+
+
+def test_keys_of_other_namespaces_are_refused_wherever_they_sort():
+    raw = aws_config()
+    raw.update({"pulumi:template": "x", "zeta:key": "1"})
+    err = error_of(raw)
+    assert err.key == "zeta:key" and "namespace this program does not read" in err.problem
+
+
+def test_docker_name_prefix_is_cut_to_thirty_characters():
+    assert config.default_name_prefix("a-very-long-stack-name-for-a-team") == "obs-a-very-long-stack-name-for"
+    assert len(config.default_name_prefix("x" * 40)) == 30
+    assert config.default_name_prefix("___") == "obs-stack"
+
+
+def test_the_program_reads_config_and_secret_keys_from_the_engine(monkeypatch):
+    import pulumi
+
+    monkeypatch.delenv("PULUMI_CONFIG", raising=False)
+    monkeypatch.delenv("PULUMI_CONFIG_SECRET_KEYS", raising=False)
+    raw = {"obs-storage:target": "local", "obs-storage:hetznerSecretKey": "s"}
+    pulumi.runtime.set_all_config(raw, ["obs-storage:hetznerSecretKey"])
+    read, secret = config.read_pulumi_config()
+    assert read == raw and secret == {"obs-storage:hetznerSecretKey"}

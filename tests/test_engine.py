@@ -74,10 +74,21 @@ def test_secrets_are_masked_in_recorded_inputs_and_outputs(tmp_path):
 
 
 def test_every_sdk_token_used_by_the_program_resolves(plan):
+    # "aws:s3/bucket:Bucket" is checked against pulumi_aws' BucketArgs (or BucketInitArgs, the
+    # name the SDKs use where BucketArgs is taken), "pulumi:providers:aws" against its ProviderArgs.
     for stack in ("local", "staging", "prod"):
         for r in plan(stack).resources:
             if r.custom:
-                assert engine.args_class(r.type) is not None, r.type
+                package, rest = r.type.split(":", 1)
+                provider = package == "pulumi"
+                sdk = f"pulumi_{rest.split(':')[1] if provider else package}"
+                name = "Provider" if provider else r.type.rsplit(":", 1)[1]
+                cls = engine.args_class(r.type)
+                assert cls.__module__.split(".")[0] == sdk and cls.__name__ in (f"{name}Args", f"{name}InitArgs"), (r.type, cls)
+
+
+def test_an_unknown_token_has_no_args_class():
+    assert engine.args_class("aws:s3/bucket:Buckett") is None
 
 
 def test_computed_only_nested_field_fails_like_the_provider(tmp_path):

@@ -58,17 +58,19 @@ def allow(principal: Any = "*", action: Any = "s3:GetObject", resource: Any = "a
     return statement
 
 
+def tls_only_statement(bucket: str = "b") -> dict:
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
 def tls_only(bucket: str = "b") -> str:
-    return doc(
-        {
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }
-    )
+    return doc(tls_only_statement(bucket))
 
 
 # ---------------------------------------------------------------- running one policy
@@ -96,6 +98,28 @@ def check_stack(policy: str, *resources: tuple, config: Optional[dict] = None) -
     return found
 
 
+def resource_violations(typ: str, props: dict, configs: Optional[dict[str, dict]] = None, name: str = "r") -> list[tuple[str, str, str]]:
+    """(policy, urn, message) from every resource policy of the pack for one resource, reported on
+    the resource itself unless a rule names another URN."""
+    target = urn(typ, name)
+    found: list[tuple[str, str, str]] = []
+    for policy in rules.POLICIES:
+        if isinstance(policy, ResourceValidationPolicy):
+            args = ResourceValidationArgs(typ, offline.policy_props(props), target, name, None, None, (configs or {}).get(policy.name))
+            policy.validate(args, lambda message, reported=None, p=policy.name: found.append((p, reported or target, message)))
+    return found
+
+
+def stack_violations(*resources: tuple, configs: Optional[dict[str, dict]] = None) -> list[tuple[str, str, str]]:
+    """(policy, urn, message) from every stack policy of the pack but the exemption notice."""
+    found: list[tuple[str, str, str]] = []
+    for policy in rules.POLICIES:
+        if isinstance(policy, ResourceValidationPolicy) or policy.name == rules.NOTICE_POLICY:
+            continue
+        found += [(policy.name, u, m) for u, m in check_stack(policy.name, *resources, config=(configs or {}).get(policy.name))]
+    return found
+
+
 def hardened(name: str = "b", **replace: tuple) -> list[tuple]:
     """An AWS bucket with everything the stack policies ask for; `replace` swaps one part by name."""
     parts = {
@@ -115,7 +139,11 @@ def test_policies_are_kebab_case_unique_and_carry_an_enforcement_level():
     assert len(names) == len(set(names)), names
     for policy in rules.POLICIES:
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", policy.name), policy.name
-        assert policy.enforcement_level is not None, policy.name
+    # Advisory: stale multipart parts cost money but expose nothing; the notice only lists exemptions.
+    advisory = {p.name for p in rules.POLICIES if p.enforcement_level.value == "advisory"}
+    assert advisory == {"s3-abort-incomplete-multipart", "policy-exemptions"}
+    assert all(p.enforcement_level.value == "mandatory" for p in rules.POLICIES if p.name not in advisory)
+    for policy in rules.POLICIES:
         assert policy.config_schema is not None and "exemptions" in policy.config_schema.properties, policy.name
 
 
@@ -154,18 +182,24 @@ def test_pulumi_policy_yaml_runs_python_in_a_virtualenv():
 
 
 # ---------------------------------------------------------------- s3-no-public-acl
+def canned(acl: str) -> str:
+    return f"canned ACL '{acl}' lets anyone read the bucket; leave the ACL unset (ownership BucketOwnerEnforced)."
+
+
 @pytest.mark.parametrize(
-    "typ, props",
+    "typ, props, message",
     [
-        (BUCKET, {"bucket": "b", "acl": "public-read"}),
-        (ACL_V2, {"bucket": "b", "acl": "public-read-write"}),
-        (ACL, {"bucket": "b", "acl": "authenticated-read"}),
-        (ACL_V2, {"bucket": "b", "accessControlPolicy": {"grants": [{"grantee": {"type": "Group", "uri": ALL_USERS}, "permission": "READ"}], "owner": {"id": "o"}}}),
-        (BUCKET, {"bucket": "b", "grants": [{"type": "Group", "uri": AUTHENTICATED_USERS, "permissions": ["READ"]}]}),
+        (BUCKET, {"bucket": "b", "acl": "public-read"}, canned("public-read")),
+        (ACL_V2, {"bucket": "b", "acl": "public-read-write"}, canned("public-read-write")),
+        (ACL, {"bucket": "b", "acl": "authenticated-read"}, canned("authenticated-read")),
+        (ACL_V2, {"bucket": "b", "accessControlPolicy": {"grants": [{"grantee": {"type": "Group", "uri": ALL_USERS}, "permission": "READ"}], "owner": {"id": "o"}}},
+         f"ACL grant to {ALL_USERS} makes the bucket public; remove it."),
+        (BUCKET, {"bucket": "b", "grants": [{"type": "Group", "uri": AUTHENTICATED_USERS, "permissions": ["READ"]}]},
+         f"ACL grant to {AUTHENTICATED_USERS} makes the bucket public; remove it."),
     ],
 )
-def test_public_acl_is_refused(typ, props):
-    assert check_resource("s3-no-public-acl", typ, props)
+def test_public_acl_is_refused(typ, props, message):
+    assert resource_violations(typ, props) == [("s3-no-public-acl", urn(typ, "r"), message)]
 
 
 @pytest.mark.parametrize(
@@ -198,15 +232,33 @@ def test_unknown_acl_is_not_decided(props):
         doc(allow("*", Condition={"StringLike": {"aws:SourceVpce": "*"}})),
         doc(allow("*", Condition={"StringEqualsIfExists": {"aws:SourceVpce": "vpce-1"}})),
         doc(allow(None, NotPrincipal={"AWS": "arn:aws:iam::123456789012:root"})),
-        "{not json",
     ],
 )
 def test_bucket_policy_open_to_anyone_is_refused(policy):
-    assert check_resource("s3-no-public-bucket-policy", BUCKET_POLICY, {"bucket": "b", "policy": policy})
+    assert resource_violations(BUCKET_POLICY, {"bucket": "b", "policy": policy}) == [
+        ("s3-no-public-bucket-policy", urn(BUCKET_POLICY, "r"), public_statement("statement 0"))]
+
+
+def public_statement(label: str) -> str:
+    return (f"{label} allows any principal without a condition that pins the caller (StringEquals/ArnEquals on one of "
+            "aws:principalaccount, aws:principalarn, aws:principalorgid, aws:sourceaccount, aws:sourcearn, aws:sourceorgid, "
+            "aws:sourcevpc, aws:sourcevpce, aws:userid); aws:SecureTransport alone does not.")
+
+
+def test_each_public_statement_is_named_by_its_sid_or_position():
+    policy = doc(tls_only_statement(), allow("*", Sid="PublicRead"), allow({"AWS": "*"}))
+    assert [m for _, _, m in resource_violations(BUCKET_POLICY, {"bucket": "b", "policy": policy})] == [
+        public_statement("statement PublicRead"), public_statement("statement 2")]
+
+
+def test_bucket_policy_that_is_not_json_is_refused():
+    assert resource_violations(BUCKET_POLICY, {"bucket": "b", "policy": "{not json"}) == [
+        ("s3-no-public-bucket-policy", urn(BUCKET_POLICY, "r"), "the bucket policy is not a JSON object, so it cannot be shown to be private.")]
 
 
 def test_inline_bucket_policy_is_checked_too():
-    assert check_resource("s3-no-public-bucket-policy", BUCKET, {"bucket": "b", "policy": doc(allow("*"))})
+    assert resource_violations(BUCKET, {"bucket": "b", "policy": doc(allow("*"))}) == [
+        ("s3-no-public-bucket-policy", urn(BUCKET, "r"), public_statement("statement 0"))]
 
 
 @pytest.mark.parametrize(
@@ -228,20 +280,27 @@ def test_unknown_bucket_policy_is_not_decided():
 
 
 # ---------------------------------------------------------------- s3-public-access-block
+NO_PAB = "bucket b: no BucketPublicAccessBlock with blockPublicAcls, blockPublicPolicy, ignorePublicAcls and restrictPublicBuckets all true."
+
+
 def test_bucket_without_public_access_block_is_refused():
-    found = check_stack("s3-public-access-block", *hardened(pab=None))
-    assert found and found[0][0] == urn(BUCKET, "bucket"), found
+    assert stack_violations(*hardened(pab=None)) == [("s3-public-access-block", urn(BUCKET, "bucket"), NO_PAB)]
 
 
-def test_public_access_block_with_one_flag_off_is_refused():
+@pytest.mark.parametrize("flag", ["blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"])
+def test_public_access_block_with_one_flag_off_is_refused(flag):
     (typ, name, props) = hardened()[1]
-    found = check_stack("s3-public-access-block", *hardened(pab=(typ, name, {**props, "ignorePublicAcls": False})))
-    assert [u for u, _ in found] == [urn(BUCKET, "bucket")]
+    assert stack_violations(*hardened(pab=(typ, name, {**props, flag: False}))) == [("s3-public-access-block", urn(BUCKET, "bucket"), NO_PAB)]
 
 
 def test_public_access_block_of_another_bucket_does_not_count():
     (typ, name, props) = hardened()[1]
-    assert check_stack("s3-public-access-block", *hardened(pab=(typ, name, {**props, "bucket": "other"})))
+    assert stack_violations(*hardened(pab=(typ, name, {**props, "bucket": "other"}))) == [("s3-public-access-block", urn(BUCKET, "bucket"), NO_PAB)]
+
+
+def test_bucket_without_a_known_name_is_reported_by_its_resource_name():
+    found = check_stack("s3-public-access-block", (BUCKET, "logs", {"bucket": UNKNOWN}))
+    assert found == [(urn(BUCKET, "logs"), NO_PAB.replace("bucket b:", "bucket logs:"))]
 
 
 def test_public_access_block_passes():
@@ -263,7 +322,8 @@ def test_unknown_public_access_block_flags_are_not_decided():
 # ---------------------------------------------------------------- minio-bucket-private
 @pytest.mark.parametrize("acl", ["public-read", "public-read-write", "public-write", "public"])
 def test_minio_bucket_not_private_is_refused(acl):
-    assert check_resource("minio-bucket-private", MINIO_BUCKET, {"bucket": "b", "acl": acl})
+    assert resource_violations(MINIO_BUCKET, {"bucket": "b", "acl": acl}) == [
+        ("minio-bucket-private", urn(MINIO_BUCKET, "r"), f"acl '{acl}' exposes the bucket without credentials; set acl='private'.")]
 
 
 @pytest.mark.parametrize("props", [{"bucket": "b", "acl": "private"}, {"bucket": "b"}, {"bucket": "b", "acl": UNKNOWN}])
@@ -282,7 +342,13 @@ def test_minio_bucket_private_or_unknown_passes(props):
     ],
 )
 def test_minio_anonymous_policy_is_refused(policy):
-    assert check_resource("minio-no-anonymous-bucket-policy", MINIO_POLICY, {"bucket": "b", "policy": policy})
+    assert resource_violations(MINIO_POLICY, {"bucket": "b", "policy": policy}) == [
+        ("minio-no-anonymous-bucket-policy", urn(MINIO_POLICY, "r"), "statement 0 allows anonymous access; grant access to IAM users instead.")]
+
+
+def test_minio_policy_that_is_not_json_is_refused():
+    assert resource_violations(MINIO_POLICY, {"bucket": "b", "policy": "[]"}) == [
+        ("minio-no-anonymous-bucket-policy", urn(MINIO_POLICY, "r"), "the bucket policy is not a JSON object, so it cannot be shown to be private.")]
 
 
 @pytest.mark.parametrize("policy", [doc(allow({"AWS": ["arn:aws:iam::minio:user/loki"]})), doc({"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*"}), UNKNOWN])
@@ -291,9 +357,13 @@ def test_minio_policy_for_users_or_unknown_passes(policy):
 
 
 # ---------------------------------------------------------------- s3-default-encryption
-def test_bucket_without_default_encryption_is_refused():
-    assert [u for u, _ in check_stack("s3-default-encryption", *hardened(sse=None))] == [urn(BUCKET, "bucket")]
-    assert check_stack("s3-default-encryption", *hardened(sse=(SSE, "sse", {"bucket": "b", "rules": [{"bucketKeyEnabled": True}]})))
+NO_SSE = "bucket b: no BucketServerSideEncryptionConfiguration with sseAlgorithm AES256 or aws:kms or aws:kms:dsse."
+
+
+@pytest.mark.parametrize("sse", [None, (SSE, "sse", {"bucket": "b", "rules": [{"bucketKeyEnabled": True}]}),
+                                 (SSE, "sse", {"bucket": "b", "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "none"}}]})])
+def test_bucket_without_default_encryption_is_refused(sse):
+    assert stack_violations(*hardened(sse=sse)) == [("s3-default-encryption", urn(BUCKET, "bucket"), NO_SSE)]
 
 
 @pytest.mark.parametrize("algorithm", ["AES256", "aws:kms"])
@@ -318,7 +388,8 @@ def test_unknown_encryption_is_not_decided():
     ],
 )
 def test_bucket_without_tls_only_policy_is_refused(policy):
-    assert [u for u, _ in check_stack("s3-tls-only", *hardened(policy=policy))] == [urn(BUCKET, "bucket")]
+    assert stack_violations(*hardened(policy=policy)) == [
+        ("s3-tls-only", urn(BUCKET, "bucket"), 'bucket b: no bucket policy denying s3:* to "*" when aws:SecureTransport is false.')]
 
 
 def test_tls_only_policy_passes():
@@ -347,8 +418,9 @@ def lifecycle(**rule) -> tuple:
     ],
 )
 def test_bucket_without_whole_bucket_abort_rule_is_reported(part):
-    found = check_stack("s3-abort-incomplete-multipart", *hardened(lifecycle=part))
-    assert [u for u, _ in found] == [urn(BUCKET, "bucket")]
+    assert stack_violations(*hardened(lifecycle=part)) == [
+        ("s3-abort-incomplete-multipart", urn(BUCKET, "bucket"),
+         "bucket b: no enabled whole-bucket lifecycle rule aborting incomplete multipart uploads; stale parts are billed forever.")]
 
 
 @pytest.mark.parametrize("part", [lifecycle(), lifecycle(filter=None), lifecycle(filter={})])
@@ -372,9 +444,18 @@ def transition_rules(storage_class: Any) -> dict:
 
 @pytest.mark.parametrize("storage_class", ["GLACIER", "DEEP_ARCHIVE"])
 def test_archive_transition_is_refused(storage_class):
-    assert check_resource("no-archive-storage-transition", LIFECYCLE, transition_rules(storage_class))
+    message = (f"rule thanos-data-all moves objects to {storage_class}; Loki and Thanos cannot read them without a restore. "
+               "Use STANDARD_IA, INTELLIGENT_TIERING or GLACIER_IR.")
+    assert resource_violations(LIFECYCLE, transition_rules(storage_class)) == [("no-archive-storage-transition", urn(LIFECYCLE, "r"), message)]
     inline = {"bucket": "b", "lifecycleRules": transition_rules(storage_class)["rules"]}
-    assert check_resource("no-archive-storage-transition", BUCKET, inline)
+    assert resource_violations(BUCKET, inline) == [("no-archive-storage-transition", urn(BUCKET, "r"), message)]
+
+
+def test_every_archive_transition_of_every_rule_is_reported():
+    rules_ = [{"id": "a", "transitions": [{"days": 30, "storageClass": "STANDARD_IA"}, {"days": 90, "storageClass": "GLACIER"}]},
+              {"transitions": [{"days": 60, "storageClass": "DEEP_ARCHIVE"}]}]
+    messages = [m for _, _, m in resource_violations(LIFECYCLE, {"bucket": "b", "rules": rules_})]
+    assert [m.split(";")[0] for m in messages] == ["rule a moves objects to GLACIER", "rule ? moves objects to DEEP_ARCHIVE"]
 
 
 @pytest.mark.parametrize("storage_class", ["STANDARD_IA", "INTELLIGENT_TIERING", "GLACIER_IR", UNKNOWN])
@@ -389,20 +470,27 @@ LOKI_ACCESS = doc(
 )
 
 
+def least(where: str) -> str:
+    return f"{where}; list the tool's own actions on its own bucket."
+
+
 @pytest.mark.parametrize(
-    "typ, props",
+    "typ, props, messages",
     [
-        (ROLE_POLICY, {"role": "r", "policy": doc(allow(None, action="s3:*"))}),
-        (IAM_POLICY, {"policy": doc(allow(None, action=["s3:GetObject", "*"]))}),
-        (ROLE_POLICY, {"role": "r", "policy": doc(allow(None, resource="*"))}),
-        (ROLE_POLICY, {"role": "r", "policy": doc({"Effect": "Allow", "NotAction": "iam:*", "Resource": "arn:aws:s3:::b/*"})}),
-        (ROLE, {"assumeRolePolicy": "{}", "inlinePolicies": [{"name": "x", "policy": doc(allow(None, action="S3:*"))}]}),
-        (MINIO_IAM_POLICY, {"name": "p", "policy": doc(allow(None, resource=["arn:aws:s3:::*"]))}),
-        (ROLE_POLICY, {"role": "r", "policy": "not json"}),
+        (ROLE_POLICY, {"role": "r", "policy": doc(allow(None, action="s3:*"))}, [least("policy statement 0 allows action s3:*")]),
+        (IAM_POLICY, {"policy": doc(allow(None, action=["s3:GetObject", "*"]))}, [least("policy statement 0 allows action *")]),
+        (ROLE_POLICY, {"role": "r", "policy": doc(allow(None, resource="*"))}, [least("policy statement 0 allows resource *")]),
+        (ROLE_POLICY, {"role": "r", "policy": doc({"Effect": "Allow", "NotAction": "iam:*", "NotResource": "arn:aws:s3:::b/*"})},
+         [least("policy statement 0 allows NotAction (allows everything not listed)"), least("policy statement 0 allows NotResource (allows everything not listed)")]),
+        (ROLE, {"assumeRolePolicy": "{}", "inlinePolicies": [{"name": "x", "policy": doc(allow(None, action="S3:*"))}]}, [least("inlinePolicies[0] statement 0 allows action S3:*")]),
+        (MINIO_IAM_POLICY, {"name": "p", "policy": doc(allow(None, resource=["arn:aws:s3:::*"]))}, [least("policy statement 0 allows resource arn:aws:s3:::*")]),
+        (ROLE_POLICY, {"role": "r", "policy": "not json"}, ["policy is not a JSON object, so it cannot be shown to be least-privilege."]),
+        (ROLE, {"assumeRolePolicy": "{}", "inlinePolicies": [{"name": "ok", "policy": LOKI_ACCESS}, {"name": "x", "policy": "[1]"}]},
+         ["inlinePolicies[1] is not a JSON object, so it cannot be shown to be least-privilege."]),
     ],
 )
-def test_wildcard_iam_policy_is_refused(typ, props):
-    assert check_resource("iam-least-privilege", typ, props)
+def test_wildcard_iam_policy_is_refused(typ, props, messages):
+    assert resource_violations(typ, props) == [("iam-least-privilege", urn(typ, "r"), m) for m in messages]
 
 
 @pytest.mark.parametrize(
@@ -473,9 +561,32 @@ def test_a_rule_never_reads_an_unknown_itself():
 def test_exempted_urn_is_skipped_only_with_a_reason():
     props = {"bucket": "b", "acl": "public-read"}
     target = urn(ACL_V2, "r")
-    assert check_resource("s3-no-public-acl", ACL_V2, props, {"exemptions": [{"urn": target, "reason": "static website, reviewed (SEC-1)"}]}) == []
-    assert check_resource("s3-no-public-acl", ACL_V2, props, {"exemptions": [{"urn": target, "reason": "  "}]})
-    assert check_resource("s3-no-public-acl", ACL_V2, props, {"exemptions": [{"urn": urn(ACL_V2, "other"), "reason": "x"}]})
+    refused = [("s3-no-public-acl", target, canned("public-read"))]
+
+    def exempting(*items: dict) -> list:
+        return resource_violations(ACL_V2, props, {"s3-no-public-acl": {"exemptions": list(items)}})
+
+    assert exempting({"urn": target, "reason": "static website, reviewed (SEC-1)"}) == []
+    assert exempting({"urn": target, "reason": "  "}) == refused
+    assert exempting({"urn": target}) == refused
+    assert exempting({"urn": urn(ACL_V2, "other"), "reason": "x"}) == refused
+    # An exemption applies to the policy whose config carries it, not to the others.
+    assert resource_violations(ACL_V2, props, {"minio-bucket-private": {"exemptions": [{"urn": target, "reason": "x"}]}}) == refused
+
+
+def test_stack_policy_exemption_drops_only_the_exempted_bucket():
+    # Stack policies name the bucket in each report; their args carry no URN of their own.
+    second = (BUCKET, "second", {"bucket": "c"})
+    both = [("s3-public-access-block", urn(BUCKET, "bucket"), NO_PAB), ("s3-public-access-block", urn(BUCKET, "second"), NO_PAB.replace("bucket b:", "bucket c:"))]
+    assert [v for v in stack_violations(*hardened(pab=None), second) if v[0] == "s3-public-access-block"] == both
+
+    def exempting(*items: dict) -> list:
+        found = stack_violations(*hardened(pab=None), second, configs={"s3-public-access-block": {"exemptions": list(items)}})
+        return [v for v in found if v[0] == "s3-public-access-block"]
+
+    assert exempting({"urn": urn(BUCKET, "bucket"), "reason": "CDN origin, reviewed (SEC-9)"}) == both[1:]
+    assert exempting({"urn": urn(BUCKET, "bucket"), "reason": ""}) == both
+    assert exempting({"urn": urn(PAB, "pab"), "reason": "x"}) == both
 
 
 def test_exemption_notice_lists_each_exemption():
@@ -582,6 +693,19 @@ def test_offline_exemption_is_honored_and_printed(tmp_path):
     notice = {"policy": "policy-exemptions", "enforcement": "advisory", "urn": acl.urn, "message": f"{acl.urn} is exempt from s3-no-public-acl: {reason}"}
     assert notice in violations
     assert f"[advisory] policy-exemptions: {acl.urn}: {acl.urn} is exempt from s3-no-public-acl: {reason}" in plan_cli.as_text(result, violations)
+
+
+def test_offline_exemption_of_a_stack_policy_drops_that_bucket_for_that_policy_only(tmp_path):
+    result = run_program(tmp_path, "staging", PUBLIC_AWS_PROGRAM)
+    bucket = result.one(BUCKET, "open-bucket")
+    before = refusals(offline.evaluate(result))
+    assert {("s3-tls-only", bucket.urn), ("s3-default-encryption", bucket.urn)} <= before
+    path = write_exemptions(tmp_path, [{"policy": "s3-tls-only", "urn": bucket.urn, "reason": "legacy client (OPS-7)"}])
+    violations = offline.evaluate(result, exemptions_file=path)
+    assert refusals(violations) == before - {("s3-tls-only", bucket.urn)}
+    notices = [v for v in violations if v["policy"] == "policy-exemptions"]
+    assert notices == [{"policy": "policy-exemptions", "enforcement": "advisory", "urn": bucket.urn,
+                        "message": f"{bucket.urn} is exempt from s3-tls-only: legacy client (OPS-7)"}]
 
 
 @pytest.mark.parametrize(

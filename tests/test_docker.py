@@ -53,6 +53,15 @@ def test_local_container_is_health_checked_and_loopback_only(plan, name):
         assert port["ip"] == "127.0.0.1", c.urn
 
 
+def test_tempo_publishes_its_api_and_both_otlp_ports_on_loopback(plan):
+    c = containers(plan("local"))["tempo"]
+    published = {(p["internal"], p["external"], p["ip"]) for p in c.inputs["ports"]}
+    assert published == {(3200, 3200, "127.0.0.1"), (4317, 4317, "127.0.0.1"), (4318, 4318, "127.0.0.1")}
+    tempo = yaml.safe_load(uploaded(c, "/etc/tempo/config.yaml"))
+    protocols = tempo["distributor"]["receivers"]["otlp"]["protocols"]
+    assert (protocols["grpc"]["endpoint"], protocols["http"]["endpoint"]) == ("0.0.0.0:4317", "0.0.0.0:4318")
+
+
 def test_tempo_has_no_health_check_to_wait_for(plan):
     # Tempo 2.x ships no shell, no wget and no self-check; `wait` without a health check is an
     # error in the Docker provider, so the container must not ask for it.
@@ -136,6 +145,8 @@ def test_local_prometheus_uploads_two_hour_blocks(plan):
 def test_local_outputs(plan):
     urls = plan("local").outputs["urls"]
     assert {"grafana", "minioConsole", "lokiPush", "otlpGrpc", "otlpHttp", "thanosQuery"} <= set(urls)
+    # OTLP: 4317 speaks gRPC (no scheme), 4318 HTTP.
+    assert (urls["otlpGrpc"], urls["otlpHttp"]) == ("127.0.0.1:4317", "http://127.0.0.1:4318")
     assert plan("local").outputs["grafanaAdminPassword"] == engine.SECRET
 
 
@@ -253,7 +264,13 @@ def test_swarm_services_reference_the_credentials_secret(plan):
         assert secrets[0]["secretName"] == creds.inputs.get("name", "s3-credentials")
         assert (secrets[0]["fileUid"], secrets[0]["fileGid"], secrets[0]["fileMode"]) == (uid, uid, 0o400), name
     (grafana_secret,) = s["grafana"].inputs["taskSpec"]["containerSpec"]["secrets"]
-    assert grafana_secret["fileUid"] == "472"
+    # Grafana runs as 472 and reads the admin password from the file GF_SECURITY_ADMIN_PASSWORD__FILE
+    # names; nobody else in the task may read it.
+    grafana_env = s["grafana"].inputs["taskSpec"]["containerSpec"]["env"]
+    assert grafana_secret["fileName"] == grafana_env["GF_SECURITY_ADMIN_PASSWORD__FILE"]
+    assert (grafana_secret["fileUid"], grafana_secret["fileGid"], grafana_secret["fileMode"]) == ("472", "472", 0o400)
+    (admin,) = [r for r in result.by_type("docker:index/secret:Secret") if r.name.endswith("grafana-admin-password")]
+    assert admin.inputs["data"] == engine.SECRET
     assert "secrets" not in s["thanos-query"].inputs["taskSpec"]["containerSpec"]
 
 

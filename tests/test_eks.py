@@ -98,6 +98,7 @@ def test_no_ingester_volume_claim_unless_asked(plan, plan_with):
     assert not plan("staging").by_type("kubernetes:core/v1:PersistentVolumeClaim")
     asked = plan_with("staging", {"obs-storage:aws": {"clusterName": "staging-eks", "walVolume": "persistentVolume"}})
     assert chart(asked, "loki").inputs["values"]["ingester"]["persistence"]["enabled"] is True
+    assert chart(asked, "tempo").inputs["values"]["ingester"]["persistence"]["enabled"] is True
 
 
 def test_ingesters_replicate_across_zones(plan):
@@ -174,6 +175,41 @@ def test_multi_tenancy_matches_lifecycle_prefixes(plan_with):
     assert chart(result, "tempo").inputs["values"]["multitenancyEnabled"] is True
     rules = result.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "loki-lifecycle").inputs["rules"]
     assert sorted(r["filter"]["prefix"] for r in rules if r.get("expiration", {}).get("days")) == ["team-a/", "team-b/"]
+
+
+def spread_constraints(value, path: str = "") -> list[tuple[str, dict]]:
+    """(where, constraint) for every topologySpreadConstraints in chart values or a pod spec."""
+    found = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "topologySpreadConstraints":
+                # tempo-distributed takes them as a template string (components/eks_tempo.py).
+                found += [(path, c) for c in (json.loads(item) if isinstance(item, str) else item)]
+            else:
+                found += spread_constraints(item, f"{path}.{key}")
+    return found
+
+
+def test_only_prometheus_replicas_refuse_to_share_a_zone(plan):
+    # DoNotSchedule leaves a pod Pending when its zone is full or gone: right for the two
+    # Prometheus replicas (two in one zone defeat the pair), wrong for stateless replicas, which
+    # must keep running through a zone outage (ScheduleAnyway).
+    result = plan("staging")
+    found = [(c.inputs["name"] + where, constraint) for c in result.by_type("kubernetes:helm.sh/v4:Chart")
+             for where, constraint in spread_constraints(c.inputs["values"])]
+    for kind in ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"):
+        for workload in result.by_type(kind):
+            pod = workload.inputs["spec"]["template"]
+            for where, constraint in spread_constraints(pod["spec"]):
+                # The constraint must select this workload's own pods.
+                assert constraint["labelSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items(), workload.urn
+                found.append((workload.inputs["metadata"]["name"] + where, constraint))
+    policies = {where: c["whenUnsatisfiable"] for where, c in found}
+    assert policies.pop("kps.prometheus.prometheusSpec") == "DoNotSchedule"
+    assert {"loki.distributor", "loki.querier", "tempo.distributor", "thanos-store", "thanos-query"} <= set(policies)
+    assert set(policies.values()) == {"ScheduleAnyway"}, policies
+    for where, constraint in found:
+        assert (constraint["topologyKey"], constraint["maxSkew"]) == ("topology.kubernetes.io/zone", 1), where
 
 
 def test_thanos_pods_are_spread_and_probed(plan):

@@ -148,3 +148,22 @@ def test_no_secret_value_anywhere_in_the_plan(any_stack):
     dumped = json.dumps({"resources": [r.inputs for r in any_stack.resources], "outputs": any_stack.outputs})
     for value in _secret_values(any_stack):
         assert value not in dumped, f"{any_stack.stack}: secret material {value!r} appears in the plan"
+
+
+def test_service_accounts_name_the_role_arn_the_provider_returns(monkeypatch):
+    # An ARN built by the program would be wrong in another partition (AWS China: arn:aws-cn:...);
+    # the IRSA annotation must carry the role's own ARN output.
+    original = engine.StrictMocks.new_resource
+
+    def china(self, args):
+        rid, state = original(self, args)
+        if args.typ == "aws:iam/role:Role":
+            state = {**state, "arn": f"arn:aws-cn:iam::{engine.ACCOUNT_ID}:role/{rid}"}
+        return rid, state
+
+    monkeypatch.setattr(engine.StrictMocks, "new_resource", china)
+    result = engine.run("staging")
+    role = result.one("aws:iam/role:Role", "loki-compactor-role")
+    (chart,) = [c for c in result.by_type("kubernetes:helm.sh/v4:Chart") if c.inputs["name"] == "loki"]
+    annotations = chart.inputs["values"]["compactor"]["serviceAccount"]["annotations"]
+    assert annotations == {"eks.amazonaws.com/role-arn": f"arn:aws-cn:iam::{engine.ACCOUNT_ID}:role/{role.inputs['name']}"}

@@ -81,8 +81,9 @@ class LocalTools(pulumi.ComponentResource):
             "tempo": ("tempo", "http://127.0.0.1:3200"),
             "prometheus": ("prometheus", "http://127.0.0.1:9090"),
         }
-        # Only what this stack runs (a Thanos spoke runs no Query and, alone, no Grafana).
-        self.urls = {key: url for key, (workload, url) in urls.items() if workload in self.containers}
+        # Only what this stack runs and publishes (a Thanos spoke runs no Query and publishes nothing).
+        published = {w.name for w in workloads if w.ports}
+        self.urls = {key: url for key, (workload, url) in urls.items() if workload in published}
         self.register_outputs({"urls": self.urls})
 
     def _opts(self, depends: Optional[list[pulumi.Resource]] = None) -> pulumi.ResourceOptions:

@@ -146,6 +146,8 @@ def _spoke(ctx: EksContext, identity: Optional[ToolIdentity]) -> dict[str, str]:
     annotations = irsa_annotations(identity, eks_prometheus.SERVICE_ACCOUNT) if identity is not None else {}
     ctx.chart(eks_prometheus.RELEASE, "kube-prometheus-stack-chart", eks_prometheus.values(cfg, annotations, receive_url),
               [identity] if identity is not None else [])
+    # The chart's Prometheus Service is <fullname>-prometheus on prometheus.service.port, 9090
+    # (kube-prometheus-stack-88.5.3 templates/prometheus/service.yaml, values.yaml).
     return {"prometheus": f"http://{eks_prometheus.RELEASE}-prometheus.{ctx.svc}:9090"}
 
 

@@ -8,6 +8,11 @@
   declares no bucket, store gateway, Query or compactor. It reads the hub with a Pulumi
   `StackReference` to `tools.thanos.hub`; no value of the hub is ever copied into its config.
 
+Why the rules (thanos-io/thanos v0.42.4 docs/components/compact.md): the compactor "must be
+deployed as a singleton against a bucket", and it groups blocks into streams by their external
+labels, so two clusters with one label set would overlap and halt it (docs/components/sidecar.md:
+external labels must be unique "in the overall Thanos system").
+
 Cluster labels stay unique because the hub lists every spoke with its label (config refuses a
 duplicate or the hub's own label) and a spoke refuses to run unless the hub lists it with the
 label it uses. Everything a spoke checks against the hub fails here, as one line, before any

@@ -576,3 +576,67 @@ def test_a_stack_declaring_a_compactor_for_its_hubs_bucket_fails_the_plan(tmp_pa
     result = engine.run("local-spoke", program=program, stack_outputs={})
     refused = [v for v in offline.evaluate(result) if v["enforcement"] == "mandatory"]
     assert [(v["policy"], v["urn"].rsplit("::", 1)[1]) for v in refused] == [("thanos-one-compactor-per-bucket", "rogue-compact")]
+
+
+# ---------------------------------------------------------------- cost and plan of a hub with N spokes
+def test_hub_cost_counts_every_spokes_samples_in_its_bucket(capsys):
+    from tools import cost
+
+    assert cost.main(["--stack", "staging", "--json", "--ingest", "metrics=30000", "--spoke-metrics", "staging-batch=20000,staging-us=10000"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    # 2 bytes a sample (thanos.bytes_per_sample), over this cluster's and both spokes' samples.
+    assert data["stored_gb_per_day"]["thanos"] == round((30_000 + 20_000 + 10_000) * 86_400 * 2 / 2**30, 2)
+    assert data["topology"]["thanos"]["spokes"] == 2 and data["topology"]["thanos"]["spoke_samples_per_s"] == 30_000
+    # The hub's own ingest is still what --ingest says.
+    assert data["ingest"]["metrics"]["value"] == 30_000
+
+
+def test_hub_cost_assumes_unmeasured_spokes_like_the_hub_and_says_so(capsys):
+    from tools import cost
+
+    assert cost.main(["--stack", "staging", "--json", "--ingest", "metrics=1000"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["topology"]["thanos"]["spoke_samples_per_s"] == 2_000
+    assert any("assumed like this cluster" in w and "--spoke-metrics" in w for w in data["warnings"])
+
+
+def test_one_compactor_serves_all_clusters_block_streams():
+    from tools import cost
+
+    cfg = load("staging")
+    a = cost.assumptions()
+    alone = cost.thanos_load(cfg, 30_000, a, cost.ThanosTopology())
+    hub = cost.thanos_load(cfg, 30_000, a, cost.ThanosTopology(spokes=2, spoke_samples_per_s=60_000))
+    assert hub.stored_gb_per_day == pytest.approx(3 * alone.stored_gb_per_day)
+    lines = {line.what: line for line in alone.requests}
+    for line in hub.requests:
+        if line.what.startswith(("uploads", "compaction", "downsampling")):
+            # Three clusters of equal size: three block streams of the same blocks.
+            assert line.put_list_per_day == pytest.approx(3 * lines[line.what].put_list_per_day), line.what
+    # Still one compactor (and the store gateways) listing the bucket.
+    assert [line.what for line in hub.requests if "bucket sync" in line.what] == ["bucket sync (store gateways, compactor)"]
+
+
+def test_spoke_cost_leaves_its_metrics_to_the_hub(capsys):
+    from tools import cost
+
+    assert cost.main(["--stack", "staging-us", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert "thanos" not in data["tools"]
+    assert any("spoke" in w and HUB in w and "inter-region transfer is not modelled" in w for w in data["warnings"])
+
+
+def test_unknown_spoke_in_cost_is_one_line_error():
+    from tools import cost
+
+    assert cost.main(["--stack", "staging", "--spoke-metrics", "eu=5"]) == 2
+
+
+def test_plan_text_shows_the_topology(plan):
+    from tools import plan as plan_tool
+
+    hub = plan_tool.thanos_topology_lines(plan("staging").outputs)
+    assert hub[0].startswith("thanos hub: bucket acme-staging-thanos") and "2 spoke(s)" in hub[0] and "staging-us (cluster staging-us)" in hub[0]
+    spoke = plan_tool.thanos_topology_lines(plan("staging-batch").outputs)
+    assert spoke == [f"thanos spoke of {HUB}: sidecar into bucket acme-staging-thanos in ap-northeast-2 as cluster staging-batch; "
+                     "no bucket, store gateway, query or compactor of its own"]

@@ -33,7 +33,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
@@ -327,11 +327,17 @@ class ThanosTopology:
     store_gateways: int = 1
     store_sync_s: float = THANOS_STORE_SYNC_S
     compact_wait_s: float = THANOS_COMPACT_WAIT_S
+    # A hub: clusters uploading into this bucket besides its own (tools.thanos.spokes), each with
+    # the same Prometheus replicas, and their samples together. One compactor serves them all.
+    spokes: int = 0
+    spoke_samples_per_s: float = 0.0
 
     def describe(self) -> str:
+        spokes = (f", {self.spokes} spoke cluster(s) uploading {self.spoke_samples_per_s:,.0f} samples/s into this bucket"
+                  if self.spokes else "")
         return (f"{self.prometheus_replicas} Prometheus replica(s), {self.uploaders} block uploader(s), "
                 f"{self.store_gateways} store gateway(s) syncing every {self.store_sync_s / 60:g}m, "
-                f"compactor every {self.compact_wait_s / 60:g}m")
+                f"compactor every {self.compact_wait_s / 60:g}m{spokes}")
 
 
 @dataclass(frozen=True)
@@ -518,7 +524,7 @@ def topology_from_plan(plan: engine.PlanResult, cfg: StackConfig) -> Topology:
     workloads, charts = _plan_workloads(plan)
     found = {"loki": _loki_topology(workloads, charts), "tempo": _tempo_topology(workloads, charts),
              "thanos": _thanos_topology(workloads, charts)}
-    for tool in cfg.tools.enabled():
+    for tool in cfg.tools.owned():
         if found[tool] is None:
             raise CostError(f"stack '{plan.stack}': no {tool} workload found in the plan (no rendered config, chart or "
                             f"component args) to read the topology from")
@@ -837,9 +843,10 @@ def _final_range(first: float, keep: Optional[float]) -> float:
 
 def thanos_load(cfg: StackConfig, samples_per_s: float, a: Mapping[str, float], topo: ThanosTopology) -> ToolLoad:
     tool = cfg.tools.thanos
-    gb_per_day = stored_gb_per_day("thanos", samples_per_s, a)
+    # A hub's bucket holds its spokes' samples too, each spoke a source of blocks of its own.
+    gb_per_day = stored_gb_per_day("thanos", samples_per_s + topo.spoke_samples_per_s, a)
     delay = tool.delete_delay_hours / 24
-    sources = a["thanos.sources"]
+    sources = a["thanos.sources"] + topo.spokes
     part, segment = THANOS_PART_BYTES / MIB, THANOS_SEGMENT_BYTES / MIB
     r = tool.retention
     keep = {"raw": r.raw_days or None, "5m": r.five_minute_days or None, "1h": r.one_hour_days or None}
@@ -1069,7 +1076,8 @@ def estimate(cfg: StackConfig, ingest: Mapping[str, float], prices: dict, a: Map
              headroom: float, replicas: float, topo: Topology) -> dict:
     """Unrounded figures per tool and in total, for ingest in INGEST_UNITS."""
     tools: dict[str, dict] = {}
-    for name, tool_cfg in cfg.tools.enabled().items():
+    # Buckets this stack owns: a Thanos spoke's metrics are its hub's to pay for.
+    for name, tool_cfg in cfg.tools.owned().items():
         load = tool_load(cfg, name, ingest[INGEST_OF[name]], a, topo)
         gb_per_day = load.stored_gb_per_day
         rules = bucket_rules(cfg, name)
@@ -1183,7 +1191,7 @@ def tool_retentions(cfg: StackConfig, tool: str) -> dict[str, Optional[float]]:
 # ---------------------------------------------------------------- scale checks
 def scale_checks(cfg: StackConfig, ingest: Mapping[str, float], prices: dict, a: Mapping[str, float],
                  headroom: float, replicas: float, topo: Topology) -> dict:
-    enabled = cfg.tools.enabled()
+    enabled = cfg.tools.owned()
     warnings: list[str] = []
     limit_applies = cfg.target is Target.AWS
     limit = config.S3_MAX_LIFECYCLE_RULES
@@ -1203,7 +1211,8 @@ def scale_checks(cfg: StackConfig, ingest: Mapping[str, float], prices: dict, a:
     warnings += [f"bucket {name}: {problem}" for name, problem in names.items() if problem != "ok"]
     growth = []
     for factor in (1, 2, 5):
-        e = estimate(cfg, {k: v * factor for k, v in ingest.items()}, prices, a, headroom, replicas, topo)
+        grown = replace(topo, thanos=replace(topo.thanos, spoke_samples_per_s=topo.thanos.spoke_samples_per_s * factor))
+        e = estimate(cfg, {k: v * factor for k, v in ingest.items()}, prices, a, headroom, replicas, grown)
         growth.append({"factor": factor, "object_storage": e["total"]["object_storage"], "baseline": e["total"]["baseline"],
                        "saving_ratio": e["total"]["saving_ratio"]})
     tenant_rows = []
@@ -1567,6 +1576,35 @@ def _pairs(text: str, what: str) -> dict[str, str]:
     return pairs
 
 
+def with_spokes(topo: Topology, cfg: StackConfig, text: Optional[str], own_metrics: float) -> Topology:
+    """A Thanos hub's topology with the spokes it lists (tools.thanos.spokes) uploading into its
+    bucket; a spoke's with a note that its metrics are costed with its hub."""
+    thanos = cfg.tools.thanos
+    if not thanos.enabled:
+        return topo
+    if not thanos.owns_bucket:
+        cross = ("; its uploads cross regions (tools.thanos.crossRegion), and that inter-region transfer is not modelled"
+                 if thanos.cross_region else "")
+        return replace(topo, notes=topo.notes + (f"thanos: this stack is a spoke; its metrics are stored and costed in the bucket of its hub "
+                                                 f"{thanos.hub} (its --spoke-metrics){cross}",))
+    labels = [s.cluster_label for s in thanos.spokes]
+    given = {k: _number(f"--spoke-metrics {k}", v) for k, v in _pairs(text or "", "--spoke-metrics").items()}
+    unknown = sorted(set(given) - set(labels))
+    if unknown:
+        raise CostError(f"--spoke-metrics {unknown[0]}: not a spoke of this hub (tools.thanos.spokes: {', '.join(labels) or 'none'})")
+    if any(v < 0 for v in given.values()):
+        raise CostError("--spoke-metrics: samples/s must not be negative")
+    if not labels:
+        return topo
+    rates = {label: given.get(label, own_metrics) for label in labels}
+    assumed = [label for label in labels if label not in given]
+    shown = ", ".join(f"{label} {rate:,.0f}" for label, rate in rates.items())
+    note = (f"thanos: {len(labels)} spoke(s) upload into this bucket ({shown} samples/s"
+            + (f"; {', '.join(assumed)} assumed like this cluster, set with --spoke-metrics LABEL=N" if assumed else "")
+            + "); its one compactor compacts every cluster's blocks")
+    return replace(topo, thanos=replace(topo.thanos, spokes=len(labels), spoke_samples_per_s=sum(rates.values())), notes=topo.notes + (note,))
+
+
 def parse_ingest(text: Optional[str], stack: str) -> tuple[dict[str, float], str, set[str]]:
     """Ingest per kind in INGEST_UNITS, where it came from, and the kinds given explicitly."""
     ingest = dict(DEFAULT_INGEST.get(stack, FALLBACK_INGEST))
@@ -1594,6 +1632,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--assume", action="append", default=[], metavar="KEY=VALUE", help="override an assumption, e.g. loki.streams=2000")
     parser.add_argument("--from-prometheus", metavar="URL", help="read ingest, compression and request rates from the stack's Prometheus")
     parser.add_argument("--window", default="1d", help="range the rates are taken over with --from-prometheus (default 1d)")
+    parser.add_argument("--spoke-metrics", metavar="LABEL=N,...",
+                        help="a Thanos hub: samples/s of each spoke by cluster label (default: like this cluster)")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     args = parser.parse_args(argv)
     try:
@@ -1605,7 +1645,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         a = assumptions(assumed)
         if args.headroom < 1 or args.replicas < 1:
             raise CostError("--headroom and --replicas must be at least 1")
-        topo = stack_topology(args.stack, cfg)
+        topo = with_spokes(stack_topology(args.stack, cfg), cfg, args.spoke_metrics, ingest["metrics"])
         comparison = None
         if args.from_prometheus:
             m = measure(args.from_prometheus, args.window, topo)

@@ -86,10 +86,29 @@ def as_text(result: engine.PlanResult, violations: list[dict[str, str]]) -> str:
     lines.append("outputs:")
     for name, value in result.outputs.items():
         lines.append(f"  {name}: {json.dumps(value, sort_keys=True)}")
+    lines += thanos_topology_lines(result.outputs)
     lines.append(f"policy violations: {len(violations)}")
     for v in violations:
         lines.append(f"  [{v['enforcement']}] {v['policy']}: {v['urn']}: {v['message']}")
     return "\n".join(lines)
+
+
+def thanos_topology_lines(outputs: dict[str, Any]) -> list[str]:
+    """What a reviewer needs of the stack's Thanos role: a hub's spokes, a spoke's hub, and on
+    Hetzner that a key pair reaches every bucket of its project."""
+    hub, spoke = outputs.get("thanosHub"), outputs.get("thanosSpoke")
+    if isinstance(hub, dict):
+        spokes = hub.get("spokes") or []
+        listed = ": " + ", ".join(f"{s.get('stack')} (cluster {s.get('clusterLabel')})" for s in spokes) if spokes else ""
+        lines = [f"thanos hub: bucket {hub.get('bucket')} in {hub.get('region')}, cluster {hub.get('clusterLabel')}, "
+                 f"the bucket's one compactor; {len(spokes)} spoke(s){listed}"]
+    elif isinstance(spoke, dict):
+        lines = [f"thanos spoke of {spoke.get('hub')}: {spoke.get('mode')} into bucket {spoke.get('bucket')} in {spoke.get('region')} "
+                 f"as cluster {spoke.get('clusterLabel')}; no bucket, store gateway, query or compactor of its own"]
+    else:
+        return []
+    note = (hub if isinstance(hub, dict) else spoke).get("note")
+    return lines + ([f"  note: {note}"] if note else [])
 
 
 def _key_inputs(inputs: dict[str, Any]) -> str:

@@ -14,16 +14,19 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
-from typing import Optional, Protocol
+from typing import TYPE_CHECKING, Optional, Protocol
 
 import pulumi
-import pulumi_aws as aws
-import pulumi_docker as docker
-import pulumi_minio as minio
-import pulumi_random as random
 
 from components.access import Grant, bucket_policy_document
 from components.storage import ToolBucket
+
+# Each backend imports its provider SDKs when it is used: a stack loads only the SDKs of the
+# target it runs on (every preview pays for imports).
+if TYPE_CHECKING:
+    import pulumi_aws as aws
+    import pulumi_docker as docker
+    import pulumi_minio as minio
 
 # Where every tool reads S3 credentials when it has no role: the AWS SDKs and minio-go all honour
 # AWS_SHARED_CREDENTIALS_FILE, so configs and environment variables never carry a key.
@@ -81,6 +84,8 @@ class ClusterOidc:
 
 def cluster_oidc(cluster: pulumi.Output, create: bool, provider: aws.Provider) -> ClusterOidc:
     """The cluster's IAM OIDC provider: looked up, or declared when the cluster has none."""
+    import pulumi_aws as aws
+
     issuer = cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
     if create:
         oidc = aws.iam.OpenIdConnectProvider(
@@ -143,6 +148,8 @@ class AwsRoles:
         self.provider, self.stack, self.cluster_name, self.namespace, self.oidc, self.kms_key_arn = provider, stack, cluster_name, namespace, oidc, kms_key_arn
 
     def declare(self, parent: pulumi.ComponentResource, name: str, grants: list[Grant], bucket: ToolBucket) -> Credentials:
+        import pulumi_aws as aws
+
         child = pulumi.ResourceOptions(parent=parent, provider=self.provider)
         assert bucket.arn is not None
         arns: dict[str, pulumi.Output[str]] = {}
@@ -191,6 +198,9 @@ class MinioUsers:
         self.provider, self.prefix = provider, prefix
 
     def declare(self, parent: pulumi.ComponentResource, name: str, grants: list[Grant], bucket: ToolBucket) -> Credentials:
+        import pulumi_minio as minio
+        import pulumi_random as random
+
         child = pulumi.ResourceOptions(parent=parent, provider=self.provider)
         # The union of the tool's grants: locally one user serves all of a tool's components.
         actions = tuple(sorted({a for g in grants for a in g.actions}))
@@ -214,6 +224,8 @@ class HetznerKeyPair:
     kind = "hetzner-key-pair"
 
     def __init__(self, docker_provider: docker.Provider, access_key: pulumi.Output[str], secret_key: pulumi.Output[str]):
+        import pulumi_docker as docker
+
         content = credentials_file(access_key, secret_key)
         # Swarm secrets are immutable: an auto-generated name lets Pulumi create the new secret
         # and move the services to it before deleting the old one when the key pair rotates.

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Optional, Protocol
+from typing import TYPE_CHECKING, Optional, Protocol
 
 import pulumi
-import pulumi_aws as aws
-import pulumi_minio as minio
 
 from components import lifecycle
+
+# Each backend imports its provider SDK when it declares a bucket: a stack loads only the SDK of
+# the target it runs on (every preview pays for imports).
+if TYPE_CHECKING:
+    import pulumi_aws as aws
+    import pulumi_minio as minio
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,8 @@ class AwsS3Backend:
         self.provider, self.region, self.endpoint, self.path_style, self.tls = provider, region, endpoint, path_style, tls
 
     def declare(self, parent: pulumi.ComponentResource, name: str, spec: BucketSpec) -> BucketOutputs:
+        import pulumi_aws as aws
+
         child = pulumi.ResourceOptions(parent=parent, provider=self.provider)
         bucket = aws.s3.Bucket(
             f"{name}-bucket",
@@ -185,6 +191,8 @@ class S3CompatibleBackend:
         self.supports_versioning = supports_versioning
 
     def declare(self, parent: pulumi.ComponentResource, name: str, spec: BucketSpec) -> BucketOutputs:
+        import pulumi_minio as minio
+
         child = pulumi.ResourceOptions(parent=parent, provider=self.provider)
         bucket = minio.S3Bucket(
             f"{name}-bucket",

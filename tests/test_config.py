@@ -246,6 +246,17 @@ def test_misspelled_secret_is_not_echoed(key):
     assert "SUPERSECRET-VALUE" not in str(err) and "(secret value hidden)" in str(err)
 
 
+def test_misspelled_secret_key_suggests_the_secret_it_meant():
+    raw = aws_config()
+    raw["obs-storage:hetznerSecretkey"] = "x"
+    assert error_of(raw, frozenset({"obs-storage:hetznerSecretkey"})).fix.startswith("rename it to hetznerSecretKey")
+
+
+def test_a_one_day_safety_net_is_refused_as_too_early_not_as_out_of_range():
+    err = error_of(aws_config(loki={"bucket": "acme-loki", "expireAfterDays": 1}))
+    assert (err.key, err.value) == ("tools.loki.expireAfterDays", 1) and err.problem.startswith("deletes data Loki still serves")
+
+
 # ---------------------------------------------------------------- version spellings
 @pytest.mark.parametrize("version", ["v3.7.2", "V3.7.2", "3.7.02", "v3.6.11"])
 def test_known_bad_loki_version_is_refused_however_spelt(version):

@@ -114,3 +114,14 @@ def test_plan_describes_notes_first_then_every_rule():
     lines = plan.describe()
     assert lines[0] == "thanos deletes data itself: retention raw 30d / 5m 90d / 1h 365d + 48h delete delay (0 = forever)."
     assert lines[1:] == tuple(rule.describe() for rule in plan.rules) and len(plan.rules) == 3
+
+
+def test_a_plan_cannot_be_changed_by_a_backend_that_reads_it():
+    # The same plan feeds the bucket's rules and the stack outputs that describe them.
+    import dataclasses
+
+    plan = lifecycle.plan(cfg_of(loki={"expireAfterDays": 40}), "loki")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.rules[0].expire_days = 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.notes = ()

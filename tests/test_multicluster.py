@@ -353,8 +353,8 @@ def test_one_compactor_across_the_hub_and_its_spokes(staging):
     assert found == [("staging", "acme-staging-thanos")]
 
 
-def test_hub_and_spokes_pass_the_policy_pack(staging):
-    for name, result in staging.items():
+def test_hub_and_spokes_pass_the_policy_pack(staging, plan):
+    for name, result in {**staging, "local": plan("local"), "local-spoke": plan("local-spoke")}.items():
         assert [v for v in offline.evaluate(result) if v["enforcement"] == "mandatory"] == [], name
 
 
@@ -640,3 +640,20 @@ def test_plan_text_shows_the_topology(plan):
     spoke = plan_tool.thanos_topology_lines(plan("staging-batch").outputs)
     assert spoke == [f"thanos spoke of {HUB}: sidecar into bucket acme-staging-thanos in ap-northeast-2 as cluster staging-batch; "
                      "no bucket, store gateway, query or compactor of its own"]
+
+
+def test_eks_receive_spoke_remote_writes_to_the_url_the_hub_exports():
+    url = "https://thanos-receive.staging.internal.example.com/api/v1/receive"
+    hub = engine.run("staging", thanos_tools("staging", mode="receive", receiveUrl=url))
+    assert hub.outputs["thanosHub"]["receiveUrl"] == url
+    spoke = engine.run("staging-batch", thanos_tools("staging-batch", mode="receive"), stack_outputs={HUB: hub.outputs})
+    (kps,) = spoke.by_type(CHART)
+    spec = kps.inputs["values"]["prometheus"]["prometheusSpec"]
+    assert spec["remoteWrite"] == [{"url": url}] and "thanos" not in spec
+    # Nothing of the spoke touches the bucket: no role at all.
+    assert not spoke.by_type("aws:iam/role:Role") and spoke.outputs["identities"] == {}
+
+
+def test_receive_url_only_with_receive_mode():
+    err = error_of("staging", receiveUrl="https://r.example.com/api/v1/receive")
+    assert err.key == "tools.thanos.receiveUrl" and "mode" in err.problem

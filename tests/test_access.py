@@ -94,3 +94,20 @@ def test_kms_key_use_follows_writing():
     reader = document("arn:aws:s3:::b", "", (LIST, GET), KEY)["UseBucketKey"]
     assert reader["Action"] == ["kms:Decrypt"] and reader["Resource"] == [KEY]
     assert "UseBucketKey" not in document("arn:aws:s3:::b", "", (LIST, GET, PUT))
+
+
+def test_policy_text_does_not_depend_on_how_the_statements_were_built():
+    # Canonical JSON (sorted keys): building a statement's fields in another order must not show
+    # up as a policy change in `pulumi preview`.
+    text = access.bucket_policy_document("arn:aws:s3:::b", "p/", (LIST, GET, PUT), KEY)
+    assert text == json.dumps(json.loads(text), sort_keys=True)
+
+
+def test_grants_are_values_no_backend_can_change():
+    import dataclasses
+
+    import pytest
+
+    grant = access.grants(cfg_of())[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        grant.actions = ("s3:*",)

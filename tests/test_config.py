@@ -774,7 +774,7 @@ def test_served_hours_add_the_delete_delay():
     # 14 days = 336 h; a 16 h delay makes 352 h, so 14 days of expiry is refused and 15 (360 h) is not.
     tempo = {"bucket": "acme-tempo", "retentionDays": 14, "deleteDelayHours": 16}
     err = error_of(aws_config(tempo={**tempo, "expireAfterDays": 14}))
-    assert "at least 15" in err.fix
+    assert err.fix == "set it to at least 15, or remove it"
     assert accepted(aws_config(tempo={**tempo, "expireAfterDays": 15})).tools.tempo.served_hours() == 352
     thanos = {"bucket": "acme-thanos", "retention": {"rawDays": 400}, "deleteDelayHours": 16}
     assert accepted(aws_config(thanos=thanos)).tools.thanos.served_hours() == 400 * 24 + 16
@@ -900,3 +900,39 @@ def test_the_program_reads_config_and_secret_keys_from_the_engine(monkeypatch):
     pulumi.runtime.set_all_config(raw, ["obs-storage:hetznerSecretKey"])
     read, secret = config.read_pulumi_config()
     assert read == raw and secret == {"obs-storage:hetznerSecretKey"}
+
+
+def test_type_errors_in_list_elements_show_the_value_given():
+    err = error_of(aws_config(loki={"bucket": "acme-loki", "transitions": [{"days": "soon", "storageClass": "STANDARD_IA"}]}))
+    assert (err.key, err.value) == ("tools.loki.transitions[0].days", "soon")
+
+
+def test_a_wrong_type_is_not_mistaken_for_an_unknown_or_missing_key():
+    err = error_of(with_storage(aws_config(), tls="maybe"))
+    assert (err.key, err.value) == ("storage.tls", "maybe")
+    assert err.problem == "is invalid: input should be a valid boolean, unable to interpret input"
+    assert err.fix == "set a value of the documented type (see the configuration reference in README.md)"
+    # A list where a single value belongs is a type error too, not a mapping written as a list.
+    err = error_of(with_storage(aws_config(), region=["ap-northeast-2"]))
+    assert err.fix == "set a value of the documented type (see the configuration reference in README.md)"
+
+
+def test_a_missing_nested_key_is_set_with_path():
+    raw = aws_config()
+    raw["obs-storage:aws"] = json.dumps({})
+    assert error_of(raw).fix == "set it with `pulumi config set --stack staging --path 'obs-storage:aws.clusterName' <value>`"
+
+
+def test_a_missing_object_lists_each_required_key_once():
+    raw = aws_config()
+    del raw["obs-storage:tools"]
+    assert error_of(raw).fix == (
+        "set its required keys: `pulumi config set --stack staging --path 'obs-storage:tools.loki.bucket' <value>` "
+        "(likewise tools.tempo.bucket, tools.thanos.bucket), or add obs-storage:tools to the stack file as Pulumi.yaml documents it")
+
+
+def test_a_mapping_written_as_a_list_names_its_keys_as_written_in_the_stack_file():
+    raw = aws_config()
+    raw["obs-storage:aws"] = json.dumps([{"clusterName": "stg"}])
+    fix = error_of(raw).fix
+    assert fix.startswith("write aws as indented `key: value` lines, without a leading '- ' (keys: clusterName, identity, oidcProvider, namespace,")

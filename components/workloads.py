@@ -22,6 +22,7 @@ GRAFANA_PORT = 3000
 GRAFANA_ADMIN_PASSWORD_FILE = "/run/secrets/grafana-admin-password"
 GRAFANA_DATA = "/var/lib/grafana"
 ETCD_PORT = 2379
+ETCD_DATA = "/var/lib/etcd"  # the image's WORKDIR (etcd runs as root)
 RECEIVE_DATA = "/tmp"
 # Long enough for an ingester to flush every in-memory chunk/block on a normal stop (Loki
 # `ingester.wal.flush_on_shutdown`, Tempo `flush_all_on_shutdown`); a Spot reclaim gives 2 min.
@@ -134,10 +135,25 @@ def build(cfg: StackConfig, layout: Layout) -> list[Workload]:
         out.append(Workload(
             name="ring-kv", tool="ring", pin="etcd", image=versions.image(pins, "etcd"),
             entrypoint=["/usr/local/bin/etcd"],
-            args=[f"--listen-client-urls=http://0.0.0.0:{ETCD_PORT}", f"--advertise-client-urls=http://ring-kv:{ETCD_PORT}"],
+            args=[
+                f"--listen-client-urls=http://0.0.0.0:{ETCD_PORT}",
+                f"--advertise-client-urls=http://ring-kv:{ETCD_PORT}",
+                f"--data-dir={ETCD_DATA}/default.etcd",
+                # Heartbeats rewrite the ring every few seconds; without compaction the history
+                # fills the 2 GiB quota in about three days (measured 520 KB/min with 6 members)
+                # and etcd turns read-only (auto compaction is off by default,
+                # server/embed/config.go at v3.6.14).
+                "--auto-compaction-mode=periodic",
+                "--auto-compaction-retention=5m",
+            ],
             # etcdctl's default endpoint is this member (127.0.0.1:2379).
             health=["CMD", "/usr/local/bin/etcdctl", "endpoint", "health"],
             health_note="etcdctl endpoint health",
+            # Ring clients resume their watch at the last revision they saw: an etcd that restarts
+            # empty leaves every distributor and querier on a stale ring until its revision catches
+            # up (measured: as long as the old etcd had run). Keeping the data keeps the revision,
+            # so the store needs a volume, and the volume a fixed node.
+            volumes={"ring-kv-data": ETCD_DATA}, node_local_state=True,
         ))
     if "loki" in enabled:
         store = object_store(cfg, "loki")

@@ -255,7 +255,7 @@ def test_swarm_ingesters_get_time_to_flush_on_stop(plan):
 def test_prometheus_and_its_sidecar_share_one_node(plan):
     s = services(plan("prod"))
     constraint = "node.hostname == swarm-worker-1"
-    for name in ("prometheus", "thanos-sidecar", "grafana"):
+    for name in ("prometheus", "thanos-sidecar", "grafana", "ring-kv"):
         assert constraint in s[name].inputs["taskSpec"]["placement"]["constraints"], name
     for name in ("loki", "tempo", "thanos-store", "thanos-query"):
         assert constraint not in s[name].inputs["taskSpec"]["placement"]["constraints"], name
@@ -316,8 +316,15 @@ def test_swarm_rings_live_in_etcd_with_one_prefix_per_tool(plan):
     assert loki["common"]["instance_interface_names"] == ["eth0"] and loki["common"]["replication_factor"] == 3
     assert tempo["ingester"]["lifecycler"]["interface_names"] == ["eth0"]
     assert tempo["compactor"]["ring"]["instance_interface_names"] == ["eth0"]
-    kv = services(result)["ring-kv"].inputs["taskSpec"]["containerSpec"]
+    ring_kv = services(result)["ring-kv"].inputs["taskSpec"]
+    kv = ring_kv["containerSpec"]
     assert "--advertise-client-urls=http://ring-kv:2379" in kv["args"] and kv["commands"] == ["/usr/local/bin/etcd"]
+    # Measured with real replicas: an etcd restarted empty leaves ring clients on a stale view for
+    # as long as the old one had run, and without compaction it fills its quota in days.
+    assert "--data-dir=/var/lib/etcd/default.etcd" in kv["args"]
+    assert kv["mounts"] == [{"target": "/var/lib/etcd", "type": "volume", "source": "obs-prod-ring-kv-data"}]
+    assert "node.hostname == swarm-worker-1" in ring_kv["placement"]["constraints"]
+    assert {"--auto-compaction-mode=periodic", "--auto-compaction-retention=5m"} <= set(kv["args"])
 
 
 def test_swarm_tempo_replicas_form_one_ring(plan):

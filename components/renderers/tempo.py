@@ -72,7 +72,8 @@ def render(cfg: StackConfig, store: ObjectStore, cluster: Cluster) -> dict[str, 
         # compactor ring in a real KV store shards the work
         # (modules/compactor/compactor.go isSharded: store not "" and not "inmemory").
         config["compactor"]["ring"] = {"kvstore": kvstore}
-        # The distributor ring defaults to memberlist (modules/distributor/config.go).
+        # The distributor ring (memberlist by default, modules/distributor/config.go) is read only
+        # by the global rate-limit strategy; in the shared store it stays correct if that is used.
         config["distributor"]["ring"] = {"kvstore": kvstore}
         # The scalable single binary's querier does not find its own query-frontend by itself
         # (cmd/tempo/app/modules.go initQuerier: "frontend worker address not specified").

@@ -1,6 +1,6 @@
 """Check a deployed stack against what the program declared: run after `pulumi up`.
 
-    python -m tools.verify --stack local|staging|prod [--only storage|identity|tools] [--json]
+    python -m tools.verify --stack local|staging|prod [--only storage|identity|tools|freshness] [--json]
                            [--outputs FILE]
 
 Reads the stack's outputs with `pulumi stack output --json --show-secrets` (or from FILE, JSON of
@@ -12,7 +12,9 @@ the same shape), then talks to the real buckets, identities and tools:
   everything else is denied (AWS: each role's trust and policy read back, and IAM policy
   simulation per role);
 - tools: readiness endpoints, and on local a log line and a trace pushed, queried back and
-  flushed into the buckets; Grafana's datasource health.
+  flushed into the buckets; Grafana's datasource health;
+- freshness: per tool and tenant prefix, the newest upload in the bucket is younger than the
+  tool's flush/upload interval allows (tools/verify_freshness.py).
 
 One line per check (PASS, FAIL or SKIP with the reason), a summary, exit code 1 on any FAIL
 (2 when the outputs cannot be read). Secrets are used, never printed. Every probe object is
@@ -33,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-PARTS = ("storage", "identity", "tools")
+PARTS = ("storage", "identity", "tools", "freshness")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -204,7 +206,7 @@ def load_stack(name: str, outputs_file: Optional[str], parts: tuple[str, ...] = 
             stack.admin_keys = Keys(outputs["minioRootUser"], outputs["minioRootPassword"])
         for tool, content in (outputs.get("s3Credentials") or {}).items():
             stack.tool_keys[tool] = parse_credentials_file(content)
-    elif target == "hetzner" and {"storage", "identity"} & set(parts):
+    elif target == "hetzner" and {"storage", "identity", "freshness"} & set(parts):
         stack.admin_keys = _hetzner_key_pair(name, outputs)
         if stack.admin_keys is not None:
             stack.tool_keys = {tool: stack.admin_keys for tool in outputs["buckets"]}
@@ -276,9 +278,9 @@ def wait_for(report: Report, what: str, poll: Callable[[], Any], timeout: float,
 
 # ---------------------------------------------------------------- entry point
 def run(stack: Stack, parts: tuple[str, ...], report: Report) -> None:
-    from tools import verify_identity, verify_storage, verify_tools
+    from tools import verify_freshness, verify_identity, verify_storage, verify_tools
 
-    checks = {"storage": verify_storage.check, "identity": verify_identity.check, "tools": verify_tools.check}
+    checks = {"storage": verify_storage.check, "identity": verify_identity.check, "tools": verify_tools.check, "freshness": verify_freshness.check}
     for part in parts:
         try:
             checks[part](stack, report)

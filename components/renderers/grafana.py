@@ -57,7 +57,7 @@ def render(cfg: StackConfig, urls: dict[str, str]) -> dict[str, Any]:
                     "filterBySpanID": False,
                     "tags": [{"key": "service.name", "value": "service_name"}],
                 }
-            if metrics:
-                tempo["jsonData"]["serviceMap"] = {"datasourceUid": "thanos"}
+            # No `serviceMap`: it would query service-graph metrics that only Tempo's
+            # metrics-generator produces, and none runs here.
             datasources.append(_merge(tempo, _tenant_header(cfg, tenant)))
     return {"apiVersion": 1, "datasources": datasources}

@@ -420,6 +420,13 @@ class AwsConfig(_Model):
     # Thanos compactor scratch space (emptyDir limit and ephemeral-storage request). Upstream sizing
     # guidance for a medium bucket is about 100 GB (thanos-io/thanos v0.42.4 docs/components/compact.md).
     thanos_compact_disk_gi: int = Field(default=100, ge=10)
+    # Read-path caches in MB (0 = off): Loki's memcached chunks and results caches (chart defaults
+    # 8192 and 1024, loki-18.11.0 values.yaml), the Thanos store gateways' in-memory index cache
+    # (Thanos' default 250 MB, --index-cache-size) and Thanos Query Frontend's response cache.
+    loki_chunks_cache_mb: int = Field(default=2048, ge=0)
+    loki_results_cache_mb: int = Field(default=512, ge=0)
+    thanos_index_cache_mb: int = Field(default=1024, ge=0)
+    thanos_response_cache_mb: int = Field(default=512, ge=0)
 
     @field_validator("zones")
     @classmethod

@@ -24,7 +24,7 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import eks_loki, eks_tempo, eks_thanos
+from components import eks_loki, eks_monitoring, eks_tempo, eks_thanos
 from components.config import StackConfig
 from components.eks_base import EksContext
 from components.identity import ToolIdentity
@@ -78,7 +78,11 @@ class EksTools(pulumi.ComponentResource):
             if tool in enabled:
                 # A Thanos spoke has no bucket (its hub's) and, remote-writing, no identity.
                 self.urls.update(module.deploy(ctx, identities.get(tool), buckets.get(tool)))
-        urls = {"thanos": self.urls.get("thanosQuery", ""), "loki": self.urls.get("loki", ""), "tempo": self.urls.get("tempo", "")}
+        # Bucket-freshness probes (scraped by the Prometheus of eks_prometheus.py) and dashboards.
+        eks_monitoring.deploy(ctx, identities, buckets)
+        # Grafana reads through the query frontend's cache when there is one.
+        thanos_url = self.urls.get("thanosQueryFrontend") or self.urls.get("thanosQuery", "")
+        urls = {"thanos": thanos_url, "loki": self.urls.get("loki", ""), "tempo": self.urls.get("tempo", "")}
         datasources = grafana.render(cfg, urls)
         # A Thanos spoke alone has nothing to show: the hub's Grafana shows its data.
         if datasources["datasources"]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from components import eks_monitoring
 from components.config import StackConfig
 from components.eks_base import ZONE_KEY, EksContext, chart_pods, irsa_annotations, rollout_operator_release, spread
 from components.identity import ToolIdentity
@@ -102,12 +103,33 @@ def values(cfg: StackConfig, annotations: dict[str, dict]) -> dict[str, Any]:
         "backend": {"replicas": 0},
         "rollout_operator": {"enabled": rollout_operator_release(cfg) == RELEASE},
         "minio": {"enabled": False},
-        "lokiCanary": {"enabled": False},
+        # Pushes a line every second through the gateway and reads it back (alerts.py
+        # LokiCanaryMissingEntries): broken ingest shows within minutes. One Deployment replica,
+        # not the chart's DaemonSet default; the image tag follows the Loki pin (the chart would
+        # use its appVersion, templates/loki-canary/daemonset.yaml; Loki's release workflow
+        # publishes grafana/loki-canary for every release, .github/release-workflows.jsonnet).
+        "lokiCanary": {"enabled": True, "kind": "Deployment", "replicas": 1, "image": {"tag": cfg.pins["loki"].version}},
         "test": {"enabled": False},
-        # The chart's caches default to 8 GiB of memcached each; size them for your query load.
-        "chunksCache": {"enabled": False},
-        "resultsCache": {"enabled": False},
+        # Metrics through the operator (eks_monitoring.py); the chart's own rules stay off, the
+        # project's rules cover Loki (renderers/alerts.py).
+        "monitoring": {"serviceMonitor": eks_monitoring.chart_service_monitor()},
+        # Memcached caches, chart default on (memcached 1.6.45-alpine, loki-18.11.0 values.yaml), sized
+        # from aws.lokiChunksCacheMb / lokiResultsCacheMb; each pod requests 1.2 x that memory
+        # (templates/memcached/_memcached-statefulset.tpl). The chunks cache saves re-reading
+        # recent chunks from the bucket on every query; the results cache answers repeated
+        # dashboard queries.
+        "chunksCache": _cache(aws.loki_chunks_cache_mb),
+        "resultsCache": _cache(aws.loki_results_cache_mb),
     }
+
+
+def _cache(megabytes: int) -> dict[str, Any]:
+    return {"enabled": megabytes > 0, **({"allocatedMemory": megabytes} if megabytes else {})}
+
+
+def cache_memory_mib(megabytes: int) -> int:
+    """What one cache pod requests: round(1.2 x allocatedMemory) MiB, as the chart computes it."""
+    return (megabytes * 12 + 5) // 10 if megabytes else 0
 
 
 def deploy(ctx: EksContext, identity: ToolIdentity, bucket: ToolBucket) -> dict[str, str]:

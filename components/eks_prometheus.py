@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from components import versions
+from components import eks_monitoring, versions
 from components.config import StackConfig
 from components.eks_base import spread
 from components.renderers import thanos
@@ -68,6 +68,8 @@ def values(cfg: StackConfig, annotations: dict, receive_url: Optional[str]) -> d
             # With two replicas, one may be evicted at a time (the chart's minAvailable form).
             "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
             "prometheusSpec": spec,
+            # Scrape the Thanos sidecar, the Thanos Deployments and the bucket-freshness probes.
+            **eks_monitoring.prometheus_values(cfg),
         },
         # EKS runs etcd, the controller manager and the scheduler in its managed control plane:
         # the chart would create Services in kube-system selecting pods (component:
@@ -83,6 +85,7 @@ def values(cfg: StackConfig, annotations: dict, receive_url: Optional[str]) -> d
         # port 9100 (its values.yaml hostNetwork: true, service.port: 9100): a cluster that already
         # runs one would get a crash-looping second DaemonSet. Opt in with aws.nodeExporter.
         "nodeExporter": {"enabled": cfg.aws.node_exporter},
-        "alertmanager": {"enabled": False},
         "grafana": {"enabled": False},
+        # The storage-path alert rules, and the Alertmanager that routes them.
+        **eks_monitoring.kps_values(cfg),
     }

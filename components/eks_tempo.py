@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from components import eks_monitoring
 from components.config import StackConfig
 from components.eks_base import ZONE_KEY, EksContext, chart_pods, irsa_annotations, rollout_operator_release, spread
 from components.identity import ToolIdentity
@@ -50,7 +51,8 @@ def values(cfg: StackConfig, annotations: dict) -> dict[str, Any]:
         "querier": {"replicas": 2},
         "queryFrontend": {"replicas": 2},
         "compactor": {"replicas": 1, "config": {"compaction": tempo.compaction_block(cfg)}},
-        "metaMonitoring": {"serviceMonitor": {"enabled": False}},
+        # Metrics through the operator (eks_monitoring.py).
+        "metaMonitoring": {"serviceMonitor": eks_monitoring.chart_service_monitor()},
         "gateway": {"enabled": False},
         # Installed by the Loki release when Loki is deployed too; it manages this group as well.
         "rollout_operator": {"enabled": rollout_operator_release(cfg) == RELEASE},

@@ -178,8 +178,13 @@ def deploy(ctx: EksContext, identity: Optional[ToolIdentity], bucket: Optional[T
 
     store_labels = {"app.kubernetes.io/name": "thanos-store"}
     store_sa = ctx.service_account("thanos-store", identity)
-    _deployment(ctx, "thanos-store", thanos.store_args(STORE_DIR), 2,
-                pod_spec(ctx, "thanos-store", thanos.store_args(STORE_DIR), "thanos-store", True, STORE_DIR, store_labels),
+    store_args = thanos.store_args(STORE_DIR)
+    if cfg.aws.thanos_index_cache_mb:
+        # In-memory index cache (Thanos' default, 250MB when unset): postings and series of the
+        # blocks queries touch, instead of range reads from the bucket for each query.
+        store_args.append(f"--index-cache-size={cfg.aws.thanos_index_cache_mb}MB")
+    _deployment(ctx, "thanos-store", store_args, 2,
+                pod_spec(ctx, "thanos-store", store_args, "thanos-store", True, STORE_DIR, store_labels),
                 [store_sa, identity, objstore], headless=True)
 
     compact_labels = {"app.kubernetes.io/name": "thanos-compact"}
@@ -193,4 +198,24 @@ def deploy(ctx: EksContext, identity: Optional[ToolIdentity], bucket: Optional[T
 
     query_args = thanos.query_args(endpoints)
     _deployment(ctx, "thanos-query", query_args, 2, pod_spec(ctx, "thanos-query", query_args, None, False, None, {"app.kubernetes.io/name": "thanos-query"}), [])
-    return {"thanosQuery": f"http://thanos-query.{ctx.svc}:{thanos.HTTP_PORT}"}
+    urls = {"thanosQuery": f"http://thanos-query.{ctx.svc}:{thanos.HTTP_PORT}"}
+    if cfg.aws.thanos_response_cache_mb:
+        frontend_args = query_frontend_args(urls["thanosQuery"], cfg.aws.thanos_response_cache_mb)
+        _deployment(ctx, "thanos-query-frontend", frontend_args, 2,
+                    pod_spec(ctx, "thanos-query-frontend", frontend_args, None, False, None, {"app.kubernetes.io/name": "thanos-query-frontend"}), [])
+        urls["thanosQueryFrontend"] = f"http://thanos-query-frontend.{ctx.svc}:{thanos.HTTP_PORT}"
+    return urls
+
+
+def query_frontend_args(downstream: str, cache_mb: int) -> list[str]:
+    """Thanos Query Frontend in front of Query: long ranges split into days (--query-range.split-interval
+    default 24h) and each day's result cached in memory (thanos-io/thanos v0.42.4
+    docs/components/query-frontend.md, IN-MEMORY response cache `max_size`)."""
+    cache = dump({"type": "IN-MEMORY", "config": {"max_size": f"{cache_mb}MB"}}).strip()
+    return [
+        "query-frontend",
+        f"--http-address=0.0.0.0:{thanos.HTTP_PORT}",
+        "--log.level=info",
+        f"--query-frontend.downstream-url={downstream}",
+        f"--query-range.response-cache-config={cache}",
+    ]

@@ -43,7 +43,9 @@ class LocalMinio(pulumi.ComponentResource):
             image=remote_image.image_id,
             command=["server", "/data", "--console-address", f":{CONSOLE_PORT}"],
             # MinIO reads *_FILE variables as paths to its credentials; the values stay in files.
-            envs=[f"MINIO_ROOT_USER_FILE={ROOT_USER_FILE}", f"MINIO_ROOT_PASSWORD_FILE={ROOT_PASSWORD_FILE}"],
+            # Metrics without a bearer token (cmd/metrics-router.go at the pinned release): they
+            # name buckets and count objects, reachable only on the stack's network and loopback.
+            envs=[f"MINIO_ROOT_USER_FILE={ROOT_USER_FILE}", f"MINIO_ROOT_PASSWORD_FILE={ROOT_PASSWORD_FILE}", "MINIO_PROMETHEUS_AUTH_TYPE=public"],
             uploads=[
                 {"file": ROOT_USER_FILE, "content": self.root_user, "permissions": "0400"},
                 {"file": ROOT_PASSWORD_FILE, "content": self.root_password, "permissions": "0400"},

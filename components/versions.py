@@ -173,6 +173,39 @@ DEFAULT_PINS: dict[str, Pin] = {
             writable=("/var/lib/etcd",),
         ),
     ),
+    "alertmanager": Pin(
+        "image",
+        "quay.io/prometheus/alertmanager",
+        "v0.34.0",
+        why="Routes the alert rules' alerts (Docker targets; on EKS kube-prometheus-stack-88.5.3 runs the "
+        "same version, its values.yaml alertmanagerSpec.image.tag). Newest release (tag v0.34.0, 2026-08-16).",
+        facts=ImageFacts(
+            checked="v0.34.0",
+            source="prometheus/alertmanager v0.34.0 Dockerfile: FROM quay.io/prometheus/busybox, /bin/alertmanager, "
+            "/bin/amtool, /alertmanager chown nobody, USER nobody (65534), VOLUME /alertmanager.",
+            user="65534",
+            shell=True,
+            executables=("/bin/alertmanager", "/bin/amtool", "/bin/sh", "/bin/wget"),
+            writable=("/alertmanager",),
+        ),
+    ),
+    "python": Pin(
+        "image",
+        "python",
+        "3.14.6-slim-trixie",
+        why="Runs the bucket-freshness probe (components/bucket_freshness.py, standard library only), shipped "
+        "as a file. Newest 3.14 release in docker-library/python versions.json (commit 4f07059, 2026-06-23).",
+        facts=ImageFacts(
+            checked="3.14.6-slim-trixie",
+            source="docker-library/python 3.14/slim-trixie/Dockerfile (commit 7914d06): FROM debian:trixie-slim "
+            "(/bin/sh, /tmp 1777, user nobody 65534), ca-certificates installed, Python built into /usr/local "
+            "(/usr/local/bin/python3), no USER (root), CMD python3.",
+            user="0",
+            shell=True,
+            executables=("/usr/local/bin/python3", "/bin/sh"),
+            writable=("/tmp",),
+        ),
+    ),
     "loki-chart": Pin(
         "chart",
         "loki",
@@ -231,6 +264,10 @@ _EXACT: dict[str, re.Pattern[str]] = {
     "quay.io/prometheus/prometheus": re.compile(rf"^v{_SEMVER}$"),
     # etcd-io/etcd scripts/release.sh: docker push "quay.io/coreos/etcd:${RELEASE_VERSION}", RELEASE_VERSION="v${VERSION}".
     "quay.io/coreos/etcd": re.compile(rf"^v{_SEMVER}$"),
+    "quay.io/prometheus/alertmanager": re.compile(rf"^v{_SEMVER}$"),
+    # Docker Hub's official image: full version and Debian variant (docker-library/python
+    # generate-stackbrew-library.sh tags every variant with the full version).
+    "python": re.compile(rf"^{_SEMVER}-slim-trixie$"),
     # MinIO tags releases by date (minio/minio helm/minio/values.yaml: RELEASE.2023-02-10T18-48-39Z).
     "quay.io/minio/minio": re.compile(r"^RELEASE\.\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z$"),
     # Chart versions as the repositories' index lists them (tags tempo-distributed-2.26.1,

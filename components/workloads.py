@@ -210,7 +210,10 @@ def build(cfg: StackConfig, layout: Layout) -> list[Workload]:
             # Users, dashboards and the database (SQLite) outlive the container.
             volumes={"grafana-data": GRAFANA_DATA}, node_local_state=True,
         ))
-    return out
+    # Scrape jobs, alert rules, Alertmanager and bucket-freshness probes for what is declared above.
+    from components import monitoring  # imports this module
+
+    return monitoring.attach(cfg, layout, out)
 
 
 def _thanos(cfg: StackConfig, layout: Layout) -> list[Workload]:

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from components import versions
+from components.renderers import freshness
 from tests.conftest import tool_overrides
 from tools import engine
 
@@ -24,6 +25,10 @@ def documented_images() -> set[str]:
 
 PINNED_IMAGES = documented_images()
 LOCAL_CONTAINERS = {"loki", "tempo", "prometheus", "thanos-sidecar", "thanos-store", "thanos-query", "thanos-compact", "grafana"}
+# What watches them (components/monitoring.py): Alertmanager and one bucket-freshness probe per tool.
+LOCAL_CONTAINERS |= {"alertmanager", "bucket-freshness-loki", "bucket-freshness-tempo", "bucket-freshness-thanos"}
+# The probe is project source shipped as a file: it names the credentials file's fields, holds no value.
+PROBE_SCRIPT = freshness.script()
 
 
 def containers(result, prefix: str = "obs-local-") -> dict[str, engine.Registration]:
@@ -114,7 +119,7 @@ def test_local_secrets_only_in_secret_files(plan):
         for upload in c.inputs.get("uploads", []):
             if upload["file"].startswith("/run/secrets/"):
                 assert upload["content"] == engine.SECRET and upload["permissions"] == "0400", c.urn
-            else:
+            elif upload["content"] != PROBE_SCRIPT:
                 assert "aws_secret_access_key" not in upload["content"] and "secret_key" not in upload["content"], c.urn
 
 
@@ -291,7 +296,8 @@ def test_swarm_configs_carry_no_secret(plan):
         import base64
 
         text = base64.b64decode(config.inputs["data"]).decode()
-        assert "aws_secret_access_key" not in text and "plan-placeholder" not in text, config.urn
+        assert "plan-placeholder" not in text, config.urn
+        assert text == PROBE_SCRIPT or "aws_secret_access_key" not in text, config.urn
 
 
 def _service_config(result, service: str, path: str) -> dict:

@@ -162,7 +162,8 @@ def test_grafana_datasources_for_existing_grafana(plan):
     cm = k8s(plan("staging"), "kubernetes:core/v1:ConfigMap", "obs-storage-datasources")
     assert cm.inputs["metadata"]["labels"] == {"grafana_datasource": "1"}
     datasources = {d["uid"]: d for d in yaml.safe_load(cm.inputs["data"]["obs-storage.yaml"])["datasources"]}
-    assert datasources["thanos"]["url"].startswith("http://thanos-query.observability")
+    # Through the query frontend's response cache (aws.thanosResponseCacheMb, on by default).
+    assert datasources["thanos"]["url"] == "http://thanos-query-frontend.observability.svc.cluster.local:10902"
     assert datasources["tempo"]["jsonData"]["tracesToLogsV2"]["datasourceUid"] == "loki"
     assert datasources["loki"]["url"] == "http://loki-gateway.observability.svc.cluster.local"
 

@@ -31,6 +31,17 @@ def render(cfg: StackConfig, cluster_label: str, replica: str, scrape_targets: d
     return config
 
 
+def with_monitoring(config: dict[str, Any], scrape_configs: list[dict[str, Any]], rule_files: list[str], alertmanagers: list[str]) -> dict[str, Any]:
+    """`config` scraping every storage-path component, evaluating the alert rules and sending
+    alerts to Alertmanager (components/monitoring.py decides what is scraped)."""
+    return {
+        **config,
+        "rule_files": rule_files,
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": alertmanagers}]}]},
+        "scrape_configs": scrape_configs,
+    }
+
+
 def flags(cfg: StackConfig) -> list[str]:
     args = [
         "--config.file=/etc/prometheus/prometheus.yml",

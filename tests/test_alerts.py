@@ -1,0 +1,306 @@
+"""The alert rules, as each stack deploys them, checked by promtool: `promtool check rules` on the
+rule files, and `promtool test rules` on the cases in tests/alerts/cases.yaml (every alert fires
+on a failing series and stays silent on a healthy one), on every platform's rendering.
+
+promtool comes from Debian (`apt-get install prometheus`; .ci/run installs it) or from
+OBS_PROMETHEUS_BIN_DIR (Prometheus 3.x, .ci/install-prometheus); the tests run with every promtool
+found. Without any, they fail in CI (CI=true) and are skipped, loudly, elsewhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+import yaml
+
+from components import monitoring
+from components.renderers import alerts
+from tests.conftest import tool_overrides
+
+CASES = yaml.safe_load((Path(__file__).resolve().parent / "alerts" / "cases.yaml").read_text())
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+NS = "observability"
+
+
+def _promtools() -> list[str]:
+    found = []
+    directory = os.environ.get("OBS_PROMETHEUS_BIN_DIR")
+    if directory and (Path(directory) / "promtool").exists():
+        found.append(str(Path(directory) / "promtool"))
+    on_path = shutil.which("promtool")
+    if on_path and on_path not in found:
+        found.append(on_path)
+    return found
+
+
+PROMTOOLS = _promtools()
+
+
+def _version(promtool: Optional[str]) -> str:
+    if promtool is None:
+        return "no-promtool"
+    out = subprocess.run([promtool, "--version"], capture_output=True, text=True, timeout=30).stdout
+    match = re.search(r"version (\S+)", out)
+    return f"promtool-{match.group(1) if match else promtool}"
+
+
+@pytest.fixture(params=PROMTOOLS or [None], ids=_version)
+def promtool(request) -> str:
+    if request.param is None:
+        message = "promtool not found: install Debian's `prometheus` package (apt-get install prometheus) or set OBS_PROMETHEUS_BIN_DIR"
+        if IN_CI:
+            pytest.fail(message, pytrace=False)
+        print(f"\nSKIPPED LOUDLY: {message}")
+        pytest.skip(message)
+    return request.param
+
+
+# ---------------------------------------------------------------- platforms, as facts of the test
+@dataclass
+class Platform:
+    stack: str
+    thanos: Optional[dict]  # tools.thanos overrides
+    targets: dict[str, dict[str, str]]  # component -> labels of its scrape target
+    absent: dict[str, dict[str, str]]  # component -> labels absent(up{<its selector>}) keeps
+
+
+def _docker(names: dict[str, str], pair: tuple[str, ...] = ("prometheus", "sidecar")) -> dict[str, dict[str, str]]:
+    out = {}
+    for component, target in names.items():
+        job, _, rest = target.partition("@")
+        out[component] = {"job": job, "instance": rest}
+        if component in pair:
+            out[component]["obs_prometheus"] = "prometheus-0"
+    return out
+
+
+DOCKER = {
+    "prometheus": "prometheus@localhost:9090", "sidecar": "thanos-sidecar@thanos-sidecar:10902", "store": "thanos-store@thanos-store:10902",
+    "compact": "thanos-compact@thanos-compact:10902", "query": "thanos-query@thanos-query:10902", "loki": "loki@loki:3100",
+    "tempo": "tempo@tempo:3200", "freshness": "bucket-freshness@bucket-freshness-loki:9109", "alertmanager": "alertmanager@alertmanager:9093",
+}
+LOCAL = {**DOCKER, "minio": "minio@minio:9000"}
+RECEIVE = {k: v for k, v in LOCAL.items() if k != "sidecar"} | {"receive": "thanos-receive@thanos-receive-0:10902"}
+PROD = {**DOCKER, "ring": "ring-kv@ring-kv:2379"}
+
+
+def _eks_target(job: str, pod: str, ip: str, port: int) -> dict[str, str]:
+    return {"job": job, "namespace": NS, "pod": pod, "instance": f"{ip}:{port}"}
+
+
+EKS_TARGETS = {
+    # The sidecar runs in the Prometheus pod: the two share namespace and pod.
+    "prometheus": _eks_target("kps-prometheus", "prometheus-kps-prometheus-0", "10.0.1.5", 9090),
+    "sidecar": _eks_target("kps-thanos-discovery", "prometheus-kps-prometheus-0", "10.0.1.5", 10902),
+    "store": _eks_target("thanos-store", "thanos-store-6d8f9-x2x7q", "10.0.2.7", 10902),
+    "compact": _eks_target("thanos-compact", "thanos-compact-7c4b5-kq2zp", "10.0.2.8", 10902),
+    "query": _eks_target("thanos-query", "thanos-query-5f6d7-m8n9p", "10.0.2.9", 10902),
+    "loki": _eks_target(f"{NS}/loki-ingester-zone-a", "loki-ingester-zone-a-0", "10.0.3.4", 3100),
+    "canary": _eks_target(f"{NS}/loki-canary", "loki-canary-84f6c-p4t6w", "10.0.3.9", 3500),
+    "tempo": _eks_target(f"{NS}/ingester", "tempo-ingester-zone-a-0", "10.0.4.4", 3200),
+    "freshness": _eks_target("bucket-freshness", "bucket-freshness-loki-7b9c8-h5j2k", "10.0.5.5", 9109),
+    "alertmanager": _eks_target("kps-alertmanager", "alertmanager-kps-alertmanager-0", "10.0.6.6", 9093),
+}
+# Loki, its canary and Tempo are selected with a job regular expression on EKS: absent() keeps
+# only the namespace there.
+EKS_ABSENT = {c: ({"namespace": NS} if c in ("loki", "tempo") else {"namespace": NS, "job": t["job"]}) for c, t in EKS_TARGETS.items()}
+
+PLATFORMS = {
+    "local": Platform("local", None, _docker(LOCAL), {c: {"job": t.split("@")[0]} for c, t in LOCAL.items()}),
+    "local-receive": Platform("local", {"mode": "receive", "receiveReplicationFactor": 3}, _docker(RECEIVE),
+                              {c: {"job": t.split("@")[0]} for c, t in RECEIVE.items()}),
+    "prod": Platform("prod", None, _docker(PROD), {c: {"job": t.split("@")[0]} for c, t in PROD.items()}),
+    "staging": Platform("staging", None, EKS_TARGETS, EKS_ABSENT),
+}
+
+
+# ---------------------------------------------------------------- the rules each plan deploys
+def deployed_rules(result, platform: Platform) -> dict[str, Any]:
+    if platform.stack == "local":
+        (prom,) = [c for c in result.by_type("docker:index/container:Container") if c.inputs["name"].endswith("-prometheus")]
+        (upload,) = [u for u in prom.inputs["uploads"] if u["file"] == monitoring.RULES_FILE]
+        return yaml.safe_load(upload["content"])
+    if platform.stack == "prod":
+        (prom,) = [s for s in result.by_type("docker:index/service:Service") if s.inputs["name"].endswith("-prometheus")]
+        (config,) = [c for c in prom.inputs["taskSpec"]["containerSpec"]["configs"] if c["fileName"] == monitoring.RULES_FILE]
+        (data,) = [c.inputs["data"] for c in result.by_type("docker:index/serviceConfig:ServiceConfig") if config["configName"] in (c.name, c.inputs.get("name"))]
+        return yaml.safe_load(base64.b64decode(data))
+    (kps,) = [c for c in result.by_type("kubernetes:helm.sh/v4:Chart") if c.inputs.get("name") == "kps"]
+    return {"groups": kps.inputs["values"]["additionalPrometheusRulesMap"]["obs-storage"]["groups"]}
+
+
+@pytest.fixture(params=sorted(PLATFORMS))
+def deployed(request, plan, plan_with) -> tuple[str, Platform, dict[str, Any]]:
+    platform = PLATFORMS[request.param]
+    result = plan(platform.stack) if platform.thanos is None else plan_with(platform.stack, tool_overrides(platform.stack, thanos=platform.thanos))
+    return request.param, platform, deployed_rules(result, platform)
+
+
+# ---------------------------------------------------------------- cases -> promtool test files
+def _expand_series(text: str, platform: Platform) -> str:
+    def labels(match: re.Match) -> str:
+        component, second = match.group(1), match.group(2) == "+"
+        target = dict(platform.targets[component])
+        if second:
+            target = {k: (f"{v}-2" if k in ("instance", "pod") else v) for k, v in target.items()}
+        return ", ".join(f'{k}="{v}"' for k, v in target.items())
+
+    return re.sub(r"c:([a-z]+)(\+?)", labels, text)
+
+
+def _expected(alert: dict[str, Any], platform: Platform) -> dict[str, str]:
+    alert = dict(alert)
+    out: dict[str, str] = {}
+    if "of" in alert:
+        target = platform.targets[alert.pop("of")]
+        keep = alert.pop("keep", None)
+        out.update({k: v for k, v in target.items() if keep is None or k in keep})
+    if "absent_of" in alert:
+        out.update(platform.absent[alert.pop("absent_of")])
+    out.update({k: str(v) for k, v in alert.items()})
+    return out
+
+
+def case_id(case: dict[str, Any]) -> str:
+    return f"{case['alert']}[{case['id']}]" if "id" in case else case["alert"]
+
+
+def applies(case: dict[str, Any], platform: Platform) -> bool:
+    return set(case["needs"]) <= set(platform.targets)
+
+
+def promtool_tests(cases: list[dict[str, Any]], platform: Platform) -> list[dict[str, Any]]:
+    tests = []
+    for case in cases:
+        for outcome in ("fires", "silent"):
+            for scenario in case[outcome]:
+                series = {_expand_series(k, platform): v for k, v in (scenario.get("series") or {}).items()}
+                if "all_up" in scenario:
+                    for component, target in platform.targets.items():
+                        if component != scenario.get("except"):
+                            series["up{" + ", ".join(f'{k}="{v}"' for k, v in target.items()) + "}"] = scenario["all_up"]
+                expected = [{"exp_labels": _expected(a, platform)} for a in scenario.get("alerts", [])] if outcome == "fires" else []
+                tests.append({
+                    "interval": case.get("interval", "1m"),
+                    "input_series": [{"series": s, "values": v} for s, v in series.items()],
+                    "alert_rule_test": [{"eval_time": scenario["at"], "alertname": case["alert"], "exp_alerts": expected}],
+                })
+    return tests
+
+
+def without_annotations(rules: dict[str, Any]) -> dict[str, Any]:
+    rules = copy.deepcopy(rules)
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            rule.pop("annotations", None)
+    return rules
+
+
+def rule_key(rule: dict[str, Any]) -> str:
+    return f"{rule['alert']}[{rule['labels']['tool']}]" if "tool" in rule.get("labels", {}) else rule["alert"]
+
+
+def run_promtool(promtool: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([promtool, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def write_suite(directory: Path, name: str, rules: dict[str, Any], cases: list[dict[str, Any]], platform: Platform) -> list[str]:
+    """The rule file and one promtool test file per evaluation interval the cases use."""
+    (directory / f"{name}.rules.yml").write_text(yaml.safe_dump(rules, sort_keys=False))
+    files = []
+    for interval in sorted({c.get("evaluation_interval", "1m") for c in cases}):
+        chosen = [c for c in cases if c.get("evaluation_interval", "1m") == interval]
+        test = {"rule_files": [f"{name}.rules.yml"], "evaluation_interval": interval, "tests": promtool_tests(chosen, platform)}
+        files.append(f"{name}.every-{interval}.test.yml")
+        (directory / files[-1]).write_text(yaml.safe_dump(test, sort_keys=False))
+    return files
+
+
+def outcomes(promtool: str, files: list[str], cwd: Path) -> dict[str, tuple[int, str]]:
+    """Test file -> (exit code, report) of `promtool test rules` on that file alone (promtool 2.x
+    and 3.x print their reports to different streams; the exit code is what both agree on)."""
+    out = {}
+    for name in files:
+        proc = run_promtool(promtool, "test", "rules", name, cwd=cwd)
+        out[name] = (proc.returncode, proc.stdout + proc.stderr)
+    return out
+
+
+# ---------------------------------------------------------------- tests
+def test_deployed_rule_files_pass_promtool_check(promtool, deployed, tmp_path):
+    name, _, rules = deployed
+    path = tmp_path / f"{name}.yml"
+    path.write_text(yaml.safe_dump(rules, sort_keys=False))
+    proc = run_promtool(promtool, "check", "rules", str(path), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"SUCCESS: {sum(len(g['rules']) for g in rules['groups'])} rules found" in proc.stdout
+
+
+def test_promtool_check_refuses_a_broken_rule(promtool, deployed, tmp_path):
+    """The check above can fail: a typo in one expression is refused."""
+    _, _, rules = deployed
+    rules = copy.deepcopy(rules)
+    rules["groups"][0]["rules"][0]["expr"] += " by (job"
+    path = tmp_path / "broken.yml"
+    path.write_text(yaml.safe_dump(rules))
+    assert run_promtool(promtool, "check", "rules", str(path), cwd=tmp_path).returncode != 0
+
+
+def test_every_alert_fires_and_stays_silent_in_promtool(promtool, deployed, tmp_path):
+    name, platform, rules = deployed
+    cases = [c for c in CASES if applies(c, platform)]
+    files = write_suite(tmp_path, name, without_annotations(rules), cases, platform)
+    for file, (code, report) in outcomes(promtool, files, tmp_path).items():
+        assert code == 0, f"{file}:\n{report}"
+        assert "SUCCESS" in report, report
+
+
+def test_every_deployed_alert_has_a_firing_and_a_silent_case(deployed):
+    _, platform, rules = deployed
+    covered = {case_id(c) for c in CASES if applies(c, platform) and c["fires"] and c["silent"]}
+    deployed_alerts = {rule_key(r) for g in rules["groups"] for r in g["rules"]}
+    assert deployed_alerts - covered == set()
+    # And no case is left over for an alert the platform does not deploy.
+    assert covered - deployed_alerts == set()
+
+
+def test_each_alerts_cases_fail_without_its_rule(promtool, deployed, tmp_path):
+    """Every case can fail: with its rule removed (and everything else kept), promtool reports it.
+    On the Docker and the EKS rendering, with one promtool: the cases are the same everywhere."""
+    name, platform, rules = deployed
+    if name not in ("local", "staging") or promtool != PROMTOOLS[0]:
+        pytest.skip("the mutation check runs on local and staging, with the first promtool found")
+    stripped = without_annotations(rules)
+    files = []
+    for key in sorted({rule_key(r) for g in stripped["groups"] for r in g["rules"]}):
+        mutant = copy.deepcopy(stripped)
+        for group in mutant["groups"]:
+            group["rules"] = [r for r in group["rules"] if rule_key(r) != key]
+        mutant["groups"] = [g for g in mutant["groups"] if g["rules"]]
+        cases = [c for c in CASES if applies(c, platform) and case_id(c) == key]
+        files += write_suite(tmp_path, f"{name}-without-{re.sub(r'[^A-Za-z0-9]+', '-', key)}", mutant, cases, platform)
+    results = outcomes(promtool, files, tmp_path)
+    # Exit code 1 is a failed unit test; anything else (a file promtool cannot read) proves nothing.
+    assert {f: code for f, (code, _) in results.items() if code != 1} == {}, results
+
+
+def test_every_alert_explains_itself():
+    scope = alerts.Scope(prometheus='job="p"', sidecar='job="s"', receive='job="r"', store='job="st"', compact='job="c"', query='job="q"',
+                         loki='job="l"', canary='job="lc"', tempo='job="t"', freshness='job="f"', alertmanager='job="a"', minio='job="m"',
+                         ring='job="e"', freshness_windows={"loki": 1, "tempo": 1, "thanos": 1})
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for group in alerts.groups(scope):
+        for rule in group["rules"]:
+            assert rule["labels"]["severity"] in ("critical", "warning"), rule["alert"]
+            assert rule["annotations"]["summary"] and rule["annotations"]["description"], rule["alert"]
+            # README "Alerts and what to do" names every alert and says what to do.
+            assert f"`{rule['alert']}`" in readme, f"README lacks {rule['alert']}"

@@ -2,9 +2,9 @@
 rule files, and `promtool test rules` on the cases in tests/alerts/cases.yaml (every alert fires
 on a failing series and stays silent on a healthy one), on every platform's rendering.
 
-promtool comes from Debian (`apt-get install prometheus`; .ci/run installs it) or from
-OBS_PROMETHEUS_BIN_DIR (Prometheus 3.x, .ci/install-prometheus); the tests run with every promtool
-found. Without any, they fail in CI (CI=true) and are skipped, loudly, elsewhere.
+promtool comes from OBS_PROMETHEUS_BIN_DIR (Prometheus 3.x unpacked by .ci/install-prometheus,
+which .ci/run exports) or from PATH; the tests run with every
+promtool found. Without any, they fail in CI (CI=true) and are skipped, loudly, elsewhere.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def _version(promtool: Optional[str]) -> str:
 @pytest.fixture(params=PROMTOOLS or [None], ids=_version)
 def promtool(request) -> str:
     if request.param is None:
-        message = "promtool not found: install Debian's `prometheus` package (apt-get install prometheus) or set OBS_PROMETHEUS_BIN_DIR"
+        message = "promtool not found: run `export OBS_PROMETHEUS_BIN_DIR=\"$(.ci/install-prometheus)\"` (or put a promtool on PATH)"
         if IN_CI:
             pytest.fail(message, pytrace=False)
         print(f"\nSKIPPED LOUDLY: {message}")

@@ -85,7 +85,15 @@ def test_prometheus_starts_on_the_deployed_config_and_flags(plan_json, tmp_path,
     # at a closed loopback port so that nothing leaves this machine (not even a DNS lookup).
     (closed,) = free_ports(1)
     for job in config.get("scrape_configs", []):
+        # Swarm jobs discover every task through `tasks.<service>` DNS: a static loopback target
+        # takes their place, so no lookup is made.
+        if job.pop("dns_sd_configs", None) is not None:
+            job["static_configs"] = [{"targets": [f"{LOOPBACK}:{closed}"]}]
         for static in job.get("static_configs", []):
+            static["targets"] = [f"{LOOPBACK}:{closed}" for _ in static["targets"]]
+        assert set(job) & {"static_configs"} and not [k for k in job if k.endswith("_sd_configs")], job
+    for alerting in config.get("alerting", {}).get("alertmanagers", []):
+        for static in alerting.get("static_configs", []):
             static["targets"] = [f"{LOOPBACK}:{closed}" for _ in static["targets"]]
     for remote in config.get("remote_write", []):
         remote["url"] = f"http://{LOOPBACK}:{closed}/api/v1/receive"

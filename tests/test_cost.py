@@ -794,3 +794,35 @@ def test_from_prometheus_text_puts_model_and_measurement_side_by_side(fake_prome
     assert line.split()[-2:] == ["51,840", "model"]
     assert any("thanos" in x and "PUT-class" in x and "no series" in x for x in text.splitlines())
 
+
+# ---------------------------------------------------------------- minimum durations, with prices
+def test_a_transition_billed_its_minimum_can_still_cost_less():
+    # Staging's Thanos 5m data: GLACIER_IR from day 60, deleted at 92, 7 noncurrent days: 39 days
+    # kept, 90 billed. Per GB: 90 x 0.005 = 0.45 in GLACIER_IR against 39 x 0.025 = 0.975 in STANDARD.
+    seoul = {"STANDARD": 0.025, "GLACIER_IR": 0.005}
+    tl = cost.timeline({"5m": 92.0}, [(60, "GLACIER_IR")], 400, 7, {"GLACIER_IR": 90}, seoul)
+    assert tl["notes"] == ["5m: 39 days in GLACIER_IR, billed 90 (minimum duration): "
+                           "still less than 39 days in STANDARD (90 x 0.005 < 39 x 0.025 per GB)"]
+    # Loki's old IA rule: 8.083333 days kept, 30 billed: 30 x 0.0138 = 0.414 against 8.083333 x 0.025 = 0.202.
+    tl = cost.timeline({"chunks": 31.083333}, [(30, "STANDARD_IA")], 35, 7, {"STANDARD_IA": 30},
+                       {"STANDARD": 0.025, "STANDARD_IA": 0.0138})
+    assert tl["notes"] == ["chunks: 8.08333 days in STANDARD_IA, billed 30 (minimum duration): "
+                           "the transition at day 30 costs more than it saves"]
+
+
+# ---------------------------------------------------------------- the README's example
+README_EXAMPLE_HEAD = "`make cost STACK=staging` (actual output):\n\n```\n"
+
+
+def test_readme_staging_example_is_what_the_report_prints(capsys):
+    readme = (ROOT / "README.md").read_text()
+    assert README_EXAMPLE_HEAD in readme, "README.md has no staging cost example under '### Example: the staging stack'"
+    start = readme.index(README_EXAMPLE_HEAD) + len(README_EXAMPLE_HEAD)
+    example = readme[start:readme.index("\n```\n", start)]
+    # The same entry point as `python -m tools.cost`, in process: the staging plan is cached.
+    assert cost.main(["--stack", "staging"]) == 0
+    printed = capsys.readouterr().out.rstrip("\n")
+    assert example == printed, (
+        "README.md's example under '### Example: the staging stack' is not what the report prints now: "
+        "run `make cost STACK=staging` (= .venv/bin/python -m tools.cost --stack staging), paste its output "
+        "into that block and redo the arithmetic written under it")

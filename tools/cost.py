@@ -2,7 +2,7 @@
 
     python -m tools.cost --stack local|staging|prod [--ingest logs=GB,traces=GB,metrics=SAMPLES]
         [--headroom 1.3] [--replicas 3] [--prices NAME|FILE] [--price KEY=VALUE]...
-        [--assume KEY=VALUE]... [--from-prometheus URL [--window 1d]] [--json]
+        [--assume KEY=VALUE]... [--from-prometheus URL [--window 1d]] [--spoke-metrics LABEL=N,...] [--json]
 
 Ingest is given in the unit each tool receives and counts itself:
   logs     GB/day of raw log lines (Loki: loki_distributor_bytes_received_total),
@@ -1120,11 +1120,13 @@ def estimate(cfg: StackConfig, ingest: Mapping[str, float], prices: dict, a: Map
 # ---------------------------------------------------------------- retention timeline
 def timeline(retentions: Mapping[str, Optional[float]], transitions: Sequence[tuple[int, str]],
              expire_days: Optional[int], noncurrent_days: Optional[int] = None,
-             min_days: Mapping[str, int] = {}) -> dict:
+             min_days: Mapping[str, int] = {}, gb_month: Mapping[str, float] = {}) -> dict:
     """Events by object age (days) for a tool's data, and what is wrong with them.
 
     `retentions`: per kind of data, the age at which the tool stops serving and deletes it
     (None = forever). Plain data on purpose: it also judges rules the config model would refuse.
+    `gb_month`: storage price per class, to tell whether a transition billed a minimum duration
+    still costs less than staying in the class it leaves.
     """
     events: list[tuple[float, str]] = [(0.0, "written in STANDARD")]
     problems: list[str] = []
@@ -1165,12 +1167,20 @@ def timeline(retentions: Mapping[str, Optional[float]], transitions: Sequence[tu
     for label, end in ends.items():
         if end is None:
             continue
-        for i, (cls, start, stop) in enumerate(class_spans(end, transitions)):
+        spans = class_spans(end, transitions)
+        for i, (cls, start, stop) in enumerate(spans):
             kept = stop - start + ((noncurrent_days or 0) if stop == end else 0)
             minimum = min_days.get(cls, 0)
             if kept < minimum:
-                notes.append(f"{label}: {kept:g} days in {cls}, billed {minimum} (minimum duration): "
-                             f"the transition at day {start:g} costs more than it saves")
+                left = spans[i - 1][0] if i else None
+                note = f"{label}: {kept:g} days in {cls}, billed {minimum} (minimum duration): "
+                # A class cheap enough beats staying put even when billed its whole minimum.
+                if left in gb_month and cls in gb_month and minimum * gb_month[cls] < kept * gb_month[left]:
+                    note += (f"still less than {kept:g} days in {left} ({minimum} x {gb_month[cls]:g} < "
+                             f"{kept:g} x {gb_month[left]:g} per GB)")
+                else:
+                    note += f"the transition at day {start:g} costs more than it saves"
+                notes.append(note)
     if last_served is None and expire_days is None:
         notes.append("some data is kept forever: storage grows without bound")
     events.sort(key=lambda e: e[0])
@@ -1392,6 +1402,7 @@ def report(stack: str, cfg: StackConfig, ingest: Mapping[str, float], ingest_fro
     e = estimate(cfg, ingest, prices, a, headroom, replicas, topo)
     scale = scale_checks(cfg, ingest, prices, a, headroom, replicas, topo)
     min_days = {cls: p["min_days"] for cls, p in prices["s3"].items() if "min_days" in p}
+    gb_month = {cls: p["gb_month"] for cls, p in prices["s3"].items() if "gb_month" in p}
     tools = {}
     timelines = {}
     warnings = list(scale["warnings"]) + list(topo.notes)
@@ -1415,7 +1426,7 @@ def report(stack: str, cfg: StackConfig, ingest: Mapping[str, float], ingest_fro
         }
         if t["forever"]:
             warnings.append(f"{name}: some data is kept forever; its GB and cost are shown at day {a['forever_days']:g} and keep growing")
-        tl = timeline(tool_retentions(cfg, name), rules.transitions, rules.expire_days, rules.noncurrent_days, min_days)
+        tl = timeline(tool_retentions(cfg, name), rules.transitions, rules.expire_days, rules.noncurrent_days, min_days, gb_month)
         if name == "thanos":
             tl["notes"].append("ages are of each block's newest sample; a 14d block holds data up to 14 days older, "
                                "and compaction rewrites blocks (object age is not data age)")

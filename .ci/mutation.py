@@ -54,7 +54,7 @@ EXCLUDED_OPERATORS = [
 
 # Slower test files, run only on the mutants the fast ones let through.
 SLOW_TESTS: dict[str, list[str]] = {
-    "components/config.py": ["tests/test_multicluster.py", "tests/test_storage.py", "tests/test_identity.py"],
+    "components/config.py": ["tests/test_multicluster.py"],
     "components/access.py": ["tests/test_multicluster.py"],
     "components/lifecycle.py": ["tests/test_plan.py"],
     "components/storage.py": ["tests/test_multicluster.py", "tests/test_policies.py"],

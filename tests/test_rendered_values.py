@@ -139,11 +139,17 @@ def test_tempo_retention_and_compacted_block_delay():
 
 def test_tempo_single_instance_keeps_rings_local():
     rendered = tempo.render(cfg_of(), MINIO_STORE, Cluster())
-    assert rendered["multitenancy_enabled"] is False
+    assert rendered["multitenancy_enabled"] is False and rendered["usage_report"] == {"reporting_enabled": False}
     assert rendered["server"] == {"http_listen_port": 3200, "grpc_listen_port": 9095}
     assert rendered["ingester"]["lifecycler"] == {"ring": {"replication_factor": 1, "kvstore": {"store": "inmemory"}}}
     assert rendered["ingester"]["flush_all_on_shutdown"] is True and rendered["ingester"]["max_block_duration"] == "30m"
     assert "ring" not in rendered["compactor"] and "ring" not in rendered["distributor"]
+
+
+def test_two_tempo_replicas_already_shard_compaction():
+    pair = Cluster(replicas=2, replication_factor=2, kvstore="etcd", etcd_endpoints=("ring-kv:2379",))
+    rendered = tempo.render(cfg_of(), MINIO_STORE, pair)
+    assert rendered["compactor"]["ring"]["kvstore"]["store"] == "etcd" and rendered["distributor"]["ring"]["kvstore"]["store"] == "etcd"
 
 
 def test_tempo_replicas_share_rings_in_etcd_on_the_overlay_interface():
@@ -222,6 +228,13 @@ def test_prometheus_labels_its_replica_and_scrapes_each_job():
     assert remote["remote_write"] == [{"url": "http://r:19291/api/v1/receive", "queue_config": {"max_samples_per_send": 5000}}]
 
 
+def test_prometheus_listens_on_its_default_port():
+    # No --web.listen-address: Prometheus listens on :9090, where the sidecar, health check and
+    # published port must find it.
+    assert not any(f.startswith("--web.listen-address") for f in prometheus.flags(cfg_of()))
+    assert prometheus.PORT == 9090
+
+
 def test_prometheus_keeps_recent_data_and_cuts_two_hour_blocks_for_the_sidecar():
     base = ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus", "--storage.tsdb.retention.time=6h", "--web.enable-lifecycle"]
     # The sidecar uploads only blocks Prometheus never compacts: min = max = 2h (Thanos sidecar docs).
@@ -242,7 +255,9 @@ def test_grafana_single_tenant_datasources_link_traces_and_logs():
     assert derived["datasourceUid"] == "tempo" and derived["url"] == "$${__value.raw}"
     assert "secureJsonData" not in datasources["loki"]
     links = datasources["tempo"]["jsonData"]
-    assert links["tracesToLogsV2"]["datasourceUid"] == "loki"
+    # From a span to the Loki lines of its trace (the line carries traceID=...; no span id).
+    assert links["tracesToLogsV2"] == {"datasourceUid": "loki", "spanStartTimeShift": "-5m", "spanEndTimeShift": "5m",
+                                       "filterByTraceID": True, "filterBySpanID": False, "tags": [{"key": "service.name", "value": "service_name"}]}
     # No service map: nothing produces the service-graph metrics it would query.
     assert "serviceMap" not in links
     assert datasources["loki"]["url"] == "http://l:3100" and datasources["tempo"]["url"] == "http://t:3200"
@@ -260,13 +275,31 @@ def test_grafana_tenant_datasources_send_their_own_org_id():
     assert by_uid["tempo-team-a"]["jsonData"]["tracesToLogsV2"]["datasourceUid"] == "loki-team-a"
 
 
+def test_grafana_provisioning_file_format():
+    # Grafana's data source provisioning files are apiVersion 1 (provisioning docs).
+    assert grafana.render(cfg_of(), URLS)["apiVersion"] == 1
+
+
 def test_grafana_links_only_to_tools_that_are_deployed():
     cfg = cfg_of(tempo={"enabled": False})
     datasources = {d["uid"]: d for d in grafana.render(cfg, URLS)["datasources"]}
     assert set(datasources) == {"thanos", "loki"} and "derivedFields" not in datasources["loki"]["jsonData"]
+    # A Thanos URL alone does not make a data source: this stack must run Thanos.
+    assert {d["uid"] for d in grafana.render(cfg_of(thanos={"enabled": False}), URLS)["datasources"]} == {"loki", "tempo"}
+    # Nor does Thanos without a Query to reach (a spoke passes no URL).
+    assert {d["uid"] for d in grafana.render(cfg_of(), {"loki": URLS["loki"], "tempo": URLS["tempo"]})["datasources"]} == {"loki", "tempo"}
     cfg = cfg_of(loki={"enabled": False}, thanos={"enabled": False})
     (only,) = grafana.render(cfg, {"tempo": URLS["tempo"]})["datasources"]
     assert only["uid"] == "tempo" and only["jsonData"] == {}
+
+
+def test_store_and_cluster_are_values_no_platform_can_change():
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        AWS_STORE.tls = False
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        SWARM.replicas = 1
 
 
 def test_rendered_files_are_yaml_the_tools_can_read():

@@ -216,3 +216,58 @@ def test_storage_tags_reach_every_aws_bucket(plan, plan_with):
     for bucket in result.by_type("aws:s3/bucket:Bucket"):
         assert bucket.inputs["tags"] == tags, bucket.urn
     assert all("tags" not in b.inputs for b in plan("staging").by_type("aws:s3/bucket:Bucket"))
+
+
+# ---------------------------------------------------------------- Thanos spokes in other AWS accounts
+def thanos_spec(prefix: str = "", writers: tuple[str, ...] = ()):
+    from components import lifecycle, storage
+
+    return storage.BucketSpec(tool="thanos", bucket="acme-thanos", prefix=prefix, lifecycle=lifecycle.LifecyclePlan(),
+                              versioning=False, protect=True, cross_account_writers=writers)
+
+
+SPOKE_ROLE = "arn:aws:iam::210987654321:role/obs-staging-batch-prometheus"
+
+
+@pytest.mark.parametrize("prefix", ["", "metrics/"])
+def test_spokes_in_other_accounts_list_read_and_write_their_prefix_only(prefix):
+    import json
+
+    from components import storage
+
+    arn = "arn:aws:s3:::acme-thanos"
+    statements = {s["Sid"]: s for s in json.loads(storage._bucket_policy(arn, thanos_spec(prefix, (SPOKE_ROLE,))))["Statement"]}
+    who = {"ArnEquals": {"aws:PrincipalArn": [SPOKE_ROLE]}}
+    listing = statements["SpokesList"]
+    assert listing["Principal"] == {"AWS": ["arn:aws:iam::210987654321:root"]} and listing["Resource"] == [arn]
+    assert listing["Condition"] == ({**who, "StringLike": {"s3:prefix": [f"{prefix}*"]}} if prefix else who)
+    objects = statements["SpokesReadWrite"]
+    assert objects["Action"] == ["s3:GetObject", "s3:PutObject"] and objects["Resource"] == [f"{arn}/{prefix}*"]
+    assert objects["Condition"] == who
+    assert set(statements) == {"DenyInsecureTransport", "SpokesList", "SpokesReadWrite"}
+
+
+def test_spoke_roles_are_named_as_the_spokes_own_stack_names_them():
+    import json
+
+    from components import config, storage
+
+    long_stack = "team-" + "x" * 70
+    spokes = [{"stack": f"organization/obs-storage/{long_stack}", "clusterLabel": "batch", "account": "210987654321"},
+              {"stack": "organization/obs-storage/staging-us", "clusterLabel": "us"}]
+    raw, secret = engine.stack_config("staging")
+    tools = json.loads(raw["obs-storage:tools"]) if isinstance(raw["obs-storage:tools"], str) else raw["obs-storage:tools"]
+    tools["thanos"] = {**tools["thanos"], "spokes": spokes}
+    raw = {**raw, "obs-storage:tools": json.dumps(tools)}
+    cfg = config.load("staging", raw, set(secret))
+    # IAM role names are at most 64 characters; a spoke in the hub's own account needs no bucket policy.
+    role = ("obs-" + long_stack + "-prometheus")[:64]
+    assert storage.bucket_spec(cfg, "thanos").cross_account_writers == (f"arn:aws:iam::210987654321:role/{role}",)
+    assert storage.bucket_spec(cfg, "loki").cross_account_writers == ()
+
+
+def test_a_bucket_spec_is_a_value_no_backend_can_change():
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        thanos_spec().protect = False

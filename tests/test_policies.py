@@ -879,3 +879,105 @@ def test_staging_deploys_on_main_and_prod_only_by_hand_behind_an_environment():
     for job, stack in ((staging, "staging"), (prod, "prod")):
         (up,) = [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
         assert up["with"]["command"] == "up" and up["with"]["stack-name"] == stack and up["with"]["policyPacks"] == "policies"
+
+
+# ---------------------------------------------------------------- each statement, rule and condition is looked at
+def test_unknowns_behind_the_analyzers_proxy_become_unknown():
+    props = offline.policy_props({"a": UNKNOWN, "b": [UNKNOWN, 1], "c": {"d": UNKNOWN, "e": "x"}})
+    assert rules.plain(props) == {"a": rules.UNKNOWN, "b": [rules.UNKNOWN, 1], "c": {"d": rules.UNKNOWN, "e": "x"}}
+
+
+def test_a_statement_without_effect_allows_nothing():
+    assert check_resource("s3-no-public-bucket-policy", BUCKET_POLICY, {"bucket": "b", "policy": doc({"Principal": "*", "Action": "s3:GetObject", "Resource": "*"})}) == []
+
+
+def test_every_statement_and_condition_of_a_bucket_policy_is_checked():
+    pinned = allow("*", Condition={"StringEquals": {"aws:SourceVpce": "vpce-1"}})
+    named = allow({"AWS": "arn:aws:iam::123456789012:role/loki"})
+    for first in (tls_only_statement(), named, pinned):
+        messages = check_resource("s3-no-public-bucket-policy", BUCKET_POLICY, {"bucket": "b", "policy": doc(first, allow("*"))})
+        assert messages == [public_statement("statement 1")], first
+    # A condition pins the caller when any of its operators does.
+    either = allow("*", Condition={"Bool": {"aws:SecureTransport": "true"}, "StringEquals": {"aws:SourceVpce": "vpce-1"}})
+    assert check_resource("s3-no-public-bucket-policy", BUCKET_POLICY, {"bucket": "b", "policy": doc(either)}) == []
+
+
+@pytest.mark.parametrize("values", ["", [""], ["vpce-1", ""], ["vpce-*"]])
+def test_an_empty_or_wildcard_condition_value_pins_nobody(values):
+    policy = doc(allow("*", Condition={"StringEquals": {"aws:SourceVpce": values}}))
+    assert check_resource("s3-no-public-bucket-policy", BUCKET_POLICY, {"bucket": "b", "policy": policy}) == [public_statement("statement 0")]
+
+
+def test_a_public_access_block_counts_for_the_bucket_it_names_only():
+    (typ, name, props) = hardened()[1]
+    # "a" sorts before "b": only equality of names attaches a block to a bucket.
+    assert stack_violations(*hardened(pab=(typ, name, {**props, "bucket": "a"}))) == [("s3-public-access-block", urn(BUCKET, "bucket"), NO_PAB)]
+
+
+def test_public_access_block_flags_must_be_the_boolean_true():
+    (typ, name, props) = hardened()[1]
+    assert stack_violations(*hardened(pab=(typ, name, {**props, "blockPublicAcls": 1}))) == [("s3-public-access-block", urn(BUCKET, "bucket"), NO_PAB)]
+
+
+@pytest.mark.parametrize("statement", [
+    # An Allow is no denial, whatever its condition.
+    {"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+    # A denial of one principal leaves everyone else on plain HTTP.
+    {"Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "s3:*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+    # A denial of reads only leaves writes on plain HTTP.
+    {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+    {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*"},
+    {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": ""}}},
+])
+def test_only_a_denial_of_everything_without_tls_is_tls_only(statement):
+    part = (BUCKET_POLICY, "tls", {"bucket": "b", "policy": doc(statement)})
+    assert [u for p, u, _ in stack_violations(*hardened(policy=part)) if p == "s3-tls-only"] == [urn(BUCKET, "bucket")]
+    # Followed by the real denial, the same statement does no harm.
+    part = (BUCKET_POLICY, "tls", {"bucket": "b", "policy": doc(statement, tls_only_statement())})
+    assert [v for v in stack_violations(*hardened(policy=part)) if v[0] == "s3-tls-only"] == []
+
+
+@pytest.mark.parametrize("abort", [{"daysAfterInitiation": 0}, {"daysAfterInitiation": True}, {"daysAfterInitiation": -1}])
+def test_abort_rule_needs_a_positive_number_of_days(abort):
+    assert [v[0] for v in stack_violations(*hardened(lifecycle=lifecycle(abortIncompleteMultipartUpload=abort)))] == ["s3-abort-incomplete-multipart"]
+
+
+def test_abort_rule_after_other_rules_counts_and_status_is_compared_by_value():
+    expire = {"id": "expire", "status": "Enabled", "filter": {"prefix": "fake/"}, "expiration": {"days": 30}}
+    abort = {"id": "abort", "status": "".join(["Enab", "led"]), "filter": {"prefix": ""}, "abortIncompleteMultipartUpload": {"daysAfterInitiation": 1.0}}
+    part = (LIFECYCLE, "lifecycle", {"bucket": "b", "rules": [expire, abort]})
+    assert stack_violations(*hardened(lifecycle=part)) == []
+    wrong_everywhere = lifecycle(status="Disabled", abortIncompleteMultipartUpload={"daysAfterInitiation": 0}, filter={"prefix": "x/"})
+    assert [v[0] for v in stack_violations(*hardened(lifecycle=wrong_everywhere))] == ["s3-abort-incomplete-multipart"]
+
+
+def test_archive_transition_after_a_rule_that_is_not_an_object_is_still_found():
+    props = {"bucket": "b", "rules": ["not a rule", {"id": "x", "transitions": [{"days": 60, "storageClass": "GLACIER"}]}]}
+    assert [m.split(";")[0] for _, _, m in resource_violations(LIFECYCLE, props)] == ["rule x moves objects to GLACIER"]
+
+
+def test_every_inline_policy_and_statement_is_checked_for_wildcards():
+    wildcard = doc({"Effect": "Deny", "Action": "s3:*", "Resource": "*"}, allow(None, action="s3:*"))
+    props = {"assumeRolePolicy": "{}", "inlinePolicies": [{"name": "a", "policy": UNKNOWN}, {"name": "b", "policy": "not json"},
+                                                          {"name": "c", "policy": wildcard}]}
+    assert [m for _, _, m in resource_violations(ROLE, props)] == [
+        "inlinePolicies[1] is not a JSON object, so it cannot be shown to be least-privilege.",
+        least("inlinePolicies[2] statement 1 allows action s3:*")]
+
+
+def test_minio_bucket_with_any_acl_but_private_is_refused():
+    assert [p for p, _, _ in resource_violations(MINIO_BUCKET, {"bucket": "b", "acl": "authenticated-read"})] == ["minio-bucket-private"]
+
+
+def test_web_identity_trust_names_the_issuer_it_trusts():
+    messages = check_resource("irsa-trust-restricts-sub-and-aud", ROLE, {"assumeRolePolicy": irsa({"StringEquals": AUD})})
+    # Condition keys are case-insensitive; the rule compares and names them in lower case.
+    assert messages == [f"statement 0 trusts web identities without StringEquals {ISSUER.lower()}:sub = system:serviceaccount:<ns>:<sa>; "
+                        "any service account in the cluster could assume the role."]
+
+
+def test_every_trust_statement_is_checked_whatever_its_action():
+    service = {"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"}, "Action": ["sts:AssumeRole", "sts:TagSession"]}
+    federated = {"Effect": "Allow", "Principal": {"Federated": OIDC_ARN}, "Action": "sts:AssumeRole"}
+    messages = check_resource("irsa-trust-restricts-sub-and-aud", ROLE, {"assumeRolePolicy": doc(service, federated)})
+    assert [m.split(" trusts")[0] + (":sub" if ":sub" in m else ":aud") for m in messages] == ["statement 1:sub", "statement 1:aud"]

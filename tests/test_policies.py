@@ -981,3 +981,14 @@ def test_every_trust_statement_is_checked_whatever_its_action():
     federated = {"Effect": "Allow", "Principal": {"Federated": OIDC_ARN}, "Action": "sts:AssumeRole"}
     messages = check_resource("irsa-trust-restricts-sub-and-aud", ROLE, {"assumeRolePolicy": doc(service, federated)})
     assert [m.split(" trusts")[0] + (":sub" if ":sub" in m else ":aud") for m in messages] == ["statement 1:sub", "statement 1:aud"]
+
+
+def test_rule_annotations_name_real_types():
+    # As in the renderers: whatever evaluates the (string) annotations must find real types.
+    import inspect
+    import typing
+
+    typing.get_type_hints(rules)
+    for name, function in inspect.getmembers(rules, inspect.isfunction):
+        if function.__module__ == rules.__name__:
+            typing.get_type_hints(function)

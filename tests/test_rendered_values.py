@@ -306,3 +306,17 @@ def test_rendered_files_are_yaml_the_tools_can_read():
     cfg = cfg_of(tenants=["team-a"])
     for rendered in (loki.render(cfg, MINIO_STORE, SWARM), tempo.render(cfg, MINIO_STORE, SWARM), grafana.render(cfg, URLS)):
         assert yaml.safe_load(dump(rendered)) == rendered
+
+
+def test_renderer_annotations_name_real_types():
+    # Annotations are strings here (`from __future__ import annotations`); whatever evaluates them
+    # (typing.get_type_hints, pydantic's validate_call, documentation tools) must find real types.
+    import inspect
+    import typing
+
+    from components import renderers
+
+    for module in (renderers, grafana, loki, prometheus, tempo, thanos):
+        for name, function in inspect.getmembers(module, inspect.isfunction):
+            if function.__module__ == module.__name__:
+                typing.get_type_hints(function)

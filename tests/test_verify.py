@@ -8,10 +8,11 @@ import io
 import json
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from tests.integration import adapter
-from tools import verify, verify_identity, verify_storage
+from tools import verify, verify_identity, verify_storage, verify_tools
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,3 +97,53 @@ def test_unreadable_outputs_exit_2_with_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "tools.verify", "--stack", "local", "--outputs", str(path)], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == ["error: stack 'local': the outputs of stack 'local' have no 'target': is the stack deployed (pulumi up)?"]
+
+
+class _Bucket:
+    def __init__(self, objects, modified):
+        self.objects, self.modified = objects, modified
+
+    def list_objects_v2(self, Bucket, Prefix):
+        return {"Contents": [{"Key": k, "LastModified": self.modified} for k in self.objects if k.startswith(Prefix)]}
+
+    def get_object(self, Bucket, Key):
+        return {"Body": io.BytesIO(self.objects[Key])}
+
+
+def _objects_check(monkeypatch, tool, objects):
+    since = datetime(2026, 11, 28, 10, 26, 30, tzinfo=timezone.utc)
+    stack = verify.Stack("local", {"target": "local", "buckets": {tool: {"name": tool, "prefix": "", "region": "us-east-1"}}})
+    monkeypatch.setattr(stack, "s3", lambda keys: _Bucket(objects, since + timedelta(seconds=4)))
+    monkeypatch.setattr(verify_tools, "wait_for", lambda report, what, poll, timeout, interval=2.0: poll())
+    report = verify.Report(stream=io.StringIO())
+    verify_tools._objects_appear(stack, report, tool, since)
+    return report.results[-1]
+
+
+def _tempo_meta(block, level):
+    return json.dumps({"format": "vParquet4", "blockID": block, "tenantID": "single-tenant", "compactionLevel": level}).encode()
+
+
+# Written by Loki 3.7 and Tempo 2.10 against SeaweedFS with nothing pushed or flushed: Loki's
+# compactor (delete requests, per-tenant index), Tempo's blocklist poll (tenant index) and its
+# compactor (a merged block, the replaced block's marker).
+MERGED = "c3a3ff82-162a-4b2c-a6e5-eba9b920df8e"
+BACKGROUND = {
+    "loki": {"index/delete_requests/delete_requests.gz": b"", "index/index_20785/fake/1795861901795741439-compactor-1795861339195-1795861821538-4e55e4dc.tsdb.gz": b""},
+    "tempo": {"single-tenant/index.json.gz": b"", "single-tenant/index.pb.zst": b"",
+              f"single-tenant/{MERGED}/data.parquet": b"", f"single-tenant/{MERGED}/meta.json": _tempo_meta(MERGED, 1),
+              "single-tenant/fdf14657-794c-421d-b5ed-89c1d8ca6098/meta.compacted.json": _tempo_meta("fdf14657-794c-421d-b5ed-89c1d8ca6098", 0)},
+}
+FLUSHED = {
+    "loki": ("fake/6770cd34d2b4c706/1a221ad5c3b:1a221ad5c3c:398aa82b", b""),
+    "tempo": ("single-tenant/1adb8574-b0a8-4b62-9477-c280a3b963e2/meta.json", _tempo_meta("1adb8574-b0a8-4b62-9477-c280a3b963e2", 0)),
+}
+
+
+def test_objects_a_tool_writes_on_its_own_do_not_pass_as_the_flush(monkeypatch):
+    for tool, objects in BACKGROUND.items():
+        result = _objects_check(monkeypatch, tool, {**objects, f"obs-verify/abc/{tool}": b""})
+        assert result.status == "FAIL", (tool, result.detail)
+        key, body = FLUSHED[tool]
+        result = _objects_check(monkeypatch, tool, {**objects, key: body})
+        assert result.status == "PASS" and result.detail.endswith(f"after the flush: {key}"), (tool, result.detail)

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from tools.verify import Report, Stack, attempt, wait_for
 
@@ -147,15 +147,40 @@ def _tempo_round_trip(stack: Stack, report: Report, tempo: str, otlp_http: str, 
     _objects_appear(stack, report, "tempo", started)
 
 
+def flushed_data(tool: str, prefix: str, key: str, read: Callable[[str], bytes]) -> bool:
+    """Whether `key` is data an ingester flush wrote, not an object the tool writes on its own
+    schedule (which would pass the check with nothing flushed). Loki keeps its index tables and
+    delete requests under index/, chunks under <tenant>/ (grafana/loki v3.7.6
+    pkg/storage/config/schema_config.go IndexTables.PathPrefix and ExternalKey,
+    pkg/compactor/config.go delete-request-store key prefix). Tempo's compactor rewrites the
+    tenant index <tenant>/index.json.gz every blocklist poll and writes merged blocks; a block is
+    complete once <tenant>/<block id>/meta.json exists, and only a flushed one has
+    compactionLevel 0 (grafana/tempo v2.10.6 tempodb/backend/raw.go, v1.pb.go,
+    encoding/vparquet4/compactor.go)."""
+    rest = key[len(prefix):] if key.startswith(prefix) else key
+    if rest.startswith("obs-verify/"):
+        return False
+    if tool == "loki":
+        return not rest.startswith("index/")
+    if tool == "tempo":
+        parts = rest.split("/")
+        return len(parts) == 3 and parts[2] == "meta.json" and json.loads(read(key)).get("compactionLevel") == 0
+    return True
+
+
 def _objects_appear(stack: Stack, report: Report, tool: str, since: datetime) -> None:
     bucket = stack.buckets[tool]
     client = stack.s3(stack.tool_keys.get(tool) or stack.admin_keys)
+
+    def read(key: str) -> bytes:
+        outcome, answer = attempt(lambda: client.get_object(Bucket=bucket["name"], Key=key))
+        return answer["Body"].read() if outcome == "allowed" else b"{}"
 
     def new_objects() -> list[str]:
         outcome, response = attempt(lambda: client.list_objects_v2(Bucket=bucket["name"], Prefix=bucket["prefix"]))
         if outcome != "allowed":
             return []
-        return [o["Key"] for o in response.get("Contents", []) if o["LastModified"] >= since and "/obs-verify/" not in f"/{o['Key']}"]
+        return [o["Key"] for o in response.get("Contents", []) if o["LastModified"] >= since and flushed_data(tool, bucket["prefix"], o["Key"], read)]
 
     keys = wait_for(report, f"{tool}'s flush to reach bucket {bucket['name']}", new_objects, 120, interval=5)
     report.check(PART, tool, bool(keys), f"objects written to bucket {bucket['name']} after the flush: {', '.join((keys or [])[:3])}",

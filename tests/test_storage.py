@@ -271,3 +271,25 @@ def test_a_bucket_spec_is_a_value_no_backend_can_change():
 
     with pytest.raises(dataclasses.FrozenInstanceError):
         thanos_spec().protect = False
+
+
+def test_bucket_components_record_their_arn_only_where_it_exists(monkeypatch):
+    # What `pulumi stack export` shows as each ToolBucket's outputs.
+    import pulumi
+
+    from components import storage
+
+    recorded: dict[str, dict] = {}
+    original = pulumi.ComponentResource.register_outputs
+
+    def record(self, outputs):
+        if isinstance(self, storage.ToolBucket):
+            recorded[f"ToolBucket:{self.spec.tool}"] = dict(outputs)
+        return original(self, outputs)
+
+    monkeypatch.setattr(pulumi.ComponentResource, "register_outputs", record)
+    engine.run("staging")
+    assert set(recorded["ToolBucket:loki"]) == {"bucketName", "endpoint", "region", "prefix", "arn"}
+    recorded.clear()
+    engine.run("local")
+    assert set(recorded["ToolBucket:loki"]) == {"bucketName", "endpoint", "region", "prefix"}

@@ -936,3 +936,55 @@ def test_a_mapping_written_as_a_list_names_its_keys_as_written_in_the_stack_file
     raw["obs-storage:aws"] = json.dumps([{"clusterName": "stg"}])
     fix = error_of(raw).fix
     assert fix.startswith("write aws as indented `key: value` lines, without a leading '- ' (keys: clusterName, identity, oidcProvider, namespace,")
+
+
+def test_receive_replication_factor_four_is_even_too():
+    refused(aws_config(thanos={"bucket": "acme-thanos", "mode": "receive", "receiveReplicationFactor": 4}),
+            "tools.thanos.receiveReplicationFactor", 4, "is even")
+    accepted(aws_config(thanos={"bucket": "acme-thanos", "mode": "receive", "receiveReplicationFactor": 5}))
+
+
+def test_any_tenant_list_but_lokis_fake_one_is_multi_tenant():
+    raw = aws_config()
+    raw["obs-storage:tenants"] = json.dumps(["a"])
+    assert accepted(raw).multi_tenant is True
+
+
+def test_hetzner_region_is_refused_whatever_it_says():
+    refused(hetzner_config({"region": "eu-central", "bucketLifecycle": False}), "storage.region", "eu-central", "differs from hetzner.location", HETZNER_SECRETS, "prod")
+
+
+def test_a_value_of_the_wrong_type_says_what_was_expected():
+    err = error_of(with_storage(aws_config(), region=["ap-northeast-2"]))
+    assert err.problem == "is invalid: input should be a valid string"
+
+
+def test_a_missing_tool_lists_its_one_required_key():
+    raw = aws_config()
+    tools = json.loads(raw["obs-storage:tools"])
+    del tools["loki"]
+    raw["obs-storage:tools"] = json.dumps(tools)
+    assert error_of(raw).fix == ("set its required keys: `pulumi config set --stack staging --path 'obs-storage:tools.loki.bucket' <value>`, "
+                                 "or add obs-storage:tools.loki to the stack file as Pulumi.yaml documents it")
+
+
+def test_an_unknown_key_unlike_any_other_lists_the_valid_keys():
+    raw = aws_config()
+    raw["obs-storage:zzzzzz"] = "1"
+    assert error_of(raw).fix.startswith("remove it or correct the spelling (valid keys: aws, ")
+
+
+def test_an_enabled_loki_or_tempo_needs_its_bucket():
+    for tool in ("loki", "tempo"):
+        fields = {"loki": {"bucket": "acme-loki"}, "tempo": {"bucket": "acme-tempo"}, "thanos": {"bucket": "acme-thanos"}}
+        del fields[tool]["bucket"]
+        raw = {**aws_config(), "obs-storage:tools": json.dumps(fields)}
+        err = refused(raw, f"tools.{tool}.bucket", config._MISSING, "is required")
+        assert err.problem == "is required" and "spoke" not in err.fix, str(err)
+
+
+def test_structured_config_that_is_not_json_is_refused():
+    raw = aws_config()
+    raw["obs-storage:tools"] = "{loki: "
+    err = error_of(raw)
+    assert err.key == "tools" and err.problem.startswith("is not valid structured config (")

@@ -160,9 +160,12 @@ def recheck(work: Path, env: dict, module: str, result: dict, timeout: float) ->
         try:
             proc = subprocess.run([str(COSMIC_RAY), "mutate-and-test", module, s["operator"], str(s["occurrence"]), command],
                                   cwd=work, env=env, capture_output=True, text=True, timeout=timeout)
-            outcome = json.loads(proc.stdout).get("test_outcome", "")
+            # No outcome: the mutant could not be applied or run; it stays a survivor to look at.
+            outcome = json.loads(proc.stdout).get("test_outcome") or ""
         except subprocess.TimeoutExpired:
             outcome = "killed"
+        except json.JSONDecodeError:
+            outcome = ""
         if outcome.lower() == "killed":
             result["killed"] += 1
             result["killed_by_slow_tests"] = result.get("killed_by_slow_tests", 0) + 1

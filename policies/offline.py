@@ -122,7 +122,8 @@ def policy_resources(registrations) -> list[PolicyResource]:
     """The stack's resources as a stack policy sees them, parents and dependencies linked.
 
     The plan records a resource's dependencies but not which property each came from, so
-    `property_dependencies` stays empty and rules fall back to `dependencies`.
+    `property_dependencies` stays empty: a rule matches an input that is still unknown to no
+    resource in particular, and leaves it undecided.
     """
     resources = {
         r.urn: PolicyResource(r.type, policy_props(r.inputs), r.urn, r.name, _options(r), None, None, [], {})

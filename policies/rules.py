@@ -249,41 +249,26 @@ WILDCARD_RESOURCES = frozenset({"*", "arn:aws:s3:::*"})
 
 
 # ---------------------------------------------------------------- attaching resources to buckets
-def _attached(candidate: PolicyResource, bucket: PolicyResource) -> Optional[bool]:
-    """Whether `candidate` (a PublicAccessBlock, policy, ...) configures `bucket`; None if unknown.
+def _may_configure(candidate: PolicyResource, bucket: PolicyResource) -> bool:
+    """False only when `candidate` (a PublicAccessBlock, policy, ...) certainly configures another bucket.
 
-    By name when both are known (an S3 bucket's id is its name); else by the dependency the
-    candidate's `bucket` input carries, which is all a preview of a new bucket has.
+    By name when both are known (an S3 bucket's id is its name); else by the resources the
+    candidate's `bucket` input comes from, when the engine says which (a preview of a new bucket).
+    Otherwise it might configure any bucket, and no rule reports what it cannot decide.
     """
     target = plain(candidate.props).get("bucket")
     name = plain(bucket.props).get("bucket")
     if isinstance(target, str) and isinstance(name, str):
         return target == name
-    property_dependencies = candidate.property_dependencies or {}
-    if "bucket" in property_dependencies:
-        return any(d.urn == bucket.urn for d in property_dependencies["bucket"])
-    if any(d.urn == bucket.urn for d in candidate.dependencies or []):
-        return True
-    return None
+    sources = (candidate.property_dependencies or {}).get("bucket")
+    if sources is not None:
+        return any(d.urn == bucket.urn for d in sources)
+    return True
 
 
-def _bucket_has(
-    bucket: PolicyResource,
-    candidates: Iterable[PolicyResource],
-    satisfies: Callable[[dict], Optional[bool]],
-) -> Optional[bool]:
-    """True if a candidate attached to `bucket` satisfies; False if none can; None if undecidable."""
-    undecided = False
-    for candidate in candidates:
-        ok = satisfies(plain(candidate.props))
-        if ok is False:
-            continue
-        attached = _attached(candidate, bucket)
-        if ok is True and attached is True:
-            return True
-        if attached is not False:
-            undecided = True
-    return None if undecided else False
+def _bucket_lacks(bucket: PolicyResource, candidates: Iterable[PolicyResource], satisfies: Callable[[dict], Optional[bool]]) -> bool:
+    """True when no candidate that satisfies, or might once its unknowns are known, might configure `bucket`."""
+    return not any(satisfies(plain(c.props)) is not False and _may_configure(c, bucket) for c in candidates)
 
 
 def _each_bucket_needs(
@@ -297,7 +282,7 @@ def _each_bucket_needs(
     for bucket in args.resources:
         if bucket.resource_type not in AWS_BUCKETS:
             continue
-        if _bucket_has(bucket, candidates, satisfies) is False:
+        if _bucket_lacks(bucket, candidates, satisfies):
             name = _known_str(plain(bucket.props).get("bucket")) or bucket.name
             report_violation(f"bucket {name}: {missing}", bucket.urn)
 
@@ -593,27 +578,33 @@ def _docker_label(labels: Any) -> Any:
     return None
 
 
+def _at(value: Any, *keys: str) -> Any:
+    """value[key][key]..., or None where a level is missing or not an object."""
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
 def compactors(resources: Iterable[PolicyResource]) -> Iterator[tuple[PolicyResource, Any, Any]]:
-    """(resource, bucket it names or None, replicas) for every Thanos compactor a stack declares."""
+    """(resource, bucket it names or None, replicas) for every Thanos compactor a stack declares.
+
+    Replicas is a number, "every node", or None where unset: one, the default of a Kubernetes
+    workload and of a replicated Swarm service.
+    """
     for r in resources:
         props = plain(r.props)
         if r.resource_type in K8S_WORKLOADS:
-            spec = props.get("spec") if isinstance(props.get("spec"), dict) else {}
-            pod = ((spec.get("template") or {}).get("spec") or {}) if isinstance(spec.get("template"), dict) else {}
-            containers = [c for c in _as_list(pod.get("containers")) if isinstance(c, dict)]
+            containers = [c for c in _as_list(_at(props, "spec", "template", "spec", "containers")) if isinstance(c, dict)]
             if any(runs_thanos_compact(_as_list(c.get("command")) + _as_list(c.get("args"))) for c in containers):
-                annotations = (props.get("metadata") or {}).get("annotations") if isinstance(props.get("metadata"), dict) else None
-                bucket = annotations.get(COMPACTOR_BUCKET_LABEL) if isinstance(annotations, dict) else None
-                replicas = "every node" if r.resource_type.endswith(":DaemonSet") else spec.get("replicas", 1)
-                yield r, bucket, replicas
+                replicas = "every node" if r.resource_type.endswith(":DaemonSet") else _at(props, "spec", "replicas")
+                yield r, _at(props, "metadata", "annotations", COMPACTOR_BUCKET_LABEL), replicas
         elif r.resource_type in DOCKER_CONTAINERS:
             if runs_thanos_compact(_as_list(props.get("entrypoints")) + _as_list(props.get("command"))):
                 yield r, _docker_label(props.get("labels")), 1
         elif r.resource_type in DOCKER_SERVICES:
-            container = ((props.get("taskSpec") or {}).get("containerSpec") or {}) if isinstance(props.get("taskSpec"), dict) else {}
-            if runs_thanos_compact(_as_list(container.get("commands")) + _as_list(container.get("args"))):
-                mode = props.get("mode") if isinstance(props.get("mode"), dict) else {}
-                replicas = "every node" if mode.get("global") else (mode.get("replicated") or {}).get("replicas", 1)
+            container = _at(props, "taskSpec", "containerSpec") or {}
+            if runs_thanos_compact(_as_list(_at(container, "commands")) + _as_list(_at(container, "args"))):
+                replicas = "every node" if _at(props, "mode", "global") else _at(props, "mode", "replicated", "replicas")
                 yield r, _docker_label(props.get("labels")), replicas
 
 
@@ -636,7 +627,7 @@ def thanos_one_compactor_per_bucket(args: StackValidationArgs, report_violation:
                 f"a Thanos compactor that does not name its bucket ({COMPACTOR_BUCKET_LABEL} label or annotation); "
                 "the pack cannot show it compacts a bucket this stack owns.", r.urn)
             continue
-        if replicas != 1 and replicas is not UNKNOWN and not (isinstance(replicas, (int, float)) and replicas <= 1):
+        if replicas == "every node" or (isinstance(replicas, (int, float)) and replicas > 1):
             report_violation(f"the compactor of bucket {bucket} runs {replicas} replicas; two compactors on one bucket corrupt it. Run one.", r.urn)
         if bucket in first:
             report_violation(f"a second compactor of bucket {bucket} (the first is {first[bucket]}); two compactors on one bucket corrupt it.", r.urn)
@@ -653,7 +644,7 @@ EXEMPTION_ITEM = {
     "properties": {
         "urn": {"type": "string", "minLength": 1},
         # pattern: a reason of blanks is no reason.
-        "reason": {"type": "string", "minLength": 1, "pattern": "\\S"},
+        "reason": {"type": "string", "pattern": "\\S"},
     },
     "required": ["urn", "reason"],
 }

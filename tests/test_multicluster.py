@@ -500,66 +500,7 @@ def test_swarm_hub_compactor_names_its_bucket(plan):
 
 
 # ---------------------------------------------------------------- the policy: one compactor per bucket
-def registration(typ: str, name: str, inputs: dict) -> engine.Registration:
-    return engine.Registration(urn=f"urn:pulumi:s::obs-storage::{typ}::{name}", type=typ, name=name, parent="", custom=True, inputs=inputs)
-
-
-def compactor_violations(*registrations: engine.Registration) -> list[tuple[str, str]]:
-    policy = {p.name: p for p in rules.POLICIES}["thanos-one-compactor-per-bucket"]
-    found: list[tuple[str, str]] = []
-    args = rules.StackValidationArgs(offline.policy_resources(list(registrations)), None)
-    policy.validate(args, lambda message, urn=None: found.append((urn or "", message)))
-    return found
-
-
-def docker_compactor(name: str, bucket: str | None, command: tuple = ("compact", "--wait")) -> engine.Registration:
-    labels = [{"label": rules.COMPACTOR_BUCKET_LABEL, "value": bucket}] if bucket else []
-    return registration(CONTAINER, name, {"name": name, "command": list(command), "labels": labels})
-
-
-def k8s_compactor(bucket: str, replicas: int = 1, kind: str = DEPLOYMENT) -> engine.Registration:
-    container = {"name": "c", "image": "quay.io/thanos/thanos:v0.42.4", "args": ["compact", "--wait"]}
-    return registration(kind, "compact", {"metadata": {"name": "compact", "annotations": {rules.COMPACTOR_BUCKET_LABEL: bucket}},
-                                          "spec": {"replicas": replicas, "template": {"spec": {"containers": [container]}}}})
-
-
-def bucket(name: str) -> engine.Registration:
-    return registration("minio:index/s3Bucket:S3Bucket", name, {"bucket": name})
-
-
-def test_policy_label_is_the_one_the_workloads_carry():
-    assert rules.COMPACTOR_BUCKET_LABEL == thanos_renderer.COMPACTOR_BUCKET_LABEL
-
-
-def test_compactor_of_a_bucket_the_stack_owns_passes():
-    assert compactor_violations(bucket("thanos"), docker_compactor("c", "thanos")) == []
-
-
-def test_compactor_of_a_bucket_the_stack_does_not_own_is_refused():
-    (found,) = compactor_violations(docker_compactor("c", "hub-thanos"))
-    assert found[0].endswith("::c") and "does not declare" in found[1] and "hub" in found[1]
-    (found,) = compactor_violations(bucket("own"), k8s_compactor("hub-thanos"))
-    assert "hub-thanos" in found[1]
-
-
-def test_compactor_that_names_no_bucket_is_refused():
-    (found,) = compactor_violations(bucket("thanos"), docker_compactor("c", None, ("/bin/thanos", "compact")))
-    assert "does not name its bucket" in found[1]
-
-
-def test_second_or_replicated_compactor_is_refused():
-    found = compactor_violations(bucket("thanos"), docker_compactor("a", "thanos"), docker_compactor("b", "thanos"))
-    assert [urn.rsplit("::", 1)[1] for urn, _ in found] == ["b"] and "second compactor" in found[0][1]
-    (found,) = compactor_violations(bucket("thanos"), k8s_compactor("thanos", replicas=2))
-    assert "2 replicas" in found[1]
-    (found,) = compactor_violations(bucket("thanos"), k8s_compactor("thanos", kind="kubernetes:apps/v1:DaemonSet"))
-    assert "every node" in found[1]
-
-
-def test_other_thanos_components_are_not_compactors():
-    assert compactor_violations(docker_compactor("store", None, ("store",)), docker_compactor("q", None, ("query",))) == []
-
-
+# The rule itself is tested in tests/test_policies.py; here, a spoke's program that declares one.
 SPOKE_WITH_COMPACTOR = """
 import pulumi
 import pulumi_docker as docker

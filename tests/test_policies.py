@@ -992,3 +992,248 @@ def test_rule_annotations_name_real_types():
     for name, function in inspect.getmembers(rules, inspect.isfunction):
         if function.__module__ == rules.__name__:
             typing.get_type_hints(function)
+
+
+# ---------------------------------------------------------------- more of what each rule decides
+def test_the_engines_unknown_is_unknown_however_the_string_was_built():
+    # The plan's JSON gives a new string object, never the constant itself.
+    assert rules.plain("".join(["[unk", "nown]"])) is rules.UNKNOWN
+    assert rules.plain({"a": "[unknown]x"}) == {"a": "[unknown]x"}
+
+
+@pytest.mark.parametrize("statement", [
+    # A Deny without a principal (an identity-policy statement) binds no caller of the bucket.
+    {"Effect": "Deny", "Action": "s3:*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+    # A statement without an effect denies nothing.
+    {"Principal": "*", "Action": "s3:*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+])
+def test_a_denial_must_name_every_principal_and_say_deny(statement):
+    part = (BUCKET_POLICY, "tls", {"bucket": "b", "policy": doc(statement)})
+    assert [u for p, u, _ in stack_violations(*hardened(policy=part)) if p == "s3-tls-only"] == [urn(BUCKET, "bucket")]
+
+
+def test_a_bucket_policy_that_is_not_json_is_no_tls_only_policy():
+    part = (BUCKET_POLICY, "tls", {"bucket": "b", "policy": "{not json"})
+    assert check_stack("s3-tls-only", *hardened(policy=part)) == [
+        (urn(BUCKET, "bucket"), 'bucket b: no bucket policy denying s3:* to "*" when aws:SecureTransport is false.')]
+
+
+def test_abort_rule_with_a_legacy_prefix_covers_only_that_prefix():
+    part = (LIFECYCLE, "lifecycle", {"bucket": "b", "rules": [{"id": "abort", "status": "Enabled", "prefix": "logs/",
+                                                                 "abortIncompleteMultipartUpload": {"daysAfterInitiation": 1}}]})
+    assert [(p, u) for p, u, _ in stack_violations(*hardened(lifecycle=part))] == [("s3-abort-incomplete-multipart", urn(BUCKET, "bucket"))]
+
+
+def test_abort_rule_with_an_unknown_legacy_prefix_is_not_decided():
+    part = (LIFECYCLE, "lifecycle", {"bucket": "b", "rules": [{"id": "abort", "status": "Enabled", "prefix": UNKNOWN,
+                                                                 "abortIncompleteMultipartUpload": {"daysAfterInitiation": 1}}]})
+    assert check_stack("s3-abort-incomplete-multipart", *hardened(lifecycle=part)) == []
+
+
+def test_abort_rule_status_is_exactly_enabled():
+    # S3 knows "Enabled" and "Disabled"; anything else enables nothing.
+    assert [p for p, _, _ in stack_violations(*hardened(lifecycle=lifecycle(status="enabled")))] == ["s3-abort-incomplete-multipart"]
+
+
+def test_a_federated_principal_that_is_not_a_string_is_skipped():
+    statement = {"Effect": "Allow", "Principal": {"Federated": [7, OIDC_ARN]}, "Action": "sts:AssumeRoleWithWebIdentity",
+                 "Condition": {"StringEquals": {**SUB, **AUD}}}
+    assert check_resource("irsa-trust-restricts-sub-and-aud", ROLE, {"assumeRolePolicy": doc(statement)}) == []
+
+
+# ---------------------------------------------------------------- which bucket a preview's block configures
+def preview_stack(sources: Optional[list[str]]) -> list[tuple[str, str]]:
+    """s3-public-access-block on two new buckets (names unknown) and one block whose `bucket` input
+    comes from `sources` (bucket resource names), as the analyzer gives a preview; None: the engine
+    does not say where the input comes from."""
+    names = ("a-bucket", "c-bucket")
+    flags = dict.fromkeys(("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"), True)
+    registrations = [engine.Registration(urn=urn(BUCKET, n), type=BUCKET, name=n, parent="", custom=True, inputs={"bucket": UNKNOWN}) for n in names]
+    registrations.append(engine.Registration(urn=urn(PAB, "pab"), type=PAB, name="pab", parent="", custom=True, inputs={"bucket": UNKNOWN, **flags}))
+    resources = offline.policy_resources(registrations)
+    if sources is not None:
+        # The analyzer builds each dependency as its own object: equal URNs, not the same string.
+        by_name = {r.name: r for r in resources}
+        resources[-1].property_dependencies = {"bucket": [
+            rules.PolicyResource(BUCKET, {}, "".join(list(by_name[s].urn)), s, by_name[s].opts, None, None, [], {}) for s in sources]}
+    found: list[tuple[str, str]] = []
+    POLICY["s3-public-access-block"].validate(StackValidationArgs(resources, None), lambda message, urn=None: found.append((urn or "", message)))
+    return found
+
+
+def test_a_preview_block_configures_the_bucket_its_input_comes_from_and_no_other():
+    def refused(sources):
+        return [u.rsplit("::", 1)[1] for u, _ in preview_stack(sources)]
+
+    assert refused(["a-bucket"]) == ["c-bucket"]
+    assert refused(["c-bucket"]) == ["a-bucket"]
+    assert refused(["a-bucket", "c-bucket"]) == []
+    assert refused([]) == ["a-bucket", "c-bucket"]
+    # Without the engine saying where the input comes from, the block might be either's.
+    assert refused(None) == []
+
+
+def test_a_failing_block_before_the_right_one_does_not_hide_it():
+    (typ, name, props) = hardened()[1]
+    first = (typ, "pab-off", {**props, "blockPublicAcls": False})
+    assert stack_violations(first, *hardened()) == []
+
+
+# ---------------------------------------------------------------- exemption config schema
+def schema_errors(schema, config: dict) -> list[str]:
+    import jsonschema
+
+    # The engine checks a policy's config against its config schema, an object schema of these properties.
+    validator = jsonschema.Draft7Validator({"type": "object", "properties": schema.properties})
+    return [e.message for e in validator.iter_errors(config)]
+
+
+def test_exemption_config_needs_a_urn_and_a_reason_with_some_text():
+    ok = {"urn": "u", "reason": "r"}
+    assert schema_errors(rules.EXEMPTIONS_SCHEMA, {"exemptions": [ok]}) == []
+    for bad in ({"urn": "", "reason": "r"}, {"urn": "u", "reason": ""}, {"urn": "u", "reason": " \t"}, {"urn": "u"}, {"reason": "r"}):
+        assert schema_errors(rules.EXEMPTIONS_SCHEMA, {"exemptions": [bad]}) != [], bad
+
+
+def test_exemption_notice_config_also_needs_the_policy():
+    ok = {"policy": "p", "urn": "u", "reason": "r"}
+    assert schema_errors(rules.NOTICE_SCHEMA, {"exemptions": [ok]}) == []
+    for bad in ({**ok, "policy": ""}, {"urn": "u", "reason": "r"}, {**ok, "urn": ""}, {**ok, "reason": " "}):
+        assert schema_errors(rules.NOTICE_SCHEMA, {"exemptions": [bad]}) != [], bad
+
+
+# ---------------------------------------------------------------- thanos-one-compactor-per-bucket
+CONTAINER = "docker:index/container:Container"
+SERVICE = "docker:index/service:Service"
+DEPLOYMENT, STATEFULSET, DAEMONSET = (f"kubernetes:apps/v1:{kind}" for kind in ("Deployment", "StatefulSet", "DaemonSet"))
+THANOS_BUCKET = (MINIO_BUCKET, "thanos-bucket", {"bucket": "thanos"})
+# components/renderers/thanos.py writes this label (Docker) or annotation (Kubernetes).
+BUCKET_LABEL = "obs-storage.thanos-bucket"
+
+
+def docker_labels(bucket: Any) -> list[dict]:
+    # Swarm adds labels of its own; the bucket's is found among them.
+    return [{"label": "com.docker.stack.namespace", "value": "other"}] + ([{"label": BUCKET_LABEL, "value": bucket}] if bucket is not None else [])
+
+
+def container(bucket: Any, command: Any = ("compact", "--wait"), key: str = "command", name: str = "compact") -> tuple:
+    return (CONTAINER, name, {"name": name, key: list(command), "labels": docker_labels(bucket)})
+
+
+def service(bucket: Any, mode: Any = None, args: Any = ("compact", "--wait"), name: str = "compact") -> tuple:
+    props = {"name": name, "taskSpec": {"containerSpec": {"image": "quay.io/thanos/thanos:v0.42.4", "args": list(args)}},
+             "labels": docker_labels(bucket)}
+    if mode is not None:
+        props["mode"] = mode
+    return (SERVICE, name, props)
+
+
+def workload(bucket: Any, kind: str = STATEFULSET, replicas: Any = "unset", key: str = "args", command: Any = ("compact", "--wait")) -> tuple:
+    spec = {"template": {"spec": {"containers": [{"name": "sidecar", "args": ["sidecar"]}, {"name": "c", key: list(command)}]}}}
+    if replicas != "unset":
+        spec["replicas"] = replicas
+    metadata = {"name": "compact", **({"annotations": {BUCKET_LABEL: bucket}} if bucket is not None else {})}
+    return (kind, "compact", {"metadata": metadata, "spec": spec})
+
+
+def compaction(*resources: tuple) -> list[tuple[str, str]]:
+    """(resource name, message) the compactor policy reports."""
+    return [(u.rsplit("::", 1)[1], m) for u, m in check_stack("thanos-one-compactor-per-bucket", *resources)]
+
+
+def test_policy_label_is_the_one_the_workloads_carry():
+    from components.renderers import thanos as thanos_renderer
+
+    assert BUCKET_LABEL == rules.COMPACTOR_BUCKET_LABEL == thanos_renderer.COMPACTOR_BUCKET_LABEL
+
+
+@pytest.mark.parametrize("words", [["compact", "--wait"], ["thanos", "compact"], ["/bin/thanos", "compact", "--wait"], "compact"])
+def test_a_command_line_running_thanos_compact_is_a_compactor(words):
+    assert rules.runs_thanos_compact(words) is True
+
+
+@pytest.mark.parametrize("words", [["store"], ["thanos", "query"], ["thanos"], [], None, ["compactor"], ["/bin/thanos-compact"],
+                                   ["thanos", "tools", "bucket", "compact"], ["sidecar", "compact"]])
+def test_other_command_lines_are_not_compactors(words):
+    assert rules.runs_thanos_compact(words) is False
+
+
+NO_NAME = (f"a Thanos compactor that does not name its bucket ({BUCKET_LABEL} label or annotation); "
+           "the pack cannot show it compacts a bucket this stack owns.")
+
+
+def not_owned(bucket: str) -> str:
+    return (f"compacts bucket {bucket}, which this stack does not declare; only the stack that owns a bucket (the Thanos hub) "
+            "runs its one compactor. Remove it (a spoke only uploads).")
+
+
+KINDS = {
+    "container command": lambda bucket: container(bucket),
+    "container entrypoints": lambda bucket: container(bucket, ("/bin/thanos", "compact"), key="entrypoints"),
+    "swarm service": lambda bucket: service(bucket),
+    "deployment command": lambda bucket: workload(bucket, DEPLOYMENT, key="command", command=("thanos", "compact")),
+    "statefulset args": lambda bucket: workload(bucket, STATEFULSET),
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_compactor_of_each_kind_must_name_a_bucket_its_stack_owns(kind):
+    make = KINDS[kind]
+    assert compaction(THANOS_BUCKET, make("thanos")) == []
+    assert compaction((BUCKET, "aws-bucket", {"bucket": "thanos"}), make("thanos")) == []
+    assert compaction(THANOS_BUCKET, make("hub-thanos")) == [("compact", not_owned("hub-thanos"))]
+    assert compaction(THANOS_BUCKET, make(None)) == [("compact", NO_NAME)]
+    assert compaction(THANOS_BUCKET, make("")) == [("compact", NO_NAME)]
+
+
+def test_a_compactor_of_an_unknown_bucket_is_not_decided_and_the_next_one_still_is():
+    assert compaction(THANOS_BUCKET, container(UNKNOWN, name="a"), container(None, name="b")) == [("b", NO_NAME)]
+
+
+def test_a_compactor_that_names_no_bucket_does_not_hide_the_next_one():
+    refused = compaction(THANOS_BUCKET, container(None, name="a"), service("thanos", {"replicated": {"replicas": 2}}, name="b"))
+    assert [name for name, _ in refused] == ["a", "b"]
+
+
+def test_a_bucket_of_unknown_name_might_be_the_compacted_one():
+    assert compaction((MINIO_BUCKET, "new", {"bucket": UNKNOWN}), container("thanos")) == []
+    assert compaction((MINIO_BUCKET, "new", {"bucket": UNKNOWN}), THANOS_BUCKET, container("hub-thanos")) == []
+
+
+def replicated(bucket: str, replicas: Any) -> str:
+    return f"the compactor of bucket {bucket} runs {replicas} replicas; two compactors on one bucket corrupt it. Run one."
+
+
+@pytest.mark.parametrize("compactor", [
+    workload("thanos"), workload("thanos", replicas=1), workload("thanos", replicas=1.0), workload("thanos", replicas=0),
+    workload("thanos", DEPLOYMENT, replicas=UNKNOWN), service("thanos"), service("thanos", {}), service("thanos", {"replicated": {}}),
+    service("thanos", {"replicated": {"replicas": 1}}), service("thanos", {"global": False}),
+])
+def test_one_replica_or_the_default_passes(compactor):
+    assert compaction(THANOS_BUCKET, compactor) == []
+
+
+@pytest.mark.parametrize("compactor, replicas", [
+    (workload("thanos", replicas=2), 2), (workload("thanos", DEPLOYMENT, replicas=3.0), 3.0), (workload("thanos", DAEMONSET), "every node"),
+    (service("thanos", {"replicated": {"replicas": 2}}), 2), (service("thanos", {"global": True}), "every node"),
+])
+def test_more_than_one_replica_is_refused(compactor, replicas):
+    assert compaction(THANOS_BUCKET, compactor) == [("compact", replicated("thanos", replicas))]
+
+
+def test_a_second_compactor_of_a_bucket_is_refused_and_names_the_first():
+    first = container("thanos", name="a")
+    assert compaction(THANOS_BUCKET, first, service("thanos", name="b"), container("other", name="c"), (MINIO_BUCKET, "o", {"bucket": "other"})) == [
+        ("b", f"a second compactor of bucket thanos (the first is {urn(CONTAINER, 'a')}); two compactors on one bucket corrupt it.")]
+
+
+def test_other_thanos_components_and_other_resource_types_are_not_compactors():
+    compact_args = {"args": ["compact"], "command": ["compact"], "entrypoints": ["compact"]}
+    assert compaction(container(None, ("store",)), service(None, args=("query",)), workload(None, command=("receive",)),
+                      ("kubernetes:batch/v1:Job", "job", {"spec": {"template": {"spec": {"containers": [compact_args]}}}}),
+                      ("kubernetes:apps/v1:ReplicaSet", "rs", {"spec": {"template": {"spec": {"containers": [compact_args]}}}})) == []
+
+
+@pytest.mark.parametrize("props", [{"spec": "x"}, {"spec": {"template": "x"}}, {"spec": {"template": {"spec": None}}}, {"metadata": "x"}])
+def test_a_workload_of_odd_shape_is_no_compactor_and_no_crash(props):
+    assert compaction((DEPLOYMENT, "odd", props)) == []

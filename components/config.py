@@ -74,7 +74,9 @@ def _fail(key: str, value: Any, problem: str, fix: str) -> PydanticCustomError:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+    # Stack config is read by alias only (`load`): `bucketLifecycle`, never `bucket_lifecycle`, so a
+    # key has one spelling. Python code and tests may build models by field name.
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, validate_by_alias=True, validate_by_name=True)
 
 
 # ---------------------------------------------------------------- storage
@@ -734,7 +736,7 @@ def load(stack: str, raw: dict[str, str], secret_keys: set[str]) -> StackConfig:
         data[key] = value
     data["secrets"] = secrets
     try:
-        cfg = StackConfig.model_validate(data)
+        cfg = StackConfig.model_validate(data, by_alias=True, by_name=False)
         if cfg.name_prefix is None and cfg.target is not Target.AWS:
             cfg.name_prefix = default_name_prefix(stack)
     except ValidationError as exc:

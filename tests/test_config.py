@@ -169,6 +169,23 @@ def test_unknown_nested_key():
     assert err.key == "tools.loki.retentionDayz" and "unknown key" in err.problem
 
 
+@pytest.mark.parametrize("tools, key, fix", [
+    ({"loki": {"retention_days": 3}}, "tools.loki.retention_days", "tools.loki.retentionDays"),
+    ({"thanos": {"cluster_label": "stg"}}, "tools.thanos.cluster_label", "tools.thanos.clusterLabel"),
+])
+def test_a_key_has_one_spelling_and_snake_case_is_unknown(tools, key, fix):
+    # Python field names are not stack config keys: `retention_days` and `retentionDays` side by
+    # side would leave which one wins to the model.
+    err = error_of(aws_config(**tools))
+    assert (err.key, err.problem) == (key, "is an unknown key")
+    assert err.fix == f"rename it to {fix} (the nearest valid key), or remove it"
+    raw = aws_config()
+    raw["obs-storage:storage"] = json.dumps({"region": "ap-northeast-2", "bucket_lifecycle": False})
+    assert error_of(raw).key == "storage.bucket_lifecycle"
+    # The camelCase spelling is the one that is read.
+    assert config.load("staging", aws_config(loki={"retentionDays": 3}), set()).tools.loki.retention_days == 3
+
+
 def test_known_bad_loki_version_is_refused():
     raw = aws_config()
     raw["obs-storage:versions"] = json.dumps({"loki": "3.7.1"})

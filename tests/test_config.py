@@ -8,6 +8,7 @@ import typing
 from pathlib import Path
 
 import pytest
+from pydantic.alias_generators import to_snake
 
 from components import config, versions
 from tools import engine
@@ -352,6 +353,38 @@ def test_misspelt_top_level_key_suggests_the_nearest_valid_key():
 def test_unknown_key_without_a_near_match_lists_the_valid_keys():
     err = error_of(aws_config(loki={"bucket": "acme-loki", "zzz": 1}))
     assert "bucket" in err.fix and "retentionDays" in err.fix
+
+
+def test_unknown_nested_key_without_a_near_match_lists_the_keys_of_its_parent():
+    err = error_of(aws_config(loki={"bucket": "acme-loki", "zzz": 1}))
+    assert err.fix.startswith("remove it or correct the spelling (valid keys under tools.loki: bucket, ")
+
+
+def test_missing_object_names_its_first_required_key_once_and_the_others_as_likewise():
+    raw = aws_config()
+    del raw["obs-storage:tools"]
+    assert error_of(raw).fix == (
+        "set its required keys: `pulumi config set --stack staging --path 'obs-storage:tools.loki.bucket' <value>` "
+        "(likewise tools.tempo.bucket, tools.thanos.bucket), or add obs-storage:tools to the stack file as Pulumi.yaml documents it")
+
+
+CACHES = {"lokiChunksCacheMb": 2048, "lokiResultsCacheMb": 512, "thanosIndexCacheMb": 1024, "thanosResponseCacheMb": 512}
+
+
+def test_read_path_caches_default_to_the_sizes_the_readme_gives():
+    aws = config.load("staging", aws_config(), set()).aws
+    # README "Read-path caches": 2048, 512, 1024 and 512 MB.
+    assert {key: getattr(aws, to_snake(key)) for key in CACHES} == CACHES
+
+
+@pytest.mark.parametrize("key", CACHES)
+def test_a_read_path_cache_of_zero_is_off_and_a_negative_one_is_refused(key):
+    raw = aws_config()
+    raw["obs-storage:aws"] = json.dumps({"clusterName": "stg", key: 0})
+    assert getattr(config.load("staging", raw, set()).aws, to_snake(key)) == 0
+    raw["obs-storage:aws"] = json.dumps({"clusterName": "stg", key: -1})
+    err = error_of(raw)
+    assert (err.key, err.value) == (f"aws.{key}", -1) and err.problem.startswith("is invalid: input should be greater than or equal to 0")
 
 
 def test_missing_object_suggests_commands_that_can_set_it():

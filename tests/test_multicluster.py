@@ -110,6 +110,35 @@ def test_spoke_refuses_what_belongs_to_the_hub(key, value, why):
     assert f"remove tools.thanos.{key} from the spoke" in err.fix
 
 
+def test_hub_only_value_on_a_spoke_is_shown_as_written_in_the_stack_file():
+    # camelCase keys, as the user writes them, with the defaults the model filled in.
+    assert error_of("staging-batch", retention={"rawDays": 7}).value == {"rawDays": 7, "fiveMinuteDays": 90, "oneHourDays": 365}
+    spoke = {"stack": "organization/obs-storage/x", "clusterLabel": "x"}
+    assert error_of("staging-batch", spokes=[spoke]).value == [{**spoke, "sidecarEndpoint": None, "account": None}]
+
+
+SPOKE = {"stack": "organization/obs-storage/edge", "clusterLabel": "edge"}
+
+
+def test_spoke_entry_needs_only_its_stack_and_label():
+    (spoke,) = load("staging", spokes=[SPOKE]).tools.thanos.spokes
+    assert (spoke.sidecar_endpoint, spoke.account) == (None, None)
+    (spoke,) = load("staging", spokes=[{**SPOKE, "sidecarEndpoint": "edge-sidecar.internal:10901", "account": "210987654321"}]).tools.thanos.spokes
+    assert (spoke.sidecar_endpoint, spoke.account) == ("edge-sidecar.internal:10901", "210987654321")
+
+
+@pytest.mark.parametrize("key, value, problem", [
+    ("sidecarEndpoint", "edge-sidecar.internal", "is not host:port"),
+    ("sidecarEndpoint", "grpc://edge:10901", "is not host:port"),
+    ("sidecarEndpoint", "edge:port", "is not host:port"),
+    ("account", "21098765432", "is not a 12-digit AWS account id"),
+    ("account", "arn:aws:iam::210987654321:root", "is not a 12-digit AWS account id"),
+])
+def test_spoke_entry_formats_are_checked(key, value, problem):
+    err = error_of("staging", spokes=[{**SPOKE, key: value}])
+    assert (err.key, err.value, err.problem) == (f"tools.thanos.spokes[0].{key}", value, problem)
+
+
 def test_hub_naming_a_hub_is_refused():
     err = error_of("staging", hub=HUB)
     assert err.key == "tools.thanos.hub" and "tools.thanos.role" in err.problem and "spoke" in err.fix

@@ -39,6 +39,30 @@ def plan_with():
     return run
 
 
+def aws_config(tenants: Optional[list[str]] = None, **tools: dict) -> dict[str, str]:
+    """A minimal raw config (`project:key` -> string) for target aws: Loki, Tempo and Thanos with a
+    bucket each, per-tool fields added or replaced."""
+    fields = {"loki": {"bucket": "acme-loki"}, "tempo": {"bucket": "acme-tempo"}, "thanos": {"bucket": "acme-thanos"}}
+    for tool, extra in tools.items():
+        fields[tool] = {**fields[tool], **extra}
+    raw = {
+        "obs-storage:target": "aws",
+        "obs-storage:aws": json.dumps({"clusterName": "stg"}),
+        "obs-storage:storage": json.dumps({"region": "ap-northeast-2"}),
+        "obs-storage:tools": json.dumps(fields),
+    }
+    if tenants is not None:
+        raw["obs-storage:tenants"] = json.dumps(tenants)
+    return raw
+
+
+def aws_stack_config(tenants: Optional[list[str]] = None, mode: str = "sidecar", **tools: dict) -> "config.StackConfig":
+    """`aws_config` loaded as stack `staging`; `mode` is tools.thanos.mode."""
+    from components import config
+
+    return config.load("staging", aws_config(tenants, **{**tools, "thanos": {"mode": mode, **tools.get("thanos", {})}}), set())
+
+
 def tool_overrides(stack: str, **tools: dict) -> dict[str, Any]:
     """The stack's `tools` config with per-tool fields replaced."""
     import yaml

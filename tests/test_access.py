@@ -6,24 +6,15 @@ from __future__ import annotations
 
 import json
 
-from components import access, config
+from components import access
+from tests.conftest import aws_stack_config
 
 LIST, GET, PUT, DELETE = "s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"
 TAGS = {"s3:GetObjectTagging", "s3:PutObjectTagging"}
 KEY = "arn:aws:kms:ap-northeast-2:123456789012:key/11111111-2222-3333-4444-555555555555"
 
 
-def cfg_of(mode: str = "sidecar", **tools: dict) -> config.StackConfig:
-    fields = {"loki": {"bucket": "acme-loki"}, "tempo": {"bucket": "acme-tempo"}, "thanos": {"bucket": "acme-thanos", "mode": mode}}
-    for tool, extra in tools.items():
-        fields[tool] = {**fields[tool], **extra}
-    raw = {
-        "obs-storage:target": "aws",
-        "obs-storage:aws": json.dumps({"clusterName": "stg"}),
-        "obs-storage:storage": json.dumps({"region": "ap-northeast-2"}),
-        "obs-storage:tools": json.dumps(fields),
-    }
-    return config.load("staging", raw, set())
+cfg_of = aws_stack_config
 
 
 def table(grants: list[access.Grant]) -> dict[str, tuple[str, set[str]]]:

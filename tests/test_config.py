@@ -11,21 +11,10 @@ import pytest
 from pydantic.alias_generators import to_snake
 
 from components import config, versions
+from tests.conftest import aws_config
 from tools import engine
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def aws_config(**tools_fields) -> dict[str, str]:
-    tools = {"loki": {"bucket": "acme-loki"}, "tempo": {"bucket": "acme-tempo"}, "thanos": {"bucket": "acme-thanos"}}
-    for tool, fields in tools_fields.items():
-        tools[tool].update(fields)
-    return {
-        "obs-storage:target": "aws",
-        "obs-storage:aws": json.dumps({"clusterName": "stg"}),
-        "obs-storage:storage": json.dumps({"region": "ap-northeast-2"}),
-        "obs-storage:tools": json.dumps(tools),
-    }
 
 
 def err_key(err: config.ConfigError) -> str:

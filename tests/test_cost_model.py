@@ -5,25 +5,17 @@ them into one copy)."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from components import config
+from tests.conftest import aws_stack_config
 from tools import cost
 
 HOUR = 3600
 
 
 def tempo_cfg(delete_delay_hours: int) -> config.StackConfig:
-    raw = {
-        "obs-storage:target": "aws",
-        "obs-storage:aws": json.dumps({"clusterName": "stg"}),
-        "obs-storage:storage": json.dumps({"region": "ap-northeast-2"}),
-        "obs-storage:tools": json.dumps({"loki": {"bucket": "acme-loki"}, "thanos": {"bucket": "acme-thanos"},
-                                         "tempo": {"bucket": "acme-tempo", "retentionDays": 14, "deleteDelayHours": delete_delay_hours}}),
-    }
-    return config.load("staging", raw, set())
+    return aws_stack_config(tempo={"retentionDays": 14, "deleteDelayHours": delete_delay_hours})
 
 
 def blocks(load: cost.ToolLoad) -> cost.Stream:

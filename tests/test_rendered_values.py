@@ -4,13 +4,11 @@ its default, which port speaks which protocol)."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import yaml
 
-from components import config
 from components.renderers import CHECKSUM_ENV, Cluster, ObjectStore, dump, grafana, hours, loki, prometheus, ring_kvstore, tempo, thanos
+from tests.conftest import aws_stack_config
 
 KEY = "arn:aws:kms:ap-northeast-2:123456789012:key/11111111-2222-3333-4444-555555555555"
 AWS_STORE = ObjectStore(bucket="acme-loki", prefix="", region="ap-northeast-2", endpoint=None, path_style=False, tls=True)
@@ -18,19 +16,7 @@ MINIO_STORE = ObjectStore(bucket="loki", prefix="", region="us-east-1", endpoint
 SWARM = Cluster(replicas=3, replication_factor=3, kvstore="etcd", etcd_endpoints=("ring-kv:2379",), interface="eth0")
 
 
-def cfg_of(tenants: list[str] | None = None, mode: str = "sidecar", **tools: dict) -> config.StackConfig:
-    fields = {"loki": {"bucket": "acme-loki"}, "tempo": {"bucket": "acme-tempo"}, "thanos": {"bucket": "acme-thanos", "mode": mode}}
-    for tool, extra in tools.items():
-        fields[tool] = {**fields[tool], **extra}
-    raw = {
-        "obs-storage:target": "aws",
-        "obs-storage:aws": json.dumps({"clusterName": "stg"}),
-        "obs-storage:storage": json.dumps({"region": "ap-northeast-2"}),
-        "obs-storage:tools": json.dumps(fields),
-    }
-    if tenants is not None:
-        raw["obs-storage:tenants"] = json.dumps(tenants)
-    return config.load("staging", raw, set())
+cfg_of = aws_stack_config
 
 
 # ---------------------------------------------------------------- shared helpers

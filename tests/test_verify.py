@@ -11,8 +11,10 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from tests.integration import adapter
-from tools import verify, verify_identity, verify_storage, verify_tools
+from tools import verify, verify_freshness, verify_identity, verify_storage, verify_tools
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,6 +91,17 @@ def test_local_outputs_give_each_tool_its_own_credentials(tmp_path):
     assert stack.tool_keys["loki"] == verify.Keys("obs-loki", "loki-secret")
     assert stack.admin_keys == verify.Keys("root-user", "root-password")
     assert {"root-password", "loki-secret"} <= set(stack.secrets())
+
+
+def test_local_outputs_without_minio_root_fail_each_bucket_check_without_a_call(monkeypatch):
+    buckets = {tool: {"name": tool, "prefix": "", "region": "us-east-1", "endpoint": "minio:9000"} for tool in ("loki", "tempo")}
+    for module in (verify_storage, verify_freshness):
+        stack = verify.Stack("local", {"target": "local", "buckets": buckets})
+        monkeypatch.setattr(stack, "s3", lambda *args, **kwargs: pytest.fail("no S3 client without credentials"))
+        report = verify.Report(stream=io.StringIO())
+        module.check(stack, report)
+        assert [(r.part, r.subject, r.status, r.detail) for r in report.results] == [
+            (module.PART, tool, "FAIL", "no credentials to read the bucket with (outputs lack minioRootUser/minioRootPassword)") for tool in buckets]
 
 
 def test_unreadable_outputs_exit_2_with_one_line(tmp_path):

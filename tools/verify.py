@@ -139,6 +139,16 @@ class Stack:
         bucket = next(iter(self.buckets.values()))
         return f"{'https' if bucket.get('tls', True) else 'http'}://{bucket['endpoint']}"
 
+    def owner_s3(self, report: Report, part: str):
+        """An S3 client that may read every bucket and its configuration (MinIO root, the Hetzner key
+        pair, the caller's AWS credentials), or None after failing every bucket's `part` check
+        when the outputs give none."""
+        if self.target != "aws" and self.admin_keys is None:
+            for tool in self.buckets:
+                report.failed(part, tool, "no credentials to read the bucket with (outputs lack minioRootUser/minioRootPassword)")
+            return None
+        return self.s3(self.admin_keys)
+
     def s3(self, keys: Optional[Keys], anonymous: bool = False):
         import boto3
         import botocore

@@ -89,11 +89,9 @@ def check_tool(report: Report, tool: str, bucket: dict, lister: Boto3Lister, now
 
 
 def check(stack: Stack, report: Report) -> None:
-    if stack.target != "aws" and stack.admin_keys is None:
-        for tool in stack.buckets:
-            report.failed(PART, tool, "no credentials to read the bucket with (outputs lack minioRootUser/minioRootPassword)")
+    client = stack.owner_s3(report, PART)
+    if client is None:
         return
-    client = stack.s3(stack.admin_keys)
     for tool, bucket in stack.buckets.items():
         if tool in freshness.MAX_AGE_SECONDS:
             check_tool(report, tool, bucket, Boto3Lister(client, bucket["name"]))

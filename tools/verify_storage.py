@@ -12,11 +12,9 @@ HETZNER_LIFECYCLE = "Hetzner documents lifecycle as unreliable: the tools' own r
 
 
 def check(stack: Stack, report: Report) -> None:
-    if stack.target != "aws" and stack.admin_keys is None:
-        for tool in stack.buckets:
-            report.failed(PART, tool, "no credentials to read the bucket with (outputs lack minioRootUser/minioRootPassword)")
+    admin = stack.owner_s3(report, PART)
+    if admin is None:
         return
-    admin = stack.s3(stack.admin_keys)
     anonymous = stack.s3(None, anonymous=True)
     for tool, bucket in stack.buckets.items():
         name = bucket["name"]

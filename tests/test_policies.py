@@ -1153,7 +1153,9 @@ def test_a_command_line_running_thanos_compact_is_a_compactor(words):
 
 
 @pytest.mark.parametrize("words", [["store"], ["thanos", "query"], ["thanos"], [], None, ["compactor"], ["/bin/thanos-compact"],
-                                   ["thanos", "tools", "bucket", "compact"], ["sidecar", "compact"]])
+                                   ["thanos", "tools", "bucket", "compact"], ["sidecar", "compact"],
+                                   # Another program's compact subcommand (its name sorts after "thanos").
+                                   ["/usr/bin/tsdb-tool", "compact"]])
 def test_other_command_lines_are_not_compactors(words):
     assert rules.runs_thanos_compact(words) is False
 

@@ -76,7 +76,7 @@ def _fail(key: str, value: Any, problem: str, fix: str) -> PydanticCustomError:
 class _Model(BaseModel):
     # Stack config is read by alias only (`load`): `bucketLifecycle`, never `bucket_lifecycle`, so a
     # key has one spelling. Python code and tests may build models by field name.
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, validate_by_alias=True, validate_by_name=True)
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, validate_by_name=True)
 
 
 # ---------------------------------------------------------------- storage

@@ -139,6 +139,15 @@ def test_spoke_entry_formats_are_checked(key, value, problem):
     assert (err.key, err.value, err.problem) == (f"tools.thanos.spokes[0].{key}", value, problem)
 
 
+def test_a_spoke_owns_its_own_loki_and_tempo_buckets_but_not_the_hubs():
+    raw, secret = engine.stack_config("staging-batch")
+    tools = json.loads(raw["obs-storage:tools"])
+    tools["loki"], tools["tempo"] = {"bucket": "acme-batch-loki"}, {"bucket": "acme-batch-tempo"}
+    raw["obs-storage:tools"] = json.dumps(tools)
+    assert list(config.load("staging-batch", raw, set(secret)).tools.owned()) == ["loki", "tempo"]
+    assert list(load("staging").tools.owned()) == ["loki", "tempo", "thanos"]
+
+
 def test_hub_naming_a_hub_is_refused():
     err = error_of("staging", hub=HUB)
     assert err.key == "tools.thanos.hub" and "tools.thanos.role" in err.problem and "spoke" in err.fix

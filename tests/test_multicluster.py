@@ -155,7 +155,7 @@ def test_hub_naming_a_hub_is_refused():
 
 def test_cross_region_is_a_spoke_setting():
     err = error_of("staging", crossRegion=True)
-    assert err.key == "tools.thanos.crossRegion"
+    assert (err.key, err.value, err.problem) == ("tools.thanos.crossRegion", True, "is a spoke setting")
 
 
 def test_hub_needs_a_bucket_and_a_disabled_tool_does_not():

@@ -78,8 +78,17 @@ TESTS: dict[str, list[str] | None] = {
     "components/swarm.py": ["tests/test_docker.py", "tests/test_images.py"],
     **{f"components/{name}.py": ["tests/test_eks.py", "tests/test_charts.py", "tests/test_images.py"]
        for name in ("eks", "eks_base", "eks_loki", "eks_prometheus", "eks_tempo", "eks_thanos")},
+    "components/thanos_topology.py": ["tests/test_multicluster.py"],
+    # The alert tests need promtool: export OBS_PROMETHEUS_BIN_DIR="$(.ci/install-prometheus)" first.
+    "components/renderers/alerts.py": ["tests/test_alerts.py", "tests/test_monitoring.py"],
+    "components/renderers/dashboards.py": ["tests/test_monitoring.py"],
+    "components/renderers/freshness.py": ["tests/test_freshness.py", "tests/test_alerts.py"],
+    "components/bucket_freshness.py": ["tests/test_freshness.py"],
+    "components/monitoring.py": ["tests/test_monitoring.py", "tests/test_alerts.py", "tests/test_docker.py"],
+    "components/eks_monitoring.py": ["tests/test_monitoring.py", "tests/test_eks.py"],
     "policies/rules.py": ["tests/test_policies.py"],
     "policies/offline.py": ["tests/test_policies.py"],
+    "policies/__main__.py": ["tests/test_policies.py"],
     "tools/engine.py": ["tests/test_engine.py", "tests/test_plan.py", "tests/test_identity.py"],
     "tools/plan.py": ["tests/test_plan.py", "tests/test_policies.py"],
     "tools/cost.py": ["tests/test_cost.py", "tests/test_cost_model.py"],
@@ -88,6 +97,7 @@ TESTS: dict[str, list[str] | None] = {
     "tools/verify_identity.py": None,
     "tools/verify_storage.py": None,
     "tools/verify_tools.py": None,
+    "tools/verify_freshness.py": None,
 }
 
 

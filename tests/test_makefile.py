@@ -219,3 +219,28 @@ def test_local_preview_creates_its_state_folder_before_pulumi_logs_in():
     pulumi = next(i for i, s in enumerate(steps) if str(s.get("uses", "")).startswith("pulumi/actions@"))
     assert mkdir < pulumi
     assert "format('file://{0}/pulumi-state', runner.temp)" in steps[pulumi]["with"]["cloud-url"]
+
+
+# ---------------------------------------------------------------- make mutation
+def mutation_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mutation", ROOT / ".ci/mutation.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_make_mutation_maps_every_module_to_tests_that_exist():
+    mutation = mutation_script()
+    modules = mutation.all_modules()
+    assert "components/config.py" in modules and "policies/rules.py" in modules and "tools/cost.py" in modules
+    # MODULES=all would print "no tests mapped" for a module left out.
+    assert [m for m in modules if m not in mutation.TESTS] == []
+    listed = [t for tests in [*mutation.TESTS.values(), *mutation.SLOW_TESTS.values()] if tests for t in tests]
+    assert [t for t in listed if not (ROOT / t).is_file()] == []
+    # Every module held to the bar has fast tests, and the README's table lists each one.
+    for module in mutation.BAR:
+        assert mutation.TESTS[module], module
+        escaped = module.replace("_", "\\_")  # Markdown: components/renderers/\_\_init\_\_.py
+        assert f"| {escaped} |" in README, module

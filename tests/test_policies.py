@@ -1239,3 +1239,65 @@ def test_other_thanos_components_and_other_resource_types_are_not_compactors():
 @pytest.mark.parametrize("props", [{"spec": "x"}, {"spec": {"template": "x"}}, {"spec": {"template": {"spec": None}}}, {"metadata": "x"}])
 def test_a_workload_of_odd_shape_is_no_compactor_and_no_crash(props):
     assert compaction((DEPLOYMENT, "odd", props)) == []
+
+
+# ---------------------------------------------------------------- the offline run presents the plan as the analyzer would
+def test_offline_secrets_and_unknowns_reach_the_rules_as_the_analyzer_gives_them():
+    from pulumi_policy.proxy import UnknownValueError
+
+    props = offline.policy_props({"acl": "[secret]", "nested": {"a": ["[unknown]", "x"]}})
+    with pytest.raises(UnknownValueError):
+        props["acl"]
+    with pytest.raises(UnknownValueError):
+        props["nested"]["a"][0]
+    assert rules.plain(props) == {"acl": rules.UNKNOWN, "nested": {"a": [rules.UNKNOWN, "x"]}}
+    # A value the plan keeps secret is not judged: it is not the string "[secret]".
+    assert check_resource("minio-bucket-private", MINIO_BUCKET, {"bucket": "b", "acl": "[secret]"}) == []
+
+
+def test_offline_links_parents_and_dependencies_as_the_analyzer_does():
+    bucket_urn = urn(BUCKET, "bucket")
+    registrations = [
+        engine.Registration(urn=bucket_urn, type=BUCKET, name="bucket", parent="", custom=True, inputs={"bucket": "b"}),
+        engine.Registration(urn=urn(PAB, "pab"), type=PAB, name="pab", parent=bucket_urn, custom=True, inputs={"bucket": "b"},
+                            depends_on=[bucket_urn, urn(BUCKET, "not-in-this-plan")]),
+    ]
+    bucket, block = offline.policy_resources(registrations)
+    assert block.parent is bucket and block.dependencies == [bucket]
+    assert bucket.parent is None and bucket.dependencies == []
+
+
+def test_offline_rule_that_reads_an_unknown_itself_gets_a_note_not_a_verdict():
+    from pulumi_policy import EnforcementLevel
+
+    def reads_acl(args, report_violation):
+        report_violation(f"acl is {args.props['acl']}")
+
+    policy = ResourceValidationPolicy(name="reads-acl", description="test", validate=reads_acl, enforcement_level=EnforcementLevel.MANDATORY)
+    target = urn(MINIO_BUCKET, "r")
+    args = ResourceValidationArgs(MINIO_BUCKET, offline.policy_props({"acl": "[unknown]"}), target, "r", None, None, None)
+    found: list[dict[str, str]] = []
+    offline._run(policy, args, target, found)
+    assert [(v["policy"], v["enforcement"], v["urn"]) for v in found] == [("reads-acl", "advisory", target)]
+    assert found[0]["message"].startswith("can't run policy during preview: ")
+
+
+def test_exemptions_file_that_is_not_yaml_is_one_problem(tmp_path):
+    path = tmp_path / "exemptions.yaml"
+    path.write_text("staging: [\n")
+    valid, problems = offline.load_exemptions("staging", path)
+    assert valid == [] and len(problems) == 1
+    assert problems[0].startswith("exemptions.yaml: not valid YAML (") and problems[0].endswith("); fix the file.")
+
+
+def test_an_exemption_that_is_not_a_mapping_does_not_hide_the_next(tmp_path):
+    path = tmp_path / "exemptions.yaml"
+    good = {"policy": "s3-tls-only", "urn": urn(BUCKET, "bucket"), "reason": "legacy client (OPS-7)"}
+    path.write_text(yaml.safe_dump({"staging": ["s3-tls-only", good]}))
+    assert offline.load_exemptions("staging", path) == ([good], ["exemptions.yaml: staging[0]: expected a mapping with policy, urn and reason."])
+
+
+def test_pack_config_cli_needs_a_stack(capsys):
+    with pytest.raises(SystemExit) as info:
+        offline.main([])
+    assert info.value.code == 2 and "--stack" in capsys.readouterr().err

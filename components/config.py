@@ -742,7 +742,36 @@ def load(stack: str, raw: dict[str, str], secret_keys: set[str]) -> StackConfig:
     except ValidationError as exc:
         raise _to_config_error(stack, data, exc) from None
     _check_thanos_topology(stack, cfg)
+    _check_role_names(stack, cfg)
     return cfg
+
+
+# IAM role names are at most 64 characters (IAM API reference, CreateRole: RoleName "Maximum length
+# of 64"). Roles are named obs-<stack>-<service account> (components/identity.py), and a hub names
+# its spokes' obs-<spoke>-prometheus roles, so a name is never shortened: it is refused here.
+IAM_ROLE_NAME_MAX = 64
+
+
+def role_name(stack: str, service_account: str) -> str:
+    return f"obs-{stack}-{service_account}"
+
+
+def _check_role_names(stack: str, cfg: StackConfig) -> None:
+    if cfg.target is not Target.AWS:
+        return
+    from components import access
+
+    longest = max((g.service_account for g in access.grants(cfg)), key=len, default="prometheus")
+    name = role_name(stack, longest)
+    if len(name) > IAM_ROLE_NAME_MAX:
+        raise ConfigError(stack, "stack name", stack, f"makes the IAM role name {name} {len(name)} characters long, over IAM's {IAM_ROLE_NAME_MAX}",
+                          f"use a stack name of at most {IAM_ROLE_NAME_MAX - len(role_name('', longest))} characters", prefix=False)
+    for i, spoke in enumerate(cfg.tools.thanos.spokes):
+        name = role_name(spoke.stack.rsplit("/", 1)[-1], access.SPOKE_SERVICE_ACCOUNT)
+        if spoke.account and len(name) > IAM_ROLE_NAME_MAX:
+            raise ConfigError(stack, f"tools.thanos.spokes[{i}].stack", spoke.stack,
+                              f"names a spoke whose IAM role {name} would be {len(name)} characters long, over IAM's {IAM_ROLE_NAME_MAX}",
+                              "the spoke's own stack refuses such a name: rename the spoke's stack")
 
 
 def _check_thanos_topology(stack: str, cfg: StackConfig) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Optional, Protocol
 import pulumi
 
 from components.access import Grant, bucket_policy_document
+from components.config import role_name
 from components.storage import ToolBucket
 
 # Each backend imports its provider SDKs when it is used: a stack loads only the SDKs of the
@@ -162,7 +163,7 @@ class AwsRoles:
                 trust = pod_identity_trust_policy()
             role = aws.iam.Role(
                 f"{grant.service_account}-role",
-                name=f"obs-{self.stack}-{grant.service_account}"[:64],
+                name=role_name(self.stack, grant.service_account),  # at most 64 characters: config.load checks
                 description=f"{grant.tool}: {grant.purpose} ({self.namespace}/{grant.service_account})",
                 assume_role_policy=trust,
                 opts=child,

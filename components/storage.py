@@ -254,11 +254,12 @@ def bucket_spec(cfg, tool: str) -> BucketSpec:
 
 def _spoke_roles(cfg) -> tuple[str, ...]:
     """Roles of Thanos spokes in other accounts: the role the spoke's own stack declares for its
-    Prometheus service account (identity.AwsRoles names it obs-<stack>-<service account>)."""
+    Prometheus service account (identity.AwsRoles names it config.role_name(stack, service account))."""
     from components.access import SPOKE_SERVICE_ACCOUNT
+    from components.config import role_name
 
     return tuple(
-        f"arn:aws:iam::{spoke.account}:role/" + f"obs-{spoke.stack.rsplit('/', 1)[-1]}-{SPOKE_SERVICE_ACCOUNT}"[:64]
+        f"arn:aws:iam::{spoke.account}:role/{role_name(spoke.stack.rsplit('/', 1)[-1], SPOKE_SERVICE_ACCOUNT)}"
         for spoke in cfg.tools.thanos.spokes
         if spoke.account
     )

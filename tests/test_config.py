@@ -176,6 +176,20 @@ def test_a_key_has_one_spelling_and_snake_case_is_unknown(tools, key, fix):
     assert config.load("staging", aws_config(loki={"retentionDays": 3}), set()).tools.loki.retention_days == 3
 
 
+def test_aws_stack_name_is_refused_when_a_role_name_would_pass_iams_64_characters():
+    # IAM role names are at most 64 characters; the longest is obs-<stack>-loki-index-gateway,
+    # 23 characters around the stack name.
+    longest_ok = "s" * (64 - len("obs--loki-index-gateway"))
+    cfg = config.load(longest_ok, aws_config(), set())
+    assert cfg.target is config.Target.AWS
+    too_long = longest_ok + "x"
+    with pytest.raises(config.ConfigError) as info:
+        config.load(too_long, aws_config(), set())
+    assert str(info.value) == (
+        f"stack '{too_long}': stack name = \"{too_long}\" makes the IAM role name obs-{too_long}-loki-index-gateway 65 characters "
+        "long, over IAM's 64. Fix: use a stack name of at most 41 characters.")
+
+
 def test_known_bad_loki_version_is_refused():
     raw = aws_config()
     raw["obs-storage:versions"] = json.dumps({"loki": "3.7.1"})

@@ -252,18 +252,23 @@ def test_spoke_roles_are_named_as_the_spokes_own_stack_names_them():
 
     from components import config, storage
 
-    long_stack = "team-" + "x" * 70
-    spokes = [{"stack": f"organization/obs-storage/{long_stack}", "clusterLabel": "batch", "account": "210987654321"},
-              {"stack": "organization/obs-storage/staging-us", "clusterLabel": "us"}]
-    raw, secret = engine.stack_config("staging")
-    tools = json.loads(raw["obs-storage:tools"]) if isinstance(raw["obs-storage:tools"], str) else raw["obs-storage:tools"]
-    tools["thanos"] = {**tools["thanos"], "spokes": spokes}
-    raw = {**raw, "obs-storage:tools": json.dumps(tools)}
-    cfg = config.load("staging", raw, set(secret))
-    # IAM role names are at most 64 characters; a spoke in the hub's own account needs no bucket policy.
-    role = ("obs-" + long_stack + "-prometheus")[:64]
-    assert storage.bucket_spec(cfg, "thanos").cross_account_writers == (f"arn:aws:iam::210987654321:role/{role}",)
+    def hub_with(batch_stack: str) -> config.StackConfig:
+        spokes = [{"stack": f"organization/obs-storage/{batch_stack}", "clusterLabel": "batch", "account": "210987654321"},
+                  {"stack": "organization/obs-storage/staging-us", "clusterLabel": "us"}]
+        raw, secret = engine.stack_config("staging")
+        tools = json.loads(raw["obs-storage:tools"]) if isinstance(raw["obs-storage:tools"], str) else raw["obs-storage:tools"]
+        tools["thanos"] = {**tools["thanos"], "spokes": spokes}
+        return config.load("staging", {**raw, "obs-storage:tools": json.dumps(tools)}, set(secret))
+
+    # The spoke's own stack names its role obs-<stack>-prometheus, whole: IAM's 64 characters allow
+    # a stack name of up to 49 here. A spoke in the hub's own account needs no bucket policy.
+    longest = "team-" + "x" * (64 - len("obs--prometheus") - 5)
+    cfg = hub_with(longest)
+    assert storage.bucket_spec(cfg, "thanos").cross_account_writers == (f"arn:aws:iam::210987654321:role/obs-{longest}-prometheus",)
     assert storage.bucket_spec(cfg, "loki").cross_account_writers == ()
+    with pytest.raises(config.ConfigError) as info:
+        hub_with(longest + "x")
+    assert info.value.key == "tools.thanos.spokes[0].stack" and "65 characters long, over IAM's 64" in info.value.problem
 
 
 def test_a_bucket_spec_is_a_value_no_backend_can_change():

@@ -34,11 +34,13 @@ if TYPE_CHECKING:
 CREDENTIALS_FILE = "/run/secrets/s3-credentials"
 
 
+def credentials_text(access_key: str, secret_key: str) -> str:
+    """A shared-credentials file with one [default] profile."""
+    return f"[default]\naws_access_key_id = {access_key}\naws_secret_access_key = {secret_key}\n"
+
+
 def credentials_file(access_key: pulumi.Input[str], secret_key: pulumi.Input[str]) -> pulumi.Output[str]:
-    content = pulumi.Output.all(access_key, secret_key).apply(
-        lambda keys: f"[default]\naws_access_key_id = {keys[0]}\naws_secret_access_key = {keys[1]}\n"
-    )
-    return pulumi.Output.secret(content)
+    return pulumi.Output.secret(pulumi.Output.all(access_key, secret_key).apply(lambda keys: credentials_text(*keys)))
 
 
 @dataclass

@@ -167,3 +167,17 @@ def test_service_accounts_name_the_role_arn_the_provider_returns(monkeypatch):
     (chart,) = [c for c in result.by_type("kubernetes:helm.sh/v4:Chart") if c.inputs["name"] == "loki"]
     annotations = chart.inputs["values"]["compactor"]["serviceAccount"]["annotations"]
     assert annotations == {"eks.amazonaws.com/role-arn": f"arn:aws-cn:iam::{engine.ACCOUNT_ID}:role/{role.inputs['name']}"}
+
+
+def test_credentials_file_gives_the_sdks_the_keys_it_was_made_from(tmp_path):
+    from botocore.configloader import raw_config_parse
+
+    from components import identity
+    from tools import verify
+
+    text = identity.credentials_text("obs-loki", "Zq4secretKey0123456789abcdefghijKLMNOPQR")
+    # The shared-credentials format as botocore's own parser reads it, and as tools.verify reads it.
+    path = tmp_path / "s3-credentials"
+    path.write_text(text)
+    assert raw_config_parse(str(path)) == {"default": {"aws_access_key_id": "obs-loki", "aws_secret_access_key": "Zq4secretKey0123456789abcdefghijKLMNOPQR"}}
+    assert verify.parse_credentials_file(text) == verify.Keys("obs-loki", "Zq4secretKey0123456789abcdefghijKLMNOPQR")

@@ -136,3 +136,22 @@ def test_each_platform_runs_one_probe_per_tool_with_that_tools_identity(plan):
     deployments = {d.inputs["metadata"]["name"]: d for d in plan("staging").by_type("kubernetes:apps/v1:Deployment")}
     accounts = {tool: deployments[f"bucket-freshness-{tool}"].inputs["spec"]["template"]["spec"]["serviceAccountName"] for tool in ("loki", "tempo", "thanos")}
     assert accounts == {"loki": "loki-querier", "tempo": "tempo", "thanos": "thanos-store"}
+
+
+def test_dashboard_panels_tile_grafanas_24_column_grid_without_overlap():
+    import re as _re
+
+    for name, board in dashboards.dashboards().items():
+        cells: dict[tuple[int, int], str] = {}
+        for panel in board["panels"]:
+            pos = panel["gridPos"]
+            assert pos["w"] > 0 and pos["h"] > 0 and pos["x"] >= 0 and pos["y"] >= 0, (name, panel["title"])
+            # Grafana's grid is 24 columns wide.
+            assert pos["x"] + pos["w"] <= 24, (name, panel["title"])
+            for x in range(pos["x"], pos["x"] + pos["w"]):
+                for y in range(pos["y"], pos["y"] + pos["h"]):
+                    assert (x, y) not in cells, f"{name}: {panel['title']!r} overlaps {cells[(x, y)]!r}"
+                    cells[(x, y)] = panel["title"]
+            # Each query of a panel has its own refId, a letter as Grafana's editor names them.
+            refs = [t["refId"] for t in panel["targets"]]
+            assert len(set(refs)) == len(refs) and all(_re.fullmatch(r"[A-Z]", r) for r in refs), (name, panel["title"], refs)

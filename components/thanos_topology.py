@@ -87,8 +87,6 @@ class SharedBucket:
     """The hub's bucket where an identity backend expects a `ToolBucket`: same attributes, no
     resource. A spoke grants its own identity access to it and declares nothing on it."""
 
-    owned = False
-
     def __init__(self, hub: HubBucket):
         self.hub = hub
         self.bucket_name: pulumi.Output[str] = pulumi.Output.from_input(hub.bucket)

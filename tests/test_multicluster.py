@@ -235,6 +235,46 @@ def test_spoke_on_another_target_than_its_hub():
     assert err.key == "tools.thanos.hub" and "target hetzner" in err.problem
 
 
+def test_spoke_on_local_refuses_a_hub_on_aws():
+    hub = hub_outputs()["thanosHub"]
+    err = check_error("local-spoke", hub)
+    assert (err.key, err.problem) == ("tools.thanos.hub", "is a hub on target aws, this spoke is on local")
+
+
+def test_hub_output_that_says_spoke_is_refused():
+    hub = {**hub_outputs()["thanosHub"], "role": "spoke"}
+    assert check_error("staging-batch", hub).problem == "exports a thanosHub output without role hub"
+
+
+def test_remote_write_spoke_of_a_receive_hub_without_url():
+    hub = {**hub_outputs()["thanosHub"], "mode": "receive"}
+    hub.pop("receiveUrl", None)
+    err = check_error("staging-batch", hub, mode="receive")
+    assert err.problem == "remote-writes to the hub, but organization/obs-storage/staging exports no Receive URL"
+
+
+def test_hub_bucket_as_the_spokes_tools_reach_it():
+    aws = thanos_topology.HubBucket.from_output(HUB, hub_outputs()["thanosHub"]).object_store()
+    # On AWS the SDK derives the regional endpoint; elsewhere the hub's endpoint, as a generic S3 store.
+    assert (aws.endpoint, aws.s3_compatible, aws.region) == (None, False, "ap-northeast-2")
+    prod = hub_outputs("prod")["thanosHub"]
+    hetzner = thanos_topology.HubBucket.from_output("organization/obs-storage/prod", prod).object_store()
+    assert (hetzner.endpoint, hetzner.s3_compatible) == (prod["endpoint"], True)
+
+
+def test_hub_output_carries_the_kms_key_only_when_one_is_set():
+    from types import SimpleNamespace
+
+    from tests.conftest import aws_config
+
+    key = "arn:aws:kms:ap-northeast-2:123456789012:key/11111111-2222-3333-4444-555555555555"
+    bucket = SimpleNamespace(bucket_name="acme-thanos", arn="arn:aws:s3:::acme-thanos")
+    raw = aws_config()
+    assert "kmsKeyArn" not in thanos_topology.hub_output(config.load("staging", raw, set()), bucket)
+    raw["obs-storage:storage"] = json.dumps({"region": "ap-northeast-2", "kmsKeyArn": key})
+    assert thanos_topology.hub_output(config.load("staging", raw, set()), bucket)["kmsKeyArn"] == key
+
+
 def test_spoke_in_another_region_must_say_so():
     hub = hub_outputs()["thanosHub"]
     err = check_error("staging-us", hub, crossRegion=None)
@@ -252,8 +292,9 @@ def test_spoke_the_hub_does_not_list_is_refused():
 
 def test_spoke_label_must_be_the_one_its_hub_lists():
     hub = hub_outputs()["thanosHub"]
-    err = check_error("staging-batch", hub, clusterLabel="batch")
-    assert err.key == "tools.thanos.clusterLabel" and "(staging-batch)" in err.problem
+    for label in ("batch", "zz-batch"):  # sorting before and after the listed one
+        err = check_error("staging-batch", hub, clusterLabel=label)
+        assert (err.key, err.value) == ("tools.thanos.clusterLabel", label) and "(staging-batch)" in err.problem
 
 
 def test_spoke_label_equal_to_the_hubs_is_refused():

@@ -175,9 +175,10 @@ def test_credentials_file_gives_the_sdks_the_keys_it_was_made_from(tmp_path):
     from components import identity
     from tools import verify
 
-    text = identity.credentials_text("obs-loki", "Zq4secretKey0123456789abcdefghijKLMNOPQR")
+    # A key the user supplies (Hetzner) may hold any printable character, '%' included.
+    text = identity.credentials_text("obs-loki", "Zq4secretKey0123456789abcdefghijKLMN%PQR")
     # The shared-credentials format as botocore's own parser reads it, and as tools.verify reads it.
     path = tmp_path / "s3-credentials"
     path.write_text(text)
-    assert raw_config_parse(str(path)) == {"default": {"aws_access_key_id": "obs-loki", "aws_secret_access_key": "Zq4secretKey0123456789abcdefghijKLMNOPQR"}}
-    assert verify.parse_credentials_file(text) == verify.Keys("obs-loki", "Zq4secretKey0123456789abcdefghijKLMNOPQR")
+    assert raw_config_parse(str(path)) == {"default": {"aws_access_key_id": "obs-loki", "aws_secret_access_key": "Zq4secretKey0123456789abcdefghijKLMN%PQR"}}
+    assert verify.parse_credentials_file(text) == verify.Keys("obs-loki", "Zq4secretKey0123456789abcdefghijKLMN%PQR")

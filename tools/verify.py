@@ -184,7 +184,8 @@ class Stack:
 
 def parse_credentials_file(content: str) -> Keys:
     """The AWS shared-credentials file the deployment hands a tool ([default] profile)."""
-    parser = configparser.ConfigParser()
+    # No interpolation: a '%' in a key is a character, as botocore's own parser reads it.
+    parser = configparser.ConfigParser(interpolation=None)
     parser.read_string(content)
     section = parser["default"]
     return Keys(section["aws_access_key_id"], section["aws_secret_access_key"])

@@ -85,7 +85,7 @@ TESTS: dict[str, list[str] | None] = {
     # and take about a minute a run: mutating alerts.py takes hours.
     "components/renderers/alerts.py": ["tests/test_alerts.py", "tests/test_monitoring.py"],
     "components/renderers/dashboards.py": ["tests/test_monitoring.py"],
-    "components/renderers/freshness.py": ["tests/test_freshness.py"],
+    "components/renderers/freshness.py": ["tests/test_monitoring.py", "tests/test_docker.py", "tests/test_freshness.py"],
     "components/bucket_freshness.py": ["tests/test_freshness.py"],
     "components/monitoring.py": ["tests/test_monitoring.py", "tests/test_alerts.py", "tests/test_docker.py"],
     "components/eks_monitoring.py": ["tests/test_monitoring.py", "tests/test_eks.py"],

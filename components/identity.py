@@ -208,6 +208,9 @@ class MinioUsers:
         # The union of the tool's grants: locally one user serves all of a tool's components.
         actions = tuple(sorted({a for g in grants for a in g.actions}))
         tool = grants[0].tool
+        # MinIO refuses secret keys shorter than 8 or longer than 40 characters where it creates
+        # credentials (minio/minio RELEASE.2025-09-07T16-13-09Z internal/auth/credentials.go,
+        # CreateNewCredentialsWithMetadata); 40 is also the length it generates.
         secret = random.RandomPassword(f"{name}-secret-key", length=40, special=False, opts=pulumi.ResourceOptions(parent=parent))
         user = minio.IamUser(f"{name}-user", name=f"{self.prefix}-{tool}", secret=secret.result, opts=child)
         policy = minio.IamPolicy(

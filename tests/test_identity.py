@@ -182,3 +182,9 @@ def test_credentials_file_gives_the_sdks_the_keys_it_was_made_from(tmp_path):
     path.write_text(text)
     assert raw_config_parse(str(path)) == {"default": {"aws_access_key_id": "obs-loki", "aws_secret_access_key": "Zq4secretKey0123456789abcdefghijKLMN%PQR"}}
     assert verify.parse_credentials_file(text) == verify.Keys("obs-loki", "Zq4secretKey0123456789abcdefghijKLMN%PQR")
+
+
+def test_local_secret_keys_have_a_length_minio_accepts(plan):
+    # minio/minio RELEASE.2025-09-07T16-13-09Z internal/auth/credentials.go: 8 to 40 characters.
+    keys = [p for p in plan("local").by_type("random:index/randomPassword:RandomPassword") if p.name.endswith("-secret-key") or p.name == "minio-root-password"]
+    assert len(keys) == 4 and all(8 <= p.inputs["length"] <= 40 for p in keys), [(p.name, p.inputs.get("length")) for p in keys]

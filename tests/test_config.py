@@ -363,14 +363,6 @@ def test_unknown_nested_key_without_a_near_match_lists_the_keys_of_its_parent():
     assert err.fix.startswith("remove it or correct the spelling (valid keys under tools.loki: bucket, ")
 
 
-def test_missing_object_names_its_first_required_key_once_and_the_others_as_likewise():
-    raw = aws_config()
-    del raw["obs-storage:tools"]
-    assert error_of(raw).fix == (
-        "set its required keys: `pulumi config set --stack staging --path 'obs-storage:tools.loki.bucket' <value>` "
-        "(likewise tools.tempo.bucket, tools.thanos.bucket), or add obs-storage:tools to the stack file as Pulumi.yaml documents it")
-
-
 CACHES = {"lokiChunksCacheMb": 2048, "lokiResultsCacheMb": 512, "thanosIndexCacheMb": 1024, "thanosResponseCacheMb": 512}
 
 

@@ -17,7 +17,7 @@ help:
 	@echo "make plan   offline plan of every stack, with policies (STACK=staging: one stack; ARGS=--json)"
 	@echo "make cost   monthly cost and retention report of every stack (STACK=..., ARGS=...)"
 	@echo "make bench  offline plan time of each stack against the import time of its provider SDKs"
-	@echo "make mutation  mutation score of the tested modules (slow; MODULES=\"components/config.py\" or all, JOBS=2)"
+	@echo "make mutation  mutation score of the tested modules (slow; MODULES=\"components/core/config.py\" or all, JOBS=2)"
 	@echo "make policy-pack  install the policy pack's virtualenv (for pulumi preview --policy-pack policies)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt

@@ -9,13 +9,14 @@ import dataclasses
 
 import pulumi
 
-from components import access, config, targets, thanos_topology
-from components.identity import ToolIdentity
-from components.storage import ToolBucket, bucket_spec
+from components.core import access, config, loading, thanos_topology
+from components import targets
+from components.core.identity import ToolIdentity
+from components.core.storage import ToolBucket, bucket_spec
 
 try:
-    raw, secret_keys = config.read_pulumi_config()
-    cfg = config.load(pulumi.get_stack(), raw, secret_keys)
+    raw, secret_keys = loading.read_pulumi_config()
+    cfg = loading.load(pulumi.get_stack(), raw, secret_keys)
     thanos = cfg.tools.thanos
     # A Thanos spoke reads its hub (StackReference) and checks it before declaring anything else.
     hub = thanos_topology.read_hub(cfg, pulumi.get_stack()) if thanos.enabled and not thanos.owns_bucket else None

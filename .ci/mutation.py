@@ -1,8 +1,8 @@
 """Mutation testing: put small bugs into a module one at a time and count how many its tests catch.
 
     make mutation                                   # the modules held to the bar (BAR below)
-    make mutation MODULES="components/config.py"    # chosen modules
-    make mutation MODULES=all                       # every module of components/, policies/, tools/
+    make mutation MODULES="components/core/config.py"    # chosen modules
+    make mutation MODULES=all                       # every module of components/, policies/, probes/, tools/
 
 Each module is mutated by cosmic-ray (requirements-mutation.txt, installed into .venv-mutation) in
 a throwaway copy of the working tree, so the checkout is never touched. Every mutant runs the fast
@@ -16,7 +16,7 @@ Left out (EXCLUDED_OPERATORS): arithmetic turned into a power, shift, modulo or 
 `is`/`is not` turned into an ordering. Applied to the strings, sets and None they meet here they
 only raise TypeError, and on numbers they repeat what the +, -, *, / swaps already test.
 
-Slow: every mutant is one pytest process (about 1 s for components/config.py, 4 s for
+Slow: every mutant is one pytest process (about 1 s for components/core/config.py, 4 s for
 policies/rules.py). JOBS=2 runs two modules at once; the default is one, on a shared machine.
 """
 
@@ -42,8 +42,8 @@ THRESHOLD = 85.0
 
 # Modules held to THRESHOLD: the config guard rails, the access and lifecycle data, the bucket
 # hardening, the tool config renderers and the policy rules.
-RENDERERS = [f"components/renderers/{name}.py" for name in ("__init__", "grafana", "loki", "prometheus", "tempo", "thanos")]
-BAR = ["components/config.py", "components/access.py", "components/lifecycle.py", "components/storage.py", *RENDERERS, "policies/rules.py"]
+RENDERERS = [f"components/core/renderers/{name}.py" for name in ("__init__", "grafana", "loki", "prometheus", "tempo", "thanos")]
+BAR = ["components/core/config.py", "components/core/loading.py", "components/core/access.py", "components/core/lifecycle.py", "components/core/storage.py", *RENDERERS, "policies/rules.py"]
 
 _PLATFORM = ["tests/test_docker.py", "tests/test_eks.py", "tests/test_images.py"]
 _RENDERED = ["tests/test_rendered_values.py", "tests/test_renderers.py", *_PLATFORM]
@@ -54,41 +54,43 @@ EXCLUDED_OPERATORS = [
 
 # Slower test files, run only on the mutants the fast ones let through.
 SLOW_TESTS: dict[str, list[str]] = {
-    "components/config.py": ["tests/test_multicluster.py"],
-    "components/access.py": ["tests/test_multicluster.py"],
-    "components/lifecycle.py": ["tests/test_plan.py"],
-    "components/storage.py": ["tests/test_multicluster.py", "tests/test_policies.py"],
+    "components/core/config.py": ["tests/test_multicluster.py"],
+    "components/core/loading.py": ["tests/test_multicluster.py"],
+    "components/core/access.py": ["tests/test_multicluster.py"],
+    "components/core/lifecycle.py": ["tests/test_plan.py"],
+    "components/core/storage.py": ["tests/test_multicluster.py", "tests/test_policies.py"],
     "policies/rules.py": ["tests/test_multicluster.py"],
     # promtool runs the alert tests, about a minute a run.
-    "components/renderers/freshness.py": ["tests/test_alerts.py"],
+    "components/core/renderers/freshness.py": ["tests/test_alerts.py"],
 }
 
 # The fast tests that exercise each module, quickest and most pointed first (`-x` stops at the
 # first failure). None: only the integration suite runs the module, so it is not mutated here.
 TESTS: dict[str, list[str] | None] = {
-    "components/config.py": ["tests/test_config.py", "tests/test_lifecycle.py", "tests/test_access.py", "tests/test_rendered_values.py"],
-    "components/access.py": ["tests/test_access.py", "tests/test_identity.py"],
-    "components/lifecycle.py": ["tests/test_lifecycle.py", "tests/test_storage.py"],
-    "components/storage.py": ["tests/test_storage.py", "tests/test_lifecycle.py", "tests/test_eks.py"],
+    "components/core/config.py": ["tests/test_config.py", "tests/test_lifecycle.py", "tests/test_access.py", "tests/test_rendered_values.py"],
+    "components/core/loading.py": ["tests/test_config.py", "tests/test_access.py", "tests/test_lifecycle.py"],
+    "components/core/access.py": ["tests/test_access.py", "tests/test_identity.py"],
+    "components/core/lifecycle.py": ["tests/test_lifecycle.py", "tests/test_storage.py"],
+    "components/core/storage.py": ["tests/test_storage.py", "tests/test_lifecycle.py", "tests/test_eks.py"],
     **{module: _RENDERED for module in RENDERERS},
-    "components/versions.py": ["tests/test_versions.py", "tests/test_config.py", "tests/test_images.py", "tests/test_charts.py"],
-    "components/identity.py": ["tests/test_identity.py", "tests/test_policies.py"],
-    "components/workloads.py": [*_RENDERED, "tests/test_identity.py"],
+    "components/core/versions.py": ["tests/test_versions.py", "tests/test_config.py", "tests/test_images.py", "tests/test_charts.py"],
+    "components/core/identity.py": ["tests/test_identity.py", "tests/test_policies.py"],
+    "components/containers/workloads.py": [*_RENDERED, "tests/test_identity.py"],
     "components/targets.py": ["tests/test_storage.py", "tests/test_identity.py", *_PLATFORM],
-    "components/local_minio.py": ["tests/test_docker.py", "tests/test_storage.py"],
-    "components/docker_local.py": ["tests/test_docker.py", "tests/test_images.py"],
-    "components/swarm.py": ["tests/test_docker.py", "tests/test_images.py"],
-    **{f"components/{name}.py": ["tests/test_eks.py", "tests/test_charts.py", "tests/test_images.py"]
-       for name in ("eks", "eks_base", "eks_loki", "eks_prometheus", "eks_tempo", "eks_thanos")},
-    "components/thanos_topology.py": ["tests/test_multicluster.py"],
+    "components/docker/minio.py": ["tests/test_docker.py", "tests/test_storage.py"],
+    "components/docker/local.py": ["tests/test_docker.py", "tests/test_images.py"],
+    "components/docker/swarm.py": ["tests/test_docker.py", "tests/test_images.py"],
+    **{f"components/eks/{name}.py": ["tests/test_eks.py", "tests/test_charts.py", "tests/test_images.py"]
+       for name in ("platform", "base", "loki", "prometheus", "tempo", "thanos")},
+    "components/core/thanos_topology.py": ["tests/test_multicluster.py"],
     # The alert tests need promtool (export OBS_PROMETHEUS_BIN_DIR="$(.ci/install-prometheus)" first)
     # and take about a minute a run: mutating alerts.py takes hours.
-    "components/renderers/alerts.py": ["tests/test_alerts.py", "tests/test_monitoring.py"],
-    "components/renderers/dashboards.py": ["tests/test_monitoring.py"],
-    "components/renderers/freshness.py": ["tests/test_monitoring.py", "tests/test_docker.py", "tests/test_freshness.py"],
-    "components/bucket_freshness.py": ["tests/test_freshness.py"],
-    "components/monitoring.py": ["tests/test_monitoring.py", "tests/test_alerts.py", "tests/test_docker.py"],
-    "components/eks_monitoring.py": ["tests/test_monitoring.py", "tests/test_eks.py"],
+    "components/core/renderers/alerts.py": ["tests/test_alerts.py", "tests/test_monitoring.py"],
+    "components/core/renderers/dashboards.py": ["tests/test_monitoring.py"],
+    "components/core/renderers/freshness.py": ["tests/test_monitoring.py", "tests/test_docker.py", "tests/test_freshness.py"],
+    "probes/bucket_freshness.py": ["tests/test_freshness.py"],
+    "components/containers/monitoring.py": ["tests/test_monitoring.py", "tests/test_alerts.py", "tests/test_docker.py"],
+    "components/eks/monitoring.py": ["tests/test_monitoring.py", "tests/test_eks.py"],
     "policies/rules.py": ["tests/test_policies.py"],
     "policies/offline.py": ["tests/test_policies.py"],
     "policies/__main__.py": ["tests/test_policies.py"],
@@ -96,16 +98,17 @@ TESTS: dict[str, list[str] | None] = {
     "tools/plan.py": ["tests/test_plan.py", "tests/test_policies.py"],
     "tools/cost.py": ["tests/test_cost.py", "tests/test_cost_model.py"],
     "tools/bench_plan.py": None,
-    "tools/verify.py": None,
-    "tools/verify_identity.py": None,
-    "tools/verify_storage.py": None,
-    "tools/verify_tools.py": None,
-    "tools/verify_freshness.py": None,
+    "tools/verify/common.py": None,
+    "tools/verify/__main__.py": None,
+    "tools/verify/identity.py": None,
+    "tools/verify/storage.py": None,
+    "tools/verify/tools.py": None,
+    "tools/verify/freshness.py": None,
 }
 
 
 def all_modules() -> list[str]:
-    found = sorted(str(p.relative_to(ROOT)) for d in ("components", "policies", "tools") for p in (ROOT / d).rglob("*.py"))
+    found = sorted(str(p.relative_to(ROOT)) for d in ("components", "policies", "probes", "tools") for p in (ROOT / d).rglob("*.py"))
     return [m for m in found if not m.endswith("__init__.py") or m in RENDERERS]
 
 
@@ -225,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     modules = all_modules() if args.modules == ["all"] else (args.modules or BAR)
     unknown = [m for m in modules if not (ROOT / m).is_file()]
     if unknown:
-        print(f"error: no such module: {', '.join(unknown)} (give paths like components/config.py)", file=sys.stderr)
+        print(f"error: no such module: {', '.join(unknown)} (give paths like components/core/config.py)", file=sys.stderr)
         return 2
     if not COSMIC_RAY.exists():
         print(f"error: {COSMIC_RAY.relative_to(ROOT)} is missing; run `make mutation`, which installs it", file=sys.stderr)

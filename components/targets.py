@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any, Optional, Protocol
 
 import pulumi
 
-from components import versions
-from components.config import StackConfig, Target as TargetName
-from components.identity import IdentityBackend
-from components.storage import StorageBackend
-from components.thanos_topology import Hub
+from components.core import versions
+from components.core.config import StackConfig, Target as TargetName
+from components.core.identity import IdentityBackend
+from components.core.storage import StorageBackend
+from components.core.thanos_topology import Hub
 
 # Each target imports its provider SDKs and platform modules itself, when it is built: a stack
 # never loads the SDKs of the targets it does not use (every preview and plan pays for imports).
@@ -57,10 +57,10 @@ def build(cfg: StackConfig, hub: Optional[Hub] = None) -> Target:
 def _local(cfg: StackConfig, hub: Optional[Hub]) -> Target:
     import pulumi_docker as docker
 
-    from components.docker_local import LocalPlatform
-    from components.identity import MinioUsers
-    from components.local_minio import LocalMinio
-    from components.storage import S3CompatibleBackend
+    from components.docker.local import LocalPlatform
+    from components.core.identity import MinioUsers
+    from components.docker.minio import LocalMinio
+    from components.core.storage import S3CompatibleBackend
 
     s = cfg.storage
     # No host: the provider follows DOCKER_HOST like the `docker info` check in `make up`.
@@ -98,7 +98,7 @@ def _hub_minio_users(cfg: StackConfig, hub: Hub):
     output of the hub's stack): both stacks run on this machine's engine."""
     import pulumi_minio as minio
 
-    from components.identity import MinioUsers
+    from components.core.identity import MinioUsers
 
     assert hub.reference is not None and hub.bucket.minio_api
     provider = minio.Provider(
@@ -116,9 +116,9 @@ def _aws(cfg: StackConfig, hub: Optional[Hub]) -> Target:
     import pulumi_aws as aws
     import pulumi_kubernetes as k8s
 
-    from components.eks import EksPlatform, kubeconfig
-    from components.identity import AwsRoles, cluster_oidc
-    from components.storage import AwsS3Backend
+    from components.eks.platform import EksPlatform, kubeconfig
+    from components.core.identity import AwsRoles, cluster_oidc
+    from components.core.storage import AwsS3Backend
 
     s = cfg.storage
     assert cfg.aws is not None
@@ -151,9 +151,9 @@ def _hetzner(cfg: StackConfig, hub: Optional[Hub]) -> Target:
     import pulumi_docker as docker
     import pulumi_minio as minio
 
-    from components.identity import HetznerKeyPair
-    from components.storage import S3CompatibleBackend
-    from components.swarm import SwarmPlatform
+    from components.core.identity import HetznerKeyPair
+    from components.core.storage import S3CompatibleBackend
+    from components.docker.swarm import SwarmPlatform
 
     s = cfg.storage
     assert cfg.hetzner is not None and cfg.secrets.hetzner_access_key and cfg.secrets.hetzner_secret_key

@@ -555,7 +555,7 @@ def irsa_trust_restricts_sub_and_aud(args: ResourceValidationArgs, report_violat
 
 
 # ---------------------------------------------------------------- one Thanos compactor per bucket
-# components/renderers/thanos.py COMPACTOR_BUCKET_LABEL: a Docker label or Kubernetes annotation.
+# components/core/renderers/thanos.py COMPACTOR_BUCKET_LABEL: a Docker label or Kubernetes annotation.
 COMPACTOR_BUCKET_LABEL = "obs-storage.thanos-bucket"
 K8S_WORKLOADS = frozenset({"kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:DaemonSet"})
 DOCKER_CONTAINERS = frozenset({"docker:index/container:Container"})

@@ -58,9 +58,9 @@ def aws_config(tenants: Optional[list[str]] = None, **tools: dict) -> dict[str, 
 
 def aws_stack_config(tenants: Optional[list[str]] = None, mode: str = "sidecar", **tools: dict) -> "config.StackConfig":
     """`aws_config` loaded as stack `staging`; `mode` is tools.thanos.mode."""
-    from components import config
+    from components.core import config, loading
 
-    return config.load("staging", aws_config(tenants, **{**tools, "thanos": {"mode": mode, **tools.get("thanos", {})}}), set())
+    return loading.load("staging", aws_config(tenants, **{**tools, "thanos": {"mode": mode, **tools.get("thanos", {})}}), set())
 
 
 def tool_overrides(stack: str, **tools: dict) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Who touches which bucket with which S3 actions (components/access.py), without mocks. Expected
+"""Who touches which bucket with which S3 actions (components/core/access.py), without mocks. Expected
 actions come from what each component does to its bucket (DOMAIN_NOTES, "IAM per tool"), written
 out here, never read back from the module."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from components import access
+from components.core import access
 from tests.conftest import aws_stack_config
 
 LIST, GET, PUT, DELETE = "s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"

@@ -22,8 +22,8 @@ from typing import Any, Optional
 import pytest
 import yaml
 
-from components import monitoring
-from components.renderers import alerts
+from components.containers import monitoring
+from components.core.renderers import alerts
 from tests.conftest import tool_overrides
 
 CASES = yaml.safe_load((Path(__file__).resolve().parent / "alerts" / "cases.yaml").read_text())

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from components import eks_loki, eks_prometheus, eks_tempo, versions
+from components.eks import loki as eks_loki, prometheus as eks_prometheus, tempo as eks_tempo
+from components.core import versions
 from tests.conftest import tool_overrides
 from tests.test_renderers import UPSTREAM, key_paths, stack_cfg, unknown_keys, upstream
 
@@ -44,7 +45,7 @@ def test_key_lists_match_the_pinned_chart_versions(name):
         f"tests/upstream/{name} was generated from {fields.get('chart')} {fields.get('version')}, but {pin_key} pins "
         f"{pin.name} {pin.version}: regenerate the key list from the pinned tag"
     )
-    assert fields["pin"] == f'components/versions.py "{pin_key}"'
+    assert fields["pin"] == f'components/core/versions.py "{pin_key}"'
     # The tag the keys were read at, and the commit it pointed to.
     assert fields["tag"].startswith(f"{pin.name}-{pin.version} (commit ")
     assert fields["repo"] in pin.why, f"{pin_key}: say in its reason which repository the chart comes from"

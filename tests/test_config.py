@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic.alias_generators import to_snake
 
-from components import config, versions
+from components.core import config, loading, versions
 from tests.conftest import aws_config
 from tools import engine
 
@@ -23,7 +23,7 @@ def err_key(err: config.ConfigError) -> str:
 
 def error_of(raw: dict[str, str], secret: frozenset[str] = frozenset(), stack: str = "staging") -> config.ConfigError:
     with pytest.raises(config.ConfigError) as info:
-        config.load(stack, raw, set(secret))
+        loading.load(stack, raw, set(secret))
     message = str(info.value)
     assert "\n" not in message, message
     assert message.startswith(f"stack '{stack}': {err_key(info.value)} = "), message
@@ -32,7 +32,7 @@ def error_of(raw: dict[str, str], secret: frozenset[str] = frozenset(), stack: s
 
 
 def test_valid_aws_config_resolves_target_defaults():
-    cfg = config.load("staging", aws_config(), set())
+    cfg = loading.load("staging", aws_config(), set())
     assert cfg.storage.endpoint == "s3.ap-northeast-2.amazonaws.com"
     assert cfg.storage.path_style is False and cfg.storage.tls is True
     assert cfg.storage.protect is True
@@ -52,14 +52,14 @@ def test_expiration_must_exceed_retention_plus_delete_delay():
     err = error_of(aws_config(loki={"bucket": "acme-loki", "retentionDays": 31, "expireAfterDays": 31}))
     assert err.key == "tools.loki.expireAfterDays" and err.value == 31
     assert "at least 32" in err.fix
-    config.load("staging", aws_config(loki={"bucket": "acme-loki", "retentionDays": 31, "expireAfterDays": 32}), set())
+    loading.load("staging", aws_config(loki={"bucket": "acme-loki", "retentionDays": 31, "expireAfterDays": 32}), set())
 
 
 def test_thanos_expiration_counts_longest_resolution_and_delete_delay():
     fields = {"bucket": "acme-thanos", "retention": {"rawDays": 30, "fiveMinuteDays": 90, "oneHourDays": 365}}
     err = error_of(aws_config(thanos={**fields, "expireAfterDays": 367}))
     assert err.key == "tools.thanos.expireAfterDays" and "at least 368" in err.fix
-    config.load("staging", aws_config(thanos={**fields, "expireAfterDays": 368}), set())
+    loading.load("staging", aws_config(thanos={**fields, "expireAfterDays": 368}), set())
 
 
 def test_thanos_expiration_refused_when_a_resolution_is_kept_forever():
@@ -81,7 +81,7 @@ def test_naive_glacier_rule_is_impossible_for_served_data(storage_class):
 def test_readable_transition_is_accepted():
     # Data Loki still serves (365 days) may move to classes a querier reads synchronously.
     fields = {"bucket": "acme-loki", "retentionDays": 365, "transitions": [{"days": 30, "storageClass": "STANDARD_IA"}, {"days": 90, "storageClass": "GLACIER_IR"}], "expireAfterDays": 400}
-    loki = config.load("staging", aws_config(loki=fields), set()).tools.loki
+    loki = loading.load("staging", aws_config(loki=fields), set()).tools.loki
     assert [(t.days, t.storage_class) for t in loki.transitions] == [(30, "STANDARD_IA"), (90, "GLACIER_IR")]
     assert loki.expire_after_days == 400 and loki.served_hours() == 365 * 24 + 2
 
@@ -173,18 +173,18 @@ def test_a_key_has_one_spelling_and_snake_case_is_unknown(tools, key, fix):
     raw["obs-storage:storage"] = json.dumps({"region": "ap-northeast-2", "bucket_lifecycle": False})
     assert error_of(raw).key == "storage.bucket_lifecycle"
     # The camelCase spelling is the one that is read.
-    assert config.load("staging", aws_config(loki={"retentionDays": 3}), set()).tools.loki.retention_days == 3
+    assert loading.load("staging", aws_config(loki={"retentionDays": 3}), set()).tools.loki.retention_days == 3
 
 
 def test_aws_stack_name_is_refused_when_a_role_name_would_pass_iams_64_characters():
     # IAM role names are at most 64 characters; the longest is obs-<stack>-loki-index-gateway,
     # 23 characters around the stack name.
     longest_ok = "s" * (64 - len("obs--loki-index-gateway"))
-    cfg = config.load(longest_ok, aws_config(), set())
+    cfg = loading.load(longest_ok, aws_config(), set())
     assert cfg.target is config.Target.AWS
     too_long = longest_ok + "x"
     with pytest.raises(config.ConfigError) as info:
-        config.load(too_long, aws_config(), set())
+        loading.load(too_long, aws_config(), set())
     assert str(info.value) == (
         f"stack '{too_long}': stack name = \"{too_long}\" makes the IAM role name obs-{too_long}-loki-index-gateway 65 characters "
         "long, over IAM's 64. Fix: use a stack name of at most 41 characters.")
@@ -223,12 +223,12 @@ def test_too_many_tenants_for_s3_lifecycle_rules():
 @pytest.mark.parametrize("stack", engine.available_stacks())
 def test_each_stack_file_validates(stack):
     raw, secret_keys = engine.stack_config(stack)
-    cfg = config.load(stack, raw, set(secret_keys))
+    cfg = loading.load(stack, raw, set(secret_keys))
     assert cfg.tools.enabled(), stack
 
 
 def test_committed_stacks_use_their_documented_targets():
-    targets = {s: config.load(s, *(lambda r, k: (r, set(k)))(*engine.stack_config(s))).target.value for s in ("local", "staging", "prod")}
+    targets = {s: loading.load(s, *(lambda r, k: (r, set(k)))(*engine.stack_config(s))).target.value for s in ("local", "staging", "prod")}
     assert targets == {"local": "local", "staging": "aws", "prod": "hetzner"}
 
 
@@ -322,7 +322,7 @@ def test_every_pin_has_one_tag_format(key):
 def test_version_in_the_registry_format_is_accepted(key, version):
     raw = aws_config()
     raw["obs-storage:versions"] = json.dumps({key: version})
-    assert config.load("staging", raw, set()).pins[key].version == version
+    assert loading.load("staging", raw, set()).pins[key].version == version
 
 
 # ---------------------------------------------------------------- messages that say what to do
@@ -367,7 +367,7 @@ CACHES = {"lokiChunksCacheMb": 2048, "lokiResultsCacheMb": 512, "thanosIndexCach
 
 
 def test_read_path_caches_default_to_the_sizes_the_readme_gives():
-    aws = config.load("staging", aws_config(), set()).aws
+    aws = loading.load("staging", aws_config(), set()).aws
     # README "Read-path caches": 2048, 512, 1024 and 512 MB.
     assert {key: getattr(aws, to_snake(key)) for key in CACHES} == CACHES
 
@@ -376,7 +376,7 @@ def test_read_path_caches_default_to_the_sizes_the_readme_gives():
 def test_a_read_path_cache_of_zero_is_off_and_a_negative_one_is_refused(key):
     raw = aws_config()
     raw["obs-storage:aws"] = json.dumps({"clusterName": "stg", key: 0})
-    assert getattr(config.load("staging", raw, set()).aws, to_snake(key)) == 0
+    assert getattr(loading.load("staging", raw, set()).aws, to_snake(key)) == 0
     raw["obs-storage:aws"] = json.dumps({"clusterName": "stg", key: -1})
     err = error_of(raw)
     assert (err.key, err.value) == (f"aws.{key}", -1) and err.problem.startswith("is invalid: input should be greater than or equal to 0")
@@ -431,20 +431,20 @@ def _hetzner_raw(**hetzner):
 
 def test_docker_names_default_to_the_stack():
     raw, secret = engine.stack_config("local")
-    assert config.load("local", raw, set(secret)).name_prefix == "obs-local"
-    assert config.load("Team_B.dev", raw, set(secret)).name_prefix == "obs-team-b-dev"
+    assert loading.load("local", raw, set(secret)).name_prefix == "obs-local"
+    assert loading.load("Team_B.dev", raw, set(secret)).name_prefix == "obs-team-b-dev"
 
 
 def test_name_prefix_is_validated_and_refused_on_aws():
     raw, secret = engine.stack_config("local", {"obs-storage:namePrefix": "Obs_Local"})
     with pytest.raises(config.ConfigError) as info:
-        config.load("local", raw, set(secret))
+        loading.load("local", raw, set(secret))
     assert info.value.key == "namePrefix" and "lowercase" in info.value.fix
     raw, secret = engine.stack_config("local", {"obs-storage:namePrefix": "team-x"})
-    assert config.load("local", raw, set(secret)).name_prefix == "team-x"
+    assert loading.load("local", raw, set(secret)).name_prefix == "team-x"
     raw, secret = engine.stack_config("staging", {"obs-storage:namePrefix": "team-x"})
     with pytest.raises(config.ConfigError) as info:
-        config.load("staging", raw, set(secret))
+        loading.load("staging", raw, set(secret))
     assert info.value.key == "namePrefix" and "aws.namespace" in info.value.fix
 
 
@@ -454,18 +454,18 @@ def test_swarm_state_node_is_required_and_must_be_a_hostname():
     del data["stateNode"]
     raw["obs-storage:hetzner"] = json.dumps(data)
     with pytest.raises(config.ConfigError) as info:
-        config.load("prod", raw, secret)
+        loading.load("prod", raw, secret)
     assert info.value.key == "hetzner.stateNode" and "required" in info.value.problem
     raw, secret = _hetzner_raw(stateNode="node.labels.x == true")
     with pytest.raises(config.ConfigError) as info:
-        config.load("prod", raw, secret)
+        loading.load("prod", raw, secret)
     assert info.value.key == "hetzner.stateNode" and "docker node ls" in info.value.fix
     raw, secret = _hetzner_raw(stateNode="fsn1-worker-2")
-    assert config.load("prod", raw, secret).hetzner.state_node == "fsn1-worker-2"
+    assert loading.load("prod", raw, secret).hetzner.state_node == "fsn1-worker-2"
 
 
 # ---------------------------------------------------------------- every guard rail: refused alone, its neighbour accepted
-# Each rule below is switched off by a one-token change in components/config.py; the refused case
+# Each rule below is switched off by a one-token change in components/core/config.py; the refused case
 # names its key, value and problem, and the accepted neighbour differs in that one respect only.
 HETZNER_SECRETS = frozenset({"obs-storage:hetznerAccessKey", "obs-storage:hetznerSecretKey"})
 KMS_KEY = "arn:aws:kms:ap-northeast-2:123456789012:key/11111111-2222-3333-4444-555555555555"
@@ -496,7 +496,7 @@ def with_storage(raw: dict[str, str], **storage) -> dict[str, str]:
 
 
 def accepted(raw: dict[str, str], secret: frozenset[str] = frozenset(), stack: str = "staging") -> config.StackConfig:
-    return config.load(stack, raw, set(secret))
+    return loading.load(stack, raw, set(secret))
 
 
 def refused(raw: dict[str, str], key: str, value, problem: str, secret: frozenset[str] = frozenset(), stack: str = "staging") -> config.ConfigError:
@@ -943,7 +943,7 @@ def test_the_program_reads_config_and_secret_keys_from_the_engine(monkeypatch):
     monkeypatch.delenv("PULUMI_CONFIG_SECRET_KEYS", raising=False)
     raw = {"obs-storage:target": "local", "obs-storage:hetznerSecretKey": "s"}
     pulumi.runtime.set_all_config(raw, ["obs-storage:hetznerSecretKey"])
-    read, secret = config.read_pulumi_config()
+    read, secret = loading.read_pulumi_config()
     assert read == raw and secret == {"obs-storage:hetznerSecretKey"}
 
 

@@ -21,22 +21,23 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import config
-from tools import cost, engine
+from components.core import config, loading
+from tools import engine
+from tools.cost import cli as cost_cli, facts, measure, patterns, prices, pricing, report, timeline, topology, usage
 
 ROOT = Path(__file__).resolve().parent.parent
 MONTH = 365 / 12
 GIB = 2**30
 MIB = 2**20
-US = cost.load_prices("aws-us-east-1")
-SEOUL = cost.load_prices("aws-ap-northeast-2")
-A = cost.assumptions()
+US = prices.load_prices("aws-us-east-1")
+SEOUL = prices.load_prices("aws-ap-northeast-2")
+A = prices.assumptions()
 # For the pricing arithmetic: what is received is what is stored (ratio 1), chunks are cut at the
 # 1.5 MiB target, all logs in one stream, and one sample/s of metrics is one GB a day.
-SIMPLE = cost.assumptions({"loki.stored_ratio": "1", "tempo.stored_ratio": "1", "loki.chunk_fill": "1", "loki.streams": "1",
+SIMPLE = prices.assumptions({"loki.stored_ratio": "1", "tempo.stored_ratio": "1", "loki.chunk_fill": "1", "loki.streams": "1",
                            "thanos.bytes_per_sample": str(GIB / 86400)})
 # One binary of each tool, replication factor 1, upstream defaults elsewhere.
-ONE = cost.Topology()
+ONE = topology.Topology()
 
 
 def hypothetical(tools: dict, storage: dict | None = None, tenants: list[str] | None = None, region: str = "us-east-1"):
@@ -52,17 +53,17 @@ def hypothetical(tools: dict, storage: dict | None = None, tenants: list[str] | 
     }
     if tenants:
         raw["obs-storage:tenants"] = json.dumps(tenants)
-    return config.load("hypothetical", raw, set())
+    return loading.load("hypothetical", raw, set())
 
 
 def tool_estimate(cfg, prices=US, ingest=None, a=SIMPLE, headroom=1.3, replicas=3, topo=ONE):
     ingest = {"logs": 0.0, "traces": 0.0, "metrics": 0.0, **(ingest or {})}
-    return cost.estimate(cfg, ingest, prices, a, headroom, replicas, topo)
+    return pricing.estimate(cfg, ingest, prices, a, headroom, replicas, topo)
 
 
 def stack_cfg(stack: str):
     raw, secret_keys = engine.stack_config(stack)
-    return config.load(stack, raw, set(secret_keys))
+    return loading.load(stack, raw, set(secret_keys))
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -78,16 +79,16 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     (SEOUL, 73.00, 1038.5856),
 ])
 def test_metrics_7_3_gb_a_day_for_400_days(prices, s3_month, gp3_month):
-    priced = cost.price_stream(cost.Stream("metrics", 7.3, life_days=400), cost.BucketRules(), prices, A)
+    priced = pricing.price_stream(usage.Stream("metrics", 7.3, life_days=400), pricing.BucketRules(), prices, A)
     assert priced.gb == {"STANDARD": pytest.approx(2920)}
     assert priced.cost["storage"] == pytest.approx(s3_month)
-    assert cost.baseline_cost(2920, prices, headroom=1.3, replicas=3) == pytest.approx(gp3_month)
+    assert pricing.baseline_cost(2920, prices, headroom=1.3, replicas=3) == pytest.approx(gp3_month)
 
 
 def test_saving_ratio_of_the_metrics_reference():
     # 1 - 67.16 / 911.04 = 1 - 0.073718 = 0.926282
-    assert cost.saving_ratio(67.16, 911.04) == pytest.approx(0.926282, abs=1e-6)
-    assert cost.saving_ratio(0.0, 0.0) is None
+    assert pricing.saving_ratio(67.16, 911.04) == pytest.approx(0.926282, abs=1e-6)
+    assert pricing.saving_ratio(0.0, 0.0) is None
 
 
 @pytest.mark.parametrize("prices, s3_month, gp3_month", [
@@ -98,23 +99,23 @@ def test_saving_ratio_of_the_metrics_reference():
 ])
 def test_100_gb_of_logs(prices, s3_month, gp3_month):
     # 10 GB/day kept 10 days is 100 GB.
-    priced = cost.price_stream(cost.Stream("logs", 10, life_days=10), cost.BucketRules(), prices, A)
+    priced = pricing.price_stream(usage.Stream("logs", 10, life_days=10), pricing.BucketRules(), prices, A)
     assert priced.gb["STANDARD"] == pytest.approx(100)
     assert priced.cost["storage"] == pytest.approx(s3_month)
-    assert cost.baseline_cost(100, prices, headroom=1, replicas=1) == pytest.approx(gp3_month)
+    assert pricing.baseline_cost(100, prices, headroom=1, replicas=1) == pytest.approx(gp3_month)
 
 
 # ---------------------------------------------------------------- ingest units
 def test_ingest_is_converted_to_stored_bytes_with_the_measured_factors():
     # 75 GB/day of raw logs x 0.261 = 19.575; 35 GB/day of OTLP x 0.298 = 10.43
-    assert cost.stored_gb_per_day("loki", 75, A) == pytest.approx(19.575)
-    assert cost.stored_gb_per_day("tempo", 35, A) == pytest.approx(10.43)
+    assert prices.stored_gb_per_day("loki", 75, A) == pytest.approx(19.575)
+    assert prices.stored_gb_per_day("tempo", 35, A) == pytest.approx(10.43)
     # 45,000 samples/s x 86,400 s x 2 B = 7,776,000,000 B / 2^30 = 7.2419 GB/day
-    assert cost.stored_gb_per_day("thanos", 45_000, A) == pytest.approx(7.2419, abs=1e-4)
+    assert prices.stored_gb_per_day("thanos", 45_000, A) == pytest.approx(7.2419, abs=1e-4)
 
 
 def test_the_volume_baseline_holds_the_same_stored_bytes(capsys):
-    assert cost.main(["--stack", "staging", "--json", "--ingest", "logs=100", "--assume", "loki.stored_ratio=0.5"]) == 0
+    assert cost_cli.main(["--stack", "staging", "--json", "--ingest", "logs=100", "--assume", "loki.stored_ratio=0.5"]) == 0
     loki = json.loads(capsys.readouterr().out)["tools"]["loki"]
     # 100 GB/day raw x 0.5 = 50 GB/day stored, kept 31 days on gp3:
     #   50 x 31 = 1550 GB x 1.3 x 3 = 6045 GB x 0.0912 = 551.30
@@ -131,7 +132,7 @@ def test_ingest_in_unknown_units_is_refused():
 # ---------------------------------------------------------------- write patterns, by hand
 def test_loki_requests_of_a_replicated_stack_by_hand():
     cfg = hypothetical({"loki": {"retentionDays": 10, "deleteDelayHours": 0}}, storage={"versioning": False})
-    topo = cost.Topology(loki=cost.LokiTopology(ingesters=3, replication_factor=3, index_readers=2))
+    topo = topology.Topology(loki=topology.LokiTopology(ingesters=3, replication_factor=3, index_readers=2))
     loki = tool_estimate(cfg, ingest={"logs": 10}, topo=topo)["tools"]["loki"]
     # 10 GB/day kept 10 days, stored once: 100 GB x 0.023 = 2.30
     assert loki["gb_by_class"] == {"STANDARD": pytest.approx(100)}
@@ -155,7 +156,7 @@ def test_loki_requests_of_a_replicated_stack_by_hand():
 
 def test_replicated_chunk_overwrites_stay_as_noncurrent_versions():
     cfg = hypothetical({"loki": {"retentionDays": 10, "deleteDelayHours": 0}}, storage={"versioning": True})
-    topo = cost.Topology(loki=cost.LokiTopology(ingesters=3, replication_factor=3))
+    topo = topology.Topology(loki=topology.LokiTopology(ingesters=3, replication_factor=3))
     loki = tool_estimate(cfg, ingest={"logs": 10}, topo=topo)["tools"]["loki"]
     # 100 GB current, plus 2 overwrites of 10 GB/day kept 7 noncurrent days = 140 GB;
     # the current chunks themselves also stay 7 days after deletion: 70 GB. Total 310.
@@ -175,13 +176,13 @@ def test_replicated_chunk_overwrites_stay_as_noncurrent_versions():
     (0.01, 0.5),
 ])
 def test_loki_chunks_per_stream_and_sync_period(per_hour_mib, chunks_per_hour):
-    got = cost.loki_chunks_per_stream(per_hour_mib * MIB * 24, 86_400, 1_572_864, 0.88)
+    got = patterns.loki_chunks_per_stream(per_hour_mib * MIB * 24, 86_400, 1_572_864, 0.88)
     assert got == pytest.approx(chunks_per_hour * 24)
 
 
 def test_tempo_ingester_blocks_and_compaction_by_hand():
-    topo = cost.TempoTopology(ingesters=3, replication_factor=3)
-    p = cost.tempo_pattern(10 * GIB, 86_400, topo, SIMPLE, tenants=1, retention_days=14)
+    topo = topology.TempoTopology(ingesters=3, replication_factor=3)
+    p = patterns.tempo_pattern(10 * GIB, 86_400, topo, SIMPLE, tenants=1, retention_days=14)
     # 3 ingesters each hold every trace (rf 3) and cut every 30 min: 48 blocks a day each, 144
     # blocks of 10 GB x 3 / 144 = 213.33 MiB.
     assert p.blocks == pytest.approx(144)
@@ -189,17 +190,17 @@ def test_tempo_ingester_blocks_and_compaction_by_hand():
     # data.parquet above 16 MiB: create + 14 parts + complete = 16, plus bloom-0, index, meta.json
     assert p.block_requests.put_class == pytest.approx(144 * 19)
     # Per 1h window 6 blocks: one compaction of 4 and one of 2, then one of those 2.
-    assert cost.tempo_compaction_levels(6) == [(2, 6), (1, 2)]
+    assert patterns.tempo_compaction_levels(6) == [(2, 6), (1, 2)]
     assert p.compactions == pytest.approx(24 * 3)
 
 
 def test_tenant_polling_requests_grow_per_tenant():
     # Per poll: every poller LISTs the tenants once; a builder LISTs each tenant in 3 key ranges
     # and writes 2 index objects; a reader GETs each tenant's index.
-    assert cost.tempo_poll(10, 1, 2) == (3 + 30, 20, 20)
-    assert cost.tempo_poll(100, 1, 2) == (3 + 300, 200, 200)
+    assert patterns.tempo_poll(10, 1, 2) == (3 + 30, 20, 20)
+    assert patterns.tempo_poll(100, 1, 2) == (3 + 300, 200, 200)
     # More than 3,000 keys per tenant: a second page in each key range.
-    assert cost.tempo_poll(1, 1, 0, keys_per_tenant=3_001) == (1 + 6, 2, 0)
+    assert patterns.tempo_poll(1, 1, 0, keys_per_tenant=3_001) == (1 + 6, 2, 0)
 
 
 # ---------------------------------------------------------------- topology from the plan
@@ -212,7 +213,7 @@ def test_tenant_polling_requests_grow_per_tenant():
     ("staging", 3, 3),
 ])
 def test_topology_is_what_the_program_renders(stack, ingesters, rf):
-    topo = cost.stack_topology(stack, stack_cfg(stack))
+    topo = topology.stack_topology(stack, stack_cfg(stack))
     assert (topo.loki.ingesters, topo.loki.replication_factor) == (ingesters, rf)
     assert (topo.tempo.ingesters, topo.tempo.replication_factor) == (ingesters, rf)
     assert topo.source == f"rendered by the program for stack {stack} (offline plan)"
@@ -245,13 +246,13 @@ def test_topology_of_single_binaries_that_keep_separate_rings():
         _service("sidecar", 1, ["sidecar"], "none", "/x"),
     ], {})
     cfg = hypothetical({"loki": {}, "tempo": {}, "thanos": {}})
-    topo = cost.topology_from_plan(plan, cfg)
+    topo = topology.topology_from_plan(plan, cfg)
     # In-memory rings: each Loki replica elects itself compactor; each Tempo compactor owns every
     # block and builds every tenant index.
-    assert topo.loki == cost.LokiTopology(ingesters=3, replication_factor=3, index_readers=3, compactors=3)
-    assert topo.tempo == cost.TempoTopology(ingesters=3, replication_factor=3, max_block_duration_s=3600,
+    assert topo.loki == topology.LokiTopology(ingesters=3, replication_factor=3, index_readers=3, compactors=3)
+    assert topo.tempo == topology.TempoTopology(ingesters=3, replication_factor=3, max_block_duration_s=3600,
                                             compaction_copies=3, builders=3, readers=0)
-    assert topo.thanos == cost.ThanosTopology(prometheus_replicas=1, uploaders=1, store_gateways=2, store_sync_s=180)
+    assert topo.thanos == topology.ThanosTopology(prometheus_replicas=1, uploaders=1, store_gateways=2, store_sync_s=180)
     assert any("each one compacts every block" in n for n in topo.notes)
 
 
@@ -263,12 +264,12 @@ def test_topology_of_charts_with_their_defaults():
             "ingester": {"replicas": 3.0}, "compactor": {"replicas": 3.0}, "querier": {"replicas": 2.0}, "queryFrontend": {"replicas": 1.0}}}),
     ], {})
     cfg = hypothetical({"loki": {}, "tempo": {}})
-    topo = cost.topology_from_plan(plan, cfg)
+    topo = topology.topology_from_plan(plan, cfg)
     # Loki chart: replication factor 3 and a memcached chunks cache shared by all ingesters, by default.
-    assert topo.loki == cost.LokiTopology(ingesters=3, replication_factor=3, index_readers=2, compactors=1, shared_chunk_cache=True)
+    assert topo.loki == topology.LokiTopology(ingesters=3, replication_factor=3, index_readers=2, compactors=1, shared_chunk_cache=True)
     # tempo-distributed: replication factor 3; 2 of 3 sharded compactors build the tenant index,
     # the third, 2 queriers and 1 frontend read it.
-    assert topo.tempo == cost.TempoTopology(ingesters=3, replication_factor=3, builders=2, readers=4)
+    assert topo.tempo == topology.TempoTopology(ingesters=3, replication_factor=3, builders=2, readers=4)
 
 
 def test_replication_factor_left_unset_is_the_tools_default():
@@ -279,24 +280,24 @@ def test_replication_factor_left_unset_is_the_tools_default():
         _service("loki", 3, ["-config.file=/l.yaml"], "loki-cfg", "/l.yaml"), _config("loki-cfg", loki_config),
         _service("tempo", 3, ["-config.file=/t.yaml"], "tempo-cfg", "/t.yaml"), _config("tempo-cfg", tempo_config),
     ], {})
-    topo = cost.topology_from_plan(plan, hypothetical({"loki": {}, "tempo": {}}))
+    topo = topology.topology_from_plan(plan, hypothetical({"loki": {}, "tempo": {}}))
     assert topo.loki.replication_factor == 3 and topo.loki.compactors == 1
     assert topo.tempo.replication_factor == 3
 
 
 def test_a_tool_without_a_workload_in_the_plan_is_an_error():
-    with pytest.raises(cost.CostError, match="no tempo workload found in the plan"):
-        cost.topology_from_plan(engine.PlanResult("x", [], {}), hypothetical({"tempo": {}}))
+    with pytest.raises(facts.CostError, match="no tempo workload found in the plan"):
+        topology.topology_from_plan(engine.PlanResult("x", [], {}), hypothetical({"tempo": {}}))
 
 
 @pytest.mark.parametrize("text, expected", [("30m", 1800), ("1h30m", 5400), ("336h", 1_209_600), ("500ms", 0.5), ("1d", 86_400)])
 def test_durations(text, expected):
-    assert cost.seconds(text) == expected
+    assert topology.seconds(text) == expected
 
 
 def test_bad_duration():
-    with pytest.raises(cost.CostError, match="is not a duration"):
-        cost.seconds("30 minutes")
+    with pytest.raises(facts.CostError, match="is not a duration"):
+        topology.seconds("30 minutes")
 
 
 # ---------------------------------------------------------------- calibration against a measurement
@@ -309,25 +310,25 @@ def close(model: float, measured: float) -> bool:
 
 
 @pytest.fixture(scope="module")
-def measured_topology() -> cost.Topology:
+def measured_topology() -> topology.Topology:
     """The topology the measurement ran: the local stack as the program renders it."""
     stack = CAL["loki"]["setup"]["stack"]
-    return cost.stack_topology(stack, stack_cfg(stack))
+    return topology.stack_topology(stack, stack_cfg(stack))
 
 
-def loki_run(topo: cost.Topology, days: float = 0) -> cost.LokiPattern:
+def loki_run(topo: topology.Topology, days: float = 0) -> patterns.LokiPattern:
     s = CAL["loki"]["setup"]
     # The measured run, or whole days at the measured rate.
     duration = days * 86_400 or s["pushed_bytes"] / s["push_rate_bytes_per_s"]
     pushed = s["push_rate_bytes_per_s"] * duration
     a = {**A, "loki.queried_days": s["queried_days"]}
-    return cost.loki_pattern(pushed, duration, topo.loki, a, streams=s["streams"], tenants=s["tenants"],
+    return patterns.loki_pattern(pushed, duration, topo.loki, a, streams=s["streams"], tenants=s["tenants"],
                              tables=s["index_tables"], final_flush=s["final_flush"] and not days)
 
 
-def tempo_run(topo: cost.Topology) -> cost.TempoPattern:
+def tempo_run(topo: topology.Topology) -> patterns.TempoPattern:
     s = CAL["tempo"]["setup"]
-    return cost.tempo_pattern(s["otlp_bytes"], s["otlp_bytes"] / s["push_rate_bytes_per_s"], topo.tempo, A,
+    return patterns.tempo_pattern(s["otlp_bytes"], s["otlp_bytes"] / s["push_rate_bytes_per_s"], topo.tempo, A,
                               tenants=s["tenants"], final_flush=s["final_flush"])
 
 
@@ -361,8 +362,8 @@ def test_calibration_loki_lists_a_day(measured_topology):
 @pytest.mark.parametrize("tenants", [1, 3])
 def test_calibration_loki_index_files_cover_all_tenants(measured_topology, tenants):
     o = CAL["loki"]["observed"]
-    topo = cost.LokiTopology(ingesters=2)
-    p = cost.loki_pattern(GIB, 86_400, topo, A, streams=20, tenants=tenants, tables=1)
+    topo = topology.LokiTopology(ingesters=2)
+    p = patterns.loki_pattern(GIB, 86_400, topo, A, streams=20, tenants=tenants, tables=1)
     periods = 86_400 / o["index_period_s"]
     assert p.index_uploads == topo.ingesters * periods * o["index_files_per_ingester_per_period"]
 
@@ -370,7 +371,7 @@ def test_calibration_loki_index_files_cover_all_tenants(measured_topology, tenan
 @pytest.mark.parametrize("tenants", [1, 3])
 def test_calibration_loki_compacted_index_every_run_that_finds_uploads(measured_topology, tenants):
     o = CAL["loki"]["observed"]
-    p = cost.loki_pattern(GIB, 86_400, measured_topology.loki, A, streams=20, tenants=tenants, tables=1)
+    p = patterns.loki_pattern(GIB, 86_400, measured_topology.loki, A, streams=20, tenants=tenants, tables=1)
     # Uploads arrive once per 15-minute period; the compactor runs every 10 minutes, so one run
     # per period finds them and writes a compacted index per tenant.
     assert o["compaction_interval_s"] < o["index_period_s"]
@@ -395,21 +396,21 @@ def test_calibration_tempo_objects_per_block_and_puts_per_gib(measured_topology)
 
 def test_calibration_tempo_uploads_go_multipart_above_the_part_size():
     m = CAL["tempo"]["measured"]
-    assert cost.tempo_block_upload(m["single_put_up_to_bytes"]).put_class == m["objects_per_block"]
+    assert patterns.tempo_block_upload(m["single_put_up_to_bytes"]).put_class == m["objects_per_block"]
     # 1 MiB more: create, 2 parts, complete, then the other objects.
-    assert cost.tempo_block_upload(m["single_put_up_to_bytes"] + MIB).put_class == m["objects_per_block"] - 1 + 4
+    assert patterns.tempo_block_upload(m["single_put_up_to_bytes"] + MIB).put_class == m["objects_per_block"] - 1 + 4
 
 
 def test_calibration_tempo_compaction_requests():
     m = CAL["tempo"]["measured"]
-    r = cost.tempo_compaction(2, m["block_bytes"], A)
+    r = patterns.tempo_compaction(2, m["block_bytes"], A)
     assert (r.put_class, r.delete, r.get_class) == (m["compaction_of_2_blocks"]["put_class"],
                                                     m["compaction_of_2_blocks"]["delete"], m["compaction_of_2_blocks"]["get"])
 
 
 def test_calibration_tempo_polling_per_tenant(measured_topology):
     t, m = measured_topology.tempo, CAL["tempo"]["measured"]["poll_per_tenant"]
-    lists, puts, _ = cost.tempo_poll(CAL["tempo"]["setup"]["tenants"], t.builders, t.readers)
+    lists, puts, _ = patterns.tempo_poll(CAL["tempo"]["setup"]["tenants"], t.builders, t.readers)
     assert (lists, puts) == (m["list"], m["put"])
 
 
@@ -466,10 +467,10 @@ def test_objects_under_128_kb_are_not_transitioned():
 
 def test_minimum_object_size_when_small_objects_do_transition():
     # With the default filter lifted, 64 KiB objects in IA bill as 128 KiB.
-    lifted = cost.assumptions({"transition_min_object_kb": "0"})
+    lifted = prices.assumptions({"transition_min_object_kb": "0"})
     # 1 GB/day in 16,384 objects of 64 KiB, IA from day 30 to deletion at day 60.
-    stream = cost.Stream("small", 1, life_days=60, objects_per_day=16384)
-    priced = cost.price_stream(stream, cost.BucketRules(transitions=((30, "STANDARD_IA"),)), US, lifted)
+    stream = usage.Stream("small", 1, life_days=60, objects_per_day=16384)
+    priced = pricing.price_stream(stream, pricing.BucketRules(transitions=((30, "STANDARD_IA"),)), US, lifted)
     # 16,384 objects/day x 30 days = 491,520 objects, each 64 KiB short:
     #   491,520 x 64 / 1,048,576 = 30 GB extra x 0.0125 = 0.375
     assert priced.cost["minimum_charges"] == pytest.approx(0.375)
@@ -515,7 +516,7 @@ def test_thanos_ha_pair_uploads_twice_and_waits_for_the_first_compaction():
     cfg = hypothetical({"thanos": {"retention": {"rawDays": 400, "fiveMinuteDays": 400, "oneHourDays": 400}}},
                        storage={"bucketLifecycle": False})
     one = tool_estimate(cfg, ingest={"metrics": 7.3})["tools"]["thanos"]
-    pair = tool_estimate(cfg, ingest={"metrics": 7.3}, topo=cost.Topology(thanos=cost.ThanosTopology(prometheus_replicas=2, uploaders=2)))["tools"]["thanos"]
+    pair = tool_estimate(cfg, ingest={"metrics": 7.3}, topo=topology.Topology(thanos=topology.ThanosTopology(prometheus_replicas=2, uploaders=2)))["tools"]["thanos"]
     # The second replica's raw 2h blocks wait (8h - 2h)/2 = 3 h = 0.125 d for the first compaction,
     # then --delete-delay 2 d: 7.3 x 2.125 = 15.5125 GB more.
     assert pair["gb_total"] - one["gb_total"] == pytest.approx(15.5125, abs=1e-3)
@@ -526,22 +527,22 @@ def test_thanos_ha_pair_uploads_twice_and_waits_for_the_first_compaction():
 
 # ---------------------------------------------------------------- timeline
 def test_timeline_flags_glacier_while_data_is_served():
-    tl = cost.timeline({"chunks": 31.0}, [(7, "GLACIER")], None)
+    tl = timeline.timeline({"chunks": 31.0}, [(7, "GLACIER")], None)
     assert len(tl["problems"]) == 1
     assert "unreadable from day 7" in tl["problems"][0] and "until day 31" in tl["problems"][0]
 
 
 def test_timeline_flags_a_rule_that_deletes_before_the_tool():
     # Thanos keeping 1h data forever with a 100-day safety net: the rule deletes served data.
-    tl = cost.timeline({"raw": 32.0, "5m": 92.0, "1h": None}, [], 100)
+    tl = timeline.timeline({"raw": 32.0, "5m": 92.0, "1h": None}, [], 100)
     assert tl["problems"] == ["1h: the bucket rule deletes it at day 100, before the tool's own retention ends "
                               "(forever): queries return gaps"]
-    tl = cost.timeline({"chunks": 31.083}, [], 31)
+    tl = timeline.timeline({"chunks": 31.083}, [], 31)
     assert "deletes it at day 31, before the tool's own retention ends (day 31.083)" in tl["problems"][0]
 
 
 def test_timeline_of_a_sound_plan_has_no_problems_and_lists_events_in_order():
-    tl = cost.timeline({"chunks": 31.083333}, [(30, "STANDARD_IA")], 35, 7, {"STANDARD_IA": 30})
+    tl = timeline.timeline({"chunks": 31.083333}, [(30, "STANDARD_IA")], 35, 7, {"STANDARD_IA": 30})
     assert tl["problems"] == []
     assert [e["day"] for e in tl["events"]] == pytest.approx([0, 30, 31.083333, 35, 38.083333])
     # IA from day 30 to 31.083333, plus 7 noncurrent days = 8.083333 < 30
@@ -553,8 +554,8 @@ def test_timeline_on_a_model_construct_config_the_validator_would_refuse():
     cfg = hypothetical({"loki": {"retentionDays": 31}})
     bad_loki = cfg.tools.loki.model_copy(update={"transitions": [config.Transition(days=10, storage_class="DEEP_ARCHIVE")]})
     bad = config.StackConfig.model_construct(**{**dict(cfg), "tools": cfg.tools.model_copy(update={"loki": bad_loki})})
-    rules = cost.bucket_rules(bad, "loki")
-    tl = cost.timeline(cost.tool_retentions(bad, "loki"), rules.transitions, rules.expire_days)
+    rules = pricing.bucket_rules(bad, "loki")
+    tl = timeline.timeline(timeline.tool_retentions(bad, "loki"), rules.transitions, rules.expire_days)
     assert any("unreadable from day 10" in p for p in tl["problems"])
 
 
@@ -564,7 +565,7 @@ def test_timeline_on_a_model_construct_config_the_validator_would_refuse():
 def test_lifecycle_rule_limit_warns_before_it_bites():
     tenants = [f"t{i}" for i in range(850)]
     cfg = hypothetical({"loki": {"expireAfterDays": 40}}, tenants=tenants)
-    scale = cost.scale_checks(cfg, {"logs": 1, "traces": 0, "metrics": 0}, US, A, 1.3, 3, ONE)
+    scale = pricing.scale_checks(cfg, {"logs": 1, "traces": 0, "metrics": 0}, US, A, 1.3, 3, ONE)
     # 850 tenant rules + abort-multipart + noncurrent-versions = 852
     assert scale["lifecycle_rules"]["loki"] == 852
     assert "loki bucket uses 852 of the 1000 lifecycle rules S3 allows" in scale["warnings"]
@@ -576,13 +577,13 @@ def test_lifecycle_rule_limit_warns_before_it_bites():
 def test_bucket_name_problems_are_reported():
     cfg = hypothetical({"loki": {}})
     bad = cfg.model_copy(update={"tools": cfg.tools.model_copy(update={"loki": cfg.tools.loki.model_copy(update={"bucket": "acme.logs"})})})
-    scale = cost.scale_checks(bad, {"logs": 1, "traces": 0, "metrics": 0}, US, A, 1.3, 3, ONE)
+    scale = pricing.scale_checks(bad, {"logs": 1, "traces": 0, "metrics": 0}, US, A, 1.3, 3, ONE)
     assert scale["bucket_names"]["acme.logs"].startswith("contains a dot")
 
 
 def test_ingest_growth_scales_the_baseline_linearly():
     cfg = hypothetical({"loki": {"retentionDays": 10}}, storage={"versioning": False})
-    scale = cost.scale_checks(cfg, {"logs": 10, "traces": 0, "metrics": 0}, US, SIMPLE, 1.3, 3, ONE)
+    scale = pricing.scale_checks(cfg, {"logs": 10, "traces": 0, "metrics": 0}, US, SIMPLE, 1.3, 3, ONE)
     # 10 GB/day x 10 days x 1.3 x 3 x 0.08 = 31.20, then x2 and x5
     assert [g["baseline"] for g in scale["ingest_growth"]] == pytest.approx([31.20, 62.40, 156.00])
 
@@ -590,13 +591,13 @@ def test_ingest_growth_scales_the_baseline_linearly():
 # ---------------------------------------------------------------- prices
 @pytest.mark.parametrize("name", ["aws-ap-northeast-2", "aws-us-east-1", "hetzner-fsn1", "local"])
 def test_price_files_name_their_sources_and_date(name):
-    data = yaml.safe_load((cost.PRICES_DIR / f"{name}.yaml").read_text())
+    data = yaml.safe_load((facts.PRICES_DIR / f"{name}.yaml").read_text())
     assert data["source"] and all(url.startswith("https://") for url in data["source"])
     assert len(str(data["as_of"])) == 10 and data["currency"] in ("USD", "EUR")
 
 
 def test_local_prices_are_all_zero():
-    data = yaml.safe_load((cost.PRICES_DIR / "local.yaml").read_text())
+    data = yaml.safe_load((facts.PRICES_DIR / "local.yaml").read_text())
     numbers = [v for section in ("s3", "volume", "account") for v in _numbers(data[section])]
     assert numbers and all(v == 0 for v in numbers)
 
@@ -610,7 +611,7 @@ def _numbers(node):
 
 
 def test_price_override_from_the_command_line(capsys):
-    assert cost.main(["--stack", "prod", "--json", "--price", "s3.STANDARD.gb_month=0.01"]) == 0
+    assert cost_cli.main(["--stack", "prod", "--json", "--price", "s3.STANDARD.gb_month=0.01"]) == 0
     loki = json.loads(capsys.readouterr().out)["tools"]["loki"]
     # prod default 400 GB/day raw x 0.261 = 104.4 GB/day stored, kept 31 d + 2 h = 31.083333 d
     #   on an unversioned bucket: 3245.1 GB x 0.01 = 32.45
@@ -623,7 +624,7 @@ def test_unknown_price_key_is_an_error():
 
 
 def test_hetzner_under_the_included_terabyte_costs_the_base_fee(capsys):
-    assert cost.main(["--stack", "prod", "--json", "--ingest", "logs=1,traces=1,metrics=1"]) == 0
+    assert cost_cli.main(["--stack", "prod", "--json", "--ingest", "logs=1,traces=1,metrics=1"]) == 0
     report = json.loads(capsys.readouterr().out)
     # Every GB is covered by the 1000 GB in the base fee: total = 5.00
     assert report["total"]["gb"] < 1000
@@ -633,15 +634,15 @@ def test_hetzner_under_the_included_terabyte_costs_the_base_fee(capsys):
 # ---------------------------------------------------------------- the command
 @pytest.mark.parametrize("stack", ["local", "staging", "prod"])
 def test_each_stack_reports_and_json_matches_text(stack, capsys):
-    assert cost.main(["--stack", stack]) == 0
+    assert cost_cli.main(["--stack", stack]) == 0
     text = capsys.readouterr().out
-    assert cost.main(["--stack", stack, "--json"]) == 0
+    assert cost_cli.main(["--stack", stack, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     rows = {line.split()[0]: line.split() for line in text.splitlines() if line.split()[:1] in (["loki"], ["tempo"], ["thanos"], ["total"]) and "|" in line}
     for name, tool in data["tools"].items():
         row = rows[name]
         assert float(row[1]) == tool["gb_total"]
-        assert [float(v) for v in row[2:9]] == [tool["cost"][c] for c in cost.COLUMNS]
+        assert [float(v) for v in row[2:9]] == [tool["cost"][c] for c in report.COLUMNS]
         assert [float(row[10]), float(row[11])] == [tool["baseline"]["gb"], tool["baseline"]["cost"]]
     total = rows["total"]
     assert [float(total[1]), float(total[2]), float(total[4]), float(total[5])] == [
@@ -654,13 +655,13 @@ def test_command_line_runs_as_a_module():
     proc = cli("--stack", "staging", "--json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    assert data["prices"]["file"] == "tools/prices/aws-ap-northeast-2.yaml"
+    assert data["prices"]["file"] == "tools/cost/prices/aws-ap-northeast-2.yaml"
     assert set(data["tools"]) == {"loki", "tempo", "thanos"}
     assert data["ingest"]["metrics"] == {"value": 30_000, "unit": "samples/s"}
 
 
 def test_measured_defaults_are_marked_with_their_source(capsys):
-    assert cost.main(["--stack", "local", "--assume", "tempo.stored_ratio=0.5"]) == 0
+    assert cost_cli.main(["--stack", "local", "--assume", "tempo.stored_ratio=0.5"]) == 0
     last = capsys.readouterr().out.splitlines()
     line = next(x for x in last if x.startswith("assumptions: "))
     assert "loki.stored_ratio=0.261 (measured)" in line and "tempo.stored_ratio=0.5," in line
@@ -737,14 +738,14 @@ def fake_prometheus():
 
 def test_prometheus_query_reads_a_vector(fake_prometheus):
     url, _ = fake_prometheus
-    rows = cost.prometheus_query(url, "sum by (operation) (rate(loki_s3_request_duration_seconds_count[1d]))")
+    rows = measure.prometheus_query(url, "sum by (operation) (rate(loki_s3_request_duration_seconds_count[1d]))")
     assert ({"operation": "S3.List"}, 0.1) in rows and len(rows) == 4
 
 
 def test_prometheus_refusing_a_query_is_one_line(fake_prometheus):
     url, _ = fake_prometheus
-    with pytest.raises(cost.CostError, match=r"refused broken\(: parse error$"):
-        cost.prometheus_query(url, "broken(")
+    with pytest.raises(facts.CostError, match=r"refused broken\(: parse error$"):
+        measure.prometheus_query(url, "broken(")
 
 
 def test_unreachable_prometheus_is_one_line():
@@ -756,7 +757,7 @@ def test_unreachable_prometheus_is_one_line():
 
 def test_from_prometheus_replaces_the_assumptions_and_shows_both(fake_prometheus, capsys):
     url, seen = fake_prometheus
-    assert cost.main(["--stack", "local", "--json", "--from-prometheus", url, "--window", "6h", "--ingest", "traces=7"]) == 0
+    assert cost_cli.main(["--stack", "local", "--json", "--from-prometheus", url, "--window", "6h", "--ingest", "traces=7"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert all("[6h]" in q for q in seen if "rate(" in q)
     # local: replication factor 1, one Prometheus.
@@ -787,7 +788,7 @@ def test_from_prometheus_replaces_the_assumptions_and_shows_both(fake_prometheus
 
 def test_from_prometheus_text_puts_model_and_measurement_side_by_side(fake_prometheus, capsys):
     url, _ = fake_prometheus
-    assert cost.main(["--stack", "local", "--from-prometheus", url]) == 0
+    assert cost_cli.main(["--stack", "local", "--from-prometheus", url]) == 0
     text = capsys.readouterr().out
     assert f"model next to the stack's own metrics ({url}, rates over 1d):" in text
     line = next(x for x in text.splitlines() if x.strip().startswith("loki") and "PUT-class requests a day" in x)
@@ -800,11 +801,11 @@ def test_a_transition_billed_its_minimum_can_still_cost_less():
     # Staging's Thanos 5m data: GLACIER_IR from day 60, deleted at 92, 7 noncurrent days: 39 days
     # kept, 90 billed. Per GB: 90 x 0.005 = 0.45 in GLACIER_IR against 39 x 0.025 = 0.975 in STANDARD.
     seoul = {"STANDARD": 0.025, "GLACIER_IR": 0.005}
-    tl = cost.timeline({"5m": 92.0}, [(60, "GLACIER_IR")], 400, 7, {"GLACIER_IR": 90}, seoul)
+    tl = timeline.timeline({"5m": 92.0}, [(60, "GLACIER_IR")], 400, 7, {"GLACIER_IR": 90}, seoul)
     assert tl["notes"] == ["5m: 39 days in GLACIER_IR, billed 90 (minimum duration): "
                            "still less than 39 days in STANDARD (90 x 0.005 < 39 x 0.025 per GB)"]
     # Loki's old IA rule: 8.083333 days kept, 30 billed: 30 x 0.0138 = 0.414 against 8.083333 x 0.025 = 0.202.
-    tl = cost.timeline({"chunks": 31.083333}, [(30, "STANDARD_IA")], 35, 7, {"STANDARD_IA": 30},
+    tl = timeline.timeline({"chunks": 31.083333}, [(30, "STANDARD_IA")], 35, 7, {"STANDARD_IA": 30},
                        {"STANDARD": 0.025, "STANDARD_IA": 0.0138})
     assert tl["notes"] == ["chunks: 8.08333 days in STANDARD_IA, billed 30 (minimum duration): "
                            "the transition at day 30 costs more than it saves"]
@@ -820,7 +821,7 @@ def test_readme_staging_example_is_what_the_report_prints(capsys):
     start = readme.index(README_EXAMPLE_HEAD) + len(README_EXAMPLE_HEAD)
     example = readme[start:readme.index("\n```\n", start)]
     # The same entry point as `python -m tools.cost`, in process: the staging plan is cached.
-    assert cost.main(["--stack", "staging"]) == 0
+    assert cost_cli.main(["--stack", "staging"]) == 0
     printed = capsys.readouterr().out.rstrip("\n")
     assert example == printed, (
         "README.md's example under '### Example: the staging stack' is not what the report prints now: "

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import versions
-from components.renderers import freshness
+from components.core import versions
+from components.core.renderers import freshness
 from tests.conftest import tool_overrides
 from tools import engine
 
@@ -25,7 +25,7 @@ def documented_images() -> set[str]:
 
 PINNED_IMAGES = documented_images()
 LOCAL_CONTAINERS = {"loki", "tempo", "prometheus", "thanos-sidecar", "thanos-store", "thanos-query", "thanos-compact", "grafana"}
-# What watches them (components/monitoring.py): Alertmanager and one bucket-freshness probe per tool.
+# What watches them (components/containers/monitoring.py): Alertmanager and one bucket-freshness probe per tool.
 LOCAL_CONTAINERS |= {"alertmanager", "bucket-freshness-loki", "bucket-freshness-tempo", "bucket-freshness-thanos"}
 # The probe is project source shipped as a file: it names the credentials file's fields, holds no value.
 PROBE_SCRIPT = freshness.script()

@@ -184,7 +184,7 @@ def spread_constraints(value, path: str = "") -> list[tuple[str, dict]]:
     if isinstance(value, dict):
         for key, item in value.items():
             if key == "topologySpreadConstraints":
-                # tempo-distributed takes them as a template string (components/eks_tempo.py).
+                # tempo-distributed takes them as a template string (components/eks/tempo.py).
                 found += [(path, c) for c in (json.loads(item) if isinstance(item, str) else item)]
             else:
                 found += spread_constraints(item, f"{path}.{key}")
@@ -240,8 +240,8 @@ def test_loki_paths_follow_the_platform(plan):
     # The chart's containers have a read-only root filesystem; its data volume is /var/loki.
     assert all(p.startswith("/var/loki/") for p in paths), paths
     # The Docker image's own data directory stays /loki.
-    from components import workloads
-    from components.renderers import loki
+    from components.containers import workloads
+    from components.core.renderers import loki
     from tests.test_renderers import stack_cfg
     cfg = stack_cfg("local")
     docker = _paths(loki.storage_sections(cfg, workloads.object_store(cfg, "loki")))
@@ -325,7 +325,7 @@ def test_thanos_compactor_scratch_is_bounded(plan, plan_with):
 def test_thanos_compactor_disk_below_minimum_is_refused():
     import pytest
 
-    from components.config import ConfigError
+    from components.core.config import ConfigError
     from tests.test_renderers import stack_cfg
 
     with pytest.raises(ConfigError, match=r"^stack 'staging': obs-storage:aws\.thanosCompactDiskGi = 1 .*greater than or equal to 10.*Fix:"):

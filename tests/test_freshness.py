@@ -12,8 +12,8 @@ import re
 
 import pytest
 
-from components import bucket_freshness as bf
-from tools import verify_freshness
+from probes import bucket_freshness as bf
+from tools.verify import freshness as verify_freshness
 
 
 # ---------------------------------------------------------------- signatures
@@ -141,7 +141,7 @@ def test_a_failing_bucket_keeps_the_last_newest_upload_and_reports_failure():
 
 # ---------------------------------------------------------------- verify
 def test_verify_passes_fresh_and_fails_stale_uploads():
-    from tools.verify import Report
+    from tools.verify.common import Report
 
     bucket = FakeBucket({"index/index_20001/fake/2.tsdb.gz": (20_000.0, b""), "index/index_20001/team-a/2.tsdb.gz": (1_000.0, b"")})
     report = Report(as_json=True)
@@ -151,7 +151,7 @@ def test_verify_passes_fresh_and_fails_stale_uploads():
 
 
 def test_verify_skips_a_bucket_without_uploads():
-    from tools.verify import Report
+    from tools.verify.common import Report
 
     report = Report(as_json=True)
     verify_freshness.check_tool(report, "tempo", {"name": "acme-tempo", "prefix": ""}, FakeBucket({}), now=0)

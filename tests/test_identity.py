@@ -172,8 +172,8 @@ def test_service_accounts_name_the_role_arn_the_provider_returns(monkeypatch):
 def test_credentials_file_gives_the_sdks_the_keys_it_was_made_from(tmp_path):
     from botocore.configloader import raw_config_parse
 
-    from components import identity
-    from tools import verify
+    from components.core import identity
+    from tools.verify import common as verify
 
     # A key the user supplies (Hetzner) may hold any printable character, '%' included.
     text = identity.credentials_text("obs-loki", "Zq4secretKey0123456789abcdefghijKLMN%PQR")

@@ -1,5 +1,5 @@
 """Every health check, entrypoint, user and volume of the Docker targets uses only what the pinned
-image provides (components/versions.py ImageFacts, each fact read at the pinned tag).
+image provides (components/core/versions.py ImageFacts, each fact read at the pinned tag).
 
 The Loki 3.6+ and Tempo 2.10+ images dropped busybox; a `wget` health check or a `/bin/sh`
 entrypoint in them never runs. These tests fail for any such use, and for a version bump whose
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from components import versions
+from components.core import versions
 from tests.conftest import tool_overrides
 
 IMAGES = {versions.image(versions.DEFAULT_PINS, key): pin for key, pin in versions.DEFAULT_PINS.items() if pin.kind == "image"}

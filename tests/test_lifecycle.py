@@ -1,4 +1,4 @@
-"""Bucket lifecycle rules derived from each tool's retention (components/lifecycle.py), without
+"""Bucket lifecycle rules derived from each tool's retention (components/core/lifecycle.py), without
 mocks: which rules exist, where they point, and how the stack outputs describe them."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from components import config, lifecycle
+from components.core import config, lifecycle, loading
 
 HETZNER_SECRETS = {"obs-storage:hetznerAccessKey", "obs-storage:hetznerSecretKey"}
 
@@ -28,7 +28,7 @@ def cfg_of(target: str = "aws", storage: dict | None = None, tenants: list[str] 
     raw["obs-storage:storage"] = json.dumps(storage or {})
     if tenants is not None:
         raw["obs-storage:tenants"] = json.dumps(tenants)
-    return config.load("staging" if target == "aws" else target, raw, secret)
+    return loading.load("staging" if target == "aws" else target, raw, secret)
 
 
 def by_id(plan: lifecycle.LifecyclePlan) -> dict[str, lifecycle.Rule]:

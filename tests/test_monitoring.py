@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import eks_thanos
-from components.renderers import dashboards, freshness
+from components.eks import thanos as eks_thanos
+from components.core.renderers import dashboards, freshness
 from tests.test_alerts import promtool  # noqa: F401 (the fixture)
 from tests.test_renderers import flag_names, upstream
 from tools import engine

@@ -17,8 +17,8 @@ import pulumi
 import pytest
 import yaml
 
-from components import config, thanos_topology
-from components.renderers import thanos as thanos_renderer
+from components.core import config, loading, thanos_topology
+from components.core.renderers import thanos as thanos_renderer
 from policies import offline, rules
 from tools import engine
 
@@ -45,7 +45,7 @@ def load(stack: str, **thanos: Any) -> config.StackConfig:
         else:
             tools["thanos"][key] = value
     raw["obs-storage:tools"] = json.dumps(tools)
-    return config.load(stack, raw, set(secret))
+    return loading.load(stack, raw, set(secret))
 
 
 def error_of(stack: str, **thanos: Any) -> config.ConfigError:
@@ -144,7 +144,7 @@ def test_a_spoke_owns_its_own_loki_and_tempo_buckets_but_not_the_hubs():
     tools = json.loads(raw["obs-storage:tools"])
     tools["loki"], tools["tempo"] = {"bucket": "acme-batch-loki"}, {"bucket": "acme-batch-tempo"}
     raw["obs-storage:tools"] = json.dumps(tools)
-    assert list(config.load("staging-batch", raw, set(secret)).tools.owned()) == ["loki", "tempo"]
+    assert list(loading.load("staging-batch", raw, set(secret)).tools.owned()) == ["loki", "tempo"]
     assert list(load("staging").tools.owned()) == ["loki", "tempo", "thanos"]
 
 
@@ -270,9 +270,9 @@ def test_hub_output_carries_the_kms_key_only_when_one_is_set():
     key = "arn:aws:kms:ap-northeast-2:123456789012:key/11111111-2222-3333-4444-555555555555"
     bucket = SimpleNamespace(bucket_name="acme-thanos", arn="arn:aws:s3:::acme-thanos")
     raw = aws_config()
-    assert "kmsKeyArn" not in thanos_topology.hub_output(config.load("staging", raw, set()), bucket)
+    assert "kmsKeyArn" not in thanos_topology.hub_output(loading.load("staging", raw, set()), bucket)
     raw["obs-storage:storage"] = json.dumps({"region": "ap-northeast-2", "kmsKeyArn": key})
-    assert thanos_topology.hub_output(config.load("staging", raw, set()), bucket)["kmsKeyArn"] == key
+    assert thanos_topology.hub_output(loading.load("staging", raw, set()), bucket)["kmsKeyArn"] == key
 
 
 def test_spoke_in_another_region_must_say_so():
@@ -600,9 +600,9 @@ def test_a_stack_declaring_a_compactor_for_its_hubs_bucket_fails_the_plan(tmp_pa
 
 # ---------------------------------------------------------------- cost and plan of a hub with N spokes
 def test_hub_cost_counts_every_spokes_samples_in_its_bucket(capsys):
-    from tools import cost
+    from tools.cost import cli
 
-    assert cost.main(["--stack", "staging", "--json", "--ingest", "metrics=30000", "--spoke-metrics", "staging-batch=20000,staging-us=10000"]) == 0
+    assert cli.main(["--stack", "staging", "--json", "--ingest", "metrics=30000", "--spoke-metrics", "staging-batch=20000,staging-us=10000"]) == 0
     data = json.loads(capsys.readouterr().out)
     # 2 bytes a sample (thanos.bytes_per_sample), over this cluster's and both spokes' samples.
     assert data["stored_gb_per_day"]["thanos"] == round((30_000 + 20_000 + 10_000) * 86_400 * 2 / 2**30, 2)
@@ -612,21 +612,21 @@ def test_hub_cost_counts_every_spokes_samples_in_its_bucket(capsys):
 
 
 def test_hub_cost_assumes_unmeasured_spokes_like_the_hub_and_says_so(capsys):
-    from tools import cost
+    from tools.cost import cli
 
-    assert cost.main(["--stack", "staging", "--json", "--ingest", "metrics=1000"]) == 0
+    assert cli.main(["--stack", "staging", "--json", "--ingest", "metrics=1000"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["topology"]["thanos"]["spoke_samples_per_s"] == 2_000
     assert any("assumed like this cluster" in w and "--spoke-metrics" in w for w in data["warnings"])
 
 
 def test_one_compactor_serves_all_clusters_block_streams():
-    from tools import cost
+    from tools.cost import prices, topology, usage
 
     cfg = load("staging")
-    a = cost.assumptions()
-    alone = cost.thanos_load(cfg, 30_000, a, cost.ThanosTopology())
-    hub = cost.thanos_load(cfg, 30_000, a, cost.ThanosTopology(spokes=2, spoke_samples_per_s=60_000))
+    a = prices.assumptions()
+    alone = usage.thanos_load(cfg, 30_000, a, topology.ThanosTopology())
+    hub = usage.thanos_load(cfg, 30_000, a, topology.ThanosTopology(spokes=2, spoke_samples_per_s=60_000))
     assert hub.stored_gb_per_day == pytest.approx(3 * alone.stored_gb_per_day)
     lines = {line.what: line for line in alone.requests}
     for line in hub.requests:
@@ -638,18 +638,18 @@ def test_one_compactor_serves_all_clusters_block_streams():
 
 
 def test_spoke_cost_leaves_its_metrics_to_the_hub(capsys):
-    from tools import cost
+    from tools.cost import cli
 
-    assert cost.main(["--stack", "staging-us", "--json"]) == 0
+    assert cli.main(["--stack", "staging-us", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert "thanos" not in data["tools"]
     assert any("spoke" in w and HUB in w and "inter-region transfer is not modelled" in w for w in data["warnings"])
 
 
 def test_unknown_spoke_in_cost_is_one_line_error():
-    from tools import cost
+    from tools.cost import cli
 
-    assert cost.main(["--stack", "staging", "--spoke-metrics", "eu=5"]) == 2
+    assert cli.main(["--stack", "staging", "--spoke-metrics", "eu=5"]) == 2
 
 
 def test_plan_text_shows_the_topology(plan):

@@ -1107,7 +1107,7 @@ CONTAINER = "docker:index/container:Container"
 SERVICE = "docker:index/service:Service"
 DEPLOYMENT, STATEFULSET, DAEMONSET = (f"kubernetes:apps/v1:{kind}" for kind in ("Deployment", "StatefulSet", "DaemonSet"))
 THANOS_BUCKET = (MINIO_BUCKET, "thanos-bucket", {"bucket": "thanos"})
-# components/renderers/thanos.py writes this label (Docker) or annotation (Kubernetes).
+# components/core/renderers/thanos.py writes this label (Docker) or annotation (Kubernetes).
 BUCKET_LABEL = "obs-storage.thanos-bucket"
 
 
@@ -1142,7 +1142,7 @@ def compaction(*resources: tuple) -> list[tuple[str, str]]:
 
 
 def test_policy_label_is_the_one_the_workloads_carry():
-    from components.renderers import thanos as thanos_renderer
+    from components.core.renderers import thanos as thanos_renderer
 
     assert BUCKET_LABEL == rules.COMPACTOR_BUCKET_LABEL == thanos_renderer.COMPACTOR_BUCKET_LABEL
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from components.renderers import CHECKSUM_ENV, Cluster, ObjectStore, dump, grafana, hours, loki, prometheus, ring_kvstore, tempo, thanos
+from components.core.renderers import CHECKSUM_ENV, Cluster, ObjectStore, dump, grafana, hours, loki, prometheus, ring_kvstore, tempo, thanos
 from tests.conftest import aws_stack_config
 
 KEY = "arn:aws:kms:ap-northeast-2:123456789012:key/11111111-2222-3333-4444-555555555555"
@@ -300,7 +300,7 @@ def test_renderer_annotations_name_real_types():
     import inspect
     import typing
 
-    from components import renderers
+    from components.core import renderers
 
     for module in (renderers, grafana, loki, prometheus, tempo, thanos):
         for name, function in inspect.getmembers(module, inspect.isfunction):

@@ -8,9 +8,10 @@ from typing import Any, Iterable
 
 import pytest
 
-from components import config, workloads
-from components.renderers import grafana, loki, prometheus, tempo, thanos
-from components.swarm import swarm_layout
+from components.core import config, loading
+from components.containers import workloads
+from components.core.renderers import grafana, loki, prometheus, tempo, thanos
+from components.docker.swarm import swarm_layout
 from tests.conftest import tool_overrides
 from tools import engine
 
@@ -53,7 +54,7 @@ def unknown_keys(paths: Iterable[str], known: set[str]) -> list[str]:
 
 def stack_cfg(stack: str, overrides: dict | None = None) -> config.StackConfig:
     raw, secret = engine.stack_config(stack, overrides)
-    return config.load(stack, raw, set(secret))
+    return loading.load(stack, raw, set(secret))
 
 
 MULTI = {"obs-storage:tenants": ["team-a", "team-b"]}

@@ -220,7 +220,7 @@ def test_storage_tags_reach_every_aws_bucket(plan, plan_with):
 
 # ---------------------------------------------------------------- Thanos spokes in other AWS accounts
 def thanos_spec(prefix: str = "", writers: tuple[str, ...] = ()):
-    from components import lifecycle, storage
+    from components.core import lifecycle, storage
 
     return storage.BucketSpec(tool="thanos", bucket="acme-thanos", prefix=prefix, lifecycle=lifecycle.LifecyclePlan(),
                               versioning=False, protect=True, cross_account_writers=writers)
@@ -233,7 +233,7 @@ SPOKE_ROLE = "arn:aws:iam::210987654321:role/obs-staging-batch-prometheus"
 def test_spokes_in_other_accounts_list_read_and_write_their_prefix_only(prefix):
     import json
 
-    from components import storage
+    from components.core import storage
 
     arn = "arn:aws:s3:::acme-thanos"
     statements = {s["Sid"]: s for s in json.loads(storage._bucket_policy(arn, thanos_spec(prefix, (SPOKE_ROLE,))))["Statement"]}
@@ -250,7 +250,7 @@ def test_spokes_in_other_accounts_list_read_and_write_their_prefix_only(prefix):
 def test_spoke_roles_are_named_as_the_spokes_own_stack_names_them():
     import json
 
-    from components import config, storage
+    from components.core import config, loading, storage
 
     def hub_with(batch_stack: str) -> config.StackConfig:
         spokes = [{"stack": f"organization/obs-storage/{batch_stack}", "clusterLabel": "batch", "account": "210987654321"},
@@ -258,7 +258,7 @@ def test_spoke_roles_are_named_as_the_spokes_own_stack_names_them():
         raw, secret = engine.stack_config("staging")
         tools = json.loads(raw["obs-storage:tools"]) if isinstance(raw["obs-storage:tools"], str) else raw["obs-storage:tools"]
         tools["thanos"] = {**tools["thanos"], "spokes": spokes}
-        return config.load("staging", {**raw, "obs-storage:tools": json.dumps(tools)}, set(secret))
+        return loading.load("staging", {**raw, "obs-storage:tools": json.dumps(tools)}, set(secret))
 
     # The spoke's own stack names its role obs-<stack>-prometheus, whole: IAM's 64 characters allow
     # a stack name of up to 49 here. A spoke in the hub's own account needs no bucket policy.
@@ -282,7 +282,7 @@ def test_bucket_components_record_their_arn_only_where_it_exists(monkeypatch):
     # What `pulumi stack export` shows as each ToolBucket's outputs.
     import pulumi
 
-    from components import storage
+    from components.core import storage
 
     recorded: dict[str, dict] = {}
     original = pulumi.ComponentResource.register_outputs

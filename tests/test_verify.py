@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration import adapter
-from tools import verify, verify_freshness, verify_identity, verify_storage, verify_tools
+from tools.verify import common as verify, freshness as verify_freshness, identity as verify_identity, storage as verify_storage, tools as verify_tools
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from components import versions
+from components.core import versions
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 

@@ -452,7 +452,7 @@ def read_yaml_file(stack: str, path: Path) -> dict[str, Any]:
     """
     import yaml
 
-    from components.config import StackFileError
+    from components.core.config import StackFileError
 
     loader = yaml.SafeLoader(path.read_text())
     try:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pulumi
 
-from components.config import ConfigError
+from components.core.config import ConfigError
 from tools import engine
 
 

@@ -1,4 +1,4 @@
-"""The bucket-freshness probe (components/bucket_freshness.py) against real S3 servers on
+"""The bucket-freshness probe (probes/bucket_freshness.py) against real S3 servers on
 127.0.0.1: SeaweedFS checks its signatures, moto answers its IRSA web-identity exchange. The
 probe runs as the containers run it: `python3 bucket_freshness.py --config FILE`, standard library
 only, credentials from the environment the platform gives it."""
@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.servers import LOOPBACK, free_ports
-from tools.verify import Report
-from tools import verify_freshness
+from tools.verify.common import Report
+from tools.verify import freshness as verify_freshness
 
 pytestmark = pytest.mark.real_server
 SCRIPT = Path(__file__).resolve().parents[2] / "components" / "bucket_freshness.py"

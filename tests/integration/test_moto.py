@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 
 from tests.integration import adapter
 from tests.integration.conftest import run_verify
-from tools import verify, verify_identity
+from tools.verify import common as verify, identity as verify_identity
 
 pytestmark = pytest.mark.real_server
 

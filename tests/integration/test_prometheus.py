@@ -3,7 +3,7 @@ check config`, then Prometheus started on it with the plan's own flags, and `too
 readiness check against it.
 
 Prometheus comes from Debian (.ci/install-prometheus: 3.5.3 from forky; the image the stacks
-run is newer, see components/versions.py). OBS_PROMETHEUS_BIN_DIR names its directory.
+run is newer, see components/core/versions.py). OBS_PROMETHEUS_BIN_DIR names its directory.
 """
 
 from __future__ import annotations

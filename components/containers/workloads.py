@@ -1,0 +1,280 @@
+"""What runs on a Docker-style platform (local engine or Swarm): one list of platform-neutral
+workloads built from the config model and the renderers. `docker_local.LocalTools` turns it
+into containers, `swarm.SwarmTools` into services; the differences are the `Layout` parameters.
+
+Every health check, entrypoint, user and volume here must be something the pinned image provides
+(`versions.ImageFacts`, enforced by tests/test_images.py): Loki and Tempo images have no shell.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Optional
+
+from components.core import thanos_topology, versions
+from components.core.config import StackConfig
+from components.core.identity import CREDENTIALS_FILE
+from components.core.renderers import CHECKSUM_ENV, Cluster, ObjectStore, dump, object_store
+from components.core.renderers import grafana, loki, prometheus, tempo, thanos
+
+GRAFANA_PORT = 3000
+GRAFANA_ADMIN_PASSWORD_FILE = "/run/secrets/grafana-admin-password"
+GRAFANA_DATA = "/var/lib/grafana"
+ETCD_PORT = 2379
+ETCD_DATA = "/var/lib/etcd"  # the image's WORKDIR (etcd runs as root)
+RECEIVE_DATA = "/tmp"
+# Long enough for an ingester to flush every in-memory chunk/block on a normal stop (Loki
+# `ingester.wal.flush_on_shutdown`, Tempo `flush_all_on_shutdown`); a Spot reclaim gives 2 min.
+FLUSH_GRACE_SECONDS = 90
+
+
+@dataclass(frozen=True)
+class File:
+    path: str
+    content: str
+
+
+@dataclass
+class Workload:
+    name: str  # the workload's DNS name on the stack's private network
+    tool: str  # loki | tempo | thanos | grafana | ring: whose bucket and identity it needs
+    pin: str  # key of components/core/versions.py DEFAULT_PINS
+    image: str
+    args: list[str]
+    # Docker health check test (["CMD", <executable>, ...]); None where the image has nothing that
+    # could probe it (say why in `health_note`).
+    health: Optional[list[str]]
+    health_note: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    ports: list[int] = field(default_factory=list)  # published for users
+    files: list[File] = field(default_factory=list)  # rendered configs (never secrets)
+    credentials: bool = False  # mount the S3 shared-credentials file
+    volumes: dict[str, str] = field(default_factory=dict)  # volume -> mount path (WAL, TSDB, database)
+    user: Optional[str] = None  # only when not the image's own user
+    replicas: int = 1
+    # Tasks of one service need distinct volumes (WAL) on a shared node: suffix the task slot.
+    per_replica_volumes: bool = False
+    # Keeps state on a node-local volume that must not move (Swarm: pinned to hetzner.stateNode).
+    node_local_state: bool = False
+    entrypoint: list[str] = field(default_factory=list)
+    stop_grace_seconds: int = 10
+    # Workloads that must exist first (by name), e.g. the ring store.
+    after: list[str] = field(default_factory=list)
+    # Labels on the container or service (the compactor names the bucket it compacts, which the
+    # policy pack checks against the buckets the stack owns).
+    labels: dict[str, str] = field(default_factory=dict)
+    # Thanos spoke on target local: also attach to the hub's network (its MinIO, its Receive, and
+    # the hub's Query reaching this sidecar).
+    joins_hub_network: bool = False
+
+    @property
+    def uid(self) -> str:
+        """The user the container runs as, who must be able to read its secret files."""
+        if self.user:
+            return self.user.split(":")[0]
+        return versions.DEFAULT_PINS[self.pin].facts.user
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Platform parameters: how many replicas, how they find each other."""
+
+    ring_replicas: int  # Loki/Tempo replicas (each with its own WAL)
+    interface: Optional[str]  # interface replicas register in the rings (Swarm overlay: eth0)
+    cluster_label: str
+    query_replicas: int = 1
+
+    def cluster(self) -> Cluster:
+        if self.ring_replicas == 1:
+            return Cluster()
+        return Cluster(
+            replicas=self.ring_replicas,
+            replication_factor=self.ring_replicas,
+            kvstore="etcd",
+            etcd_endpoints=(f"ring-kv:{ETCD_PORT}",),
+            interface=self.interface,
+        )
+
+
+def _wget(executable: str, url: str) -> list[str]:
+    return ["CMD", executable, "-q", "-O", "/dev/null", url]
+
+
+
+
+def _credentials_env(store: ObjectStore) -> dict[str, str]:
+    env = {"AWS_SHARED_CREDENTIALS_FILE": CREDENTIALS_FILE}
+    return {**env, **CHECKSUM_ENV} if store.s3_compatible else env
+
+
+def build(cfg: StackConfig, layout: Layout) -> list[Workload]:
+    pins = cfg.pins
+    enabled = cfg.tools.enabled()
+    cluster = layout.cluster()
+    out: list[Workload] = []
+    ring = ["ring-kv"] if cluster.kvstore == "etcd" and ({"loki", "tempo"} & set(enabled)) else []
+    if ring:
+        out.append(Workload(
+            name="ring-kv", tool="ring", pin="etcd", image=versions.image(pins, "etcd"),
+            entrypoint=["/usr/local/bin/etcd"],
+            args=[
+                f"--listen-client-urls=http://0.0.0.0:{ETCD_PORT}",
+                f"--advertise-client-urls=http://ring-kv:{ETCD_PORT}",
+                f"--data-dir={ETCD_DATA}/default.etcd",
+                # Heartbeats rewrite the ring every few seconds; without compaction the history
+                # fills the 2 GiB quota in about three days (measured 520 KB/min with 6 members)
+                # and etcd turns read-only (auto compaction is off by default,
+                # server/embed/config.go at v3.6.14).
+                "--auto-compaction-mode=periodic",
+                "--auto-compaction-retention=5m",
+            ],
+            # etcdctl's default endpoint is this member (127.0.0.1:2379).
+            health=["CMD", "/usr/local/bin/etcdctl", "endpoint", "health"],
+            health_note="etcdctl endpoint health",
+            # Ring clients resume their watch at the last revision they saw: an etcd that restarts
+            # empty leaves every distributor and querier on a stale ring until its revision catches
+            # up (measured: as long as the old etcd had run). Keeping the data keeps the revision,
+            # so the store needs a volume, and the volume a fixed node.
+            volumes={"ring-kv-data": ETCD_DATA}, node_local_state=True,
+        ))
+    if "loki" in enabled:
+        store = object_store(cfg, "loki")
+        files = [File("/etc/loki/config.yaml", dump(loki.render(cfg, store, cluster)))]
+        if cfg.multi_tenant:
+            files.append(File("/etc/loki/runtime.yaml", dump(loki.tenant_overrides(cfg))))
+        out.append(Workload(
+            name="loki", tool="loki", pin="loki", image=versions.image(pins, "loki"),
+            args=["-config.file=/etc/loki/config.yaml", "-target=all"],
+            # The image has no shell or wget; Loki checks itself (cmd/loki/health.go, >= 3.6.5).
+            health=["CMD", "/usr/bin/loki", "-health", f"-health.url=http://127.0.0.1:{loki.HTTP_PORT}/ready"],
+            health_note="loki -health (GET /ready)",
+            env=_credentials_env(store), ports=[loki.HTTP_PORT], files=files, credentials=True,
+            volumes={"loki-data": loki.DATA_DIR}, replicas=layout.ring_replicas, per_replica_volumes=layout.ring_replicas > 1,
+            stop_grace_seconds=FLUSH_GRACE_SECONDS, after=ring,
+        ))
+    if "tempo" in enabled:
+        store = object_store(cfg, "tempo")
+        out.append(Workload(
+            name="tempo", tool="tempo", pin="tempo", image=versions.image(pins, "tempo"),
+            # `-target=all` forces the ingester ring in memory with replication factor 1 on
+            # 127.0.0.1 (cmd/tempo/main.go at v2.10.8, "if we're in single binary mode force all
+            # rings ... in memory"): several replicas would be islands. The scalable single binary
+            # runs the same modules (cmd/tempo/app/modules.go) and keeps the configured rings.
+            args=["-config.file=/etc/tempo/config.yaml", f"-target={'all' if cluster.replicas == 1 else 'scalable-single-binary'}"],
+            # Tempo 2.x is distroless with no shell, no wget and no self-check (grafana/tempo#6536,
+            # fixed only in 3.0): nothing inside the container can probe it. Crashes still restart
+            # the task and roll back a Swarm update; readiness is checked from outside by
+            # `tools.verify --only tools` (GET /ready on the published port).
+            health=None,
+            health_note="none in the image; tools.verify checks GET /ready from outside",
+            env=_credentials_env(store), ports=[tempo.HTTP_PORT, tempo.OTLP_GRPC_PORT, tempo.OTLP_HTTP_PORT],
+            files=[File("/etc/tempo/config.yaml", dump(tempo.render(cfg, store, cluster)))], credentials=True,
+            volumes={"tempo-data": tempo.DATA_DIR}, replicas=layout.ring_replicas, per_replica_volumes=layout.ring_replicas > 1,
+            stop_grace_seconds=FLUSH_GRACE_SECONDS, after=ring,
+        ))
+    if "thanos" in enabled:
+        out += _thanos(cfg, layout)
+    # A Thanos spoke has no Query of its own: the hub's Grafana shows its data.
+    shown = {tool for tool in enabled if tool != "thanos" or cfg.tools.thanos.owns_bucket}
+    if shown:
+        urls = {"thanos": f"http://thanos-query:{thanos.HTTP_PORT}", "loki": f"http://loki:{loki.HTTP_PORT}", "tempo": f"http://tempo:{tempo.HTTP_PORT}"}
+        urls = {tool: url for tool, url in urls.items() if tool in shown}
+        out.append(Workload(
+            name="grafana", tool="grafana", pin="grafana", image=versions.image(pins, "grafana"), args=[],
+            health=_wget("/usr/bin/wget", f"http://127.0.0.1:{GRAFANA_PORT}/api/health"), health_note="wget /api/health",
+            env={
+                # Grafana reads `<VAR>__FILE` as a path to the value: the password stays a file.
+                "GF_SECURITY_ADMIN_PASSWORD__FILE": GRAFANA_ADMIN_PASSWORD_FILE,
+                "GF_ANALYTICS_REPORTING_ENABLED": "false",
+            },
+            ports=[GRAFANA_PORT],
+            files=[File("/etc/grafana/provisioning/datasources/obs-storage.yaml", dump(grafana.render(cfg, urls)))],
+            # Users, dashboards and the database (SQLite) outlive the container.
+            volumes={"grafana-data": GRAFANA_DATA}, node_local_state=True,
+        ))
+    return out
+
+
+def _thanos(cfg: StackConfig, layout: Layout) -> list[Workload]:
+    pins = cfg.pins
+    image = versions.image(pins, "thanos")
+    store = object_store(cfg, "thanos")
+    objstore = File(thanos.OBJSTORE_FILE, dump(thanos.objstore(store)))
+    env = _credentials_env(store)
+    ready = _wget("/bin/wget", f"http://127.0.0.1:{thanos.HTTP_PORT}/-/ready")
+    thanos_cfg = cfg.tools.thanos
+    receive = thanos_cfg.mode == "receive"
+    spoke = not thanos_cfg.owns_bucket
+    endpoints = [f"thanos-store:{thanos.GRPC_PORT}", *thanos_topology.sidecar_endpoints(cfg)]
+    out: list[Workload] = []
+    receive_names = [f"thanos-receive-{i}" for i in range(thanos_cfg.receive_replication_factor)] if receive and not spoke else []
+
+    scrape = {"prometheus": [f"localhost:{prometheus.PORT}"], "thanos": [f"thanos-query:{thanos.HTTP_PORT}", f"thanos-store:{thanos.HTTP_PORT}"]}
+    receive_url = f"http://{receive_names[0]}:{thanos.RECEIVE_REMOTE_WRITE_PORT}/api/v1/receive" if receive_names else None
+    if spoke:
+        # Only this cluster's Prometheus (and sidecar): the hub runs the rest.
+        scrape = {"prometheus": scrape["prometheus"], **({} if receive else {"thanos": [f"thanos-sidecar:{thanos.HTTP_PORT}"]})}
+        receive_url = thanos_cfg.hub_bucket.receive_url if receive else None
+    prom_config = prometheus.render(cfg, layout.cluster_label, "prometheus-0", scrape, receive_url)
+    out.append(Workload(
+        name="prometheus", tool="thanos", pin="prometheus", image=versions.image(pins, "prometheus"), args=prometheus.flags(cfg),
+        health=_wget("/bin/wget", f"http://127.0.0.1:{prometheus.PORT}/-/ready"), health_note="wget /-/ready", ports=[prometheus.PORT],
+        files=[File("/etc/prometheus/prometheus.yml", dump(prom_config))],
+        # Recent blocks only (prometheus.LOCAL_RETENTION); older ones are in the bucket.
+        volumes={"prometheus-data": prometheus.TSDB_PATH}, node_local_state=True,
+        joins_hub_network=spoke and receive,
+    ))
+    if spoke:
+        if not receive:
+            out.append(_sidecar(cfg, image, env, objstore, ready, spoke=True))
+        return out
+    if receive:
+        hashring = json.dumps([{"hashring": "default", "endpoints": [f"{n}:{thanos.GRPC_PORT}" for n in receive_names]}])
+        for name in receive_names:
+            out.append(Workload(
+                name=name, tool="thanos", pin="thanos", image=image,
+                args=thanos.receive_args(cfg, name, f"{name}:{thanos.GRPC_PORT}", "/etc/thanos/hashrings.json", data_dir=f"{RECEIVE_DATA}/receive"),
+                health=ready, health_note="wget /-/ready", env=env,
+                files=[objstore, File("/etc/thanos/hashrings.json", hashring)], credentials=True,
+                # Acknowledged samples live in the TSDB/WAL until the next 2h upload: keep them on a
+                # volume. The image's user (1001) can write only /tmp, whose mode (1777) a new
+                # volume mounted there takes over.
+                volumes={f"{name}-data": RECEIVE_DATA},
+            ))
+            endpoints.append(f"{name}:{thanos.GRPC_PORT}")
+    else:
+        out.append(_sidecar(cfg, image, env, objstore, ready, spoke=False))
+        endpoints.append(f"thanos-sidecar:{thanos.GRPC_PORT}")
+    # Store and compactor keep only disposable caches and working files: no volume to lose.
+    out.append(Workload(
+        name="thanos-store", tool="thanos", pin="thanos", image=image, args=thanos.store_args(data_dir="/tmp/thanos-store"),
+        health=ready, health_note="wget /-/ready", env=env, files=[objstore], credentials=True,
+    ))
+    out.append(Workload(
+        name="thanos-compact", tool="thanos", pin="thanos", image=image, args=thanos.compact_args(cfg, data_dir="/tmp/thanos-compact"),
+        health=ready, health_note="wget /-/ready", env=env, files=[objstore], credentials=True,
+        labels={thanos.COMPACTOR_BUCKET_LABEL: thanos_cfg.bucket},
+    ))
+    out.append(Workload(
+        name="thanos-query", tool="thanos", pin="thanos", image=image, args=thanos.query_args(endpoints),
+        health=ready, health_note="wget /-/ready", ports=[thanos.HTTP_PORT], replicas=layout.query_replicas,
+    ))
+    return out
+
+
+def _sidecar(cfg: StackConfig, image: str, env: dict[str, str], objstore: File, ready: list[str], spoke: bool) -> Workload:
+    # On a spoke the sidecar also sits on the hub's network, where `prometheus` is the hub's:
+    # it finds its own Prometheus by container/service name, unique on both networks.
+    host = f"{cfg.name_prefix}-prometheus" if spoke else "prometheus"
+    return Workload(
+        name="thanos-sidecar", tool="thanos", pin="thanos", image=image,
+        args=thanos.sidecar_args(f"http://{host}:{prometheus.PORT}", prometheus.TSDB_PATH),
+        health=ready, health_note="wget /-/ready", env=env, files=[objstore], credentials=True,
+        # Reads the TSDB Prometheus writes: same volume, same node, same user (nobody). The
+        # volume's owner comes from the Prometheus image, which has /prometheus; this image
+        # does not, so its mount never changes the owner (moby CopyImagePathContent).
+        volumes={"prometheus-data": prometheus.TSDB_PATH}, node_local_state=True,
+        user="65534:65534",
+        joins_hub_network=spoke,
+    )

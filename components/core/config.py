@@ -1,0 +1,720 @@
+"""The stack configuration: one pydantic model, read once, validated before any resource exists.
+
+Keys live under the `obs-storage:` namespace and are camelCase, as Pulumi stack files write them.
+`loading.load()` turns the raw config map into a `StackConfig` or raises `ConfigError` with one
+line that names the stack, the key, the bad value and the fix. This module holds the model, its
+errors and the naming rules; it imports nothing of the project but the pins.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import string
+import typing
+from enum import Enum
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from components.core import versions
+
+PROJECT = "obs-storage"
+
+# Storage classes a querier can read synchronously, and the ones that need a restore first.
+READABLE_CLASSES = ("STANDARD_IA", "INTELLIGENT_TIERING", "GLACIER_IR")
+ARCHIVE_CLASSES = ("GLACIER", "DEEP_ARCHIVE")
+# AWS refuses transitions to STANDARD_IA earlier than 30 days after creation.
+MIN_TRANSITION_DAYS = {"STANDARD_IA": 30}
+S3_MAX_LIFECYCLE_RULES = 1000
+# Rules every bucket carries besides the per-prefix data rules: abort multipart, noncurrent versions.
+FIXED_LIFECYCLE_RULES = 2
+
+SECRET_KEYS = ("hetznerAccessKey", "hetznerSecretKey", "kubeconfig")
+
+
+class Target(str, Enum):
+    LOCAL = "local"
+    AWS = "aws"
+    HETZNER = "hetzner"
+
+
+class ConfigError(Exception):
+    """Bad stack configuration, reported as one actionable line."""
+
+    def __init__(self, stack: str, key: str, value: Any, problem: str, fix: str, prefix: bool = True):
+        # A suggested command must act on the stack the error is about, not on whichever stack
+        # happens to be selected.
+        fix = re.sub(r"`pulumi config (set|rm) ", rf"`pulumi config \1 --stack {stack} ", fix)
+        self.stack, self.key, self.value, self.problem, self.fix = stack, key, value, problem, fix
+        shown = "(not set)" if value is _MISSING else json.dumps(value, default=str)
+        name = f"{PROJECT}:{key}" if prefix else key
+        super().__init__(f"stack '{stack}': {name} = {shown} {problem}. Fix: {fix}.")
+
+
+class StackFileError(ConfigError):
+    """A stack or project file that is not the YAML Pulumi reads, reported as one line with its
+    file, line and column."""
+
+    def __init__(self, stack: str, path: str, line: int, column: int, problem: str, fix: str):
+        self.stack, self.key, self.value, self.problem, self.fix = stack, path, _MISSING, problem, fix
+        self.path, self.line, self.column = path, line, column
+        Exception.__init__(self, f"stack '{stack}': {path}:{line}:{column}: {problem}. Fix: {fix}.")
+
+
+_MISSING = object()
+
+
+def _fail(key: str, value: Any, problem: str, fix: str) -> PydanticCustomError:
+    """An error raised inside a validator that keeps the exact config key it is about."""
+    return PydanticCustomError("obs_config", "{problem}", {"key": key, "value": value, "problem": problem, "fix": fix})
+
+
+class _Model(BaseModel):
+    # Stack config is read by alias only (`load`): `bucketLifecycle`, never `bucket_lifecycle`, so a
+    # key has one spelling. Python code and tests may build models by field name.
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, validate_by_name=True)
+
+
+# ---------------------------------------------------------------- storage
+class Transition(_Model):
+    days: int = Field(ge=1)
+    storage_class: Literal[
+        "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"
+    ]
+
+
+class StorageConfig(_Model):
+    """Object storage shared by all tools of the stack. Unset fields take the target's defaults."""
+
+    region: Optional[str] = None
+    endpoint: Optional[str] = None
+    path_style: Optional[bool] = None
+    tls: Optional[bool] = None
+    kms_key_arn: Optional[str] = None
+    tags: dict[str, str] = {}
+    # False: no expiration/transition rules on buckets; each tool's own retention is the only one.
+    bucket_lifecycle: bool = True
+    versioning: Optional[bool] = None
+    noncurrent_version_days: int = Field(default=7, ge=1)
+    protect: Optional[bool] = None
+
+
+# ---------------------------------------------------------------- tools
+_PREFIX_RE = re.compile(r"^([a-z0-9][a-z0-9._-]*/)*$")
+
+
+# Marks a field that is required unless the model says otherwise (a disabled tool, a Thanos spoke):
+# pydantic then sees it as optional, the error messages still list it as required.
+_REQUIRED_WHEN_USED = {"requiredWhenUsed": True}
+
+
+class _ToolBase(_Model):
+    TOOL: typing.ClassVar[str] = ""
+    enabled: bool = True
+    # Required for an enabled tool whose bucket the stack owns (see `owns_bucket`).
+    bucket: Optional[str] = Field(default=None, json_schema_extra=_REQUIRED_WHEN_USED)
+    prefix: str = ""
+    transitions: list[Transition] = []
+    # Bucket expiration: a safety net only, strictly above what the tool itself still serves.
+    expire_after_days: Optional[int] = Field(default=None, ge=1)
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_name(cls, name: Optional[str]) -> Optional[str]:
+        # None only where the model allows it: a Thanos spoke uses its hub's bucket.
+        problem = bucket_name_problem(name) if name is not None else None
+        if problem:
+            fix = "use 3-63 lowercase letters, digits and hyphens, starting and ending with a letter or digit"
+            suggestion = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63].strip("-")
+            if bucket_name_problem(suggestion) is None:
+                fix += f", e.g. {suggestion!r}"
+            raise PydanticCustomError("obs_config", "{problem}", {"problem": problem, "fix": fix})
+        return name
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, prefix: str) -> str:
+        if not _PREFIX_RE.match(prefix):
+            raise PydanticCustomError(
+                "obs_config",
+                "is not a valid object prefix",
+                {"fix": "use '' or lowercase path segments ending in '/', e.g. 'loki/'"},
+            )
+        return prefix
+
+    @property
+    def owns_bucket(self) -> bool:
+        return True
+
+    @model_validator(mode="after")
+    def _bucket_required(self) -> "_ToolBase":
+        if self.enabled and self.owns_bucket and self.bucket is None:
+            raise _fail("bucket", _MISSING, "is required" + (" for a hub (the stack that owns the Thanos bucket)" if self.TOOL == "thanos" else ""),
+                        f"run `pulumi config set --path '{PROJECT}:tools.{self.TOOL}.bucket' <name>`"
+                        + (", or set tools.thanos.role to spoke" if self.TOOL == "thanos" else ""))
+        return self
+
+    def served_hours(self) -> Optional[int]:
+        """Hours after which the tool no longer serves an object's data; None when kept forever."""
+        raise NotImplementedError
+
+    def retention_text(self) -> str:
+        raise NotImplementedError
+
+
+class LokiConfig(_ToolBase):
+    TOOL = "loki"
+    @field_validator("prefix")
+    @classmethod
+    def _no_prefix(cls, prefix: str) -> str:
+        if prefix:
+            raise PydanticCustomError(
+                "obs_config",
+                "is not supported for Loki: its S3 client keeps the index and loki_cluster_seed.json at the bucket root",
+                {"fix": "remove tools.loki.prefix and give Loki a bucket of its own"},
+            )
+        return prefix
+
+    retention_days: int = Field(default=31, ge=1)
+    # compactor.retention_delete_delay: chunks marked for deletion stay readable this long.
+    delete_delay_hours: int = Field(default=2, ge=0)
+
+    def served_hours(self) -> Optional[int]:
+        return self.retention_days * 24 + self.delete_delay_hours
+
+    def retention_text(self) -> str:
+        return f"retention {self.retention_days}d + {self.delete_delay_hours}h delete delay"
+
+
+class TempoConfig(_ToolBase):
+    TOOL = "tempo"
+    retention_days: int = Field(default=14, ge=1)
+    # compactor.compaction.compacted_block_retention: compacted-away blocks stay this long.
+    delete_delay_hours: int = Field(default=1, ge=0)
+
+    def served_hours(self) -> Optional[int]:
+        return self.retention_days * 24 + self.delete_delay_hours
+
+    def retention_text(self) -> str:
+        return f"retention {self.retention_days}d + {self.delete_delay_hours}h delete delay"
+
+
+class ThanosRetention(_Model):
+    """Compactor retention per resolution in days; 0 keeps that resolution forever."""
+
+    raw_days: int = Field(default=30, ge=0)
+    five_minute_days: int = Field(default=90, ge=0)
+    one_hour_days: int = Field(default=365, ge=0)
+
+
+_STACK_FQN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+# A Prometheus external label value this project can also use in names and messages.
+_CLUSTER_LABEL_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
+_ENDPOINT_RE = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
+# Keys of tools.thanos that configure the bucket or the compactor: the hub's alone.
+HUB_ONLY_KEYS = {
+    "bucket": "the hub's bucket is read from its stack outputs",
+    "prefix": "the hub's prefix is read from its stack outputs",
+    "transitions": "bucket rules belong to the stack that owns the bucket",
+    "expire_after_days": "bucket rules belong to the stack that owns the bucket",
+    "retention": "retention is what the compactor applies, and only the hub runs the bucket's one compactor (two corrupt it)",
+    "delete_delay_hours": "the delete delay is a compactor flag, and only the hub runs the bucket's one compactor (two corrupt it)",
+    "receive_replication_factor": "Receive runs on the hub",
+    "receive_url": "Receive runs on the hub",
+    "spokes": "only a hub lists spokes",
+}
+
+
+def stack_fqn_problem(name: str) -> Optional[str]:
+    return None if _STACK_FQN_RE.match(name) else "is not a fully qualified stack name"
+
+
+class ThanosSpoke(_Model):
+    """A spoke as its hub lists it. The list is what keeps cluster labels unique: the hub refuses a
+    duplicate, and a spoke refuses to run unless the hub lists it with its own label."""
+
+    # Fully qualified: <organization>/<project>/<stack> (DIY backends: organization/obs-storage/<stack>).
+    stack: str
+    cluster_label: str
+    # host:port of the spoke's sidecar gRPC API, where the hub's Query can reach it (same Docker
+    # engine, VPC peering, VPN). Without it the hub sees the spoke's data once uploaded (2-3 h).
+    sidecar_endpoint: Optional[str] = None
+    # target aws: the spoke's AWS account when it is not the hub's; the hub's bucket policy then
+    # lets that account's obs-<stack>-prometheus role list, read and write (never delete).
+    account: Optional[str] = None
+
+    @field_validator("stack")
+    @classmethod
+    def _fqn(cls, name: str) -> str:
+        if stack_fqn_problem(name):
+            raise PydanticCustomError("obs_config", "is not a fully qualified stack name",
+                                      {"fix": "use <organization>/<project>/<stack>, e.g. organization/obs-storage/staging-batch"})
+        return name
+
+    @field_validator("cluster_label")
+    @classmethod
+    def _label(cls, label: str) -> str:
+        return _cluster_label(label)
+
+    @field_validator("sidecar_endpoint")
+    @classmethod
+    def _endpoint(cls, endpoint: Optional[str]) -> Optional[str]:
+        if endpoint is not None and not _ENDPOINT_RE.match(endpoint):
+            raise PydanticCustomError("obs_config", "is not host:port", {"fix": "use the host and gRPC port (10901) the hub reaches the spoke's sidecar at"})
+        return endpoint
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, account: Optional[str]) -> Optional[str]:
+        if account is not None and not re.match(r"^\d{12}$", account):
+            raise PydanticCustomError("obs_config", "is not a 12-digit AWS account id", {"fix": "quote the spoke's account id, e.g. '210987654321'"})
+        return account
+
+
+def _cluster_label(label: str) -> str:
+    if not label:
+        raise PydanticCustomError("obs_config", "is empty; blocks of clusters without a distinct cluster label overlap",
+                                  {"fix": "set a label unique among the hub and its spokes, e.g. the stack name"})
+    if not _CLUSTER_LABEL_RE.match(label):
+        raise PydanticCustomError("obs_config", "is not a usable cluster label",
+                                  {"fix": "use 1-63 letters, digits, '.', '_' and '-', e.g. the stack name"})
+    return label
+
+
+class ThanosConfig(_ToolBase):
+    TOOL = "thanos"
+    retention: ThanosRetention = ThanosRetention()
+    # --delete-delay: blocks marked for deletion stay readable this long.
+    delete_delay_hours: int = Field(default=48, ge=0)
+    mode: Literal["sidecar", "receive"] = "sidecar"
+    receive_replication_factor: int = Field(default=3, ge=1)
+    # hub: owns the bucket, store gateway, query, compactor (and Receive). spoke: Prometheus whose
+    # sidecar uploads to the hub's bucket, or which remote-writes to the hub's Receive.
+    role: Literal["hub", "spoke"] = "hub"
+    # spoke: the hub's fully qualified stack name, read with a StackReference.
+    hub: Optional[str] = None
+    # The `cluster` external label of this stack's Prometheus. Default: the stack name.
+    cluster_label: Optional[str] = None
+    # spoke: accept a bucket in another region than this stack's (inter-region transfer is billed).
+    cross_region: bool = False
+    # hub: every spoke with its cluster label (see ThanosSpoke).
+    spokes: list[ThanosSpoke] = []
+    # hub, mode receive: the URL other clusters remote-write to (their route in: ingress, load
+    # balancer, VPN). Default: none, except on target local, where spokes join the hub's network.
+    receive_url: Optional[str] = None
+
+    @field_validator("cluster_label")
+    @classmethod
+    def _label(cls, label: Optional[str]) -> Optional[str]:
+        return None if label is None else _cluster_label(label)
+
+    @model_validator(mode="after")
+    def _role(self) -> "ThanosConfig":
+        if self.role == "spoke":
+            for name in sorted(HUB_ONLY_KEYS):
+                if name in self.model_fields_set:
+                    key = to_camel(name)
+                    value = getattr(self, name)
+                    shown = value.model_dump(by_alias=True) if isinstance(value, BaseModel) else value
+                    if isinstance(shown, list):
+                        shown = [v.model_dump(by_alias=True) if isinstance(v, BaseModel) else v for v in shown]
+                    raise _fail(key, shown, f"is set on a spoke; {HUB_ONLY_KEYS[name]}", f"remove tools.thanos.{key} from the spoke (set it on the hub)")
+            if self.hub is None:
+                raise _fail("hub", _MISSING, "is required for a spoke",
+                            "run `pulumi config set --path 'obs-storage:tools.thanos.hub' <organization>/obs-storage/<hub stack>`")
+            if stack_fqn_problem(self.hub):
+                raise _fail("hub", self.hub, "is not a fully qualified stack name",
+                            "use <organization>/<project>/<stack>, e.g. organization/obs-storage/staging")
+            return self
+        if self.hub is not None:
+            raise _fail("hub", self.hub, "names a hub, but this stack is a hub (tools.thanos.role)",
+                        "set tools.thanos.role to spoke, or remove tools.thanos.hub")
+        if self.cross_region:
+            raise _fail("crossRegion", True, "is a spoke setting", "remove it from the hub")
+        if self.receive_url is not None and self.mode != "receive":
+            raise _fail("receiveUrl", self.receive_url, "is set but tools.thanos.mode is not receive", "remove it, or set mode to receive")
+        if self.receive_url is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", self.receive_url):
+            raise _fail("receiveUrl", self.receive_url, "is not an http(s) URL", "use the full remote-write URL, e.g. https://thanos-receive.example.com/api/v1/receive")
+        stacks: dict[str, int] = {}
+        labels: dict[str, int] = {}
+        for i, spoke in enumerate(self.spokes):
+            if spoke.stack in stacks:
+                raise _fail(f"spokes[{i}].stack", spoke.stack, f"is also spokes[{stacks[spoke.stack]}]", "list each spoke once")
+            if spoke.cluster_label in labels:
+                raise _fail(f"spokes[{i}].clusterLabel", spoke.cluster_label, f"is also the label of spokes[{labels[spoke.cluster_label]}]; "
+                            "their blocks would overlap in the one bucket", "give every cluster its own label")
+            stacks[spoke.stack], labels[spoke.cluster_label] = i, i
+        return self
+
+    # spoke: the hub's bucket (thanos_topology.HubBucket), set once read from the hub's stack
+    # outputs; never from config.
+    _hub_bucket: Any = PrivateAttr(default=None)
+
+    @property
+    def owns_bucket(self) -> bool:
+        return self.role == "hub"
+
+    @property
+    def hub_bucket(self) -> Any:
+        return self._hub_bucket
+
+    def use_hub(self, hub_bucket: Any) -> None:
+        assert self.role == "spoke"
+        self._hub_bucket = hub_bucket
+
+    @model_validator(mode="after")
+    def _odd_replication(self) -> "ThanosConfig":
+        if self.mode == "receive" and self.receive_replication_factor % 2 == 0:
+            raise _fail(
+                "receiveReplicationFactor",
+                self.receive_replication_factor,
+                "is even; Receive needs a quorum of (n+1)/2 writes",
+                "use an odd number such as 1 or 3",
+            )
+        return self
+
+    def served_hours(self) -> Optional[int]:
+        r = self.retention
+        days = (r.raw_days, r.five_minute_days, r.one_hour_days)
+        return None if 0 in days else max(days) * 24 + self.delete_delay_hours
+
+    def retention_text(self) -> str:
+        r = self.retention
+        return (
+            f"retention raw {r.raw_days}d / 5m {r.five_minute_days}d / 1h {r.one_hour_days}d "
+            f"+ {self.delete_delay_hours}h delete delay (0 = forever)"
+        )
+
+
+class ToolsConfig(_Model):
+    loki: LokiConfig
+    tempo: TempoConfig
+    thanos: ThanosConfig
+
+    def enabled(self) -> dict[str, _ToolBase]:
+        return {name: tool for name, tool in (("loki", self.loki), ("tempo", self.tempo), ("thanos", self.thanos)) if tool.enabled}
+
+    def owned(self) -> dict[str, _ToolBase]:
+        """Enabled tools whose bucket this stack declares (not a Thanos spoke's: its hub owns it)."""
+        return {name: tool for name, tool in self.enabled().items() if name != "thanos" or self.thanos.owns_bucket}
+
+
+# ---------------------------------------------------------------- platforms
+class AwsConfig(_Model):
+    cluster_name: str
+    identity: Literal["irsa", "pod-identity"] = "irsa"
+    # "existing": look the cluster's IAM OIDC provider up; "create": declare it (cluster has none).
+    oidc_provider: Literal["existing", "create"] = "existing"
+    namespace: str = "observability"
+    # Availability zones the ring members spread over (zone-aware replication needs three).
+    zones: list[str] = []
+    # Ingester WAL: emptyDir survives a move to another zone; persistentVolume (EBS) does not.
+    wal_volume: Literal["emptyDir", "persistentVolume"] = "emptyDir"
+    # Prometheus operator CRDs: "install" with kube-prometheus-stack, or "existing" when the cluster
+    # already has them (a second install of the same cluster-wide CRDs fails).
+    prometheus_crds: Literal["install", "existing"] = "install"
+    # A node-exporter DaemonSet (hostNetwork, port 9100); off because clusters often run one already.
+    node_exporter: bool = False
+    # Thanos compactor scratch space (emptyDir limit and ephemeral-storage request). Upstream sizing
+    # guidance for a medium bucket is about 100 GB (thanos-io/thanos v0.42.4 docs/components/compact.md).
+    thanos_compact_disk_gi: int = Field(default=100, ge=10)
+    # Read-path caches in MB (0 = off): Loki's memcached chunks and results caches (chart defaults
+    # 8192 and 1024, loki-18.11.0 values.yaml), the Thanos store gateways' in-memory index cache
+    # (Thanos' default 250 MB, --index-cache-size) and Thanos Query Frontend's response cache.
+    loki_chunks_cache_mb: int = Field(default=2048, ge=0)
+    loki_results_cache_mb: int = Field(default=512, ge=0)
+    thanos_index_cache_mb: int = Field(default=1024, ge=0)
+    thanos_response_cache_mb: int = Field(default=512, ge=0)
+
+    @field_validator("zones")
+    @classmethod
+    def _zones(cls, zones: list[str]) -> list[str]:
+        if zones and (len(zones) != 3 or len(set(zones)) != 3):
+            raise PydanticCustomError("obs_config", "must list exactly three distinct zones", {"fix": "list three zones, e.g. [ap-northeast-2a, ap-northeast-2b, ap-northeast-2c]"})
+        return zones
+
+
+class HetznerConfig(_Model):
+    location: Literal["fsn1", "nbg1", "hel1"] = "fsn1"
+    swarm_host: str
+    placement_constraints: list[str] = []
+    # Hostname of the Swarm node that keeps the stack's node-local state (Prometheus' TSDB, which
+    # its Thanos sidecar must read on the same node, and Grafana's database). A node label could
+    # match several nodes and split Prometheus from its sidecar; a hostname cannot.
+    state_node: str
+
+    @field_validator("state_node")
+    @classmethod
+    def _hostname(cls, node: str) -> str:
+        if not re.match(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$", node):
+            raise PydanticCustomError(
+                "obs_config", "is not a node hostname", {"fix": "use the HOSTNAME column of `docker node ls` for the node that keeps Prometheus' data"}
+            )
+        return node
+
+    @field_validator("swarm_host")
+    @classmethod
+    def _ssh(cls, host: str) -> str:
+        if not re.match(r"^ssh://[^\s/]+$", host):
+            raise PydanticCustomError(
+                "obs_config", "is not an ssh:// Docker host", {"fix": "use the form ssh://user@swarm-manager.example.com"}
+            )
+        return host
+
+
+class Secrets(BaseModel):
+    """Credentials, only ever read from Pulumi secrets."""
+
+    model_config = ConfigDict(extra="forbid")
+    hetzner_access_key: Optional[SecretStr] = None
+    hetzner_secret_key: Optional[SecretStr] = None
+    kubeconfig: Optional[SecretStr] = None
+
+
+# ---------------------------------------------------------------- the whole stack
+_NAME_PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
+_TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class StackConfig(_Model):
+    target: Target
+    storage: StorageConfig = StorageConfig()
+    tools: ToolsConfig
+    # Loki/Tempo tenant ids; the single-tenant default is Loki's built-in "fake".
+    tenants: list[str] = ["fake"]
+    versions: dict[str, str] = {}
+    # Prefix of every Docker name this stack creates (containers, services, networks, volumes) on
+    # an engine or Swarm it may share with other stacks. Default: obs-<stack>.
+    name_prefix: Optional[str] = None
+    aws: Optional[AwsConfig] = None
+    hetzner: Optional[HetznerConfig] = None
+    secrets: Secrets = Secrets()
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenants(cls, tenants: list[str]) -> list[str]:
+        for i, tenant in enumerate(tenants):
+            if not _TENANT_RE.match(tenant):
+                raise _fail(f"[{i}]", tenant, "cannot be used as a tenant id and object prefix",
+                            "use lowercase letters, digits, '-' and '_' (max 63)")
+        if not tenants or len(set(tenants)) != len(tenants):
+            raise PydanticCustomError("obs_config", "must be a non-empty list of distinct ids", {"fix": "list each tenant once"})
+        return tenants
+
+    @field_validator("name_prefix")
+    @classmethod
+    def _name_prefix(cls, prefix: Optional[str]) -> Optional[str]:
+        if prefix is not None and not _NAME_PREFIX_RE.match(prefix):
+            raise PydanticCustomError("obs_config", "is not a usable Docker name prefix",
+                                      {"fix": "use 1-30 lowercase letters, digits and '-', starting with a letter, e.g. obs-prod"})
+        return prefix
+
+    @field_validator("versions")
+    @classmethod
+    def _versions(cls, overrides: dict[str, str]) -> dict[str, str]:
+        for key, version in overrides.items():
+            if key not in versions.DEFAULT_PINS:
+                raise _fail(key, version, "is not an artefact this project deploys",
+                            f"use one of {', '.join(sorted(versions.DEFAULT_PINS))}")
+            problem = versions.version_problem(key, version)
+            if problem:
+                raise _fail(key, version, problem,
+                            f"pin an exact, known-good version such as {versions.DEFAULT_PINS[key].version!r}")
+        return overrides
+
+    # -- derived, target-dependent defaults
+    @property
+    def multi_tenant(self) -> bool:
+        return self.tenants != ["fake"]
+
+    @property
+    def pins(self) -> dict[str, versions.Pin]:
+        return versions.resolve(self.versions)
+
+    @model_validator(mode="after")
+    def _resolve_and_check(self) -> "StackConfig":
+        self._apply_target_defaults()
+        self._check_target_support()
+        self._check_buckets()
+        for name, tool in self.tools.enabled().items():
+            self._check_lifecycle(name, tool)
+        return self
+
+    def _apply_target_defaults(self) -> None:
+        s = self.storage
+        if self.target is Target.LOCAL:
+            s.region = s.region or "us-east-1"
+            # Inside the Docker network the tools reach MinIO by its container name.
+            s.endpoint = s.endpoint or "minio:9000"
+            s.path_style = True if s.path_style is None else s.path_style
+            s.tls = False if s.tls is None else s.tls
+            s.protect = False if s.protect is None else s.protect
+        elif self.target is Target.AWS:
+            if self.aws is None:
+                raise _fail("aws.clusterName", _MISSING, "is required for target aws", "run `pulumi config set --path 'obs-storage:aws.clusterName' <name>` with the existing EKS cluster's name")
+            if not s.region:
+                raise _fail("storage.region", _MISSING, "is required for target aws", "set it, e.g. ap-northeast-2")
+            s.endpoint = s.endpoint or f"s3.{s.region}.amazonaws.com"
+            if not self.aws.zones:
+                self.aws.zones = [f"{s.region}{letter}" for letter in "abc"]
+            for zone in self.aws.zones:
+                if not zone.startswith(s.region):
+                    raise _fail("aws.zones", self.aws.zones, f"has {zone!r}, which is not in region {s.region}", f"use zones of {s.region}")
+            s.path_style = False if s.path_style is None else s.path_style
+            s.tls = True if s.tls is None else s.tls
+            s.protect = True if s.protect is None else s.protect
+        else:
+            if self.hetzner is None:
+                raise _fail("hetzner.swarmHost", _MISSING, "is required for target hetzner", "run `pulumi config set --path 'obs-storage:hetzner.swarmHost' ssh://<user>@<swarm manager>`")
+            location = self.hetzner.location
+            if s.region and s.region != location:
+                raise _fail("storage.region", s.region, f"differs from hetzner.location {location!r}", "remove storage.region; it follows hetzner.location")
+            s.region = location
+            s.endpoint = s.endpoint or f"{location}.your-objectstorage.com"
+            # Hetzner serves path-style URLs; virtual-hosted names need a wildcard cert per bucket.
+            s.path_style = True if s.path_style is None else s.path_style
+            s.tls = True if s.tls is None else s.tls
+            s.protect = True if s.protect is None else s.protect
+        if s.versioning is None:
+            # Versioning keeps deleted objects until the noncurrent rule expires them, so it needs lifecycle.
+            s.versioning = s.bucket_lifecycle and self.target is not Target.HETZNER
+
+    def _check_target_support(self) -> None:
+        s, t = self.storage, self.target.value
+        if self.name_prefix is not None and self.target is Target.AWS:
+            raise _fail("namePrefix", self.name_prefix, "names Docker resources, which target aws does not create",
+                        "remove it; on aws the tools are kept apart by aws.namespace")
+        # Any URI scheme (RFC 3986: a letter, then letters, digits, '+', '-', '.'), s3:// included.
+        if s.endpoint and re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", s.endpoint):
+            raise _fail("storage.endpoint", s.endpoint, "must be host[:port] without a scheme", "drop the scheme; TLS is set by storage.tls")
+        if s.kms_key_arn and self.target is not Target.AWS:
+            raise _fail("storage.kmsKeyArn", s.kms_key_arn, f"asks for SSE-KMS, which target {t} does not support", "remove it (SSE-KMS exists on AWS only)")
+        if s.kms_key_arn and not re.match(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$", s.kms_key_arn):
+            raise _fail("storage.kmsKeyArn", s.kms_key_arn, "is not a KMS key ARN", "use arn:aws:kms:REGION:ACCOUNT:key/KEY-ID")
+        if s.tags and self.target is not Target.AWS:
+            raise _fail("storage.tags", s.tags, f"sets bucket tags, which target {t} does not support", "remove storage.tags")
+        if s.versioning and not s.bucket_lifecycle:
+            raise _fail(
+                "storage.versioning", True,
+                "keeps every deleted object forever when storage.bucketLifecycle is false (no noncurrent-version rule)",
+                "set storage.versioning to false, or enable storage.bucketLifecycle",
+            )
+        if self.target is not Target.AWS and not s.tls and self.target is Target.HETZNER:
+            raise _fail("storage.tls", False, "would send the Hetzner key pair in clear text", "remove storage.tls (TLS is the default)")
+        for name, tool in self.tools.enabled().items():
+            if tool.transitions and self.target is not Target.AWS:
+                why = "Hetzner has no storage classes" if self.target is Target.HETZNER else "MinIO transitions need ILM tiers, not storage classes"
+                raise _fail(f"tools.{name}.transitions", [x.model_dump(by_alias=True) for x in tool.transitions],
+                            f"asks for storage-class transitions, which target {t} does not support ({why})", "remove the transitions")
+            if (tool.transitions or tool.expire_after_days) and not s.bucket_lifecycle:
+                rule = ("transitions", [x.model_dump(by_alias=True) for x in tool.transitions]) if tool.transitions else ("expireAfterDays", tool.expire_after_days)
+                raise _fail(f"tools.{name}.{rule[0]}", rule[1],
+                            "sets a bucket rule while storage.bucketLifecycle is false",
+                            "remove the rule, or set storage.bucketLifecycle to true")
+        if self.secrets.hetzner_access_key is None and self.target is Target.HETZNER:
+            raise _fail("hetznerAccessKey", _MISSING, "is required for target hetzner",
+                        "run `pulumi config set --secret hetznerAccessKey <key>` with the Hetzner project's S3 key")
+        if self.secrets.hetzner_secret_key is None and self.target is Target.HETZNER:
+            raise _fail("hetznerSecretKey", _MISSING, "is required for target hetzner",
+                        "run `pulumi config set --secret hetznerSecretKey <secret>`")
+
+    def _check_buckets(self) -> None:
+        seen: dict[str, str] = {}
+        for name, tool in self.tools.owned().items():
+            if tool.bucket in seen:
+                raise _fail(f"tools.{name}.bucket", tool.bucket, f"is also tools.{seen[tool.bucket]}.bucket",
+                            "give every tool its own bucket (identities and lifecycle rules are per bucket)")
+            seen[tool.bucket] = name
+
+    def _check_lifecycle(self, name: str, tool: _ToolBase) -> None:
+        served = tool.served_hours()
+        label = name.capitalize()
+        last_day = 0
+        for i, tr in enumerate(tool.transitions):
+            key = f"tools.{name}.transitions[{i}]"
+            if tr.days <= last_day:
+                raise _fail(key, tr.days, "is not later than the previous transition", "list transitions in increasing days")
+            last_day = tr.days
+            if tr.storage_class == "ONEZONE_IA":
+                raise _fail(key, tr.storage_class, "stores data in one availability zone, the failure this project exists to avoid",
+                            "use STANDARD_IA, INTELLIGENT_TIERING or GLACIER_IR")
+            if tr.storage_class in ARCHIVE_CLASSES and (served is None or tr.days * 24 <= served):
+                until = "forever" if served is None else f"until hour {served}"
+                raise _fail(key, tr.model_dump(by_alias=True),
+                            f"moves data {label} still serves ({tool.retention_text()}, i.e. {until}) to {tr.storage_class}, "
+                            "which cannot be read without a restore (403 InvalidObjectState)",
+                            f"use one of {', '.join(READABLE_CLASSES)}, or remove the transition")
+            minimum = MIN_TRANSITION_DAYS.get(tr.storage_class)
+            if minimum and tr.days < minimum:
+                raise _fail(key, tr.days, f"is below the {minimum}-day minimum AWS allows for {tr.storage_class}", f"use {minimum} or more days")
+        if tool.expire_after_days is not None:
+            key = f"tools.{name}.expireAfterDays"
+            if served is None:
+                raise _fail(key, tool.expire_after_days, f"would delete data {label} keeps forever ({tool.retention_text()})",
+                            "remove expireAfterDays, or give every resolution a finite retention")
+            if tool.expire_after_days * 24 <= served:
+                minimum = served // 24 + 1
+                raise _fail(key, tool.expire_after_days,
+                            f"deletes data {label} still serves ({tool.retention_text()}); a bucket rule is only a safety net above it",
+                            f"set it to at least {minimum}, or remove it")
+            if tool.expire_after_days <= last_day:
+                raise _fail(key, tool.expire_after_days, "is not after the last transition", "expire after the last transition")
+        # Loki and Tempo get one data rule per tenant prefix (components/core/lifecycle.py), and only
+        # when they have transitions or an expiration.
+        if name in ("loki", "tempo") and (tool.transitions or tool.expire_after_days):
+            rules = len(self.tenants) + FIXED_LIFECYCLE_RULES
+            if rules > S3_MAX_LIFECYCLE_RULES:
+                raise _fail("tenants", f"{len(self.tenants)} tenants",
+                            f"needs {rules} lifecycle rules on the {label} bucket (per-tenant data prefixes); S3 allows {S3_MAX_LIFECYCLE_RULES}",
+                            f"reduce the tenants, or remove tools.{name}.expireAfterDays and tools.{name}.transitions")
+
+
+_BUCKET_EDGE = set(string.ascii_lowercase + string.digits)
+_BUCKET_CHARS = _BUCKET_EDGE | {"-"}
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", "--x-s3", "--table-s3")
+
+
+def bucket_name_problem(name: str) -> Optional[str]:
+    """Every reason `name` cannot be a bucket on S3, Hetzner and MinIO alike ('; '-separated), or None."""
+    problems = []
+    if not 3 <= len(name) <= 63:
+        problems.append(f"is {len(name)} characters long (3-63 allowed)")
+    if "." in name:
+        problems.append("contains a dot, which breaks TLS for virtual-hosted bucket URLs")
+    if any(c in string.ascii_uppercase for c in name):
+        problems.append("has uppercase letters")
+    others = sorted(set(name) - _BUCKET_CHARS - set(string.ascii_uppercase) - {"."})
+    if others:
+        problems.append(f"has characters other than lowercase letters, digits and hyphens: {' '.join(repr(c) for c in others)}")
+    if name and (name[0] not in _BUCKET_EDGE or name[-1] not in _BUCKET_EDGE):
+        problems.append("does not start and end with a lowercase letter or digit")
+    try:
+        ipaddress.ip_address(name)
+        problems.append("is formatted as an IP address")
+    except ValueError:
+        pass
+    problems += [f"starts with the reserved prefix {p!r}" for p in _RESERVED_PREFIXES if name.startswith(p)]
+    problems += [f"ends with the reserved suffix {s!r}" for s in _RESERVED_SUFFIXES if name.endswith(s)]
+    return "; ".join(problems) or None
+
+
+# ---------------------------------------------------------------- naming
+# IAM role names are at most 64 characters (IAM API reference, CreateRole: RoleName "Maximum length
+# of 64"). Roles are named obs-<stack>-<service account> (components/core/identity.py), and a hub names
+# its spokes' obs-<spoke>-prometheus roles, so a name is never shortened: it is refused here.
+IAM_ROLE_NAME_MAX = 64
+
+
+def role_name(stack: str, service_account: str) -> str:
+    return f"obs-{stack}-{service_account}"
+
+
+def default_name_prefix(stack: str) -> str:
+    """obs-<stack>, lowercased and cut to a valid Docker name prefix."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", stack.lower()).strip("-") or "stack"
+    return f"obs-{slug}"[:30].rstrip("-")

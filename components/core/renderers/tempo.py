@@ -1,0 +1,86 @@
+"""Tempo 2.10 configuration (single binary on Docker/Swarm; the storage and retention blocks go
+into the tempo-distributed chart on Kubernetes). Keys checked against tests/upstream/tempo-2.10.keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from components.core.config import StackConfig
+from components.core.renderers import Cluster, ObjectStore, hours, ring_kvstore
+
+HTTP_PORT = 3200
+GRPC_PORT = 9095
+OTLP_GRPC_PORT = 4317
+OTLP_HTTP_PORT = 4318
+DATA_DIR = "/var/tempo"
+
+
+def s3_block(store: ObjectStore) -> dict[str, Any]:
+    block: dict[str, Any] = {
+        "bucket": store.bucket,
+        "region": store.region,
+        # Tempo needs an endpoint even on AWS.
+        "endpoint": store.endpoint or f"s3.{store.region}.amazonaws.com",
+        "forcepathstyle": store.path_style,
+        "insecure": not store.tls,
+    }
+    if store.prefix:
+        block["prefix"] = store.prefix.rstrip("/")
+    if store.kms_key_arn:
+        block["sse"] = {"type": "SSE-KMS", "kms_key_id": store.kms_key_arn}
+    return block
+
+
+def storage_block(store: ObjectStore) -> dict[str, Any]:
+    return {
+        "trace": {
+            "backend": "s3",
+            "s3": s3_block(store),
+            "wal": {"path": f"{DATA_DIR}/wal"},
+            "local": {"path": f"{DATA_DIR}/blocks"},
+        }
+    }
+
+
+def compaction_block(cfg: StackConfig) -> dict[str, Any]:
+    tempo = cfg.tools.tempo
+    return {"block_retention": hours(tempo.retention_days), "compacted_block_retention": f"{tempo.delete_delay_hours}h"}
+
+
+def render(cfg: StackConfig, store: ObjectStore, cluster: Cluster) -> dict[str, Any]:
+    kvstore = ring_kvstore(cluster, "tempo")
+    config: dict[str, Any] = {
+        "multitenancy_enabled": cfg.multi_tenant,
+        "usage_report": {"reporting_enabled": False},
+        "server": {"http_listen_port": HTTP_PORT, "grpc_listen_port": GRPC_PORT},
+        "distributor": {
+            # Receivers listen on localhost unless told otherwise; containers need all interfaces.
+            "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": f"0.0.0.0:{OTLP_GRPC_PORT}"}, "http": {"endpoint": f"0.0.0.0:{OTLP_HTTP_PORT}"}}}}
+        },
+        "ingester": {
+            "lifecycler": {"ring": {"replication_factor": cluster.replication_factor, "kvstore": kvstore}},
+            "max_block_duration": "30m",
+            # A stopped task may restart on another node without its volume: cut and flush every
+            # block on shutdown (default false, modules/ingester/config.go), within the stop grace period.
+            "flush_all_on_shutdown": True,
+        },
+        "compactor": {"compaction": compaction_block(cfg)},
+        "storage": storage_block(store),
+    }
+    if cluster.replicas > 1:
+        # Every replica runs a compactor, and without a ring each one compacts every block. A
+        # compactor ring in a real KV store shards the work
+        # (modules/compactor/compactor.go isSharded: store not "" and not "inmemory").
+        config["compactor"]["ring"] = {"kvstore": kvstore}
+        # The distributor ring (memberlist by default, modules/distributor/config.go) is read only
+        # by the global rate-limit strategy; in the shared store it stays correct if that is used.
+        config["distributor"]["ring"] = {"kvstore": kvstore}
+        # The scalable single binary's querier does not find its own query-frontend by itself
+        # (cmd/tempo/app/modules.go initQuerier: "frontend worker address not specified").
+        config["querier"] = {"frontend_worker": {"frontend_address": f"127.0.0.1:{GRPC_PORT}"}}
+    if cluster.interface:
+        config["ingester"]["lifecycler"]["interface_names"] = [cluster.interface]
+        for ring in ("compactor", "distributor"):
+            if "ring" in config[ring]:
+                config[ring]["ring"]["instance_interface_names"] = [cluster.interface]
+    return config

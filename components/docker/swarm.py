@@ -1,0 +1,196 @@
+"""The tools as Docker Swarm services on an existing Swarm (target hetzner).
+
+One `docker.Service` per workload on the stack's own attachable overlay network: replicated,
+rolling updates with rollback on failure, restart policy, resource limits, placement
+constraints, health checks where the image can run one. Tool configs are `docker.ServiceConfig`s;
+the Hetzner key pair and the Grafana admin password are only ever `docker.Secret` files. Every
+Docker name starts with the stack's `namePrefix`; on the overlay each service is also reachable
+by its short name (a network alias: `loki`, `tempo`, `thanos-query`, ...).
+
+Network assumptions (README, "Swarm"):
+- Loki and Tempo replicas register their ring address from `eth0`. A task attached to one
+  overlay network gets it as eth0 and docker_gwbridge (the default route, for reaching Hetzner
+  Object Storage) as eth1; the ring services therefore attach to exactly one network.
+- The rings live in etcd (`ring-kv`), not memberlist. Memberlist gossips with the address it
+  advertises, and without `memberlist.advertise_addr` (an IP literal: dskit
+  kv/memberlist/tcp_transport.go FinalAdvertiseAddr) it advertises the private IP of the
+  default-route interface (hashicorp/go-sockaddr GetPrivateIP), which in a Swarm task is
+  docker_gwbridge, unreachable from other nodes (grafana/loki#5610). Neither Loki 3.7 nor Tempo
+  2.10 derives that address from an interface name (Loki's config_wrapper.go maps only
+  `common.instance_addr` to it), and their images have no shell that could look it up. Ring
+  members registered in etcd carry the eth0 address from `instance_interface_names`.
+- Prometheus, its Thanos sidecar and Grafana keep data on node-local volumes: they run on
+  `hetzner.stateNode` only (a hostname matches one node; a label could match several and split
+  Prometheus from the sidecar that reads its TSDB).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Optional
+
+import pulumi
+import pulumi_docker as docker
+import pulumi_random as random
+
+from components.core.identity import CREDENTIALS_FILE, ToolIdentity
+from components.core.storage import ToolBucket
+from components.containers import monitoring, workloads
+from components.containers.workloads import GRAFANA_ADMIN_PASSWORD_FILE, Layout, Workload
+
+GIB = 1024**3
+# Memory limit (bytes) and CPU limit (nano-CPUs) per workload; generous for a single team.
+LIMITS = {
+    "loki": (4 * GIB, 2_000_000_000),
+    "tempo": (4 * GIB, 2_000_000_000),
+    "prometheus": (4 * GIB, 2_000_000_000),
+    "thanos-store": (2 * GIB, 1_000_000_000),
+    "thanos-compact": (4 * GIB, 1_000_000_000),
+    "grafana": (1 * GIB, 1_000_000_000),
+    "ring-kv": (512 * 1024**2, 500_000_000),
+}
+DEFAULT_LIMIT = (1 * GIB, 1_000_000_000)
+# Ring members find their address on this interface (see the module docstring).
+OVERLAY_INTERFACE = "eth0"
+# DNS round robin: `tasks.<name>` and `<name>` both list every task, and no virtual IP is added.
+DNSRR = ("loki", "tempo")
+
+
+def swarm_layout(cluster_label: str) -> Layout:
+    return Layout(ring_replicas=3, interface=OVERLAY_INTERFACE, cluster_label=cluster_label, query_replicas=2)
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _stop_first(w: Workload) -> bool:
+    """Replacing these tasks must stop the old one first: a singleton (compactor, ring store), or
+    a WAL, TSDB or database on a volume that two tasks must not open at once."""
+    return bool(w.volumes) or w.name in ("thanos-compact", "ring-kv")
+
+
+class SwarmTools(pulumi.ComponentResource):
+    """Outputs: `urls` (Grafana via the Swarm ingress) and the Grafana admin password (secret)."""
+
+    def __init__(
+        self,
+        name: str,
+        workloads: list[Workload],
+        docker_provider: docker.Provider,
+        credentials_secret: docker.Secret,
+        placement_constraints: list[str],
+        state_node: str,
+        prefix: str,
+        buckets: dict[str, ToolBucket],
+        identities: dict[str, ToolIdentity],
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
+        super().__init__("obs:swarm:SwarmTools", name, None, opts)
+        self._provider = docker_provider
+        self._prefix = prefix
+        self.network = docker.Network(
+            f"{name}-network",
+            name=prefix,
+            driver="overlay",
+            # Log and trace shippers of other stacks join this network to reach Loki and Tempo.
+            attachable=True,
+            opts=self._opts(),
+        )
+        self.grafana_admin_password: Optional[pulumi.Output[str]] = None
+        # A Thanos spoke running nothing else has no Grafana: the hub's shows its data.
+        if any(w.tool == "grafana" for w in workloads):
+            admin = random.RandomPassword(f"{name}-grafana-admin-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self))
+            self.grafana_admin_password = pulumi.Output.secret(admin.result)
+            grafana_secret = docker.Secret(
+                f"{name}-grafana-admin-password",
+                data=pulumi.Output.secret(admin.result.apply(_b64)),
+                opts=self._opts(),
+            )
+        self.services: dict[str, docker.Service] = {}
+        for w in workloads:
+            # Readable by the tool's own user only (Swarm mounts secrets as root otherwise).
+            owner = {"file_mode": 0o400, "file_uid": w.uid, "file_gid": w.uid}
+            secrets = []
+            if w.credentials:
+                secrets.append({"secret_id": credentials_secret.id, "secret_name": credentials_secret.name, "file_name": CREDENTIALS_FILE, **owner})
+            if w.tool == "grafana":
+                secrets.append({"secret_id": grafana_secret.id, "secret_name": grafana_secret.name, "file_name": GRAFANA_ADMIN_PASSWORD_FILE, **owner})
+            placement = list(placement_constraints) + ([f"node.hostname == {state_node}"] if w.node_local_state else [])
+            # A service flushes to its bucket from its first second, with its credentials: both
+            # must exist first. depends_on on this component would not reach its children.
+            depends: list[pulumi.Resource] = [buckets[w.tool], identities[w.tool]] if w.tool in buckets else []
+            depends += [self.services[other] for other in w.after]
+            self.services[w.name] = self._service(name, w, secrets, placement, depends)
+        self.urls = {"grafana": "http://<any-swarm-node>:3000"} if "grafana" in self.services else {}
+        self.register_outputs({"urls": self.urls})
+
+    def _opts(self, depends: Optional[list[pulumi.Resource]] = None) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=depends or [])
+
+    def _config(self, name: str, w: Workload, path: str, content: str) -> dict:
+        # Configs are immutable in Swarm; a content hash in the resource name makes a change
+        # create a new config that the service then switches to.
+        digest = hashlib.sha256(content.encode()).hexdigest()[:10]
+        config = docker.ServiceConfig(f"{name}-{w.name}-{path.rsplit('/', 1)[-1].split('.')[0]}-{digest}", data=_b64(content), opts=self._opts())
+        return {"config_id": config.id, "config_name": config.name, "file_name": path, "file_mode": 0o444}
+
+    def _service(self, name: str, w: Workload, secrets: list[dict], placement: list[str], depends: list[pulumi.Resource]) -> docker.Service:
+        memory, cpus = LIMITS.get(w.name, DEFAULT_LIMIT)
+        order = "stop-first" if _stop_first(w) else "start-first"
+        suffix = "-{{.Task.Slot}}" if w.per_replica_volumes else ""
+        mounts = [{"target": path, "source": f"{self._prefix}-{volume}{suffix}", "type": "volume"} for volume, path in sorted(w.volumes.items())]
+        container = {
+            "image": w.image,
+            "commands": w.entrypoint or None,
+            "args": w.args or None,
+            "env": w.env or None,
+            "user": w.user,
+            "configs": [self._config(name, w, f.path, f.content) for f in w.files] or None,
+            "secrets": secrets or None,
+            "mounts": mounts or None,
+            "healthcheck": {"tests": w.health, "interval": "10s", "timeout": "5s", "retries": 6, "start_period": "60s"} if w.health else None,
+            "hostname": "{{.Service.Name}}-{{.Task.Slot}}",
+            # Ingesters flush on shutdown (workloads.FLUSH_GRACE_SECONDS); Swarm kills after this.
+            "stop_grace_period": f"{w.stop_grace_seconds}s",
+        }
+        return docker.Service(
+            f"{name}-{w.name}",
+            name=f"{self._prefix}-{w.name}",
+            task_spec={
+                "container_spec": {k: v for k, v in container.items() if v is not None},
+                "networks_advanceds": [{"name": self.network.id, "aliases": [w.name]}],
+                "placement": {"constraints": placement} if placement else None,
+                "resources": {"limits": {"memory_bytes": memory, "nano_cpus": cpus}},
+                "restart_policy": {"condition": "any", "delay": "5s", "window": "60s"},
+            },
+            mode={"replicated": {"replicas": w.replicas}},
+            update_config={"parallelism": 1, "delay": "10s", "order": order, "failure_action": "rollback", "monitor": "60s"},
+            rollback_config={"parallelism": 1, "order": order, "failure_action": "pause", "monitor": "60s"},
+            endpoint_spec=(
+                {"mode": "dnsrr"}
+                if w.name in DNSRR
+                else {"mode": "vip", "ports": [{"target_port": p, "published_port": p} for p in w.ports if w.name == "grafana"] or None}
+            ),
+            labels=[{"label": "obs-storage.tool", "value": w.tool}] + [{"label": k, "value": v} for k, v in sorted(w.labels.items())],
+            opts=self._opts(depends),
+        )
+
+
+class SwarmPlatform:
+    """Workload platform of target hetzner: services on the existing Swarm."""
+
+    def __init__(self, docker_provider: docker.Provider, credentials_secret: docker.Secret, placement_constraints: list[str]):
+        self.docker_provider, self.credentials_secret, self.placement = docker_provider, credentials_secret, placement_constraints
+
+    def deploy(self, cfg, buckets: dict[str, ToolBucket], identities: dict[str, ToolIdentity]) -> dict:
+        layout = swarm_layout(cfg.tools.thanos.cluster_label)
+        # The tools, then what watches them: scrape jobs, alert rules, Alertmanager, freshness probes.
+        declared = monitoring.attach(cfg, layout, workloads.build(cfg, layout))
+        tools = SwarmTools("tools", declared, self.docker_provider, self.credentials_secret, self.placement,
+                           cfg.hetzner.state_node, cfg.name_prefix, buckets, identities)
+        out: dict = {"urls": tools.urls}
+        if tools.grafana_admin_password is not None:
+            out["grafanaAdminPassword"] = tools.grafana_admin_password
+        return out

@@ -1,0 +1,92 @@
+"""Prometheus on EKS: the prometheus-community `kube-prometheus-stack` chart, with the Thanos
+sidecar (mode sidecar) or remote-write to Thanos Receive (mode receive).
+
+Chart facts below were read in prometheus-community/helm-charts at tag
+kube-prometheus-stack-88.5.3 (the pinned version, components/core/versions.py
+"kube-prometheus-stack-chart"); key names are checked against
+tests/upstream/chart-kube-prometheus-stack.keys, generated from that tag.
+
+Spot: Prometheus keeps its TSDB on emptyDir, never on an EBS volume, so a replica whose node is
+reclaimed starts again at once in whatever zone has room. What it had not uploaded yet is lost
+with the node (up to 3 hours: Prometheus cuts the 2-hour block only once its head spans 1.5 block
+ranges, prometheus/prometheus tag v3.14.0 tsdb/head.go `compactable`); the other replica, kept in
+another zone, still has those hours and Thanos Query deduplicates the two.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from components.eks import monitoring as eks_monitoring
+from components.core import versions
+from components.core.config import StackConfig
+from components.eks.base import spread
+from components.core.renderers import thanos
+from components.core.renderers import object_store
+
+RELEASE = "kps"  # fullnameOverride keeps service names short (kps-thanos-discovery, ...)
+SERVICE_ACCOUNT = "prometheus"
+RETENTION = "12h"
+# emptyDir limit on the node's disk; Prometheus prunes at RETENTION_SIZE first (it counts blocks,
+# WAL and head chunks), so the kubelet never evicts it for the size limit.
+VOLUME = "20Gi"
+RETENTION_SIZE = "16GB"
+
+
+def object_store_for_thanos(cfg: StackConfig):
+    return object_store(cfg, "thanos", aws_sdk_auth=cfg.aws.identity == "pod-identity")
+
+
+def values(cfg: StackConfig, annotations: dict, receive_url: Optional[str]) -> dict[str, Any]:
+    pin = cfg.pins["prometheus"]
+    registry, repository = pin.name.split("/", 1)
+    spec: dict[str, Any] = {
+        "image": {"registry": registry, "repository": repository, "tag": pin.version},
+        "replicas": 2,
+        "replicaExternalLabelName": thanos.REPLICA_LABEL,
+        # Unique per cluster (tools.thanos.clusterLabel): blocks of two clusters with one label overlap.
+        "externalLabels": {"cluster": cfg.tools.thanos.cluster_label},
+        "retention": RETENTION,
+        "retentionSize": RETENTION_SIZE,
+        # DoNotSchedule: both replicas in one zone would lose the same hours in one zone outage.
+        "topologySpreadConstraints": spread({"app.kubernetes.io/name": "prometheus"}, when="DoNotSchedule"),
+        # prometheusSpec.storageSpec becomes the Prometheus resource's `storage` as is
+        # (templates/prometheus/prometheus.yaml); emptyDir is one of its forms.
+        "storageSpec": {"emptyDir": {"sizeLimit": VOLUME}},
+    }
+    if receive_url:
+        spec["remoteWrite"] = [{"url": receive_url}]
+    else:
+        spec["thanos"] = {"image": versions.image(cfg.pins, "thanos"), "objectStorageConfig": {"secret": thanos.objstore(object_store_for_thanos(cfg))}}
+    return {
+        "fullnameOverride": RELEASE,
+        # The Prometheus operator's CRDs are cluster-wide: a cluster that already has them (another
+        # kube-prometheus-stack or operator install) sets aws.prometheusCrds: existing.
+        "crds": {"enabled": cfg.aws.prometheus_crds == "install"},
+        "prometheus": {
+            "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT, "annotations": annotations},
+            "thanosService": {"enabled": receive_url is None},
+            # With two replicas, one may be evicted at a time (the chart's minAvailable form).
+            "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
+            "prometheusSpec": spec,
+            # Scrape the Thanos sidecar, the Thanos Deployments and the bucket-freshness probes.
+            **eks_monitoring.prometheus_values(cfg),
+        },
+        # EKS runs etcd, the controller manager and the scheduler in its managed control plane:
+        # the chart would create Services in kube-system selecting pods (component:
+        # kube-controller-manager, ...) that do not exist there
+        # (templates/exporters/kube-*/service.yaml), and their targets would be down for good.
+        # kube-proxy is an EKS add-on whose metrics address is the add-on's configuration, not
+        # this project's: its scraping is left to the cluster's own monitoring.
+        "kubeEtcd": {"enabled": False},
+        "kubeControllerManager": {"enabled": False},
+        "kubeScheduler": {"enabled": False},
+        "kubeProxy": {"enabled": False},
+        # The node-exporter subchart (prometheus-node-exporter 4.56.1) runs with hostNetwork on
+        # port 9100 (its values.yaml hostNetwork: true, service.port: 9100): a cluster that already
+        # runs one would get a crash-looping second DaemonSet. Opt in with aws.nodeExporter.
+        "nodeExporter": {"enabled": cfg.aws.node_exporter},
+        "grafana": {"enabled": False},
+        # The storage-path alert rules, and the Alertmanager that routes them.
+        **eks_monitoring.kps_values(cfg),
+    }

@@ -1,0 +1,22 @@
+"""Check a deployed stack against what the program declared: run after `pulumi up`.
+
+    python -m tools.verify --stack local|staging|prod [--only storage|identity|tools|freshness] [--json]
+                           [--outputs FILE]
+
+Reads the stack's outputs with `pulumi stack output --json --show-secrets` (or from FILE, JSON of
+the same shape), then talks to the real buckets, identities and tools:
+- storage: every bucket exists, anonymous GET/LIST are denied, versioning and lifecycle rules read
+  back equal to the declared ones; on AWS also the public-access block, ownership controls,
+  default encryption and the TLS-only bucket policy;
+- identity: with each tool's own credentials, its granted actions succeed on its own bucket and
+  everything else is denied (AWS: each role's trust and policy read back, and IAM policy
+  simulation per role);
+- tools: readiness endpoints, and on local a log line and a trace pushed, queried back and
+  flushed into the buckets; Grafana's datasource health;
+- freshness: per tool and tenant prefix, the newest upload in the bucket is younger than the
+  tool's flush/upload interval allows (tools/verify/freshness.py).
+
+One line per check (PASS, FAIL or SKIP with the reason), a summary, exit code 1 on any FAIL
+(2 when the outputs cannot be read). Secrets are used, never printed. Every probe object is
+deleted again (all versions).
+"""

@@ -96,10 +96,14 @@ TESTS: dict[str, list[str] | None] = {
     "policies/__main__.py": ["tests/test_policies.py"],
     "tools/engine.py": ["tests/test_engine.py", "tests/test_plan.py", "tests/test_identity.py"],
     "tools/plan.py": ["tests/test_plan.py", "tests/test_policies.py"],
-    "tools/cost.py": ["tests/test_cost.py", "tests/test_cost_model.py"],
-    "tools/bench_plan.py": None,
-    "tools/verify/common.py": None,
+    **{f"tools/cost/{name}.py": ["tests/test_cost.py", "tests/test_cost_model.py"]
+       for name in ("facts", "prices", "topology", "patterns", "usage", "pricing", "timeline", "measure", "report", "cli")},
+    # Entry points that only call cli.main: nothing to mutate.
+    "tools/cost/__main__.py": None,
     "tools/verify/__main__.py": None,
+    "tools/bench_plan.py": None,
+    "tools/verify/cli.py": None,
+    "tools/verify/common.py": None,
     "tools/verify/identity.py": None,
     "tools/verify/storage.py": None,
     "tools/verify/tools.py": None,

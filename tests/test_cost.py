@@ -811,19 +811,19 @@ def test_a_transition_billed_its_minimum_can_still_cost_less():
                            "the transition at day 30 costs more than it saves"]
 
 
-# ---------------------------------------------------------------- the README's example
-README_EXAMPLE_HEAD = "`make cost STACK=staging` (actual output):\n\n```\n"
+# ---------------------------------------------------------------- the documented example
+EXAMPLE_HEAD = "`make cost STACK=staging` (actual output):\n\n```\n"
 
 
-def test_readme_staging_example_is_what_the_report_prints(capsys):
-    readme = (ROOT / "README.md").read_text()
-    assert README_EXAMPLE_HEAD in readme, "README.md has no staging cost example under '### Example: the staging stack'"
-    start = readme.index(README_EXAMPLE_HEAD) + len(README_EXAMPLE_HEAD)
-    example = readme[start:readme.index("\n```\n", start)]
+def test_documented_staging_example_is_what_the_report_prints(capsys):
+    doc = (ROOT / "docs" / "cost.md").read_text()
+    assert EXAMPLE_HEAD in doc, "docs/cost.md has no staging cost example under '## Example: the staging stack'"
+    start = doc.index(EXAMPLE_HEAD) + len(EXAMPLE_HEAD)
+    example = doc[start:doc.index("\n```\n", start)]
     # The same entry point as `python -m tools.cost`, in process: the staging plan is cached.
     assert cost_cli.main(["--stack", "staging"]) == 0
     printed = capsys.readouterr().out.rstrip("\n")
     assert example == printed, (
-        "README.md's example under '### Example: the staging stack' is not what the report prints now: "
+        "docs/cost.md's example under '## Example: the staging stack' is not what the report prints now: "
         "run `make cost STACK=staging` (= .venv/bin/python -m tools.cost --stack staging), paste its output "
         "into that block and redo the arithmetic written under it")

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
 
 from components.core import versions
 from components.core.renderers import freshness
+from tests import documents
 from tests.conftest import tool_overrides
 from tools import engine
 
 
 
 def documented_images() -> set[str]:
-    """image:tag for every image row of the README's versions table (what the project documents)."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme.split("## Versions", 1)[1].split("\n## ", 1)[0]
+    """image:tag for every image row of the versions table in docs/versions.md (what the project documents)."""
+    section = documents.read("docs/versions.md")
     rows = [line.split("|")[1:3] for line in section.splitlines() if line.startswith("| ") and not line.startswith(("| artefact", "| chart "))]
     return {f"{name.strip()}:{version.strip()}" for name, version in rows}
 

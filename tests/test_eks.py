@@ -15,7 +15,7 @@ from tools import engine
 
 ROLE = "arn:aws:iam::123456789012:role/obs-staging-{}"
 ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text()
+VERSIONS_DOC = (ROOT / "docs" / "versions.md").read_text()
 
 
 def chart(result, release: str) -> engine.Registration:
@@ -32,9 +32,9 @@ def all_strings(value) -> str:
     return json.dumps(value)
 
 
-def readme_versions() -> dict[str, str]:
-    """artefact -> version, from the README's versions table (what the project documents)."""
-    section = README.split("## Versions", 1)[1].split("\n## ", 1)[0]
+def documented_versions() -> dict[str, str]:
+    """artefact -> version, from the versions table in docs/versions.md (what the project documents)."""
+    section = VERSIONS_DOC
     rows = [line.split("|")[1:3] for line in section.splitlines() if line.startswith("| ") and not line.startswith("| artefact")]
     return {name.strip(): version.strip() for name, version in rows}
 
@@ -46,7 +46,7 @@ def key_file_header(name: str) -> dict[str, str]:
 
 def test_charts_are_pinned_to_their_documented_versions(plan):
     result = plan("staging")
-    documented = readme_versions()
+    documented = documented_versions()
     # The chart versions whose keys the values are checked against (tests/upstream/chart-*.keys),
     # from the repositories those headers name (a GitHub org's helm-charts repository publishes
     # its index at https://<org>.github.io/helm-charts).

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import documents
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -162,27 +164,18 @@ def test_lifecycle_output_describes_every_rule_the_bucket_has(plan, stack):
         assert "GLACIER_IR after 60d" in thanos and "multipart" in thanos and "noncurrent versions" in thanos
 
 
-README = (ROOT / "README.md").read_text()
-
-
-def readme_block_after(heading: str) -> str:
-    """The first code block after `heading` in README.md."""
-    rest = README[README.index(heading):]
-    return re.search(r"```\w*\n(.*?)```", rest, re.S).group(1)
-
-
-def test_readme_sample_outputs_are_the_local_plans_outputs(plan):
+def test_documented_sample_outputs_are_the_local_plans_outputs(plan):
     outputs = plan("local").outputs
-    sample = readme_block_after("### What you see after `make up`")
+    sample = documents.block_after(documents.read("docs/local.md"), "## What you see after `make up`")
     top = set(re.findall(r"^    (\w+)\s*:", sample, re.M))
-    assert top == set(outputs), f"README sample outputs differ from the plan: {sorted(top ^ set(outputs))}"
+    assert top == set(outputs), f"docs/local.md sample outputs differ from the plan: {sorted(top ^ set(outputs))}"
     urls = re.search(r"^    urls\s*: \{\n(.*?)^    \}", sample, re.M | re.S).group(1)
     assert dict(re.findall(r'^\s+(\w+)\s*: "([^"]*)"', urls, re.M)) == outputs["urls"]
     assert re.findall(r'^\s+\[\d+\]: "(.*)"$', sample, re.M) == outputs["buckets"]["loki"]["lifecycle"]
 
 
-def test_readme_lifecycle_sample_is_stagings_thanos_output(plan):
-    sample = readme_block_after("Staging's Thanos bucket (`make plan STACK=staging`")
+def test_documented_lifecycle_sample_is_stagings_thanos_output(plan):
+    sample = documents.block_after(documents.read("docs/configuration.md"), "Staging's Thanos bucket (`make plan STACK=staging`")
     assert sample.splitlines() == plan("staging").outputs["buckets"]["thanos"]["lifecycle"]
 
 

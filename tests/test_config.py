@@ -96,7 +96,7 @@ def test_transitions_unsupported_on_hetzner():
     raw.update({
         "obs-storage:target": "hetzner",
         "obs-storage:storage": json.dumps({}),
-        "obs-storage:hetzner": json.dumps({"swarmHost": "ssh://deploy@manager", "stateNode": "node-1"}),
+        "obs-storage:hetzner": json.dumps({"swarmHost": "ssh://deploy@manager", "stateNode": "node-1", "nodes": ["node-1", "node-2", "node-3"]}),
         "obs-storage:hetznerAccessKey": "k",
         "obs-storage:hetznerSecretKey": "s",
     })
@@ -109,7 +109,7 @@ def test_tags_unsupported_on_hetzner():
     raw.update({
         "obs-storage:target": "hetzner",
         "obs-storage:storage": json.dumps({"tags": {"team": "obs"}}),
-        "obs-storage:hetzner": json.dumps({"swarmHost": "ssh://deploy@manager", "stateNode": "node-1"}),
+        "obs-storage:hetzner": json.dumps({"swarmHost": "ssh://deploy@manager", "stateNode": "node-1", "nodes": ["node-1", "node-2", "node-3"]}),
         "obs-storage:hetznerAccessKey": "k",
         "obs-storage:hetznerSecretKey": "s",
     })
@@ -127,14 +127,14 @@ def test_sse_kms_unsupported_on_minio():
 
 def test_missing_required_secret():
     raw = aws_config()
-    raw.update({"obs-storage:target": "hetzner", "obs-storage:storage": "{}", "obs-storage:hetzner": json.dumps({"swarmHost": "ssh://deploy@manager", "stateNode": "node-1"})})
+    raw.update({"obs-storage:target": "hetzner", "obs-storage:storage": "{}", "obs-storage:hetzner": json.dumps({"swarmHost": "ssh://deploy@manager", "stateNode": "node-1", "nodes": ["node-1", "node-2", "node-3"]})})
     err = error_of(raw, stack="prod")
     assert err.key == "hetznerAccessKey" and "--secret" in err.fix
 
 
 def test_credential_in_plain_text_is_refused_without_echoing_it():
     raw = aws_config()
-    raw.update({"obs-storage:target": "hetzner", "obs-storage:storage": "{}", "obs-storage:hetzner": json.dumps({"swarmHost": "ssh://deploy@manager", "stateNode": "node-1"}),
+    raw.update({"obs-storage:target": "hetzner", "obs-storage:storage": "{}", "obs-storage:hetzner": json.dumps({"swarmHost": "ssh://deploy@manager", "stateNode": "node-1", "nodes": ["node-1", "node-2", "node-3"]}),
                 "obs-storage:hetznerAccessKey": "AKIAPLAINTEXT", "obs-storage:hetznerSecretKey": "s"})
     err = error_of(raw, frozenset({"obs-storage:hetznerSecretKey"}), stack="prod")
     assert err.key == "hetznerAccessKey" and "AKIAPLAINTEXT" not in str(err)
@@ -396,7 +396,7 @@ def test_missing_object_suggests_commands_that_can_set_it():
 def test_every_suggested_command_names_the_stack():
     raw = aws_config()
     raw.update({"obs-storage:target": "hetzner", "obs-storage:storage": "{}",
-                "obs-storage:hetzner": json.dumps({"swarmHost": "ssh://deploy@manager", "stateNode": "node-1"}),
+                "obs-storage:hetzner": json.dumps({"swarmHost": "ssh://deploy@manager", "stateNode": "node-1", "nodes": ["node-1", "node-2", "node-3"]}),
                 "obs-storage:hetznerAccessKey": "AKIAPLAINTEXT", "obs-storage:hetznerSecretKey": "s"})
     err = error_of(raw, frozenset({"obs-storage:hetznerSecretKey"}), stack="prod")
     assert "`pulumi config rm --stack prod hetznerAccessKey`" in err.fix
@@ -477,7 +477,7 @@ def hetzner_config(storage: dict | None = None, **hetzner) -> dict[str, str]:
     raw.update({
         "obs-storage:target": "hetzner",
         "obs-storage:storage": json.dumps(storage if storage is not None else {"bucketLifecycle": False}),
-        "obs-storage:hetzner": json.dumps({"swarmHost": "ssh://deploy@manager", "stateNode": "node-1", **hetzner}),
+        "obs-storage:hetzner": json.dumps({"swarmHost": "ssh://deploy@manager", "stateNode": "node-1", "nodes": ["node-1", "node-2", "node-3"], **hetzner}),
         "obs-storage:hetznerAccessKey": "k",
         "obs-storage:hetznerSecretKey": "s",
     })
@@ -1016,7 +1016,7 @@ def test_a_missing_tool_lists_its_one_required_key():
 def test_an_unknown_key_unlike_any_other_lists_the_valid_keys():
     raw = aws_config()
     raw["obs-storage:zzzzzz"] = "1"
-    assert error_of(raw).fix.startswith("remove it or correct the spelling (valid keys: aws, ")
+    assert error_of(raw).fix.startswith("remove it or correct the spelling (valid keys: alertReceiverSecrets, alerting, aws, ")
 
 
 def test_an_enabled_loki_or_tempo_needs_its_bucket():

@@ -199,7 +199,7 @@ def test_every_docker_name_carries_the_stack_prefix(plan_with):
 
 
 # ---------------------------------------------------------------- swarm
-SWARM_SERVICES = LOCAL_CONTAINERS | {"ring-kv"}
+SWARM_SERVICES = LOCAL_CONTAINERS | {"ring-kv-1", "ring-kv-2", "ring-kv-3"}
 
 
 def test_swarm_runs_every_component(plan):
@@ -234,12 +234,13 @@ def test_swarm_services_wait_for_their_bucket_and_identity(plan):
         assert by_name[f"{tool}-bucket"].urn in deps, name
         assert by_name[f"{tool}-lifecycle"].urn in deps if f"{tool}-lifecycle" in by_name else True
     for name in ("loki", "tempo"):
-        assert s["ring-kv"].urn in s[name].depends_on, name
+        for member in ("ring-kv-1", "ring-kv-2", "ring-kv-3"):
+            assert s[member].urn in s[name].depends_on, name
 
 
 def test_swarm_stateful_services_stop_first(plan):
     s = services(plan("prod"))
-    for name in ("loki", "tempo", "thanos-compact", "prometheus", "thanos-sidecar", "grafana", "ring-kv"):
+    for name in ("loki", "tempo", "thanos-compact", "prometheus", "thanos-sidecar", "grafana", "ring-kv-1", "ring-kv-2", "ring-kv-3"):
         assert s[name].inputs["updateConfig"]["order"] == "stop-first", name
     for name in ("thanos-query", "thanos-store"):
         assert s[name].inputs["updateConfig"]["order"] == "start-first", name
@@ -259,9 +260,10 @@ def test_swarm_ingesters_get_time_to_flush_on_stop(plan):
 def test_prometheus_and_its_sidecar_share_one_node(plan):
     s = services(plan("prod"))
     constraint = "node.hostname == swarm-worker-1"
-    for name in ("prometheus", "thanos-sidecar", "grafana", "ring-kv"):
+    for name in ("prometheus", "thanos-sidecar", "ring-kv-1"):
         assert constraint in s[name].inputs["taskSpec"]["placement"]["constraints"], name
-    for name in ("loki", "tempo", "thanos-store", "thanos-query"):
+    # Grafana and Alertmanager keep no state they could not rebuild: Swarm may move them off a lost node.
+    for name in ("loki", "tempo", "thanos-store", "thanos-query", "grafana", "alertmanager", "ring-kv-2", "ring-kv-3"):
         assert constraint not in s[name].inputs["taskSpec"]["placement"]["constraints"], name
     mounts = {n: s[n].inputs["taskSpec"]["containerSpec"]["mounts"] for n in ("prometheus", "thanos-sidecar")}
     assert mounts["prometheus"] == mounts["thanos-sidecar"] == [{"target": "/prometheus", "type": "volume", "source": "obs-prod-prometheus-data"}]
@@ -313,22 +315,23 @@ def test_swarm_rings_live_in_etcd_with_one_prefix_per_tool(plan):
     loki = _service_config(result, "loki", "/etc/loki/config.yaml")
     tempo = _service_config(result, "tempo", "/etc/tempo/config.yaml")
     loki_kv = loki["common"]["ring"]["kvstore"]
-    assert loki_kv == {"store": "etcd", "prefix": "loki/collectors/", "etcd": {"endpoints": ["ring-kv:2379"]}}
+    members = ["ring-kv-1:2379", "ring-kv-2:2379", "ring-kv-3:2379"]
+    assert loki_kv == {"store": "etcd", "prefix": "loki/collectors/", "etcd": {"endpoints": members}}
     for ring in (tempo["ingester"]["lifecycler"]["ring"], tempo["compactor"]["ring"], tempo["distributor"]["ring"]):
-        assert ring["kvstore"] == {"store": "etcd", "prefix": "tempo/collectors/", "etcd": {"endpoints": ["ring-kv:2379"]}}
+        assert ring["kvstore"] == {"store": "etcd", "prefix": "tempo/collectors/", "etcd": {"endpoints": members}}
     assert "memberlist" not in loki and "memberlist" not in tempo
     # Ring members register the overlay address, not docker_gwbridge's.
     assert loki["common"]["instance_interface_names"] == ["eth0"] and loki["common"]["replication_factor"] == 3
     assert tempo["ingester"]["lifecycler"]["interface_names"] == ["eth0"]
     assert tempo["compactor"]["ring"]["instance_interface_names"] == ["eth0"]
-    ring_kv = services(result)["ring-kv"].inputs["taskSpec"]
+    ring_kv = services(result)["ring-kv-2"].inputs["taskSpec"]
     kv = ring_kv["containerSpec"]
-    assert "--advertise-client-urls=http://ring-kv:2379" in kv["args"] and kv["commands"] == ["/usr/local/bin/etcd"]
+    assert "--advertise-client-urls=http://ring-kv-2:2379" in kv["args"] and kv["commands"] == ["/usr/local/bin/etcd"]
     # Measured with real replicas: an etcd restarted empty leaves ring clients on a stale view for
     # as long as the old one had run, and without compaction it fills its quota in days.
     assert "--data-dir=/var/lib/etcd/default.etcd" in kv["args"]
-    assert kv["mounts"] == [{"target": "/var/lib/etcd", "type": "volume", "source": "obs-prod-ring-kv-data"}]
-    assert "node.hostname == swarm-worker-1" in ring_kv["placement"]["constraints"]
+    assert kv["mounts"] == [{"target": "/var/lib/etcd", "type": "volume", "source": "obs-prod-ring-kv-2-data"}]
+    assert "node.hostname == swarm-worker-2" in ring_kv["placement"]["constraints"]
     assert {"--auto-compaction-mode=periodic", "--auto-compaction-retention=5m"} <= set(kv["args"])
 
 

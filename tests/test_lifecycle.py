@@ -22,7 +22,7 @@ def cfg_of(target: str = "aws", storage: dict | None = None, tenants: list[str] 
         raw["obs-storage:aws"] = json.dumps({"clusterName": "stg"})
         storage = {"region": "ap-northeast-2", **(storage or {})}
     if target == "hetzner":
-        raw["obs-storage:hetzner"] = json.dumps({"swarmHost": "ssh://deploy@manager", "stateNode": "node-1"})
+        raw["obs-storage:hetzner"] = json.dumps({"swarmHost": "ssh://deploy@manager", "stateNode": "node-1", "nodes": ["node-1", "node-2", "node-3"]})
         raw.update(dict.fromkeys(HETZNER_SECRETS, "x"))
         secret = set(HETZNER_SECRETS)
     raw["obs-storage:storage"] = json.dumps(storage or {})

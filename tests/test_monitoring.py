@@ -53,7 +53,7 @@ def test_swarm_prometheus_finds_every_task_of_replicated_services(plan):
     found = targets(prometheus_config(plan("prod"), "prod"))
     # Three Loki and Tempo tasks and two Query tasks: each scraped on its own, through tasks.<alias>.
     assert found["loki"] == {"tasks.loki:3100"} and found["tempo"] == {"tasks.tempo:3200"} and found["thanos-query"] == {"tasks.thanos-query:10902"}
-    assert found["ring-kv"] == {"ring-kv:2379"}
+    assert found["ring-kv"] == {"ring-kv-1:2379", "ring-kv-2:2379", "ring-kv-3:2379"}
     assert "minio" not in found
 
 

@@ -66,7 +66,7 @@ def test_loki_config_keys_exist_upstream(stack, overrides):
     cfg = stack_cfg(stack, overrides)
     known = upstream("loki-3.7.keys")
     store = workloads.object_store(cfg, "loki")
-    for cluster in (workloads.Layout(1, None, "x").cluster(), swarm_layout("x").cluster()):
+    for cluster in (workloads.Layout(1, None, "x").cluster(), swarm_layout("x", ("n1", "n2", "n3")).cluster()):
         assert unknown_keys(key_paths(loki.render(cfg, store, cluster)), known) == []
     overrides_paths = key_paths(loki.tenant_overrides(cfg), maps=("overrides",))
     assert unknown_keys(overrides_paths, known) == []
@@ -76,7 +76,7 @@ def test_loki_config_keys_exist_upstream(stack, overrides):
 def test_tempo_config_keys_exist_upstream(stack, overrides):
     cfg = stack_cfg(stack, overrides)
     store = workloads.object_store(cfg, "tempo")
-    for cluster in (workloads.Layout(1, None, "x").cluster(), swarm_layout("x").cluster()):
+    for cluster in (workloads.Layout(1, None, "x").cluster(), swarm_layout("x", ("n1", "n2", "n3")).cluster()):
         assert unknown_keys(key_paths(tempo.render(cfg, store, cluster)), upstream("tempo-2.10.keys")) == []
 
 

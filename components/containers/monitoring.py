@@ -22,7 +22,7 @@ import yaml
 
 from components.core import versions
 from components.core.config import StackConfig
-from components.containers.workloads import File, Layout, Workload, _credentials_env, _wget
+from components.containers.workloads import ETCD_PORT, File, Layout, Workload, _credentials_env, _wget
 from components.core.renderers import alerts, dashboards, dump, freshness, loki, object_store, prometheus, tempo, thanos
 
 ALERTMANAGER_PORT = 9093
@@ -47,14 +47,14 @@ def _metrics_port(w: Workload) -> Optional[int]:
     return {
         "loki": loki.HTTP_PORT,
         "tempo": tempo.HTTP_PORT,
-        # etcd serves /metrics on its client URL (etcd-io/etcd v3.6.14 server/embed/etcd.go).
-        "ring-kv": 2379,
         "alertmanager": ALERTMANAGER_PORT,
-    }.get(w.name, freshness.PORT if w.name.startswith(f"{freshness.JOB}-") else None)
+    }.get(w.name, freshness.PORT if w.name.startswith(f"{freshness.JOB}-") else
+          # etcd serves /metrics on its client URL (etcd-io/etcd v3.6.14 server/embed/etcd.go).
+          ETCD_PORT if _job(w.name) == "ring-kv" else None)
 
 
 def _job(name: str) -> str:
-    for family in ("thanos-receive", freshness.JOB):
+    for family in ("thanos-receive", freshness.JOB, "ring-kv"):
         if name.startswith(f"{family}-"):
             return family
     return name
@@ -100,13 +100,18 @@ def scope(cfg: StackConfig, workloads: list[Workload]) -> alerts.Scope:
     )
 
 
-def alertmanager_config() -> dict[str, Any]:
-    """One route to one receiver without integrations: alerts are grouped, kept and shown (the
-    Alertmanager UI, Grafana); README "Alerts and what to do" says how to add a notification."""
-    return {
-        "route": {"receiver": "default", "group_by": ["alertname", "job"], "group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h"},
-        "receivers": [{"name": "default"}],
-    }
+ALERTMANAGER_SECRETS_DIR = "/run/secrets/alertmanager"
+
+
+def alertmanager_config(cfg: StackConfig, secrets_dir: str = ALERTMANAGER_SECRETS_DIR) -> dict[str, Any]:
+    """Alertmanager's routing from `alerting` (renderers/alerts.py `receivers_config`), each
+    receiver's secret read from a file under `secrets_dir` that the platform mounts."""
+    return alerts.alertmanager_config(cfg.alerting, secrets_dir)
+
+
+def receiver_secret_files(cfg: StackConfig, secrets_dir: str = ALERTMANAGER_SECRETS_DIR) -> dict[str, str]:
+    """Path -> receiver name, for every receiver that reads a secret."""
+    return {f"{secrets_dir}/{r.name}": r.name for r in cfg.alerting.receivers if r.needs_secret}
 
 
 def _probes(cfg: StackConfig) -> list[Workload]:
@@ -138,9 +143,12 @@ def attach(cfg: StackConfig, layout: Layout, workloads: list[Workload]) -> list[
         name="alertmanager", tool="alertmanager", pin="alertmanager", image=versions.image(cfg.pins, "alertmanager"),
         args=[f"--config.file={ALERTMANAGER_CONFIG}", f"--storage.path={ALERTMANAGER_DATA}"],
         health=_wget("/bin/wget", f"http://127.0.0.1:{ALERTMANAGER_PORT}/-/ready"), health_note="wget /-/ready",
-        ports=[ALERTMANAGER_PORT], files=[File(ALERTMANAGER_CONFIG, dump(alertmanager_config()))],
-        # Silences and notification state outlive the container.
-        volumes={"alertmanager-data": ALERTMANAGER_DATA}, node_local_state=True,
+        ports=[ALERTMANAGER_PORT], files=[File(ALERTMANAGER_CONFIG, dump(alertmanager_config(cfg)))],
+        receiver_secret_files=receiver_secret_files(cfg),
+        # Silences and notification state outlive the container. Not pinned to the state node:
+        # after a node loss Swarm starts it elsewhere (silences start empty there) rather than
+        # leaving the stack without an Alertmanager.
+        volumes={"alertmanager-data": ALERTMANAGER_DATA},
     ))
     config_file = next(f for f in prom.files if f.path.endswith("prometheus.yml"))
     config = prometheus.with_monitoring(

@@ -22,7 +22,24 @@ GRAFANA_PORT = 3000
 GRAFANA_ADMIN_PASSWORD_FILE = "/run/secrets/grafana-admin-password"
 GRAFANA_DATA = "/var/lib/grafana"
 ETCD_PORT = 2379
+ETCD_PEER_PORT = 2380
 ETCD_DATA = "/var/lib/etcd"  # the image's WORKDIR (etcd runs as root)
+# etcd's backend quota. The rings are small: with history compacted every 5 minutes the database
+# holds a few MB (heartbeats rewrite about 520 KB/min with 6 members), so 256 MiB leaves two orders
+# of magnitude before the NOSPACE alarm (etcd v3.6.14 server/storage/quota.go: default 2 GiB)
+# while keeping the memory-mapped file well inside the service's 512 MiB limit.
+ETCD_QUOTA_BYTES = 256 * 1024**2
+# A restarting member defragments its database first when that frees at least this much
+# (--bootstrap-defrag-threshold-megabytes, etcd v3.6.14 server/embed/config.go): every rolling
+# update or restart compacts the file; README "Swarm" says how to defragment by hand.
+ETCD_BOOTSTRAP_DEFRAG_MB = 16
+# Health check windows (Docker: failures during start_period do not count). Loki answers /ready
+# only after replaying its WAL, and Thanos store only after its initial bucket sync (its index
+# headers): both can take many minutes on a large WAL or bucket, so they get longer windows than
+# the default; a window too short kills the task in a loop and never lets it start.
+DEFAULT_HEALTH_START_SECONDS = 60
+LOKI_HEALTH_START_SECONDS = 600
+THANOS_STORE_HEALTH_START_SECONDS = 900
 RECEIVE_DATA = "/tmp"
 # Long enough for an ingester to flush every in-memory chunk/block on a normal stop (Loki
 # `ingester.wal.flush_on_shutdown`, Tempo `flush_all_on_shutdown`); a Spot reclaim gives 2 min.
@@ -67,6 +84,15 @@ class Workload:
     # Thanos spoke on target local: also attach to the hub's network (its MinIO, its Receive, and
     # the hub's Query reaching this sidecar).
     joins_hub_network: bool = False
+    # Swarm: the one node (hostname) this workload runs on, for state that is per node by design
+    # (one ring-store member each).
+    node: Optional[str] = None
+    # Seconds after start during which a failing health check does not count.
+    health_start_seconds: int = DEFAULT_HEALTH_START_SECONDS
+    # Swarm: also attach to the shared network that other stacks' shippers join (push endpoints).
+    shipper_facing: bool = False
+    # Secret files the platform mounts: path -> receiver name in `StackConfig.receiver_secrets()`.
+    receiver_secret_files: dict[str, str] = field(default_factory=dict)
 
     @property
     def uid(self) -> str:
@@ -84,6 +110,11 @@ class Layout:
     interface: Optional[str]  # interface replicas register in the rings (Swarm overlay: eth0)
     cluster_label: str
     query_replicas: int = 1
+    # Swarm: the nodes that each run one ring-store member (hetzner.nodes).
+    ring_nodes: tuple[str, ...] = ()
+
+    def ring_members(self) -> list[str]:
+        return [f"ring-kv-{i}" for i in range(1, len(self.ring_nodes) + 1)]
 
     def cluster(self) -> Cluster:
         if self.ring_replicas == 1:
@@ -92,7 +123,8 @@ class Layout:
             replicas=self.ring_replicas,
             replication_factor=self.ring_replicas,
             kvstore="etcd",
-            etcd_endpoints=(f"ring-kv:{ETCD_PORT}",),
+            # Every member: the client fails over to the others when one is gone.
+            etcd_endpoints=tuple(f"{m}:{ETCD_PORT}" for m in self.ring_members()),
             interface=self.interface,
         )
 
@@ -113,31 +145,8 @@ def build(cfg: StackConfig, layout: Layout) -> list[Workload]:
     enabled = cfg.tools.enabled()
     cluster = layout.cluster()
     out: list[Workload] = []
-    ring = ["ring-kv"] if cluster.kvstore == "etcd" and ({"loki", "tempo"} & set(enabled)) else []
-    if ring:
-        out.append(Workload(
-            name="ring-kv", tool="ring", pin="etcd", image=versions.image(pins, "etcd"),
-            entrypoint=["/usr/local/bin/etcd"],
-            args=[
-                f"--listen-client-urls=http://0.0.0.0:{ETCD_PORT}",
-                f"--advertise-client-urls=http://ring-kv:{ETCD_PORT}",
-                f"--data-dir={ETCD_DATA}/default.etcd",
-                # Heartbeats rewrite the ring every few seconds; without compaction the history
-                # fills the 2 GiB quota in about three days (measured 520 KB/min with 6 members)
-                # and etcd turns read-only (auto compaction is off by default,
-                # server/embed/config.go at v3.6.14).
-                "--auto-compaction-mode=periodic",
-                "--auto-compaction-retention=5m",
-            ],
-            # etcdctl's default endpoint is this member (127.0.0.1:2379).
-            health=["CMD", "/usr/local/bin/etcdctl", "endpoint", "health"],
-            health_note="etcdctl endpoint health",
-            # Ring clients resume their watch at the last revision they saw: an etcd that restarts
-            # empty leaves every distributor and querier on a stale ring until its revision catches
-            # up (measured: as long as the old etcd had run). Keeping the data keeps the revision,
-            # so the store needs a volume, and the volume a fixed node.
-            volumes={"ring-kv-data": ETCD_DATA}, node_local_state=True,
-        ))
+    ring = layout.ring_members() if cluster.kvstore == "etcd" and ({"loki", "tempo"} & set(enabled)) else []
+    out += [_ring_member(cfg, layout, i) for i in range(len(ring))]
     if "loki" in enabled:
         store = object_store(cfg, "loki")
         files = [File("/etc/loki/config.yaml", dump(loki.render(cfg, store, cluster)))]
@@ -148,7 +157,7 @@ def build(cfg: StackConfig, layout: Layout) -> list[Workload]:
             args=["-config.file=/etc/loki/config.yaml", "-target=all"],
             # The image has no shell or wget; Loki checks itself (cmd/loki/health.go, >= 3.6.5).
             health=["CMD", "/usr/bin/loki", "-health", f"-health.url=http://127.0.0.1:{loki.HTTP_PORT}/ready"],
-            health_note="loki -health (GET /ready)",
+            health_note="loki -health (GET /ready)", health_start_seconds=LOKI_HEALTH_START_SECONDS, shipper_facing=True,
             env=_credentials_env(store), ports=[loki.HTTP_PORT], files=files, credentials=True,
             volumes={"loki-data": loki.DATA_DIR}, replicas=layout.ring_replicas, per_replica_volumes=layout.ring_replicas > 1,
             stop_grace_seconds=FLUSH_GRACE_SECONDS, after=ring,
@@ -167,7 +176,7 @@ def build(cfg: StackConfig, layout: Layout) -> list[Workload]:
             # the task and roll back a Swarm update; readiness is checked from outside by
             # `tools.verify --only tools` (GET /ready on the published port).
             health=None,
-            health_note="none in the image; tools.verify checks GET /ready from outside",
+            health_note="none in the image; tools.verify checks GET /ready from outside", shipper_facing=True,
             env=_credentials_env(store), ports=[tempo.HTTP_PORT, tempo.OTLP_GRPC_PORT, tempo.OTLP_HTTP_PORT],
             files=[File("/etc/tempo/config.yaml", dump(tempo.render(cfg, store, cluster)))], credentials=True,
             volumes={"tempo-data": tempo.DATA_DIR}, replicas=layout.ring_replicas, per_replica_volumes=layout.ring_replicas > 1,
@@ -190,10 +199,58 @@ def build(cfg: StackConfig, layout: Layout) -> list[Workload]:
             },
             ports=[GRAFANA_PORT],
             files=[File("/etc/grafana/provisioning/datasources/obs-storage.yaml", dump(grafana.render(cfg, urls)))],
-            # Users, dashboards and the database (SQLite) outlive the container.
-            volumes={"grafana-data": GRAFANA_DATA}, node_local_state=True,
+            # Users and UI changes (SQLite) outlive the container. Not pinned to the state node:
+            # datasources and dashboards are provisioned from files, so after a node loss Swarm
+            # starts Grafana on another node (a new, empty volume there) and it shows the same data.
+            volumes={"grafana-data": GRAFANA_DATA},
         ))
     return out
+
+
+def _ring_member(cfg: StackConfig, layout: Layout, index: int) -> Workload:
+    """One member of the three-member etcd that holds the rings, pinned to its own node: any one
+    node can be lost and the other two keep a quorum (README "Swarm" has the measured costs)."""
+    members = layout.ring_members()
+    name = members[index]
+    peers = ",".join(f"{m}=http://{m}:{ETCD_PEER_PORT}" for m in members)
+    return Workload(
+        name=name, tool="ring", pin="etcd", image=versions.image(cfg.pins, "etcd"),
+        entrypoint=["/usr/local/bin/etcd"],
+        args=[
+            f"--name={name}",
+            f"--data-dir={ETCD_DATA}/default.etcd",
+            f"--listen-client-urls=http://0.0.0.0:{ETCD_PORT}",
+            f"--advertise-client-urls=http://{name}:{ETCD_PORT}",
+            f"--listen-peer-urls=http://0.0.0.0:{ETCD_PEER_PORT}",
+            # Service names: each member's Swarm service keeps one virtual IP whatever node or
+            # task runs it, so a peer URL stays valid across restarts.
+            f"--initial-advertise-peer-urls=http://{name}:{ETCD_PEER_PORT}",
+            f"--initial-cluster={peers}",
+            # Read only when the data directory is empty (first start); a restart rejoins from it.
+            "--initial-cluster-state=new",
+            f"--initial-cluster-token={cfg.name_prefix}-ring-kv",
+            # Heartbeats rewrite the ring every few seconds; without compaction the history fills
+            # the quota (auto compaction is off by default, server/embed/config.go at v3.6.14).
+            "--auto-compaction-mode=periodic",
+            "--auto-compaction-retention=5m",
+            f"--quota-backend-bytes={ETCD_QUOTA_BYTES}",
+            f"--bootstrap-defrag-threshold-megabytes={ETCD_BOOTSTRAP_DEFRAG_MB}",
+        ],
+        # A serializable read answers from this member alone: the check restarts a member that no
+        # longer serves, not one that has lost its quorum or raised the NOSPACE alarm, which
+        # `etcdctl endpoint health` reports as failures (etcdctl/ctlv3/command/ep_command.go at
+        # v3.6.14: a quorum read, then the alarm list) and a restart cures neither; alerts watch
+        # those (renderers/alerts.py _ring_rules). etcdctl's default endpoint is 127.0.0.1:2379.
+        health=["CMD", "/usr/local/bin/etcdctl", "get", "--consistency=s", "obs-storage-liveness"],
+        health_note="etcdctl get --consistency=s (this member serves reads)",
+        # The member's identity and the rings' revision live here: a member that restarts empty
+        # cannot rejoin under its name, and ring clients would resume their watch at a revision
+        # the store no longer has (README "Swarm").
+        volumes={f"{name}-data": ETCD_DATA},
+        node=layout.ring_nodes[index],
+        # One member at a time on a rolling update: the previous must have converged first.
+        after=members[:index][-1:],
+    )
 
 
 def _thanos(cfg: StackConfig, layout: Layout) -> list[Workload]:
@@ -250,6 +307,7 @@ def _thanos(cfg: StackConfig, layout: Layout) -> list[Workload]:
     out.append(Workload(
         name="thanos-store", tool="thanos", pin="thanos", image=image, args=thanos.store_args(data_dir="/tmp/thanos-store"),
         health=ready, health_note="wget /-/ready", env=env, files=[objstore], credentials=True,
+        health_start_seconds=THANOS_STORE_HEALTH_START_SECONDS,
     ))
     out.append(Workload(
         name="thanos-compact", tool="thanos", pin="thanos", image=image, args=thanos.compact_args(cfg, data_dir="/tmp/thanos-compact"),

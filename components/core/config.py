@@ -33,7 +33,7 @@ S3_MAX_LIFECYCLE_RULES = 1000
 # Rules every bucket carries besides the per-prefix data rules: abort multipart, noncurrent versions.
 FIXED_LIFECYCLE_RULES = 2
 
-SECRET_KEYS = ("hetznerAccessKey", "hetznerSecretKey", "kubeconfig")
+SECRET_KEYS = ("hetznerAccessKey", "hetznerSecretKey", "kubeconfig", "alertReceiverSecrets")
 
 
 class Target(str, Enum):
@@ -438,23 +438,43 @@ class AwsConfig(_Model):
         return zones
 
 
+_HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+
+
 class HetznerConfig(_Model):
     location: Literal["fsn1", "nbg1", "hel1"] = "fsn1"
     swarm_host: str
     placement_constraints: list[str] = []
     # Hostname of the Swarm node that keeps the stack's node-local state (Prometheus' TSDB, which
-    # its Thanos sidecar must read on the same node, and Grafana's database). A node label could
-    # match several nodes and split Prometheus from its sidecar; a hostname cannot.
+    # its Thanos sidecar must read on the same node). A node label could match several nodes and
+    # split Prometheus from its sidecar; a hostname cannot.
     state_node: str
+    # Hostnames of the three Swarm nodes that each run one ring-store (etcd) member and at most one
+    # replica of Loki and of Tempo: with replication factor 3 and a three-member etcd, any one of
+    # them can be lost without losing ingest (README, "Swarm").
+    nodes: list[str]
 
     @field_validator("state_node")
     @classmethod
     def _hostname(cls, node: str) -> str:
-        if not re.match(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$", node):
+        if not _HOSTNAME_RE.match(node):
             raise PydanticCustomError(
                 "obs_config", "is not a node hostname", {"fix": "use the HOSTNAME column of `docker node ls` for the node that keeps Prometheus' data"}
             )
         return node
+
+    @field_validator("nodes")
+    @classmethod
+    def _three_nodes(cls, nodes: list[str]) -> list[str]:
+        for i, node in enumerate(nodes):
+            if not _HOSTNAME_RE.match(node):
+                raise _fail(f"[{i}]", node, "is not a node hostname", "use the HOSTNAME column of `docker node ls`")
+        if len(nodes) != 3 or len(set(nodes)) != 3:
+            raise PydanticCustomError(
+                "obs_config", "must list exactly three distinct node hostnames (one ring-store member and one Loki and Tempo replica each)",
+                {"fix": "list three HOSTNAMEs from `docker node ls`, e.g. [swarm-worker-1, swarm-worker-2, swarm-worker-3]"},
+            )
+        return nodes
 
     @field_validator("swarm_host")
     @classmethod
@@ -473,6 +493,79 @@ class Secrets(BaseModel):
     hetzner_access_key: Optional[SecretStr] = None
     hetzner_secret_key: Optional[SecretStr] = None
     kubeconfig: Optional[SecretStr] = None
+    # JSON object: receiver name -> its secret (webhook or Slack URL, PagerDuty routing key, SMTP
+    # password); see AlertingConfig.
+    alert_receiver_secrets: Optional[SecretStr] = None
+
+
+# ---------------------------------------------------------------- alerting
+_RECEIVER_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+# What each receiver type reads from its secret file (Alertmanager v0.34.0: notify/webhook/config.go
+# url_file, config/notifiers.go api_url_file (Slack) and auth_password_file (email),
+# notify/pagerduty/config.go routing_key_file). Email needs a password only with auth_username.
+RECEIVER_SECRET_FIELD = {"webhook": "url_file", "slack": "api_url_file", "pagerduty": "routing_key_file", "email": "auth_password_file"}
+
+
+class AlertReceiver(_Model):
+    name: str
+    type: Literal["webhook", "email", "slack", "pagerduty"]
+    # Which alerts it gets (the always-firing Watchdog goes only to `alerting.watchdogReceiver`,
+    # which gets nothing else).
+    severities: list[Literal["critical", "warning"]] = ["critical", "warning"]
+    # email only
+    to: Optional[str] = None
+    sender: Optional[str] = None
+    smarthost: Optional[str] = None  # host:port of the SMTP relay
+    username: Optional[str] = None  # SMTP auth user; its password is the receiver's secret
+    # slack only (the webhook URL's own channel when unset)
+    channel: Optional[str] = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not _RECEIVER_RE.match(name):
+            raise PydanticCustomError("obs_config", "is not a usable receiver name", {"fix": "use 1-40 lowercase letters, digits and '-', starting with a letter"})
+        return name
+
+    @model_validator(mode="after")
+    def _fields_of_its_type(self) -> "AlertReceiver":
+        email = ("to", "sender", "smarthost", "username")
+        wanted = {"email": email, "slack": ("channel",)}.get(self.type, ())
+        for key in ("to", "sender", "smarthost", "username", "channel"):
+            if getattr(self, key) is not None and key not in wanted:
+                raise _fail(key, getattr(self, key), f"does not apply to a {self.type} receiver", f"remove it from receiver {self.name!r}")
+        if self.type == "email":
+            for key in ("to", "sender", "smarthost"):
+                if getattr(self, key) is None:
+                    raise _fail(key, _MISSING, "is required for an email receiver", f"set {key} on receiver {self.name!r}")
+            if not re.match(r"^[^\s:]+:\d{1,5}$", self.smarthost):
+                raise _fail("smarthost", self.smarthost, "is not host:port", "use the SMTP relay as host:port, e.g. smtp.example.com:587")
+        if not self.severities:
+            raise _fail("severities", self.severities, "is empty", "list critical, warning or both")
+        return self
+
+    @property
+    def needs_secret(self) -> bool:
+        return self.type != "email" or self.username is not None
+
+
+class AlertingConfig(_Model):
+    """Where Alertmanager sends alerts, on every target (Docker Alertmanager and
+    kube-prometheus-stack's). Each receiver's secret is a Pulumi secret (`alertReceiverSecrets`)."""
+
+    receivers: list[AlertReceiver] = []
+    # Receiver of the always-firing Watchdog: a dead man's switch outside this stack that pages
+    # when the Watchdog stops arriving (Prometheus, Alertmanager or their node is gone).
+    watchdog_receiver: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _names(self) -> "AlertingConfig":
+        names = [r.name for r in self.receivers]
+        if len(set(names)) != len(names):
+            raise _fail("receivers", names, "repeats a receiver name", "give each receiver its own name")
+        if self.watchdog_receiver is not None and self.watchdog_receiver not in names:
+            raise _fail("watchdogReceiver", self.watchdog_receiver, "is not the name of a receiver", f"use one of {names} or add that receiver")
+        return self
 
 
 # ---------------------------------------------------------------- the whole stack
@@ -492,6 +585,7 @@ class StackConfig(_Model):
     name_prefix: Optional[str] = None
     aws: Optional[AwsConfig] = None
     hetzner: Optional[HetznerConfig] = None
+    alerting: AlertingConfig = AlertingConfig()
     secrets: Secrets = Secrets()
 
     @field_validator("tenants")
@@ -542,7 +636,34 @@ class StackConfig(_Model):
         self._check_buckets()
         for name, tool in self.tools.enabled().items():
             self._check_lifecycle(name, tool)
+        self._check_receiver_secrets()
         return self
+
+    def receiver_secrets(self) -> dict[str, str]:
+        """Receiver name -> its secret, for the receivers that need one (checked at load)."""
+        raw = self.secrets.alert_receiver_secrets
+        return json.loads(raw.get_secret_value()) if raw is not None else {}
+
+    def _check_receiver_secrets(self) -> None:
+        hidden = "(secret value hidden)"
+        try:
+            given = self.receiver_secrets()
+        except json.JSONDecodeError:
+            given = None
+        if given is not None and not (isinstance(given, dict) and all(isinstance(v, str) and v for v in given.values())):
+            given = None
+        if given is None:
+            raise _fail("alertReceiverSecrets", hidden, "is not a JSON object of receiver name to non-empty secret string",
+                        "run `pulumi config set --secret alertReceiverSecrets '{\"<receiver>\": \"<url or key>\"}'`")
+        receivers = {r.name: r for r in self.alerting.receivers}
+        for name in sorted(set(given) - {n for n, r in receivers.items() if r.needs_secret}):
+            raise _fail("alertReceiverSecrets", hidden, f"has a secret for {name!r}, which is not a receiver that takes one",
+                        "remove that entry, or add the receiver under alerting.receivers (an email receiver takes one only with username)")
+        for name, r in sorted(receivers.items()):
+            if r.needs_secret and name not in given:
+                what = {"webhook": "its URL", "slack": "its webhook URL", "pagerduty": "its routing key", "email": "the SMTP password"}[r.type]
+                raise _fail("alertReceiverSecrets", hidden if given else _MISSING, f"has no entry for receiver {name!r} ({what})",
+                            f"run `pulumi config set --secret alertReceiverSecrets` with a JSON object that includes {name!r}")
 
     def _apply_target_defaults(self) -> None:
         s = self.storage

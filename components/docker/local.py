@@ -35,6 +35,7 @@ class LocalTools(pulumi.ComponentResource):
         identities: dict[str, ToolIdentity],
         prefix: str,
         hub_network: Optional[str] = None,
+        receiver_secrets: Optional[dict[str, str]] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("obs:local:LocalTools", name, None, opts)
@@ -66,6 +67,9 @@ class LocalTools(pulumi.ComponentResource):
             if workload.credentials:
                 secret_files.append({"file": CREDENTIALS_FILE, "content": identities[workload.tool].credentials.file_content})
             depends += [self.containers[other] for other in workload.after]
+            # Alert receivers' URLs, keys and passwords, from the stack's Pulumi secrets.
+            secret_files += [{"file": path, "content": pulumi.Output.secret((receiver_secrets or {})[receiver])}
+                             for path, receiver in sorted(workload.receiver_secret_files.items())]
             if workload.tool == "grafana":
                 secret_files.append({"file": GRAFANA_ADMIN_PASSWORD_FILE, "content": self.grafana_admin_password})
                 depends += [c for c in self.containers.values()]
@@ -142,7 +146,7 @@ class LocalPlatform:
             # already hold the ports, and the hub's Grafana is where the spoke's data is seen.
             declared = [dataclasses.replace(w, ports=[]) for w in declared]
         tools = LocalTools("tools", declared, self.network, self.docker_provider, buckets, identities, cfg.name_prefix,
-                           hub_network=hub.docker_network if hub else None)
+                           hub_network=hub.docker_network if hub else None, receiver_secrets=cfg.receiver_secrets())
         out: dict = {"urls": tools.urls}
         if "grafana" in tools.containers:
             out["grafanaAdminPassword"] = tools.grafana_admin_password

@@ -39,6 +39,16 @@ from components.core.storage import ToolBucket
 from components.containers import monitoring, workloads
 from components.containers.workloads import GRAFANA_ADMIN_PASSWORD_FILE, Layout, Workload
 
+# Hetzner Cloud private networks carry packets of at most 1450 bytes (Hetzner docs, Networks:
+# "MTU 1450"). The overlay driver takes this as the underlay MTU and subtracts the VXLAN header
+# and, on an encrypted network, the ESP expansion itself (moby libnetwork
+# drivers/overlay/encryption.go maxMTU): without it the overlay assumes 1500 and large packets
+# between nodes are dropped.
+UNDERLAY_MTU = 1450
+# Swarm's update/rollback settings, also the basis of how long `pulumi up` waits (converge_config).
+HEALTH_INTERVAL_SECONDS, HEALTH_RETRIES = 10, 6
+UPDATE_DELAY_SECONDS, UPDATE_MONITOR_SECONDS = 10, 60
+
 GIB = 1024**3
 # Memory limit (bytes) and CPU limit (nano-CPUs) per workload; generous for a single team.
 LIMITS = {
@@ -57,8 +67,16 @@ OVERLAY_INTERFACE = "eth0"
 DNSRR = ("loki", "tempo")
 
 
-def swarm_layout(cluster_label: str) -> Layout:
-    return Layout(ring_replicas=3, interface=OVERLAY_INTERFACE, cluster_label=cluster_label, query_replicas=2)
+def swarm_layout(cluster_label: str, nodes: tuple[str, ...]) -> Layout:
+    return Layout(ring_replicas=3, interface=OVERLAY_INTERFACE, cluster_label=cluster_label, query_replicas=2, ring_nodes=nodes)
+
+
+def converge_timeout_seconds(w: Workload) -> int:
+    """How long `pulumi up` waits for a service: a rolling update replaces one task at a time, each
+    stopped (grace period), started and healthy (start period plus retries), then watched (monitor)
+    before the next (delay); plus a minute of scheduling."""
+    per_task = w.stop_grace_seconds + w.health_start_seconds + HEALTH_INTERVAL_SECONDS * HEALTH_RETRIES + UPDATE_MONITOR_SECONDS + UPDATE_DELAY_SECONDS
+    return w.replicas * per_task + 60
 
 
 def _b64(text: str) -> str:
@@ -85,19 +103,40 @@ class SwarmTools(pulumi.ComponentResource):
         prefix: str,
         buckets: dict[str, ToolBucket],
         identities: dict[str, ToolIdentity],
+        receiver_secrets: Optional[dict[str, str]] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("obs:swarm:SwarmTools", name, None, opts)
+        receiver_secrets = receiver_secrets or {}
         self._provider = docker_provider
         self._prefix = prefix
+        # Both overlays are encrypted (IPsec between nodes: ESP must pass the nodes' firewall) and
+        # sized for the Hetzner network they ride on.
+        overlay_options = {"encrypted": "true", "com.docker.network.driver.mtu": str(UNDERLAY_MTU)}
         self.network = docker.Network(
             f"{name}-network",
             name=prefix,
             driver="overlay",
-            # Log and trace shippers of other stacks join this network to reach Loki and Tempo.
+            # Log and trace shippers of other stacks join this network to reach Loki and Tempo,
+            # the only services on it.
             attachable=True,
+            options=overlay_options,
             opts=self._opts(),
         )
+        # Everything else, the ring store above all (etcd without auth: whoever reaches it can
+        # rewrite the rings), talks on a network no container outside this stack can join.
+        self.internal_network = docker.Network(
+            f"{name}-internal-network",
+            name=f"{prefix}-internal",
+            driver="overlay",
+            attachable=False,
+            options=overlay_options,
+            opts=self._opts(),
+        )
+        self._receiver_secrets = {
+            receiver: docker.Secret(f"{name}-alert-receiver-{receiver}", data=pulumi.Output.secret(_b64(value)), opts=self._opts())
+            for receiver, value in sorted(receiver_secrets.items())
+        }
         self.grafana_admin_password: Optional[pulumi.Output[str]] = None
         # A Thanos spoke running nothing else has no Grafana: the hub's shows its data.
         if any(w.tool == "grafana" for w in workloads):
@@ -117,7 +156,11 @@ class SwarmTools(pulumi.ComponentResource):
                 secrets.append({"secret_id": credentials_secret.id, "secret_name": credentials_secret.name, "file_name": CREDENTIALS_FILE, **owner})
             if w.tool == "grafana":
                 secrets.append({"secret_id": grafana_secret.id, "secret_name": grafana_secret.name, "file_name": GRAFANA_ADMIN_PASSWORD_FILE, **owner})
-            placement = list(placement_constraints) + ([f"node.hostname == {state_node}"] if w.node_local_state else [])
+            for path, receiver in sorted(w.receiver_secret_files.items()):
+                secret = self._receiver_secrets[receiver]
+                secrets.append({"secret_id": secret.id, "secret_name": secret.name, "file_name": path, **owner})
+            node = state_node if w.node_local_state else w.node
+            placement = list(placement_constraints) + ([f"node.hostname == {node}"] if node else [])
             # A service flushes to its bucket from its first second, with its credentials: both
             # must exist first. depends_on on this component would not reach its children.
             depends: list[pulumi.Resource] = [buckets[w.tool], identities[w.tool]] if w.tool in buckets else []
@@ -150,7 +193,10 @@ class SwarmTools(pulumi.ComponentResource):
             "configs": [self._config(name, w, f.path, f.content) for f in w.files] or None,
             "secrets": secrets or None,
             "mounts": mounts or None,
-            "healthcheck": {"tests": w.health, "interval": "10s", "timeout": "5s", "retries": 6, "start_period": "60s"} if w.health else None,
+            "healthcheck": {
+                "tests": w.health, "interval": f"{HEALTH_INTERVAL_SECONDS}s", "timeout": "5s", "retries": HEALTH_RETRIES,
+                "start_period": f"{w.health_start_seconds}s",
+            } if w.health else None,
             "hostname": "{{.Service.Name}}-{{.Task.Slot}}",
             # Ingesters flush on shutdown (workloads.FLUSH_GRACE_SECONDS); Swarm kills after this.
             "stop_grace_period": f"{w.stop_grace_seconds}s",
@@ -160,14 +206,30 @@ class SwarmTools(pulumi.ComponentResource):
             name=f"{self._prefix}-{w.name}",
             task_spec={
                 "container_spec": {k: v for k, v in container.items() if v is not None},
-                "networks_advanceds": [{"name": self.network.id, "aliases": [w.name]}],
-                "placement": {"constraints": placement} if placement else None,
+                # The internal network first: it is the task's eth0, the interface Loki and Tempo
+                # register in their rings (moby's executor creates the container on the first
+                # network of the spec and connects the others after).
+                "networks_advanceds": [{"name": self.internal_network.id, "aliases": [w.name]}]
+                + ([{"name": self.network.id, "aliases": [w.name]}] if w.shipper_facing else []),
+                "placement": {
+                    **({"constraints": placement} if placement else {}),
+                    # Replicas on distinct nodes: replication factor 3 (Loki, Tempo) protects data
+                    # only if one node's loss takes one replica and its WAL volume, not two.
+                    **({"max_replicas": 1} if w.replicas > 1 else {}),
+                } or None,
                 "resources": {"limits": {"memory_bytes": memory, "nano_cpus": cpus}},
                 "restart_policy": {"condition": "any", "delay": "5s", "window": "60s"},
             },
             mode={"replicated": {"replicas": w.replicas}},
-            update_config={"parallelism": 1, "delay": "10s", "order": order, "failure_action": "rollback", "monitor": "60s"},
-            rollback_config={"parallelism": 1, "order": order, "failure_action": "pause", "monitor": "60s"},
+            update_config={"parallelism": 1, "delay": f"{UPDATE_DELAY_SECONDS}s", "order": order, "failure_action": "rollback",
+                           "monitor": f"{UPDATE_MONITOR_SECONDS}s"},
+            rollback_config={"parallelism": 1, "order": order, "failure_action": "pause", "monitor": f"{UPDATE_MONITOR_SECONDS}s"},
+            # `pulumi up` waits until every task runs (healthy where the service has a health check)
+            # or the update completed, and fails on a rollback or timeout, instead of reporting a
+            # crash-looping service as deployed. Without a health check (Tempo) "running" only
+            # means started (kreuzwerker/terraform-provider-docker v4.5.0, bridged by
+            # pulumi-docker: resource_docker_service_funcs.go replicatedConsoleLogUpdater).
+            converge_config={"delay": "7s", "timeout": f"{converge_timeout_seconds(w)}s"},
             endpoint_spec=(
                 {"mode": "dnsrr"}
                 if w.name in DNSRR
@@ -185,11 +247,11 @@ class SwarmPlatform:
         self.docker_provider, self.credentials_secret, self.placement = docker_provider, credentials_secret, placement_constraints
 
     def deploy(self, cfg, buckets: dict[str, ToolBucket], identities: dict[str, ToolIdentity]) -> dict:
-        layout = swarm_layout(cfg.tools.thanos.cluster_label)
+        layout = swarm_layout(cfg.tools.thanos.cluster_label, tuple(cfg.hetzner.nodes))
         # The tools, then what watches them: scrape jobs, alert rules, Alertmanager, freshness probes.
         declared = monitoring.attach(cfg, layout, workloads.build(cfg, layout))
         tools = SwarmTools("tools", declared, self.docker_provider, self.credentials_secret, self.placement,
-                           cfg.hetzner.state_node, cfg.name_prefix, buckets, identities)
+                           cfg.hetzner.state_node, cfg.name_prefix, buckets, identities, receiver_secrets=cfg.receiver_secrets())
         out: dict = {"urls": tools.urls}
         if tools.grafana_admin_password is not None:
             out["grafanaAdminPassword"] = tools.grafana_admin_password

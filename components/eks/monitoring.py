@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pulumi
 import pulumi_kubernetes as k8s
 
 from components.core import versions
@@ -35,6 +36,11 @@ from components.core.renderers import object_store
 
 RELEASE = "kps"  # eks_prometheus.RELEASE (not imported: that module imports this one)
 ROUTING_LABEL = "obs-storage/alert-routing"
+# The alert receivers' secrets (alertReceiverSecrets): one Kubernetes Secret, one key per receiver,
+# which the operator mounts at /etc/alertmanager/secrets/<name>/ (prometheus-operator
+# Alertmanager spec `secrets`, through kube-prometheus-stack's alertmanagerSpec.secrets).
+RECEIVER_SECRET = "obs-storage-alert-receivers"
+RECEIVER_SECRETS_DIR = f"/etc/alertmanager/secrets/{RECEIVER_SECRET}"
 # The service account whose role each probe uses: the tool's read-only one where it has one.
 PROBE_ACCOUNTS = {"loki": "loki-querier", "tempo": "tempo", "thanos": "thanos-store"}
 THANOS_APPS = ("thanos-store", "thanos-compact", "thanos-query", "thanos-query-frontend", "thanos-receive")
@@ -67,8 +73,9 @@ def kps_values(cfg: StackConfig) -> dict[str, Any]:
     """Top-level kube-prometheus-stack values: the rules and Alertmanager."""
     return {
         "additionalPrometheusRulesMap": {"obs-storage": {"groups": alerts.groups(scope(cfg))}},
-        # The same alert from the chart's default rules (prometheus group) would fire twice.
-        "defaultRules": {"disabled": {"PrometheusTSDBCompactionsFailing": True}},
+        # The same alert from the chart's default rules (prometheus group) would fire twice; the
+        # Watchdog is renderers/alerts.py's, routed like on every other target.
+        "defaultRules": {"disabled": {"PrometheusTSDBCompactionsFailing": True, "Watchdog": True}},
         "alertmanager": {
             "enabled": True,
             "alertmanagerSpec": {
@@ -78,7 +85,10 @@ def kps_values(cfg: StackConfig) -> dict[str, Any]:
                 "alertmanagerConfigSelector": {"matchLabels": {ROUTING_LABEL: "true"}},
                 "alertmanagerConfigMatcherStrategy": {"type": "None"},
                 "image": {"tag": cfg.pins["alertmanager"].version},
+                **({"secrets": [RECEIVER_SECRET]} if cfg.receiver_secrets() else {}),
             },
+            # The receivers of `alerting`; their URLs and keys stay in RECEIVER_SECRET, read as files.
+            "config": alerts.alertmanager_config(cfg.alerting, RECEIVER_SECRETS_DIR),
         },
     }
 
@@ -152,6 +162,14 @@ def deploy(ctx: EksContext, identities: dict[str, ToolIdentity], buckets: dict) 
     enabled = ctx.cfg.tools.enabled()
     if "thanos" not in enabled:
         return
+    secrets = ctx.cfg.receiver_secrets()
+    if secrets:
+        k8s.core.v1.Secret(
+            f"{ctx.name}-alert-receivers",
+            metadata={"name": RECEIVER_SECRET, "namespace": ctx.ns},
+            string_data={name: pulumi.Output.secret(value) for name, value in sorted(secrets.items())},
+            opts=ctx.opts(),
+        )
     k8s.core.v1.ConfigMap(
         f"{ctx.name}-grafana-dashboards",
         # An existing Grafana's sidecar loads ConfigMaps with this label (as the datasources).

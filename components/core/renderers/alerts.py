@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from components.core.config import RECEIVER_SECRET_FIELD
+
 RUNBOOK = "README.md#alerts-and-what-to-do"
 CRITICAL, WARNING = "critical", "warning"
 
@@ -41,6 +43,8 @@ class Scope:
     alertmanager: Optional[str] = None
     minio: Optional[str] = None
     ring: Optional[str] = None
+    # The always-firing Watchdog (renderers/alerts.py _watchdog_rules).
+    watchdog: bool = True
     # Labels a Thanos sidecar's series share with its own Prometheus' series (the mixin joins on
     # them): `namespace, pod` where both run in one pod, a scrape-target label on Docker.
     sidecar_join: str = "namespace, pod"
@@ -377,6 +381,89 @@ def _freshness_rules(s: Scope) -> list[dict[str, Any]]:
     return rules
 
 
+def _ring_rules(s: Scope) -> list[dict[str, Any]]:
+    """The Swarm ring store (etcd): Loki and Tempo refuse pushes when it cannot take writes.
+    Metrics read at etcd-io/etcd v3.6.14: etcd_server_has_leader (server/etcdserver/metrics.go),
+    etcd_mvcc_db_total_size_in_bytes (server/storage/mvcc/metrics.go),
+    etcd_server_quota_backend_bytes (server/storage/metrics.go), etcd_debugging_server_alarms
+    (server/etcdserver/apply/metrics.go: one series per raised alarm, alarm_type NOSPACE/CORRUPT)."""
+    if not s.ring:
+        return []
+    sel = s.ring
+    return [
+        _alert(
+            "RingStoreNoLeader", f"max by (job, instance) (etcd_server_has_leader{{{sel}}}) == 0", "1m", CRITICAL,
+            "A ring-store member has no leader.",
+            "{{ $labels.instance }} sees no etcd leader: with two of three members gone the rings take no heartbeats and Loki and Tempo refuse pushes within minutes.",
+        ),
+        _alert(
+            "RingStoreNoSpace", f'max by (job, instance) (etcd_debugging_server_alarms{{{sel}, alarm_type="NOSPACE"}}) > 0', "0m", CRITICAL,
+            "The ring store raised its NOSPACE alarm and takes no writes.",
+            "{{ $labels.instance }}: etcd is read-only until it is defragmented and the alarm disarmed (README, Swarm); ring heartbeats fail meanwhile.",
+        ),
+        _alert(
+            "RingStoreDatabaseFilling",
+            f"max by (job, instance) (etcd_mvcc_db_total_size_in_bytes{{{sel}}} / etcd_server_quota_backend_bytes{{{sel}}}) > 0.8", "10m", WARNING,
+            "A ring-store member's database is above 80% of its quota.",
+            "{{ $labels.instance }}: at the quota etcd raises NOSPACE and refuses writes; check that compaction runs, then defragment (README, Swarm).",
+        ),
+    ]
+
+
+WATCHDOG = "Watchdog"
+
+
+def _watchdog_rules(s: Scope) -> list[dict[str, Any]]:
+    """Always firing: a receiver outside the stack (a dead man's switch) pages when it stops
+    arriving, i.e. when Prometheus, Alertmanager or the path between them is gone."""
+    if not s.watchdog:
+        return []
+    return [_alert(
+        WATCHDOG, "vector(1)", "0m", "none",
+        "Always firing: proves that Prometheus evaluates rules and Alertmanager delivers.",
+        "Route it to a dead man's switch (alerting.watchdogReceiver); when it stops arriving, alerting itself is down.",
+    )]
+
+
+def alertmanager_config(alerting: Any, secrets_dir: str) -> dict[str, Any]:
+    """Alertmanager routing for `alerting` (components/core/config.py AlertingConfig), the same on every
+    target. Each receiver reads its secret from `<secrets_dir>/<name>` (Alertmanager v0.34.0
+    *_file fields, config.RECEIVER_SECRET_FIELD); nothing secret is in this config. The Watchdog
+    goes only to the watchdog receiver (every 5 minutes, so its absence is noticed quickly), every
+    other alert to each receiver whose severities include the alert's."""
+    receivers: list[dict[str, Any]] = [{"name": "default"}]
+    routes: list[dict[str, Any]] = [{
+        "receiver": alerting.watchdog_receiver or "default",
+        "matchers": [f'alertname="{WATCHDOG}"'],
+        "group_wait": "0s", "group_interval": "1m", "repeat_interval": "5m",
+    }]
+    for r in alerting.receivers:
+        secret = f"{secrets_dir}/{r.name}"
+        if r.type == "webhook":
+            receivers.append({"name": r.name, "webhook_configs": [{RECEIVER_SECRET_FIELD["webhook"]: secret, "send_resolved": True}]})
+        elif r.type == "slack":
+            slack: dict[str, Any] = {RECEIVER_SECRET_FIELD["slack"]: secret, "send_resolved": True}
+            if r.channel:
+                slack["channel"] = r.channel
+            receivers.append({"name": r.name, "slack_configs": [slack]})
+        elif r.type == "pagerduty":
+            receivers.append({"name": r.name, "pagerduty_configs": [{RECEIVER_SECRET_FIELD["pagerduty"]: secret, "send_resolved": True}]})
+        else:
+            email: dict[str, Any] = {"to": r.to, "from": r.sender, "smarthost": r.smarthost, "send_resolved": True}
+            if r.username:
+                email.update(auth_username=r.username, **{RECEIVER_SECRET_FIELD["email"]: secret})
+            receivers.append({"name": r.name, "email_configs": [email]})
+        if r.name == alerting.watchdog_receiver:
+            continue  # a dead man's switch gets the Watchdog only
+        severities = "|".join(sorted(r.severities))
+        routes.append({"receiver": r.name, "matchers": [f'severity=~"{severities}"'], "continue": True})
+    return {
+        "route": {"receiver": "default", "group_by": ["alertname", "job"], "group_wait": "30s", "group_interval": "5m",
+                  "repeat_interval": "4h", "routes": routes},
+        "receivers": receivers,
+    }
+
+
 def _object_store_rules(s: Scope) -> list[dict[str, Any]]:
     if not s.minio:
         return []
@@ -401,6 +488,8 @@ def groups(s: Scope) -> list[dict[str, Any]]:
         {"name": "obs-storage-tempo", "rules": _tempo_rules(s)},
         {"name": "obs-storage-freshness", "rules": _freshness_rules(s)},
         {"name": "obs-storage-object-store", "rules": _object_store_rules(s)},
+        {"name": "obs-storage-ring-store", "rules": _ring_rules(s)},
+        {"name": "obs-storage-watchdog", "rules": _watchdog_rules(s)},
     ]
     return [g for g in out if g["rules"]]
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from components.core.config import StackConfig
 from components.core.renderers import Cluster, ObjectStore, hours, ring_kvstore
+from components.core.renderers.loki import ring_readiness
 
 HTTP_PORT = 3200
 GRPC_PORT = 9095
@@ -78,6 +79,8 @@ def render(cfg: StackConfig, store: ObjectStore, cluster: Cluster) -> dict[str, 
         # The scalable single binary's querier does not find its own query-frontend by itself
         # (cmd/tempo/app/modules.go initQuerier: "frontend worker address not specified").
         config["querier"] = {"frontend_worker": {"frontend_address": f"127.0.0.1:{GRPC_PORT}"}}
+        # The same dskit lifecycler as Loki's (see loki.ring_readiness for why and its cost).
+        config["ingester"]["lifecycler"].update(ring_readiness())
     if cluster.interface:
         config["ingester"]["lifecycler"]["interface_names"] = [cluster.interface]
         for ring in ("compactor", "distributor"):

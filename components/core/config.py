@@ -493,8 +493,8 @@ class Secrets(BaseModel):
     hetzner_access_key: Optional[SecretStr] = None
     hetzner_secret_key: Optional[SecretStr] = None
     kubeconfig: Optional[SecretStr] = None
-    # JSON object: receiver name -> its secret (webhook or Slack URL, PagerDuty routing key, SMTP
-    # password); see AlertingConfig.
+    # Object: receiver name -> its secret (webhook or Slack URL, PagerDuty routing key, SMTP
+    # password), each set with `pulumi config set --path --secret 'alertReceiverSecrets.<name>'`.
     alert_receiver_secrets: Optional[SecretStr] = None
 
 
@@ -653,8 +653,8 @@ class StackConfig(_Model):
         if given is not None and not (isinstance(given, dict) and all(isinstance(v, str) and v for v in given.values())):
             given = None
         if given is None:
-            raise _fail("alertReceiverSecrets", hidden, "is not a JSON object of receiver name to non-empty secret string",
-                        "run `pulumi config set --secret alertReceiverSecrets '{\"<receiver>\": \"<url or key>\"}'`")
+            raise _fail("alertReceiverSecrets", hidden, "is not an object of receiver name to non-empty secret string",
+                        "set one secret per receiver: `pulumi config set --path --secret 'alertReceiverSecrets.<receiver>' <url or key>`")
         receivers = {r.name: r for r in self.alerting.receivers}
         for name in sorted(set(given) - {n for n, r in receivers.items() if r.needs_secret}):
             raise _fail("alertReceiverSecrets", hidden, f"has a secret for {name!r}, which is not a receiver that takes one",
@@ -663,7 +663,7 @@ class StackConfig(_Model):
             if r.needs_secret and name not in given:
                 what = {"webhook": "its URL", "slack": "its webhook URL", "pagerduty": "its routing key", "email": "the SMTP password"}[r.type]
                 raise _fail("alertReceiverSecrets", hidden if given else _MISSING, f"has no entry for receiver {name!r} ({what})",
-                            f"run `pulumi config set --secret alertReceiverSecrets` with a JSON object that includes {name!r}")
+                            f"run `pulumi config set --path --secret 'alertReceiverSecrets.{name}' <{what.split()[-1]}>`")
 
     def _apply_target_defaults(self) -> None:
         s = self.storage

@@ -1,0 +1,340 @@
+"""Prod (Swarm) survives the loss of any one node: what the runs with the real Loki, Tempo and etcd
+binaries in network namespaces showed to be necessary (docs/hetzner-swarm.md, "Losing a node"),
+checked on the offline plan; and alert routing from the stack config on every target."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from components.docker import swarm
+from tests.test_config import HETZNER_SECRETS, accepted, error_of, hetzner_config
+from tests.test_docker import _service_config, services
+from tools import engine
+
+NODES = ["swarm-worker-1", "swarm-worker-2", "swarm-worker-3"]
+MEMBERS = ["ring-kv-1", "ring-kv-2", "ring-kv-3"]
+
+
+def _arg(args: list[str], flag: str) -> str:
+    (value,) = [a.split("=", 1)[1] for a in args if a.startswith(f"--{flag}=")]
+    return value
+
+
+# ---------------------------------------------------------------- the ring store
+def test_ring_store_is_three_members_one_per_configured_node(plan):
+    s = services(plan("prod"))
+    assert "ring-kv" not in s
+    for member, node in zip(MEMBERS, NODES):
+        spec = s[member].inputs["taskSpec"]
+        args = spec["containerSpec"]["args"]
+        assert f"node.hostname == {node}" in spec["placement"]["constraints"], member
+        assert _arg(args, "name") == member
+        assert _arg(args, "initial-cluster") == ",".join(f"{m}=http://{m}:2380" for m in MEMBERS)
+        assert _arg(args, "initial-advertise-peer-urls") == f"http://{member}:2380"
+        assert _arg(args, "advertise-client-urls") == f"http://{member}:2379"
+        assert _arg(args, "initial-cluster-state") == "new"
+        # Each member keeps its own identity and revision on a volume of its own node.
+        assert spec["containerSpec"]["mounts"] == [{"target": "/var/lib/etcd", "type": "volume", "source": f"obs-prod-{member}-data"}]
+
+
+def test_ring_clients_know_every_member(plan):
+    result = plan("prod")
+    loki = _service_config(result, "loki", "/etc/loki/config.yaml")
+    tempo = _service_config(result, "tempo", "/etc/tempo/config.yaml")
+    expected = [f"{m}:2379" for m in MEMBERS]
+    assert loki["common"]["ring"]["kvstore"]["etcd"]["endpoints"] == expected
+    assert tempo["ingester"]["lifecycler"]["ring"]["kvstore"]["etcd"]["endpoints"] == expected
+
+
+def test_ring_members_update_one_after_another(plan):
+    # Pulumi updates services without a dependency in parallel: three stop-first members at once
+    # would drop the quorum. Each member waits for the previous one (and converge_config makes
+    # "done" mean running again).
+    s = services(plan("prod"))
+    assert s["ring-kv-1"].urn in s["ring-kv-2"].depends_on and s["ring-kv-2"].urn in s["ring-kv-3"].depends_on
+    assert not any(s[m].urn in s["ring-kv-1"].depends_on for m in MEMBERS[1:])
+
+
+def test_ring_nodes_are_three_distinct_hostnames():
+    for nodes in (["a", "b"], ["a", "b", "b"], ["a", "b", "c", "d"]):
+        err = error_of(hetzner_config(nodes=nodes), HETZNER_SECRETS, "prod")
+        assert err.key == "hetzner.nodes" and "three distinct" in err.problem, str(err)
+    err = error_of(hetzner_config(nodes=["a", "node.labels.x == 1", "c"]), HETZNER_SECRETS, "prod")
+    assert err.key == "hetzner.nodes[1]" and "docker node ls" in err.fix
+    assert accepted(hetzner_config(nodes=["a", "b", "c"]), HETZNER_SECRETS, "prod").hetzner.nodes == ["a", "b", "c"]
+
+
+def test_ring_nodes_are_required_on_hetzner():
+    raw = hetzner_config()
+    data = json.loads(raw["obs-storage:hetzner"])
+    del data["nodes"]
+    raw["obs-storage:hetzner"] = json.dumps(data)
+    err = error_of(raw, HETZNER_SECRETS, "prod")
+    assert err.key == "hetzner.nodes" and "required" in err.problem
+
+
+# ---------------------------------------------------------------- restarts with a dead member
+@pytest.mark.parametrize("tool, path", [("loki", "/etc/loki/config.yaml"), ("tempo", "/etc/tempo/config.yaml")])
+def test_a_restarting_replica_does_not_wait_for_a_dead_ring_member(plan, tool, path):
+    # Measured: with dskit's default a replica restarted while another's node is gone answers 503
+    # ("past heartbeat timeout") for as long as that node stays away.
+    rendered = _service_config(plan("prod"), tool, path)
+    assert rendered["ingester"]["lifecycler"]["readiness_check_ring_health"] is False
+
+
+def test_a_single_replica_keeps_dskit_readiness(plan):
+    local = plan("local")
+    loki = yaml.safe_load(_uploaded(local, "loki", "/etc/loki/config.yaml"))
+    assert "lifecycler" not in loki["ingester"]
+
+
+def _uploaded(result, container: str, path: str) -> str:
+    (c,) = [r for r in result.by_type("docker:index/container:Container") if r.inputs["name"] == f"obs-local-{container}"]
+    (upload,) = [u for u in c.inputs["uploads"] if u["file"] == path]
+    return upload["content"]
+
+
+# ---------------------------------------------------------------- placement
+def test_replicated_services_put_one_replica_per_node(plan):
+    s = services(plan("prod"))
+    for name in ("loki", "tempo", "thanos-query"):
+        assert s[name].inputs["taskSpec"]["placement"]["maxReplicas"] == 1, name
+    # A single-replica service has nothing to spread.
+    assert "maxReplicas" not in s["thanos-compact"].inputs["taskSpec"]["placement"]
+
+
+# ---------------------------------------------------------------- networks
+def _networks(result) -> dict[str, dict]:
+    return {r.inputs["name"]: r for r in result.by_type("docker:index/network:Network")}
+
+
+def test_overlays_are_encrypted_and_sized_for_hetzners_mtu(plan):
+    nets = _networks(plan("prod"))
+    assert set(nets) == {"obs-prod", "obs-prod-internal"}
+    for net in nets.values():
+        assert net.inputs["driver"] == "overlay"
+        assert net.inputs["options"] == {"encrypted": "true", "com.docker.network.driver.mtu": "1450"}
+    # Only the shared network can be joined by other stacks' shippers.
+    assert nets["obs-prod"].inputs["attachable"] is True and nets["obs-prod-internal"].inputs["attachable"] is False
+
+
+def test_only_the_push_endpoints_are_on_the_shippers_network(plan):
+    s = services(plan("prod"))
+    on_shared = set()
+    for name, svc in s.items():
+        attached = svc.inputs["taskSpec"]["networksAdvanceds"]
+        # The internal network comes first: it is eth0, the address Loki and Tempo register in the rings.
+        assert attached[0]["name"].startswith("tools-internal-network"), name
+        if any(a["name"].startswith("tools-network") for a in attached):
+            on_shared.add(name)
+    assert on_shared == {"loki", "tempo"}
+
+
+# ---------------------------------------------------------------- pulumi up waits for Swarm
+def test_every_service_waits_for_convergence(plan):
+    s = services(plan("prod"))
+    for name, svc in s.items():
+        converge = svc.inputs["convergeConfig"]
+        assert converge["timeout"].endswith("s"), name
+        # Long enough for a rolling update of every task (stop, start window, monitor, delay).
+        spec = svc.inputs["taskSpec"]["containerSpec"]
+        replicas = svc.inputs["mode"]["replicated"]["replicas"]
+        start = int(spec["healthcheck"]["startPeriod"][:-1]) if "healthcheck" in spec else 60
+        grace = int(spec["stopGracePeriod"][:-1])
+        assert int(converge["timeout"][:-1]) >= replicas * (grace + start + 60 + 60 + 10), name
+
+
+def test_converge_timeout_grows_with_replicas_and_windows():
+    from components.containers.workloads import Workload
+
+    one = Workload(name="x", tool="loki", pin="loki", image="i", args=[], health=None)
+    three = Workload(name="x", tool="loki", pin="loki", image="i", args=[], health=None, replicas=3, stop_grace_seconds=90,
+                     health_start_seconds=600)
+    assert swarm.converge_timeout_seconds(one) == 10 + 60 + 60 + 60 + 10 + 60
+    assert swarm.converge_timeout_seconds(three) == 3 * (90 + 600 + 60 + 60 + 10) + 60
+
+
+# ---------------------------------------------------------------- health windows
+def test_health_windows_cover_wal_replay_and_the_stores_initial_sync(plan):
+    s = services(plan("prod"))
+
+    def start(name: str) -> int:
+        return int(s[name].inputs["taskSpec"]["containerSpec"]["healthcheck"]["startPeriod"][:-1])
+
+    assert start("loki") >= 600
+    assert start("thanos-store") >= 900
+    assert start("prometheus") == 60
+
+
+# ---------------------------------------------------------------- etcd upkeep
+def test_ring_store_has_a_quota_defragments_on_start_and_survives_its_alarm(plan):
+    s = services(plan("prod"))
+    for member in MEMBERS:
+        container = s[member].inputs["taskSpec"]["containerSpec"]
+        args = container["args"]
+        assert int(_arg(args, "quota-backend-bytes")) == 256 * 1024**2
+        assert int(_arg(args, "bootstrap-defrag-threshold-megabytes")) > 0
+        # `etcdctl endpoint health` fails on a NOSPACE alarm and on a lost quorum (measured with
+        # etcd v3.6.14): a restart cures neither, so the check is a local read.
+        tests = container["healthcheck"]["tests"]
+        assert tests[:2] == ["CMD", "/usr/local/bin/etcdctl"] and "health" not in tests[2:4]
+        assert "--consistency=s" in tests
+
+
+def test_ring_store_alerts_on_prod_only(plan):
+    prod = _rule_names(plan("prod"), "prometheus", "/etc/prometheus/rules/obs-storage.yml")
+    assert {"RingStoreNoLeader", "RingStoreNoSpace", "RingStoreDatabaseFilling", "Watchdog"} <= prod
+
+
+def _rule_names(result, service: str, path: str) -> set[str]:
+    rules = _service_config(result, service, path)
+    return {r["alert"] for g in rules["groups"] for r in g["rules"]}
+
+
+# ---------------------------------------------------------------- alert receivers
+RECEIVERS = {
+    "receivers": [
+        {"name": "oncall", "type": "pagerduty", "severities": ["critical"]},
+        {"name": "chat", "type": "slack", "channel": "#storage"},
+        {"name": "hook", "type": "webhook"},
+        {"name": "mail", "type": "email", "to": "ops@example.com", "sender": "alerts@example.com", "smarthost": "smtp.example.com:587",
+         "username": "alerts"},
+        {"name": "deadman", "type": "webhook"},
+    ],
+    "watchdogReceiver": "deadman",
+}
+SECRETS = {"oncall": "pd-routing-key-123", "chat": "https://hooks.slack.example/T0/B0/xyz", "hook": "https://hook.example/abc",
+           "mail": "smtp-password-456", "deadman": "https://deadman.example/ping/789"}
+
+
+def _with_receivers(stack: str) -> dict:
+    # As `pulumi config set --path --secret 'alertReceiverSecrets.<name>'` stores them.
+    return {"obs-storage:alerting": RECEIVERS, "obs-storage:alertReceiverSecrets": {k: {"secure": v} for k, v in SECRETS.items()}}
+
+
+def test_alertmanager_routes_to_every_receiver_with_secrets_as_files(plan_with):
+    result = plan_with("prod", _with_receivers("prod"))
+    am = _service_config(result, "alertmanager", "/etc/alertmanager/alertmanager.yml")
+    receivers = {r["name"]: r for r in am["receivers"]}
+    d = "/run/secrets/alertmanager"
+    assert receivers["oncall"]["pagerduty_configs"][0]["routing_key_file"] == f"{d}/oncall"
+    assert receivers["chat"]["slack_configs"][0] == {"api_url_file": f"{d}/chat", "send_resolved": True, "channel": "#storage"}
+    assert receivers["hook"]["webhook_configs"][0]["url_file"] == f"{d}/hook"
+    assert receivers["mail"]["email_configs"][0]["auth_password_file"] == f"{d}/mail"
+    routes = am["route"]["routes"]
+    # The Watchdog goes to the dead man's switch only, every 5 minutes; nothing else goes there.
+    assert routes[0]["matchers"] == ['alertname="Watchdog"'] and routes[0]["receiver"] == "deadman" and routes[0]["repeat_interval"] == "5m"
+    assert "continue" not in routes[0]
+    assert {r["receiver"]: r["matchers"] for r in routes[1:]} == {
+        "oncall": ['severity=~"critical"'], "chat": ['severity=~"critical|warning"'], "hook": ['severity=~"critical|warning"'],
+        "mail": ['severity=~"critical|warning"'],
+    }
+    # Each secret is a Swarm secret mounted for Alertmanager's user; none is in any config.
+    spec = services(result)["alertmanager"].inputs["taskSpec"]["containerSpec"]
+    mounted = {m["fileName"]: m for m in spec["secrets"]}
+    assert set(mounted) == {f"{d}/{n}" for n in SECRETS}
+    assert all(m["fileMode"] == 0o400 for m in mounted.values())
+    secrets = {r.name: r for r in result.by_type("docker:index/secret:Secret") if "alert-receiver" in r.name}
+    assert set(secrets) == {f"tools-alert-receiver-{n}" for n in SECRETS}
+
+
+def test_no_receiver_secret_appears_in_plain_text_anywhere(plan_with):
+    result = plan_with("prod", _with_receivers("prod"))
+    for r in result.by_type("docker:index/secret:Secret"):
+        if "alert-receiver" in r.name:
+            assert r.inputs["data"] == engine.SECRET, r.name
+    text = json.dumps([r.inputs for r in result.resources if r.type != "docker:index/secret:Secret"]) + json.dumps(result.outputs)
+    assert "plan-placeholder-for-alertReceiverSecrets" not in text
+
+
+def test_local_alertmanager_gets_the_same_routes_and_secret_files(plan_with):
+    result = plan_with("local", _with_receivers("local"))
+    (c,) = [r for r in result.by_type("docker:index/container:Container") if r.inputs["name"] == "obs-local-alertmanager"]
+    uploads = {u["file"]: u for u in c.inputs["uploads"]}
+    am = yaml.safe_load(uploads["/etc/alertmanager/alertmanager.yml"]["content"])
+    assert am["route"]["routes"][0]["receiver"] == "deadman"
+    for name in SECRETS:
+        upload = uploads[f"/run/secrets/alertmanager/{name}"]
+        assert upload["content"] == engine.SECRET and upload["permissions"] == "0400", name
+
+
+def test_eks_alertmanager_gets_the_receivers_and_mounts_their_secret(plan_with):
+    result = plan_with("staging", _with_receivers("staging"))
+    (secret,) = [r for r in result.by_type("kubernetes:core/v1:Secret") if r.inputs["metadata"]["name"] == "obs-storage-alert-receivers"]
+    assert secret.inputs["stringData"] == engine.SECRET or set(secret.inputs["stringData"]) == set(SECRETS)
+    (chart,) = [r for r in result.by_type("kubernetes:helm.sh/v4:Chart") if r.inputs.get("name") == "kps"]
+    am = chart.inputs["values"]["alertmanager"]
+    assert am["alertmanagerSpec"]["secrets"] == ["obs-storage-alert-receivers"]
+    d = "/etc/alertmanager/secrets/obs-storage-alert-receivers"
+    receivers = {r["name"]: r for r in am["config"]["receivers"]}
+    assert receivers["oncall"]["pagerduty_configs"][0]["routing_key_file"] == f"{d}/oncall"
+    assert am["config"]["route"]["routes"][0]["receiver"] == "deadman"
+    # One Watchdog: this project's, not the chart's default rule as well.
+    values = chart.inputs["values"]
+    assert values["defaultRules"]["disabled"]["Watchdog"] is True
+    rules = values["additionalPrometheusRulesMap"]["obs-storage"]["groups"]
+    assert "Watchdog" in {r["alert"] for g in rules for r in g["rules"]}
+
+
+def test_without_receivers_alerts_stay_in_alertmanager(plan):
+    am = _service_config(plan("prod"), "alertmanager", "/etc/alertmanager/alertmanager.yml")
+    assert am["receivers"] == [{"name": "default"}]
+    assert am["route"]["routes"] == [{"receiver": "default", "matchers": ['alertname="Watchdog"'], "group_wait": "0s",
+                                      "group_interval": "1m", "repeat_interval": "5m"}]
+    assert "secrets" not in services(plan("prod"))["alertmanager"].inputs["taskSpec"]["containerSpec"]
+
+
+# ---------------------------------------------------------------- receiver config errors
+def _raw_with(alerting: dict, secrets: dict | None) -> tuple[dict, frozenset]:
+    raw = hetzner_config()
+    raw["obs-storage:alerting"] = json.dumps(alerting)
+    secret = {"obs-storage:hetznerAccessKey", "obs-storage:hetznerSecretKey"}
+    if secrets is not None:
+        raw["obs-storage:alertReceiverSecrets"] = json.dumps(secrets)
+        secret.add("obs-storage:alertReceiverSecrets")
+    return raw, frozenset(secret)
+
+
+def test_a_receiver_without_its_secret_is_refused_without_showing_secrets():
+    raw, secret = _raw_with({"receivers": [{"name": "oncall", "type": "pagerduty"}, {"name": "hook", "type": "webhook"}]},
+                            {"oncall": "pd-key-123"})
+    err = error_of(raw, secret, "prod")
+    assert err.key == "alertReceiverSecrets" and "'hook'" in err.problem and "alertReceiverSecrets.hook" in err.fix
+    assert "pd-key-123" not in str(err)
+    raw, secret = _raw_with({"receivers": [{"name": "oncall", "type": "pagerduty"}]}, {"oncall": "pd-key-123"})
+    assert accepted(raw, secret, "prod").receiver_secrets() == {"oncall": "pd-key-123"}
+
+
+def test_a_secret_for_no_receiver_is_refused():
+    raw, secret = _raw_with({"receivers": [{"name": "mail", "type": "email", "to": "a@b.c", "sender": "d@b.c", "smarthost": "smtp:25"}]},
+                            {"mail": "password"})
+    err = error_of(raw, secret, "prod")
+    assert err.key == "alertReceiverSecrets" and "'mail'" in err.problem and "password" not in str(err)
+
+
+def test_receiver_secrets_in_plain_text_are_refused():
+    raw, secret = _raw_with({"receivers": [{"name": "hook", "type": "webhook"}]}, {"hook": "https://hook.example/abc"})
+    err = error_of(raw, secret - {"obs-storage:alertReceiverSecrets"}, "prod")
+    assert err.key == "alertReceiverSecrets" and "--secret" in err.fix and "hook.example" not in str(err)
+
+
+@pytest.mark.parametrize("receiver, key, problem", [
+    ({"name": "m", "type": "email", "to": "a@b.c", "sender": "d@b.c"}, "alerting.receivers[0].smarthost", "required"),
+    ({"name": "m", "type": "email", "to": "a@b.c", "sender": "d@b.c", "smarthost": "smtp.example.com"}, "alerting.receivers[0].smarthost", "host:port"),
+    ({"name": "h", "type": "webhook", "channel": "#x"}, "alerting.receivers[0].channel", "does not apply"),
+    ({"name": "Bad_Name", "type": "webhook"}, "alerting.receivers[0].name", "receiver name"),
+    ({"name": "h", "type": "sms"}, "alerting.receivers[0].type", ""),
+])
+def test_bad_receivers_are_refused_with_their_key(receiver, key, problem):
+    raw, secret = _raw_with({"receivers": [receiver]}, None)
+    err = error_of(raw, secret, "prod")
+    assert err.key == key and problem in err.problem, str(err)
+
+
+def test_the_watchdog_receiver_must_be_a_receiver():
+    raw, secret = _raw_with({"receivers": [{"name": "hook", "type": "webhook"}], "watchdogReceiver": "deadman"}, {"hook": "u"})
+    err = error_of(raw, secret, "prod")
+    assert err.key == "alerting.watchdogReceiver" and "'hook'" in err.fix

@@ -84,7 +84,8 @@ def test_loki_single_binary_ports_rings_and_wal():
         "ring": {"kvstore": {"store": "etcd", "prefix": "loki/collectors/", "etcd": {"endpoints": ["ring-kv:2379"]}}},
         "instance_interface_names": ["eth0"],
     }
-    assert rendered["ingester"] == {"wal": {"enabled": True, "dir": "/loki/wal", "flush_on_shutdown": True}}
+    assert rendered["ingester"] == {"wal": {"enabled": True, "dir": "/loki/wal", "flush_on_shutdown": True},
+                                    "lifecycler": {"readiness_check_ring_health": False}}
     assert rendered["analytics"] == {"reporting_enabled": False}
     assert "runtime_config" not in rendered
     single = loki.render(cfg, MINIO_STORE, Cluster())
@@ -142,7 +143,8 @@ def test_tempo_replicas_share_rings_in_etcd_on_the_overlay_interface():
     rendered = tempo.render(cfg_of(tenants=["team-a"]), MINIO_STORE, SWARM)
     assert rendered["multitenancy_enabled"] is True
     etcd = {"store": "etcd", "prefix": "tempo/collectors/", "etcd": {"endpoints": ["ring-kv:2379"]}}
-    assert rendered["ingester"]["lifecycler"] == {"ring": {"replication_factor": 3, "kvstore": etcd}, "interface_names": ["eth0"]}
+    assert rendered["ingester"]["lifecycler"] == {"ring": {"replication_factor": 3, "kvstore": etcd}, "interface_names": ["eth0"],
+                                                  "readiness_check_ring_health": False}
     assert rendered["compactor"]["ring"] == {"kvstore": etcd, "instance_interface_names": ["eth0"]}
     assert rendered["distributor"]["ring"] == {"kvstore": etcd, "instance_interface_names": ["eth0"]}
 

@@ -338,3 +338,20 @@ def test_the_watchdog_receiver_must_be_a_receiver():
     raw, secret = _raw_with({"receivers": [{"name": "hook", "type": "webhook"}], "watchdogReceiver": "deadman"}, {"hook": "u"})
     err = error_of(raw, secret, "prod")
     assert err.key == "alerting.watchdogReceiver" and "'hook'" in err.fix
+
+
+def test_ring_members_get_the_ring_stores_limits(plan):
+    s = services(plan("prod"))
+    for member in MEMBERS:
+        assert s[member].inputs["taskSpec"]["resources"]["limits"]["memoryBytes"] == 512 * 1024**2, member
+        assert s[member].inputs["updateConfig"]["order"] == "stop-first", member
+
+
+def test_the_swarm_document_names_the_target_tempo_runs(plan):
+    from tests import documents
+
+    (target,) = [a.split("=", 1)[1] for a in services(plan("prod"))["tempo"].inputs["taskSpec"]["containerSpec"]["args"] if a.startswith("-target=")]
+    swarm_doc = documents.read("docs/hetzner-swarm.md").split("## Swarm (target hetzner)", 1)[1]
+    assert target == "scalable-single-binary" and f"`-target={target}`" in swarm_doc
+    # `-target=all` appears only as what it would do, never as what runs.
+    assert "three `-target=all` replicas" not in swarm_doc

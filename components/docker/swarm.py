@@ -10,8 +10,12 @@ by its short name (a network alias: `loki`, `tempo`, `thanos-query`, ...).
 Network assumptions (README, "Swarm"):
 - Loki and Tempo replicas register their ring address from `eth0`. A task attached to one
   overlay network gets it as eth0 and docker_gwbridge (the default route, for reaching Hetzner
-  Object Storage) as eth1; the ring services therefore attach to exactly one network.
-- The rings live in etcd (`ring-kv`), not memberlist. Memberlist gossips with the address it
+  Object Storage) as the last interface. Loki and Tempo also join the shippers' network; the
+  internal network comes first in their spec, and moby's executor creates the container on the
+  first network and connects the others afterwards, so eth0 is the internal overlay (either
+  overlay reaches every replica; only docker_gwbridge would not).
+- The rings live in a three-member etcd (`ring-kv-1..3`, one per node of `hetzner.nodes`), not
+  memberlist. Memberlist gossips with the address it
   advertises, and without `memberlist.advertise_addr` (an IP literal: dskit
   kv/memberlist/tcp_transport.go FinalAdvertiseAddr) it advertises the private IP of the
   default-route interface (hashicorp/go-sockaddr GetPrivateIP), which in a Swarm task is
@@ -19,9 +23,9 @@ Network assumptions (README, "Swarm"):
   2.10 derives that address from an interface name (Loki's config_wrapper.go maps only
   `common.instance_addr` to it), and their images have no shell that could look it up. Ring
   members registered in etcd carry the eth0 address from `instance_interface_names`.
-- Prometheus, its Thanos sidecar and Grafana keep data on node-local volumes: they run on
-  `hetzner.stateNode` only (a hostname matches one node; a label could match several and split
-  Prometheus from the sidecar that reads its TSDB).
+- Prometheus and its Thanos sidecar share a node-local volume: they run on `hetzner.stateNode`
+  only (a hostname matches one node; a label could match several and split Prometheus from the
+  sidecar that reads its TSDB).
 """
 
 from __future__ import annotations
@@ -86,7 +90,7 @@ def _b64(text: str) -> str:
 def _stop_first(w: Workload) -> bool:
     """Replacing these tasks must stop the old one first: a singleton (compactor, ring store), or
     a WAL, TSDB or database on a volume that two tasks must not open at once."""
-    return bool(w.volumes) or w.name in ("thanos-compact", "ring-kv")
+    return bool(w.volumes) or w.name == "thanos-compact" or w.tool == "ring"
 
 
 class SwarmTools(pulumi.ComponentResource):
@@ -180,7 +184,7 @@ class SwarmTools(pulumi.ComponentResource):
         return {"config_id": config.id, "config_name": config.name, "file_name": path, "file_mode": 0o444}
 
     def _service(self, name: str, w: Workload, secrets: list[dict], placement: list[str], depends: list[pulumi.Resource]) -> docker.Service:
-        memory, cpus = LIMITS.get(w.name, DEFAULT_LIMIT)
+        memory, cpus = LIMITS.get("ring-kv" if w.tool == "ring" else w.name, DEFAULT_LIMIT)
         order = "stop-first" if _stop_first(w) else "start-first"
         suffix = "-{{.Task.Slot}}" if w.per_replica_volumes else ""
         mounts = [{"target": path, "source": f"{self._prefix}-{volume}{suffix}", "type": "volume"} for volume, path in sorted(w.volumes.items())]

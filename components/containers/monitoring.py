@@ -104,7 +104,7 @@ ALERTMANAGER_SECRETS_DIR = "/run/secrets/alertmanager"
 
 
 def alertmanager_config(cfg: StackConfig, secrets_dir: str = ALERTMANAGER_SECRETS_DIR) -> dict[str, Any]:
-    """Alertmanager's routing from `alerting` (renderers/alerts.py `receivers_config`), each
+    """Alertmanager's routing from `alerting` (renderers/alerts.py `alertmanager_config`), each
     receiver's secret read from a file under `secrets_dir` that the platform mounts."""
     return alerts.alertmanager_config(cfg.alerting, secrets_dir)
 

@@ -255,3 +255,14 @@ def test_make_mutation_maps_every_module_to_tests_that_exist():
         assert mutation.TESTS[module], module
         escaped = module.replace("_", "\\_")  # Markdown: components/core/renderers/\_\_init\_\_.py
         assert f"| {escaped} |" in testing, module
+
+
+def test_make_mutation_leaves_virtualenvs_out(tmp_path, monkeypatch):
+    # `make policy-pack` creates policies/.venv; a virtualenv under any other name has a pyvenv.cfg.
+    mutation = mutation_script()
+    for name in ("components/core/a.py", "policies/rules.py", "policies/.venv/lib/python3.11/site-packages/six.py",
+                 "tools/env/pyvenv.cfg", "tools/env/lib/site.py", "tools/cost/usage.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    monkeypatch.setattr(mutation, "ROOT", tmp_path)
+    assert mutation.all_modules() == ["components/core/a.py", "policies/rules.py", "tools/cost/usage.py"]

@@ -553,7 +553,7 @@ def run(stack: str, overrides: Optional[dict[str, Any]] = None, program: Optiona
     program = program or project_root() / "__main__.py"
     raw, secret_keys = stack_config(stack, overrides)
     if stack_outputs is None:
-        stack_outputs = {name: referenced_stack_outputs(name) for name in referenced_stacks(raw)}
+        stack_outputs = {name: _referenced_outputs(stack, raw, secret_keys, name) for name in referenced_stacks(raw)}
     region = _region_hint(raw)
     monitor = RecordingMonitor(StrictMocks(region, stack_outputs))
     settings.reset_options()
@@ -588,6 +588,26 @@ def stack_file_of(name: str, root: Optional[Path] = None) -> Optional[str]:
     if len(parts) != 3 or parts[1] != PROJECT or parts[2] not in available_stacks(root):
         return None
     return parts[2]
+
+
+def _referenced_outputs(stack: str, raw: dict[str, str], secret_keys: list[str], name: str) -> dict[str, Any]:
+    """The outputs a spoke's StackReference to its hub reads, once the spoke's own config holds.
+
+    The spoke's config is validated first, as the program and tools.cost validate it: a hub that
+    is the stack itself or not fully qualified is that one config error, not a plan of some other
+    stack. A hub that is itself a spoke is refused with the program's own check (check_hub) before
+    it is planned: planning it would plan its hub in turn, and two spokes naming each other would
+    never end.
+    """
+    from components.core import loading, thanos_topology
+
+    cfg = loading.load(stack, raw, set(secret_keys))
+    hub = stack_file_of(name, project_root())
+    if hub is not None:
+        hubs_hub = referenced_stacks(stack_config(hub)[0])
+        if hubs_hub:
+            thanos_topology.check_hub(cfg, stack, f"{ORGANIZATION}/{PROJECT}/{stack}", None, {"hub": hubs_hub[0]})
+    return referenced_stack_outputs(name)
 
 
 def referenced_stack_outputs(name: str) -> dict[str, Any]:

@@ -62,6 +62,30 @@ def test_thanos_expiration_counts_longest_resolution_and_delete_delay():
     loading.load("staging", aws_config(thanos={**fields, "expireAfterDays": 368}), set())
 
 
+# thanos-io/thanos v0.42.4 cmd/thanos/compact.go: with downsampling on, the compactor refuses to
+# start with raw retention under 40 hours or 5m retention under 10 days (0 = forever is accepted).
+@pytest.mark.parametrize("retention,key,least", [
+    ({"rawDays": 1}, "rawDays", 2),
+    ({"fiveMinuteDays": 9}, "fiveMinuteDays", 10),
+    ({"rawDays": 1, "fiveMinuteDays": 3}, "rawDays", 2),
+    ({"fiveMinuteDays": 3, "oneHourDays": 30}, "fiveMinuteDays", 10),
+])
+def test_thanos_retention_the_compactor_refuses_is_refused(retention, key, least):
+    err = error_of(aws_config(thanos={"bucket": "acme-thanos", "retention": retention}))
+    assert err.key == f"tools.thanos.retention.{key}" and err.value == retention[key]
+    assert "refuses to start" in err.problem and f"at least {least}, or to 0" in err.fix
+
+
+@pytest.mark.parametrize("retention", [
+    {"rawDays": 2, "fiveMinuteDays": 10, "oneHourDays": 10},
+    {"rawDays": 0, "fiveMinuteDays": 0, "oneHourDays": 0},
+    {"rawDays": 2, "fiveMinuteDays": 0, "oneHourDays": 1},
+])
+def test_thanos_retention_the_compactor_accepts(retention):
+    cfg = loading.load("staging", aws_config(thanos={"bucket": "acme-thanos", "retention": retention}), set())
+    assert cfg.tools.thanos.retention.model_dump(by_alias=True) == retention
+
+
 def test_thanos_expiration_refused_when_a_resolution_is_kept_forever():
     fields = {"bucket": "acme-thanos", "retention": {"rawDays": 30, "fiveMinuteDays": 90, "oneHourDays": 0}}
     err = error_of(aws_config(thanos={**fields, "expireAfterDays": 5000}))

@@ -203,12 +203,33 @@ class TempoConfig(_ToolBase):
         return f"retention {self.retention_days}d + {self.delete_delay_hours}h delete delay"
 
 
+# The shortest retention the pinned compactor starts with while it downsamples (this project never
+# turns downsampling off). thanos-io/thanos v0.42.4 cmd/thanos/compact.go refuses to start with a
+# raw retention under downsample.ResLevel1DownsampleRange (40 hours: "raw resolution must be higher
+# than the minimum block size after which 5m resolution downsampling will occur (40 hours)") or a
+# 5m retention under ResLevel2DownsampleRange (10 days), both from pkg/compact/downsample/
+# downsample.go; 0 (forever) skips the check. In whole days: raw at least 2, 5m at least 10.
+THANOS_MIN_RETENTION = {"raw_days": ("rawDays", 40, "raw", "5m"), "five_minute_days": ("fiveMinuteDays", 240, "5m", "1h")}
+
+
 class ThanosRetention(_Model):
     """Compactor retention per resolution in days; 0 keeps that resolution forever."""
 
     raw_days: int = Field(default=30, ge=0)
     five_minute_days: int = Field(default=90, ge=0)
     one_hour_days: int = Field(default=365, ge=0)
+
+    @model_validator(mode="after")
+    def _what_the_compactor_accepts(self) -> "ThanosRetention":
+        for name, (key, hours, resolution, next_resolution) in THANOS_MIN_RETENTION.items():
+            days = getattr(self, name)
+            if 0 < days * 24 < hours:
+                least = -(-hours // 24)
+                raise _fail(key, days, f"keeps {resolution} data {days * 24} hours; the Thanos compactor refuses to start with less than "
+                            f"{hours} hours of {resolution} retention (the block size after which it downsamples to {next_resolution}; "
+                            "thanos v0.42.4 cmd/thanos/compact.go), so it would restart forever",
+                            f"set it to at least {least}, or to 0 to keep {resolution} data forever")
+        return self
 
 
 _STACK_FQN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")

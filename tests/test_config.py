@@ -86,6 +86,32 @@ def test_thanos_retention_the_compactor_accepts(retention):
     assert cfg.tools.thanos.retention.model_dump(by_alias=True) == retention
 
 
+def _with_region(region: str) -> dict[str, str]:
+    raw = aws_config()
+    raw["obs-storage:storage"] = json.dumps({"region": region})
+    return raw
+
+
+@pytest.mark.parametrize("region,nearest", [("ap-norteast-2", "ap-northeast-2"), ("us-east1", "us-east-1"), ("mars-1", None)])
+def test_an_aws_region_botocore_does_not_know_is_refused(region, nearest):
+    err = error_of(_with_region(region))
+    assert err.key == "storage.region" and err.value == region
+    assert "is not a region where AWS offers S3 and EKS" in err.problem
+    assert err.fix == f"use {nearest} (the nearest name)" if nearest else "us-west-2" in err.fix and "ap-northeast-2" in err.fix
+
+
+@pytest.mark.parametrize("region", ["ap-northeast-2", "us-east-1", "us-gov-west-1", "cn-north-1"])
+def test_aws_regions_of_every_partition_are_accepted(region):
+    assert loading.load("staging", _with_region(region), set()).storage.region == region
+
+
+def test_a_region_without_one_of_the_services_names_that_service(monkeypatch):
+    regions = {"s3": frozenset({"xx-east-1", "xx-west-1"}), "eks": frozenset({"xx-west-1"})}
+    monkeypatch.setattr(config, "aws_regions", regions.__getitem__)
+    err = error_of(_with_region("xx-east-1"))
+    assert "offers EKS (" in err.problem and err.fix == "use xx-west-1 (the nearest name)"
+
+
 def test_thanos_expiration_refused_when_a_resolution_is_kept_forever():
     fields = {"bucket": "acme-thanos", "retention": {"rawDays": 30, "fiveMinuteDays": 90, "oneHourDays": 0}}
     err = error_of(aws_config(thanos={**fields, "expireAfterDays": 5000}))

@@ -8,6 +8,8 @@ errors and the naming rules; it imports nothing of the project but the pins.
 
 from __future__ import annotations
 
+import difflib
+import functools
 import ipaddress
 import json
 import re
@@ -579,6 +581,9 @@ class StackConfig(_Model):
                 raise _fail("aws.clusterName", _MISSING, "is required for target aws", "run `pulumi config set --path 'obs-storage:aws.clusterName' <name>` with the existing EKS cluster's name")
             if not s.region:
                 raise _fail("storage.region", _MISSING, "is required for target aws", "set it, e.g. ap-northeast-2")
+            problem = aws_region_problem(s.region, AWS_SERVICES)
+            if problem:
+                raise _fail("storage.region", s.region, problem[0], problem[1])
             s.endpoint = s.endpoint or f"s3.{s.region}.amazonaws.com"
             if not self.aws.zones:
                 self.aws.zones = [f"{s.region}{letter}" for letter in "abc"]
@@ -698,6 +703,36 @@ _BUCKET_EDGE = set(string.ascii_lowercase + string.digits)
 _BUCKET_CHARS = _BUCKET_EDGE | {"-"}
 _RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", "--x-s3", "--table-s3")
+
+
+# The AWS services target aws needs in the stack's region: the buckets and the cluster.
+AWS_SERVICES = ("s3", "eks")
+
+
+@functools.lru_cache(maxsize=None)
+def aws_regions(service: str) -> frozenset[str]:
+    """Every region of every AWS partition where `service` has an endpoint, from the endpoint data
+    the pinned botocore ships (requirements.txt), as the AWS SDKs know them. The offline plan runs
+    no provider, so without this a misspelt region plans cleanly and only a real provider, with
+    credentials, would notice it."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return frozenset(r for partition in session.get_available_partitions() for r in session.get_available_regions(service, partition))
+
+
+def aws_region_problem(region: str, services: tuple[str, ...]) -> Optional[tuple[str, str]]:
+    """(problem, fix) when `region` lacks one of `services`, else None."""
+    import botocore
+
+    missing = [svc for svc in services if region not in aws_regions(svc)]
+    if not missing:
+        return None
+    offered = sorted(set.intersection(*(set(aws_regions(svc)) for svc in services)))
+    nearest = difflib.get_close_matches(region, offered, n=1, cutoff=0.6)
+    names = " and ".join(svc.upper() for svc in missing)
+    return (f"is not a region where AWS offers {names} (the endpoint data of botocore {botocore.__version__})",
+            f"use {nearest[0]} (the nearest name)" if nearest else f"use one of {', '.join(offered)}")
 
 
 def bucket_name_problem(name: str) -> Optional[str]:

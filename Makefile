@@ -6,7 +6,7 @@ STATE_DIR ?= $(CURDIR)/.pulumi-state
 PASSPHRASE_FILE := $(STATE_DIR)/passphrase
 STACKS := local staging prod
 
-.PHONY: help venv test test-integration verify plan cost bench up down check-pulumi check-docker policy-pack mutation
+.PHONY: help venv test test-integration verify plan cost bench up down check-pulumi check-docker check-up policy-pack mutation
 
 help:
 	@echo "make up     create .venv, log into a local state backend, bring up the local stack"
@@ -70,15 +70,24 @@ $(MUTATION_VENV)/.installed: requirements-mutation.txt
 mutation: venv $(MUTATION_VENV)/.installed
 	$(PY) .ci/mutation.py --jobs $(or $(JOBS),1) $(MODULES)
 
+# The checks name the command that was run: `make down` must not say "run 'make up' again".
+AGAIN = $(or $(firstword $(filter up down verify,$(MAKECMDGOALS))),up)
+PULUMI_CHECK = command -v pulumi >/dev/null 2>&1 || { \
+  echo "error: the Pulumi CLI is not installed. Install it (https://www.pulumi.com/docs/iac/download-install/) and run 'make $(AGAIN)' again."; false; }
+DOCKER_CHECK = if ! command -v docker >/dev/null 2>&1; then \
+  echo "error: the docker command is not installed. Install Docker Engine or Docker Desktop and run 'make $(AGAIN)' again."; false; \
+  elif ! docker info >/dev/null 2>&1; then \
+  echo "error: no Docker engine answers on this machine (docker info failed). Start Docker and run 'make $(AGAIN)' again."; false; fi
+
 check-pulumi:
-	@command -v pulumi >/dev/null 2>&1 || { \
-	  echo "error: the Pulumi CLI is not installed. Install it (https://www.pulumi.com/docs/iac/download-install/) and run 'make up' again."; exit 1; }
+	@$(PULUMI_CHECK)
 
 check-docker:
-	@command -v docker >/dev/null 2>&1 || { \
-	  echo "error: the docker command is not installed. Install Docker Engine or Docker Desktop and run 'make up' again."; exit 1; }
-	@docker info >/dev/null 2>&1 || { \
-	  echo "error: no Docker engine answers on this machine (docker info failed). Start Docker and run 'make up' again."; exit 1; }
+	@$(DOCKER_CHECK)
+
+# `make up` needs both: a new machine often lacks both, and one run should name everything missing.
+check-up:
+	@ok=true; { $(PULUMI_CHECK); } || ok=false; { $(DOCKER_CHECK); } || ok=false; $$ok
 
 # The local stack keeps its state in ./.pulumi-state. Its secrets are encrypted with your
 # passphrase when you export PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE (even an
@@ -98,7 +107,7 @@ $(PASSPHRASE_FILE):
 # `pulumi login` untouched.
 LOCAL_PULUMI = PULUMI_BACKEND_URL=file://$(STATE_DIR) $(PASSPHRASE_ENV)
 
-up: check-pulumi check-docker venv $(GENERATED_PASSPHRASE)
+up: check-up venv $(GENERATED_PASSPHRASE)
 	@export $(LOCAL_PULUMI); \
 	  pulumi stack select local 2>/dev/null || pulumi stack init local --secrets-provider passphrase; \
 	  pulumi up --stack local

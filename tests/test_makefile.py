@@ -266,3 +266,26 @@ def test_make_mutation_leaves_virtualenvs_out(tmp_path, monkeypatch):
         (tmp_path / name).write_text("")
     monkeypatch.setattr(mutation, "ROOT", tmp_path)
     assert mutation.all_modules() == ["components/core/a.py", "policies/rules.py", "tools/cost/usage.py"]
+
+
+def test_up_names_everything_missing_at_once(tmp_path):
+    # Neither Pulumi nor Docker on PATH: both messages, each naming the command to run again.
+    proc = make("up", str(tmp_path))
+    assert proc.returncode != 0
+    assert proc.stdout.splitlines() == [
+        "error: the Pulumi CLI is not installed. Install it (https://www.pulumi.com/docs/iac/download-install/) and run 'make up' again.",
+        "error: the docker command is not installed. Install Docker Engine or Docker Desktop and run 'make up' again."]
+
+
+@pytest.mark.parametrize("target", ["down", "verify"])
+def test_other_commands_without_pulumi_say_to_run_themselves_again(tmp_path, target):
+    proc = make(target, str(tmp_path))
+    assert proc.returncode != 0
+    assert proc.stdout.splitlines() == [
+        f"error: the Pulumi CLI is not installed. Install it (https://www.pulumi.com/docs/iac/download-install/) and run 'make {target}' again."]
+
+
+def test_readme_shows_the_messages_make_up_prints(tmp_path):
+    block = documents.block_after(documents.read("README.md"), "Without them it stops before doing anything")
+    fake_bin(tmp_path, "docker", "echo 'Cannot connect to the Docker daemon' >&2; exit 1")
+    assert make("up", str(tmp_path)).stdout == block

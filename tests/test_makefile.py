@@ -289,3 +289,40 @@ def test_readme_shows_the_messages_make_up_prints(tmp_path):
     block = documents.block_after(documents.read("README.md"), "Without them it stops before doing anything")
     fake_bin(tmp_path, "docker", "echo 'Cannot connect to the Docker daemon' >&2; exit 1")
     assert make("up", str(tmp_path)).stdout == block
+
+
+# ---------------------------------------------------------------- make test and promtool
+def make_test_in_copy(tmp_path: Path, installer: str, **env: str) -> subprocess.CompletedProcess:
+    """`make test` in a copy of the Makefile whose .venv python prints the promtool directory it
+    is given, and whose .ci/install-prometheus is `installer`."""
+    for name in ("Makefile", "requirements.txt", "requirements-dev.txt"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    (tmp_path / ".ci").mkdir()
+    fake_bin(tmp_path / ".ci", "install-prometheus", installer)
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    fake_bin(tmp_path / ".venv" / "bin", "python", 'echo "promtool dir: [$OBS_PROMETHEUS_BIN_DIR] args: $*"')
+    installed = tmp_path / ".venv" / ".installed"
+    installed.write_text("")
+    os.utime(installed, (2**31, 2**31))  # newer than the requirements: nothing to install
+    clean = {k: v for k, v in os.environ.items() if k != "OBS_PROMETHEUS_BIN_DIR"}
+    return subprocess.run([shutil.which("make"), "-s", "test"], cwd=tmp_path, env={**clean, **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_make_test_installs_promtool_for_the_alert_tests(tmp_path):
+    proc = make_test_in_copy(tmp_path, f"touch {tmp_path}/installer-ran; echo /cache/prometheus/usr/bin")
+    assert proc.returncode == 0, proc.stderr
+    assert "promtool dir: [/cache/prometheus/usr/bin] args: -m pytest -q -n 2" in proc.stdout
+    assert (tmp_path / "installer-ran").exists()
+
+
+def test_make_test_keeps_a_promtool_directory_already_given(tmp_path):
+    proc = make_test_in_copy(tmp_path, f"touch {tmp_path}/installer-ran; echo /elsewhere", OBS_PROMETHEUS_BIN_DIR="/mine/bin")
+    assert proc.returncode == 0 and "promtool dir: [/mine/bin]" in proc.stdout
+    assert not (tmp_path / "installer-ran").exists()
+
+
+def test_make_test_without_apt_runs_the_suite_and_says_why_promtool_is_missing(tmp_path):
+    proc = make_test_in_copy(tmp_path, "echo 'error: no Debian archive' >&2; exit 1")
+    assert proc.returncode == 0 and "promtool dir: [] args: -m pytest -q -n 2" in proc.stdout
+    assert "the alert-rule tests will be skipped" in proc.stderr

@@ -4,7 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STATE_DIR ?= $(CURDIR)/.pulumi-state
 PASSPHRASE_FILE := $(STATE_DIR)/passphrase
-STACKS := local staging prod
+# Every stack of the project, Thanos spokes included: one Pulumi.<stack>.yaml each.
+STACKS := $(sort $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml)))
 
 .PHONY: help venv test test-integration verify plan cost bench up down check-pulumi check-docker check-up policy-pack mutation
 
@@ -57,10 +58,10 @@ test-integration: $(VENV)/.integration
 # Offline tools for one stack (`make plan STACK=staging ARGS=--json`) or every stack; they need
 # only the project's virtualenv, which these targets create first.
 plan: venv
-	@$(foreach s,$(or $(STACK),$(STACKS)),$(if $(STACK),,echo "== $(s)" &&) $(PY) -m tools.plan --stack $(s) $(ARGS) &&) true
+	@$(PY) -m tools.plan $(foreach s,$(or $(STACK),$(STACKS)),--stack $(s)) $(ARGS)
 
 cost: venv
-	@$(foreach s,$(or $(STACK),$(STACKS)),$(if $(STACK),,echo "== $(s)" &&) $(PY) -m tools.cost --stack $(s) $(ARGS) &&) true
+	@$(PY) -m tools.cost $(foreach s,$(or $(STACK),$(STACKS)),--stack $(s)) $(ARGS)
 
 bench: venv
 	$(PY) -m tools.bench_plan $(STACK)

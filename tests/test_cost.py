@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from components.core import config, loading
+from tests.conftest import tool_overrides
 from tools import engine
 from tools.cost import cli as cost_cli, facts, measure, patterns, prices, pricing, report, timeline, topology, usage
 
@@ -827,3 +828,37 @@ def test_documented_staging_example_is_what_the_report_prints(capsys):
         "docs/cost.md's example under '## Example: the staging stack' is not what the report prints now: "
         "run `make cost STACK=staging` (= .venv/bin/python -m tools.cost --stack staging), paste its output "
         "into that block and redo the arithmetic written under it")
+
+
+# ---------------------------------------------------------------- stacks that own no bucket, and several stacks
+def test_a_spoke_without_buckets_says_where_its_data_is_priced(capsys):
+    assert cost_cli.main(["--stack", "staging-batch"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "Storage cost of stack staging-batch (target aws, region ap-northeast-2): it owns no bucket, so there is nothing to price here",
+        "thanos: this stack is a spoke; its metrics are stored and costed in the bucket of its hub organization/obs-storage/staging "
+        "(its --spoke-metrics)",
+        "thanos: priced in the hub's report: `make cost STACK=staging` (this cluster's samples/s: --spoke-metrics staging-batch=N)",
+        "loki, tempo: disabled in this stack"]
+    assert cost_cli.main(["--stack", "staging-batch", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["tools"] == {} and data["priced_with"] == "organization/obs-storage/staging"
+    assert "None" not in json.dumps(data) and "total" not in data
+
+
+def test_a_stack_without_tempo_shows_no_tempo_rules_rather_than_none(capsys):
+    overrides = {"obs-storage:tools": {**tool_overrides("staging")["obs-storage:tools"], "tempo": {"enabled": False}}}
+    raw, secret = engine.stack_config("staging", overrides)
+    cfg = loading.load("staging", raw, set(secret))
+    r = report.report("staging", cfg, facts.DEFAULT_INGEST["staging"], "test", prices.load_prices("aws-ap-northeast-2"),
+                      prices.assumptions(), 1.3, 3, topology.stack_topology("staging", cfg))
+    rows = [line for line in report.as_text(r).splitlines() if line.strip().startswith(("1 ", "10 ", "100 ", "1000 "))]
+    assert len(rows) == 4 and all(row.split()[2] == "-" for row in rows) and "None" not in report.as_text(r)
+
+
+def test_several_stacks_print_one_json_list(capsys):
+    assert cost_cli.main(["--stack", "local", "--stack", "local-spoke", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [r["stack"] for r in data] == ["local", "local-spoke"] and set(data[0]["tools"]) == {"loki", "tempo", "thanos"}
+    assert cost_cli.main(["--stack", "local-spoke", "--stack", "local"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("== local-spoke\nStorage cost of stack local-spoke") and "\n== local\nStorage cost of stack local (" in out

@@ -6,6 +6,7 @@ user's passphrase when one is exported, and the documented offline commands work
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -19,6 +20,7 @@ import pytest
 import yaml
 
 from tests import documents
+from tools import engine
 
 ROOT = Path(__file__).resolve().parent.parent
 # README.md and every document in docs/: a command is tested wherever it is written.
@@ -223,6 +225,19 @@ def test_the_workflows_point_at_a_heading_that_exists():
     assert "## First-time set-up of staging and prod\n" in documents.read("docs/deploying.md")
 
 
+def test_pull_requests_plan_every_stack_file_offline(tmp_path):
+    # The step's own script, in a folder with three stack files and a .venv python that records its stacks.
+    for stack in ("alpha", "beta-spoke", "gamma"):
+        (tmp_path / f"Pulumi.{stack}.yaml").write_text("config: {}\n")
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    fake_bin(tmp_path / ".venv" / "bin", "python", f'echo "$4" >> {tmp_path}/planned; echo \'{{"violations": []}}\'')
+    script = step("pull-request.yml", "offline", "plans")["run"]
+    proc = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "planned").read_text().split() == ["alpha", "beta-spoke", "gamma"]
+    assert sorted(p.name for p in (tmp_path / "plans").iterdir()) == ["alpha.json", "beta-spoke.json", "gamma.json"]
+
+
 def test_local_preview_creates_its_state_folder_before_pulumi_logs_in():
     steps = yaml.safe_load((WORKFLOWS / "pull-request.yml").read_text())["jobs"]["preview"]["steps"]
     mkdir = next(i for i, s in enumerate(steps) if 'mkdir -p "$RUNNER_TEMP/pulumi-state"' in s.get("run", ""))
@@ -326,3 +341,17 @@ def test_make_test_without_apt_runs_the_suite_and_says_why_promtool_is_missing(t
     proc = make_test_in_copy(tmp_path, "echo 'error: no Debian archive' >&2; exit 1")
     assert proc.returncode == 0 and "promtool dir: [] args: -m pytest -q -n 2" in proc.stdout
     assert "the alert-rule tests will be skipped" in proc.stderr
+
+
+def test_make_plan_and_cost_cover_every_stack_file():
+    # Spokes included: every Pulumi.<stack>.yaml is a stack someone deploys.
+    for target, tool in (("plan", "tools.plan"), ("cost", "tools.cost")):
+        proc = run_make("-n", target)
+        (command,) = [line for line in proc.stdout.splitlines() if f"-m {tool}" in line]
+        assert re.findall(r"--stack (\S+)", command) == engine.available_stacks(), command
+
+
+def test_make_plan_of_several_stacks_as_json_is_one_json_document():
+    proc = run_make("plan", "STACKS=local-spoke prod", "ARGS=--json")
+    assert proc.returncode == 0, proc.stderr
+    assert [p["stack"] for p in json.loads(proc.stdout)] == ["local-spoke", "prod"]

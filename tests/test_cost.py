@@ -155,6 +155,46 @@ def test_loki_requests_of_a_replicated_stack_by_hand():
     assert loki["baseline"]["cost"] == pytest.approx(31.20)
 
 
+# Loki v3.7.6 pkg/compactor/config.go Validate: with retention on, apply_retention_interval 0 (the
+# default) becomes the compaction interval, and when equal to it min(10m, half of it) more.
+@pytest.mark.parametrize("compactor,interval", [
+    ({"retention_enabled": True, "compaction_interval": "10m"}, 900),
+    ({"retention_enabled": True}, 900),
+    ({"retention_enabled": True, "compaction_interval": "4m"}, 360),
+    ({"retention_enabled": True, "compaction_interval": "30m"}, 2400),
+    ({"retention_enabled": True, "compaction_interval": "10m", "apply_retention_interval": "1h"}, 3600),
+    ({"retention_enabled": True, "compaction_interval": "10m", "apply_retention_interval": "10m"}, 900),
+    ({"retention_enabled": False, "compaction_interval": "10m"}, None),
+    ({}, None),
+])
+def test_loki_retention_interval_as_loki_resolves_it(compactor, interval):
+    assert topology.loki_retention_interval(compactor) == interval
+
+
+@pytest.mark.parametrize("stack", ["local", "prod", "staging"])
+def test_rendered_loki_applies_retention_every_15_minutes(stack):
+    cfg = stack_cfg(stack)
+    assert topology.stack_topology(stack, cfg).loki.retention_interval_s == 900
+
+
+def test_loki_retention_runs_list_every_table_by_hand():
+    # A day of 96 retention runs (every 15 min), each listing the tables and then each of 11: 1,152
+    # LISTs on top of the 144 compaction runs' 1,728; none without retention.
+    on = patterns.loki_pattern(GIB, 86_400, topology.LokiTopology(retention_interval_s=900), A, streams=20, tenants=1, tables=11)
+    off = patterns.loki_pattern(GIB, 86_400, topology.LokiTopology(), A, streams=20, tenants=1, tables=11)
+    assert (on.retention_lists, on.compactor_lists) == (pytest.approx(1_152), pytest.approx(1_728))
+    assert off.retention_lists == 0 and off.compactor_lists == on.compactor_lists
+
+
+def test_tempo_builders_read_each_new_blocks_nocompact_flag_and_meta_by_hand():
+    # One ingester cuts a block every 30 min: 48 a day, 2 per 1h window, compacted into 1 (24 a day).
+    # The index builder GETs nocompact.flg and meta.json of each of those 72 new blocks (144), and
+    # meta.compacted.json of each of the 48 compacted inputs: 192 GETs; no reader, no tenant index GET.
+    p = patterns.tempo_pattern(GIB, 86_400, topology.TempoTopology(builders=1, readers=0), A, tenants=1)
+    assert (p.blocks, p.compactions) == (pytest.approx(48), pytest.approx(24))
+    assert p.poll_gets == pytest.approx(192)
+
+
 def test_replicated_chunk_overwrites_stay_as_noncurrent_versions():
     cfg = hypothetical({"loki": {"retentionDays": 10, "deleteDelayHours": 0}}, storage={"versioning": True})
     topo = topology.Topology(loki=topology.LokiTopology(ingesters=3, replication_factor=3))
@@ -357,7 +397,7 @@ def test_calibration_loki_full_chunk_size(measured_topology):
 
 def test_calibration_loki_lists_a_day(measured_topology):
     p = loki_run(measured_topology, days=1)
-    assert close(p.compactor_lists + p.reader_lists, CAL["loki"]["measured"]["lists_per_day"])
+    assert close(p.compactor_lists + p.retention_lists + p.reader_lists, CAL["loki"]["measured"]["lists_per_day"])
 
 
 @pytest.mark.parametrize("tenants", [1, 3])

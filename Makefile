@@ -7,7 +7,7 @@ PASSPHRASE_FILE := $(STATE_DIR)/passphrase
 # Every stack of the project, Thanos spokes included: one Pulumi.<stack>.yaml each.
 STACKS := $(sort $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml)))
 
-.PHONY: help venv test test-integration verify plan cost bench up down check-pulumi check-docker check-up policy-pack mutation
+.PHONY: help venv test test-integration verify plan cost bench up down check-pulumi check-docker check-up policy-pack mutation config-reference
 
 help:
 	@echo "make up     create .venv, log into a local state backend, bring up the local stack"
@@ -17,6 +17,7 @@ help:
 	@echo "make verify check the deployed local stack for real (STACK=staging|prod: that stack; ARGS=--json ...)"
 	@echo "make plan   offline plan of every stack, with policies (STACK=staging: one stack; ARGS=--json)"
 	@echo "make cost   monthly cost and retention report of every stack (STACK=..., ARGS=...)"
+	@echo "make config-reference  regenerate docs/configuration-reference.md from the config model"
 	@echo "make bench  offline plan time of each stack against the import time of its provider SDKs"
 	@echo "make mutation  mutation score of the tested modules (slow; MODULES=\"components/core/config.py\" or all, JOBS=2)"
 	@echo "make policy-pack  install the policy pack's virtualenv (for pulumi preview --policy-pack policies)"
@@ -62,6 +63,10 @@ plan: venv
 
 cost: venv
 	@$(PY) -m tools.cost $(foreach s,$(or $(STACK),$(STACKS)),--stack $(s)) $(ARGS)
+
+# docs/configuration-reference.md, generated from the config model (tests fail when it is stale).
+config-reference: venv
+	$(PY) -m tools.config_reference --write
 
 bench: venv
 	$(PY) -m tools.bench_plan $(STACK)

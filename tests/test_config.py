@@ -951,7 +951,7 @@ def test_type_errors_say_what_was_expected():
     err = error_of(aws_config(loki={"bucket": "acme-loki", "retentionDays": "a month"}))
     assert err.key == "tools.loki.retentionDays" and err.value == "a month"
     assert err.problem.startswith("is invalid: input should be a valid integer")
-    assert err.fix == "set a value of the documented type (see the configuration reference in README.md)"
+    assert err.fix == "set a value of the documented type (see docs/configuration-reference.md)"
 
 
 def test_an_unknown_key_is_named_before_other_problems():
@@ -1006,10 +1006,10 @@ def test_a_wrong_type_is_not_mistaken_for_an_unknown_or_missing_key():
     err = error_of(with_storage(aws_config(), tls="maybe"))
     assert (err.key, err.value) == ("storage.tls", "maybe")
     assert err.problem == "is invalid: input should be a valid boolean, unable to interpret input"
-    assert err.fix == "set a value of the documented type (see the configuration reference in README.md)"
+    assert err.fix == "set a value of the documented type (see docs/configuration-reference.md)"
     # A list where a single value belongs is a type error too, not a mapping written as a list.
     err = error_of(with_storage(aws_config(), region=["ap-northeast-2"]))
-    assert err.fix == "set a value of the documented type (see the configuration reference in README.md)"
+    assert err.fix == "set a value of the documented type (see docs/configuration-reference.md)"
 
 
 def test_a_missing_nested_key_is_set_with_path():

@@ -102,7 +102,7 @@ def scope(cfg: StackConfig, workloads: list[Workload]) -> alerts.Scope:
 
 def alertmanager_config() -> dict[str, Any]:
     """One route to one receiver without integrations: alerts are grouped, kept and shown (the
-    Alertmanager UI, Grafana); README "Alerts and what to do" says how to add a notification."""
+    Alertmanager UI, Grafana); docs/operations.md, "Alerts and what to do", says how to add a notification."""
     return {
         "route": {"receiver": "default", "group_by": ["alertname", "job"], "group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h"},
         "receivers": [{"name": "default"}],

@@ -8,6 +8,8 @@ errors and the naming rules; it imports nothing of the project but the pins.
 
 from __future__ import annotations
 
+import difflib
+import functools
 import ipaddress
 import json
 import re
@@ -203,12 +205,33 @@ class TempoConfig(_ToolBase):
         return f"retention {self.retention_days}d + {self.delete_delay_hours}h delete delay"
 
 
+# The shortest retention the pinned compactor starts with while it downsamples (this project never
+# turns downsampling off). thanos-io/thanos v0.42.4 cmd/thanos/compact.go refuses to start with a
+# raw retention under downsample.ResLevel1DownsampleRange (40 hours: "raw resolution must be higher
+# than the minimum block size after which 5m resolution downsampling will occur (40 hours)") or a
+# 5m retention under ResLevel2DownsampleRange (10 days), both from pkg/compact/downsample/
+# downsample.go; 0 (forever) skips the check. In whole days: raw at least 2, 5m at least 10.
+THANOS_MIN_RETENTION = {"raw_days": ("rawDays", 40, "raw", "5m"), "five_minute_days": ("fiveMinuteDays", 240, "5m", "1h")}
+
+
 class ThanosRetention(_Model):
     """Compactor retention per resolution in days; 0 keeps that resolution forever."""
 
     raw_days: int = Field(default=30, ge=0)
     five_minute_days: int = Field(default=90, ge=0)
     one_hour_days: int = Field(default=365, ge=0)
+
+    @model_validator(mode="after")
+    def _what_the_compactor_accepts(self) -> "ThanosRetention":
+        for name, (key, hours, resolution, next_resolution) in THANOS_MIN_RETENTION.items():
+            days = getattr(self, name)
+            if 0 < days * 24 < hours:
+                least = -(-hours // 24)
+                raise _fail(key, days, f"keeps {resolution} data {days * 24} hours; the Thanos compactor refuses to start with less than "
+                            f"{hours} hours of {resolution} retention (the block size after which it downsamples to {next_resolution}; "
+                            "thanos v0.42.4 cmd/thanos/compact.go), so it would restart forever",
+                            f"set it to at least {least}, or to 0 to keep {resolution} data forever")
+        return self
 
 
 _STACK_FQN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -558,6 +581,9 @@ class StackConfig(_Model):
                 raise _fail("aws.clusterName", _MISSING, "is required for target aws", "run `pulumi config set --path 'obs-storage:aws.clusterName' <name>` with the existing EKS cluster's name")
             if not s.region:
                 raise _fail("storage.region", _MISSING, "is required for target aws", "set it, e.g. ap-northeast-2")
+            problem = aws_region_problem(s.region, AWS_SERVICES)
+            if problem:
+                raise _fail("storage.region", s.region, problem[0], problem[1])
             s.endpoint = s.endpoint or f"s3.{s.region}.amazonaws.com"
             if not self.aws.zones:
                 self.aws.zones = [f"{s.region}{letter}" for letter in "abc"]
@@ -677,6 +703,36 @@ _BUCKET_EDGE = set(string.ascii_lowercase + string.digits)
 _BUCKET_CHARS = _BUCKET_EDGE | {"-"}
 _RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", "--x-s3", "--table-s3")
+
+
+# The AWS services target aws needs in the stack's region: the buckets and the cluster.
+AWS_SERVICES = ("s3", "eks")
+
+
+@functools.lru_cache(maxsize=None)
+def aws_regions(service: str) -> frozenset[str]:
+    """Every region of every AWS partition where `service` has an endpoint, from the endpoint data
+    the pinned botocore ships (requirements.txt), as the AWS SDKs know them. The offline plan runs
+    no provider, so without this a misspelt region plans cleanly and only a real provider, with
+    credentials, would notice it."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return frozenset(r for partition in session.get_available_partitions() for r in session.get_available_regions(service, partition))
+
+
+def aws_region_problem(region: str, services: tuple[str, ...]) -> Optional[tuple[str, str]]:
+    """(problem, fix) when `region` lacks one of `services`, else None."""
+    import botocore
+
+    missing = [svc for svc in services if region not in aws_regions(svc)]
+    if not missing:
+        return None
+    offered = sorted(set.intersection(*(set(aws_regions(svc)) for svc in services)))
+    nearest = difflib.get_close_matches(region, offered, n=1, cutoff=0.6)
+    names = " and ".join(svc.upper() for svc in missing)
+    return (f"is not a region where AWS offers {names} (the endpoint data of botocore {botocore.__version__})",
+            f"use {nearest[0]} (the nearest name)" if nearest else f"use one of {', '.join(offered)}")
 
 
 def bucket_name_problem(name: str) -> Optional[str]:

@@ -17,6 +17,7 @@ the same shape), then talks to the real buckets, identities and tools:
   tool's flush/upload interval allows (tools/verify/freshness.py).
 
 One line per check (PASS, FAIL or SKIP with the reason), a summary, exit code 1 on any FAIL
-(2 when the outputs cannot be read). Secrets are used, never printed. Every probe object is
+(2, with one line, when the outputs cannot be read, hold placeholders instead of secrets, or on
+AWS when there are no credentials to check with). Secrets are used, never printed. Every probe object is
 deleted again (all versions).
 """

@@ -20,7 +20,7 @@ from typing import Any, Callable
 from tools.verify.common import Report, Stack, attempt, delete_all_versions
 
 PART = "identity"
-HETZNER_SHARED = "Hetzner has no IAM: the project's one key pair reaches every bucket of the project (README, Identities)"
+HETZNER_SHARED = "Hetzner has no IAM: the project's one key pair reaches every bucket of the project (docs/identities-and-secrets.md)"
 # Object actions a tool may or may not be granted; each is probed either way.
 OBJECT_ACTIONS = ("s3:PutObject", "s3:GetObject", "s3:GetObjectTagging", "s3:PutObjectTagging", "s3:DeleteObject")
 # Bucket administration no tool is ever granted.

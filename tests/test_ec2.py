@@ -318,6 +318,9 @@ def test_each_role_has_its_bucket_grant_and_its_own_services_only(plan):
         names = statements["OwnRecords"]["Condition"]["ForAllValues:StringEquals"]["route53:ChangeResourceRecordSetsNormalizedRecordNames"]
         assert all(n.startswith(family) and n.endswith(".obs-staging-ec2.internal") for n in names) and len(names) == expected
         assert statements["OwnLifecycleHook"]["Resource"][0].endswith(f":autoScalingGroupName/obs-staging-ec2-{family}{'-0' if expected == 3 else ''}")
+    # The monitoring instance is in no Cloud Map service: no empty Resource list (IAM refuses one).
+    assert [s["Sid"] for s in policies["monitoring-instance"]["Statement"]] == ["OwnLifecycleHook"]
+    assert all(s["Resource"] for p in policies.values() for s in p["Statement"])
     # Only Grafana reads secrets, and only its own two.
     assert [f for f, p in policies.items() if any(s["Sid"] == "OwnSecrets" for s in p.get("Statement", []))] == ["grafana-instance"]
     assert set(policies["loki-bucket-access"]["Statement"][1]["Action"]) == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
@@ -330,7 +333,7 @@ def test_grafana_database_password_is_kept_by_aws_and_no_secret_is_in_user_data(
     i = cluster.inputs
     assert i["manageMasterUserPassword"] is True and "masterPassword" not in i and i["storageEncrypted"] is True
     assert i["engine"] == "aurora-postgresql" and i["serverlessv2ScalingConfiguration"] == {"minCapacity": 0.5, "maxCapacity": 2}
-    assert [(x.inputs["instanceClass"], x.inputs["availabilityZone"]) for x in result.by_type("aws:rds/clusterInstance:ClusterInstance")] == [
+    assert sorted((x.inputs["instanceClass"], x.inputs["availabilityZone"]) for x in result.by_type("aws:rds/clusterInstance:ClusterInstance")) == [
         ("db.serverless", "ap-northeast-2a"), ("db.serverless", "ap-northeast-2b")]
     assert not any(x.inputs.get("publiclyAccessible") for x in result.by_type("aws:rds/clusterInstance:ClusterInstance"))
     # The admin password is a random result (the mocks give "mock-<name>-..."): in no user data.

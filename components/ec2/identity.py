@@ -69,12 +69,16 @@ def instance_policy(service_arns: list[str], zone_id: str, record_names: list[st
     with the caller's permissions (Cloud Map developer guide, "Using identity-based policies":
     Route 53 permissions are required for DNS namespaces); the condition limits those to the
     fleet's own record names (route53:ChangeResourceRecordSetsNormalizedRecordNames)."""
-    statements = [
+    # A fleet nobody calls (monitoring) has no service: an empty Resource list is a malformed
+    # policy to IAM, so those statements are left out.
+    statements = [] if not service_arns else [
         {"Sid": "OwnCloudMapServices", "Effect": "Allow", "Action": ["servicediscovery:DeregisterInstance", "servicediscovery:RegisterInstance"],
          "Resource": sorted(service_arns)},
         {"Sid": "OwnRecords", "Effect": "Allow", "Action": ["route53:ChangeResourceRecordSets"], "Resource": [f"arn:aws:route53:::hostedzone/{zone_id}"],
          "Condition": {"ForAllValues:StringEquals": {"route53:ChangeResourceRecordSetsNormalizedRecordNames": sorted(record_names)}}},
         {"Sid": "NamespaceZone", "Effect": "Allow", "Action": ["route53:GetHostedZone"], "Resource": [f"arn:aws:route53:::hostedzone/{zone_id}"]},
+    ]
+    statements += [
         {"Sid": "OwnLifecycleHook", "Effect": "Allow", "Action": ["autoscaling:CompleteLifecycleAction"], "Resource": sorted(group_arns)},
     ]
     if secret_arns:

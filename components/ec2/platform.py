@@ -167,7 +167,17 @@ class Ec2Tools(pulumi.ComponentResource):
         }.items():
             if listener in listeners:
                 self.urls[key] = dns.apply(template.format)
-        self.fleets = {f.name: {"group": self._group_name(stack, f), **({"service": f"{f.name}.{domain}"} if f.discoverable else {})} for f in fleets}
+        # What `tools.verify` compares: each group's healthy instances with its Cloud Map service's
+        # registrations, and the target groups' health.
+        self.fleets = {
+            f.name: {
+                "group": self._group_name(stack, f),
+                **({"service": f"{f.name}.{domain}", "serviceId": self.discovery.services[f.name].id} if f.discoverable else {}),
+                "targetGroups": [self.traffic.target_groups[l.name].arn for l in topology.LISTENERS
+                                 if l.family == f.family and l.name in self.traffic.target_groups],
+            }
+            for f in fleets
+        }
         self.register_outputs({"urls": self.urls, "fleets": self.fleets, "namespace": domain})
 
     @staticmethod

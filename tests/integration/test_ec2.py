@@ -162,3 +162,124 @@ def test_grafana_reads_its_secrets_with_its_fleets_policy_and_loki_cannot(moto, 
         agent.fetch_secrets(_client(moto, loki, "secretsmanager"), wanted)
     assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403, denied.value.response
     assert "is not authorized to perform" in str(denied.value), denied.value
+
+
+# ---------------------------------------------------------------- moto: the fleets as planned, verified
+def _by_type(plan: dict, typ: str) -> list[dict]:
+    return [r for r in plan["resources"] if r["type"] == typ]
+
+
+def _apply_fleets(moto, plan: dict) -> dict[str, str]:
+    """The plan's load balancer, target groups, listeners, Cloud Map services and Auto Scaling
+    groups created in moto from their planned inputs (in a VPC of moto's own: the stack's ids do
+    not exist there); every group's instances registered as the agent registers them. Returns
+    planned id or ARN -> moto's."""
+    ec2, elb, asg, sd = (moto.client(s) for s in ("ec2", "elbv2", "autoscaling", "servicediscovery"))
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    zones = ["ap-northeast-2a", "ap-northeast-2b", "ap-northeast-2c"]  # Pulumi.staging-ec2.yaml's aws.ec2.subnets
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=z)["Subnet"]["SubnetId"] for i, z in enumerate(zones)]
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    (nlb,) = _by_type(plan, "aws:lb/loadBalancer:LoadBalancer")
+    balancer = elb.create_load_balancer(Name="obs-nlb", Subnets=subnets, Type=nlb["inputs"]["loadBalancerType"],
+                                        Scheme="internal" if nlb["inputs"]["internal"] else "internet-facing")["LoadBalancers"][0]["LoadBalancerArn"]
+    mapping: dict[str, str] = {}
+    planned_tg = {}
+    for tg in _by_type(plan, "aws:lb/targetGroup:TargetGroup"):
+        i, check = tg["inputs"], tg["inputs"]["healthCheck"]
+        created = elb.create_target_group(Name=tg["name"][-32:], Protocol=i["protocol"], Port=int(i["port"]), VpcId=vpc, TargetType=i["targetType"],
+                                          HealthCheckProtocol=check["protocol"], HealthCheckPort=check["port"], HealthCheckPath=check["path"],
+                                          Matcher={"HttpCode": check["matcher"]})["TargetGroups"][0]["TargetGroupArn"]
+        planned_tg[tg["urn"]] = created
+    for listener in _by_type(plan, "aws:lb/listener:Listener"):
+        i = listener["inputs"]
+        (tg_urn,) = [u for u in listener["dependsOn"] if u in planned_tg]
+        elb.create_listener(LoadBalancerArn=balancer, Protocol=i["protocol"], Port=int(i["port"]), DefaultActions=[{"Type": "forward", "TargetGroupArn": planned_tg[tg_urn]}])
+    for tg in _by_type(plan, "aws:lb/targetGroup:TargetGroup"):
+        mapping[f"targetgroup/{tg['name'][:32]}/"] = planned_tg[tg["urn"]]
+    operation = sd.create_private_dns_namespace(Name=plan["outputs"]["namespace"], Vpc=vpc)["OperationId"]
+    namespace = sd.get_operation(OperationId=operation)["Operation"]["Targets"]["NAMESPACE"]
+    services = {}
+    for service in _by_type(plan, "aws:servicediscovery/service:Service"):
+        dns = service["inputs"]["dnsConfig"]
+        services[service["inputs"]["name"]] = sd.create_service(
+            Name=service["inputs"]["name"], NamespaceId=namespace,
+            DnsConfig={"RoutingPolicy": dns["routingPolicy"], "DnsRecords": [{"Type": r["type"], "TTL": int(r["ttl"])} for r in dns["dnsRecords"]]})["Service"]["Id"]
+    groups = {g["inputs"]["name"]: g for g in _by_type(plan, "aws:autoscaling/group:Group")}
+    for fleet, out in plan["outputs"]["fleets"].items():
+        i = groups[out["group"]]["inputs"]
+        template = ec2.create_launch_template(LaunchTemplateName=out["group"], LaunchTemplateData={"ImageId": image, "InstanceType": "m7i.large"})["LaunchTemplate"]
+        targets = [next(v for k, v in mapping.items() if k in arn) for arn in out["targetGroups"]]
+        asg.create_auto_scaling_group(AutoScalingGroupName=out["group"], MinSize=int(i["minSize"]), MaxSize=int(i["maxSize"]), DesiredCapacity=int(i["desiredCapacity"]),
+                                      VPCZoneIdentifier=",".join(subnets), LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"], "Version": "1"},
+                                      TargetGroupARNs=targets, HealthCheckType=i["healthCheckType"], HealthCheckGracePeriod=int(i["healthCheckGracePeriod"]))
+        if "serviceId" in out:
+            mapping[out["serviceId"]] = services[fleet]
+            instances = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[out["group"]])["AutoScalingGroups"][0]["Instances"]
+            for instance in instances:
+                (reservation,) = ec2.describe_instances(InstanceIds=[instance["InstanceId"]])["Reservations"]
+                agent.register(sd, [services[fleet]], instance["InstanceId"], reservation["Instances"][0]["PrivateIpAddress"])
+    return mapping
+
+
+def _fleet_lines(result: dict) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {"PASS": [], "FAIL": []}
+    for r in result["results"]:
+        if r["status"] in out and r["part"] == "tools":
+            out[r["status"]].append(f"{r['subject']}: {r['detail']}")
+    return out
+
+
+@pytest.mark.real_server
+def test_tools_verify_compares_each_fleet_with_its_cloud_map_service_and_target_groups(moto, plan_json, tmp_path):
+    from tests.integration.conftest import run_verify
+
+    plan = plan_json("staging-ec2")
+    mapping = _apply_fleets(moto, plan)
+    outputs = json.loads(json.dumps(plan["outputs"]))
+    for fleet in outputs["fleets"].values():
+        if "serviceId" in fleet:
+            fleet["serviceId"] = mapping[fleet["serviceId"]]
+        fleet["targetGroups"] = [next(v for k, v in mapping.items() if k in arn) for arn in fleet["targetGroups"]]
+    code, result, stderr = run_verify(outputs, tmp_path, "staging-ec2", "tools")
+    lines = _fleet_lines(result)
+    assert lines["FAIL"] == [], lines["FAIL"]
+    assert "loki: 3 healthy InService instance(s)" in lines["PASS"] and "loki: Cloud Map loki.obs-staging-ec2.internal lists exactly the healthy instances" in lines["PASS"]
+    assert "thanos-receive-1: Cloud Map thanos-receive-1.obs-staging-ec2.internal records carry the instances' private addresses" in lines["PASS"]
+    assert sum(1 for line in lines["PASS"] if line.endswith("all healthy")) == 6  # every listener's target group
+
+    # An instance gone from Cloud Map (or never registered) is a failure, named.
+    sd = moto.client("servicediscovery")
+    service = outputs["fleets"]["tempo"]["serviceId"]
+    gone = sd.list_instances(ServiceId=service)["Instances"][0]["Id"]
+    agent.deregister(sd, [service], gone)
+    code, result, stderr = run_verify(outputs, tmp_path, "staging-ec2", "tools")
+    failed = _fleet_lines(result)["FAIL"]
+    assert code == 1 and len(failed) == 1 and failed[0].startswith("tempo: Cloud Map tempo.obs-staging-ec2.internal lists exactly the healthy instances: registered [") and gone in failed[0], failed
+
+
+@pytest.mark.real_server
+def test_tools_verify_reads_the_fleet_roles_back(moto, plan_json, tmp_path):
+    """The staging-ec2 plan's buckets, roles and role policies applied to moto: each fleet role's
+    trust is EC2's alone and its policies read back as its bucket grant plus its own instance
+    actions (tools/verify/identity.py); moto's known limits (tests/integration/test_moto.py) are
+    the only failures."""
+    from tests.integration import adapter
+    from tests.integration.conftest import run_verify
+    from tests.integration.test_moto import MOTO_LIMITS
+
+    plan = plan_json("staging-ec2")
+    adapter.apply_aws(plan, moto.client("s3"), moto.client("iam"))
+    code, result, stderr = run_verify(plan["outputs"], tmp_path, "staging-ec2", "identity")
+    passed = [f"{r['subject']}: {r['detail']}" for r in result["results"] if r["status"] == "PASS"]
+    failed = [f"{r['subject']}: {r['detail']}" for r in result["results"] if r["status"] == "FAIL"]
+    assert [f for f in failed if not any(p.match(f) for p in MOTO_LIMITS)] == []
+    for role in ("loki", "tempo", "thanos-compact", "thanos-store", "thanos-receive"):
+        assert f"{role}: trust: EC2 instances only (ec2.amazonaws.com, sts:AssumeRole, no other principal)" in passed, role
+        assert any(p.startswith(f"{role}: role policy reads back as ") for p in passed), role
+
+    # A role the whole account may assume is refused by the same check.
+    iam = moto.client("iam")
+    iam.update_assume_role_policy(RoleName="obs-staging-ec2-loki", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "sts:AssumeRole"}]}))
+    code, result, stderr = run_verify(plan["outputs"], tmp_path, "staging-ec2", "identity")
+    assert any(r["status"] == "FAIL" and r["subject"] == "loki" and r["detail"].startswith("trust: EC2 instances only") for r in result["results"])

@@ -110,6 +110,7 @@ TESTS: dict[str, list[str] | None] = {
     "tools/verify/storage.py": None,
     "tools/verify/tools.py": None,
     "tools/verify/freshness.py": None,
+    "tools/verify/fleets.py": None,
 }
 
 

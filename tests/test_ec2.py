@@ -449,3 +449,15 @@ def test_the_agent_speaks_imdsv2_only():
     assert imds.get("autoscaling/target-lifecycle-state") is None
     assert requests[0][0] == "PUT" and requests[0][2] == {"X-aws-ec2-metadata-token-ttl-seconds": "21600"}
     assert all(r[2] == {"X-aws-ec2-metadata-token": "token-1"} for r in requests[1:]) and len(requests) == 3
+
+
+def test_make_cost_reads_the_fleets_from_their_user_data(plan):
+    """tools.cost reads the topology from what the plan renders: on ec2 the Compose services in
+    each launch template's user data, times the group's instances."""
+    from tools.cost import topology as cost_topology
+
+    cfg = load(ec2_raw())
+    found = cost_topology.topology_from_plan(plan(STACK), cfg)
+    assert (found.loki.ingesters, found.loki.replication_factor, found.loki.compactors) == (3, 3, 1)
+    assert (found.tempo.ingesters, found.tempo.replication_factor, found.tempo.compaction_copies) == (3, 3, 1)
+    assert (found.thanos.uploaders, found.thanos.store_gateways) == (3, 2)

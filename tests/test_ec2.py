@@ -308,7 +308,6 @@ def test_each_role_has_its_bucket_grant_and_its_own_services_only(plan):
     assert set(roles) == {f"obs-staging-ec2-{f}" for f in ("loki", "tempo", "grafana", "thanos-query", "thanos-store", "thanos-receive", "thanos-compact", "monitoring")}
     for role in roles.values():
         assert json.loads(role.inputs["assumeRolePolicy"])["Statement"] == [{"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}}]
-    services = {s.urn: s.inputs["name"] for s in result.by_type(SERVICE)}
     policies = {p.name: json.loads(p.inputs["policy"]) for p in result.by_type(ROLE_POLICY)}
     for family in ("loki", "grafana", "thanos-receive"):
         statements = {s["Sid"]: s for s in policies[f"{family}-instance"]["Statement"]}

@@ -20,11 +20,11 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.containers import monitoring, workloads
-from components.containers.workloads import GRAFANA_ADMIN_PASSWORD_FILE, Layout, Workload
+from components.containers.workloads import Layout, Workload
 from components.core.config import RING_REPLICATION, Ec2Config, StackConfig
 from components.core.identity import ToolIdentity
 from components.core.storage import ToolBucket
-from components.core import access, versions
+from components.core import access
 from components.ec2 import topology, userdata
 from components.ec2.database import DATABASE, PORT as DB_PORT, USER as DB_USER, GrafanaDatabase
 from components.ec2.fleet import LIFECYCLE_HOOK, FleetGroup, FleetInputs

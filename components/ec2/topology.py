@@ -12,15 +12,11 @@ Everything watching the others (Prometheus, Alertmanager, the bucket-freshness p
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
-from components.containers.workloads import GRAFANA_PORT, Workload
+from components.containers.workloads import GRAFANA_PORT, MEMBERLIST_PORT, Workload
 from components.core.renderers import loki, tempo, thanos
-
-# dskit memberlist's default bind port (memberlist.bind_port, 7946), TCP and UDP.
-MEMBERLIST_PORT = 7946
-ALL_PORTS = (0, 65535)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 a writer and a reader in different zones, encrypted, private, reachable only from Grafana's
 instances. RDS generates the master password and keeps it in Secrets Manager
 (`manage_master_user_password`): it is never in the program, the state or the user data; the
-Grafana instances read it at boot with their own role.
+Grafana instances read it at boot with their own role. Inputs as pulumi_aws 7.51.1's
+rds.ClusterArgs (manage_master_user_password, serverlessv2_scaling_configuration) and
+ClusterInstanceArgs define them; `master_user_secrets` is the cluster's output naming the secret.
 """
 
 from __future__ import annotations

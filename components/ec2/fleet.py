@@ -10,6 +10,12 @@ terminating lifecycle hook from the first instance on (`initial_lifecycle_hook`:
 after the group exists would miss the instances launched before it) whose timeout covers the
 tools' stop grace period (the flush); a version or config change replaces the instances by an
 instance refresh (topology.refresh_percentages says how many stay healthy).
+
+Every input name and nesting here is pulumi_aws 7.51.1's (ec2.LaunchTemplateArgs with
+LaunchTemplateMetadataOptionsArgs, LaunchTemplateBlockDeviceMappingEbsArgs,
+LaunchTemplateNetworkInterfaceArgs; autoscaling.GroupArgs with GroupInitialLifecycleHookArgs and
+GroupInstanceRefreshPreferencesArgs), and the strict mocks (tools/engine.py) check each one
+against those Args classes on every plan.
 """
 
 from __future__ import annotations

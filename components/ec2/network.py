@@ -8,6 +8,10 @@
   for Grafana's database; the rules between them come from `topology.flows` and reference groups,
   never CIDRs, except the configured senders on the load balancer. An internal Network Load
   Balancer with a listener and a target group per entry of `topology.LISTENERS`.
+
+Inputs as pulumi_aws 7.51.1 defines them (servicediscovery.PrivateDnsNamespaceArgs, ServiceArgs
+with ServiceDnsConfigArgs; lb.LoadBalancerArgs, TargetGroupArgs with TargetGroupHealthCheckArgs,
+ListenerArgs; vpc.SecurityGroupIngressRuleArgs / EgressRuleArgs), checked by the strict mocks.
 """
 
 from __future__ import annotations

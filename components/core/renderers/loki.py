@@ -85,6 +85,11 @@ def render(cfg: StackConfig, store: ObjectStore, cluster: Cluster, runtime_confi
     }
     if cluster.kvstore == "memberlist":
         config["memberlist"] = memberlist_block(cluster)
+        # Fleet instances never come back under their old name: an ingester lost without a clean
+        # stop stays in the ring, unhealthy, and keeps every new ingester unready
+        # (readiness_check_ring_health) until forgotten. Loki forgets such ingesters itself with
+        # this (pkg/ingester/ingester.go Config.AutoForgetUnhealthy; grafana/loki#8615).
+        config["ingester"]["autoforget_unhealthy"] = True
     if cfg.multi_tenant:
         config["runtime_config"] = {"file": runtime_config_path}
     return config

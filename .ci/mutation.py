@@ -83,6 +83,8 @@ TESTS: dict[str, list[str] | None] = {
     **{f"components/eks/{name}.py": ["tests/test_eks.py", "tests/test_charts.py", "tests/test_images.py"]
        for name in ("platform", "base", "loki", "prometheus", "tempo", "thanos")},
     "components/core/thanos_topology.py": ["tests/test_multicluster.py"],
+    **{f"components/ec2/{name}.py": ["tests/test_ec2.py", "tests/test_policies.py"]
+       for name in ("platform", "topology", "network", "fleet", "identity", "userdata", "database", "agent")},
     # The alert tests need promtool (export OBS_PROMETHEUS_BIN_DIR="$(.ci/install-prometheus)" first)
     # and take about a minute a run: mutating alerts.py takes hours.
     "components/core/renderers/alerts.py": ["tests/test_alerts.py", "tests/test_monitoring.py"],
@@ -109,6 +111,7 @@ TESTS: dict[str, list[str] | None] = {
     "tools/verify/storage.py": None,
     "tools/verify/tools.py": None,
     "tools/verify/freshness.py": None,
+    "tools/verify/fleets.py": None,
 }
 
 

@@ -298,12 +298,14 @@ COMMON_TOOL_FIELDS = ("enabled", "bucket", "prefix", "transitions", "expireAfter
 
 def test_pulumi_yaml_documents_every_config_key():
     text = (ROOT / "Pulumi.yaml").read_text()
-    documented = set(re.findall(r"^#\s+([a-zA-Z<>.]+)\s{2,}", text, re.M)) | set(re.findall(r"^  (\w+):$", text, re.M))
+    documented = set(re.findall(r"^#\s+([a-zA-Z0-9<>.]+)\s{2,}", text, re.M)) | set(re.findall(r"^  (\w+):$", text, re.M))
     expected = set(config.SECRET_KEYS)
     for key in _leaf_keys(config.StackConfig) - {"secrets"}:
         parts = key.split(".")
         if parts[0] == "tools" and parts[-1] in COMMON_TOOL_FIELDS:
             key = f"tools.<tool>.{parts[-1]}"
+        if parts[:3] == ["aws", "ec2", "fleets"]:
+            key = f"aws.ec2.fleets.<fleet>.{parts[-1]}"
         expected.add(key)
     missing = sorted(expected - documented)
     assert not missing, f"keys missing from Pulumi.yaml's reference block: {missing}"

@@ -81,7 +81,7 @@ def test_bad_config_exits_non_zero_with_one_line(tmp_path):
 
 def test_unknown_stack_is_an_error():
     proc = plan_cli("--stack", "nope")
-    assert proc.returncode == 2 and "local, local-spoke, prod, staging, staging-batch, staging-us" in proc.stderr
+    assert proc.returncode == 2 and "local, local-spoke, prod, staging, staging-batch, staging-ec2, staging-us" in proc.stderr
 
 
 def project_with(tmp_path: Path, stack_file: str) -> Path:

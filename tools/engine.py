@@ -254,6 +254,31 @@ class StrictMocks(pulumi.runtime.Mocks):
             state.update(arn=f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{url}")
         elif typ == "aws:eks/podIdentityAssociation:PodIdentityAssociation":
             state.update(associationArn=f"arn:aws:eks:{self.region}:{ACCOUNT_ID}:podidentityassociation/{rid}", associationId=rid)
+        elif typ == "aws:iam/instanceProfile:InstanceProfile":
+            rid = state.get("name", name)
+            state.update(name=rid, arn=f"arn:aws:iam::{ACCOUNT_ID}:instance-profile/{rid}")
+        elif typ == "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace":
+            rid = f"ns-{_fake_id(typ, name)}"
+            state.update(arn=f"arn:aws:servicediscovery:{self.region}:{ACCOUNT_ID}:namespace/{rid}", hostedZone=f"Z{_fake_id(name).upper()}")
+        elif typ == "aws:servicediscovery/service:Service":
+            rid = f"srv-{_fake_id(typ, name)}"
+            state["arn"] = f"arn:aws:servicediscovery:{self.region}:{ACCOUNT_ID}:service/{rid}"
+        elif typ == "aws:lb/loadBalancer:LoadBalancer":
+            state.update(arn=f"arn:aws:elasticloadbalancing:{self.region}:{ACCOUNT_ID}:loadbalancer/net/{name[:32]}/{_fake_id(name)}",
+                         dnsName=f"{name[:32]}-{_fake_id(name)[:10]}.elb.{self.region}.amazonaws.com")
+        elif typ == "aws:lb/targetGroup:TargetGroup":
+            state["arn"] = f"arn:aws:elasticloadbalancing:{self.region}:{ACCOUNT_ID}:targetgroup/{name[:32]}/{_fake_id(name)}"
+        elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            rid = f"lt-{_fake_id(typ, name)[:17]}"
+            state.update(latestVersion=1, defaultVersion=1)
+        elif typ == "aws:ec2/securityGroup:SecurityGroup":
+            rid = f"sg-{_fake_id(typ, name)[:17]}"
+        elif typ == "aws:secretsmanager/secret:Secret":
+            state["arn"] = f"arn:aws:secretsmanager:{self.region}:{ACCOUNT_ID}:secret:{name}-{_fake_id(name)[:6]}"
+        elif typ == "aws:rds/cluster:Cluster":
+            state.update(endpoint=f"{name}.cluster-{_fake_id(name)[:12]}.{self.region}.rds.amazonaws.com",
+                         masterUserSecrets=[{"secretArn": f"arn:aws:secretsmanager:{self.region}:{ACCOUNT_ID}:secret:rds!cluster-{_fake_id(name)}-abc123",
+                                             "secretStatus": "active", "kmsKeyId": ""}])
         elif typ.startswith("random:index/random"):
             state["result"] = f"mock-{name}-{_fake_id(name)}"
         elif typ == "docker:index/remoteImage:RemoteImage":

@@ -4,6 +4,7 @@ and block settings), read from its offline plan under the strict mock engine."""
 from __future__ import annotations
 
 import base64
+import gzip
 import functools
 import re
 from dataclasses import dataclass
@@ -139,6 +140,8 @@ class _Workload:
 def _plan_workloads(plan: engine.PlanResult) -> tuple[list[_Workload], dict[str, dict]]:
     """Workloads with their rendered config files, and Helm chart values by chart name."""
     service_configs = {r.name: r.inputs.get("data", "") for r in plan.resources if r.type == "docker:index/serviceConfig:ServiceConfig"}
+    templates = {r.urn: r.inputs["userData"] for r in plan.resources
+                 if r.type == "aws:ec2/launchTemplate:LaunchTemplate" and isinstance(r.inputs.get("userData"), str)}
     workloads: list[_Workload] = []
     charts: dict[str, dict] = {}
     for r in plan.resources:
@@ -160,7 +163,25 @@ def _plan_workloads(plan: engine.PlanResult) -> tuple[list[_Workload], dict[str,
             workloads.append(_Workload(int(_dig(i, "spec", "replicas", default=1)), args, {}))
         elif r.type == "kubernetes:helm.sh/v4:Chart":
             charts[i.get("chart", r.name)] = i.get("values") or {}
+        elif r.type == "aws:autoscaling/group:Group":
+            template = next((templates[u] for u in r.depends_on if u in templates), None)
+            if template is not None:
+                workloads += _fleet_workloads(template, int(i.get("desiredCapacity") or i.get("minSize") or 1))
     return workloads, charts
+
+
+def _fleet_workloads(user_data: str, instances: int) -> list[_Workload]:
+    """An EC2 fleet's Compose services (components/ec2/userdata.py): each runs once per instance;
+    its config files are the user data's files its Compose volumes mount."""
+    document = yaml.safe_load(gzip.decompress(base64.b64decode(user_data)))
+    written = {f["path"]: f.get("content", "") for f in document.get("write_files", [])}
+    compose = yaml.safe_load(next((c for p, c in written.items() if p.endswith("/docker-compose.yml")), "{}")) or {}
+    out = []
+    for service in (compose.get("services") or {}).values():
+        mounts = [v.split(":") for v in service.get("volumes", []) if isinstance(v, str)]
+        files = {m[1]: written[m[0]] for m in mounts if len(m) >= 2 and m[0] in written}
+        out.append(_Workload(instances, [a.replace("$$", "$") for a in service.get("command", [])], files))
+    return out
 
 
 def _rendered(workloads: list[_Workload], kind: str) -> list[tuple[_Workload, dict]]:

@@ -10,9 +10,11 @@ the same shape), then talks to the real buckets, identities and tools:
   default encryption and the TLS-only bucket policy;
 - identity: with each tool's own credentials, its granted actions succeed on its own bucket and
   everything else is denied (AWS: each role's trust and policy read back, and IAM policy
-  simulation per role);
+  simulation per role; EC2 fleet roles: trusted by EC2 alone);
 - tools: readiness endpoints, and on local a log line and a trace pushed, queried back and
-  flushed into the buckets; Grafana's datasource health;
+  flushed into the buckets; Grafana's datasource health; on EC2 fleets, each group's healthy
+  instances against its Cloud Map registrations, and the load balancer's target health
+  (tools/verify/fleets.py);
 - freshness: per tool and tenant prefix, the newest upload in the bucket is younger than the
   tool's flush/upload interval allows (tools/verify/freshness.py).
 

@@ -52,7 +52,9 @@ def test_rows_carry_the_models_types_defaults_and_bounds():
     assert "| `tools.loki.retentionDays` | integer | `31` | >= 1 |" in text
     assert "| `aws.identity` | string | `\"irsa\"` | `irsa`, `pod-identity` |" in text
     assert "| `tools.thanos.spokes[].clusterLabel` | string | required |" in text
-    assert "| `aws.clusterName` | string | required |" in text
+    assert "| `aws.ec2.vpcId` | string | required |" in text
+    # Required on one platform only (aws.platform eks): the model's validator enforces it.
+    assert "| `aws.clusterName` | string | required when used |" in text
 
 
 def test_a_changed_default_in_the_model_changes_the_reference(monkeypatch):

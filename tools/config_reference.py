@@ -44,7 +44,7 @@ How the keys fit together, and the errors bad values give: [Configuration](confi
 def descriptions(text: str) -> dict[str, str]:
     """key -> description from Pulumi.yaml: its project config entries and its reference block."""
     found = {key: spec.get("description", "") for key, spec in (yaml.safe_load(text).get("config") or {}).items()}
-    for key, _type, meaning in re.findall(r"^#\s+([a-zA-Z<>.]+)\s{2,}(\w+)\s{2,}(.*)$", text, re.M):
+    for key, _type, meaning in re.findall(r"^#\s+([a-zA-Z0-9<>.]+)\s{2,}(\w+)\s{2,}(.*)$", text, re.M):
         found[key] = meaning.strip()
     return found
 
@@ -120,6 +120,8 @@ def _description(key: str, described: dict[str, str]) -> Optional[str]:
         return described[key]
     if parts[0] == "tools" and len(parts) == 3 and parts[2] in COMMON_TOOL_KEYS:
         return described.get(f"tools.<tool>.{parts[2]}")
+    if parts[:3] == ["aws", "ec2", "fleets"] and len(parts) == 5:
+        return described.get(f"aws.ec2.fleets.<fleet>.{parts[4]}")
     if "[]" in key:
         return ""  # an element's key: the list's own line says what the elements are
     return None

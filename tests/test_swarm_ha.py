@@ -355,3 +355,18 @@ def test_the_swarm_document_names_the_target_tempo_runs(plan):
     assert target == "scalable-single-binary" and f"`-target={target}`" in swarm_doc
     # `-target=all` appears only as what it would do, never as what runs.
     assert "three `-target=all` replicas" not in swarm_doc
+
+
+def test_ec2_alertmanager_reads_the_receivers_secrets_from_secrets_manager(plan_with):
+    import base64
+    import gzip
+
+    result = plan_with("staging-ec2", _with_receivers("staging-ec2"))
+    (version,) = [r for r in result.by_type("aws:secretsmanager/secretVersion:SecretVersion") if r.name.endswith("alert-receivers")]
+    assert version.inputs["secretString"] == engine.SECRET
+    (template,) = [r for r in result.resources if r.type.startswith("aws:ec2/launchTemplate") and "monitoring" in r.name]
+    user_data = gzip.decompress(base64.b64decode(template.inputs["userData"])).decode()
+    for name in SECRETS:
+        # The agent writes each key to tmpfs at boot; Compose mounts it where the config points.
+        assert f"/run/obs-secrets/alert-receiver-{name}:/run/secrets/alertmanager/{name}:ro" in user_data, name
+    assert "plan-placeholder-for-alertReceiverSecrets" not in user_data

@@ -67,7 +67,8 @@ SLOW_TESTS: dict[str, list[str]] = {
 # The fast tests that exercise each module, quickest and most pointed first (`-x` stops at the
 # first failure). None: only the integration suite runs the module, so it is not mutated here.
 TESTS: dict[str, list[str] | None] = {
-    "components/core/config.py": ["tests/test_config.py", "tests/test_lifecycle.py", "tests/test_access.py", "tests/test_rendered_values.py"],
+    "components/core/config.py": ["tests/test_config.py", "tests/test_lifecycle.py", "tests/test_access.py", "tests/test_rendered_values.py",
+                                  "tests/test_swarm_ha.py"],
     "components/core/loading.py": ["tests/test_config.py", "tests/test_access.py", "tests/test_lifecycle.py"],
     "components/core/access.py": ["tests/test_access.py", "tests/test_identity.py"],
     "components/core/lifecycle.py": ["tests/test_lifecycle.py", "tests/test_storage.py"],
@@ -75,11 +76,11 @@ TESTS: dict[str, list[str] | None] = {
     **{module: _RENDERED for module in RENDERERS},
     "components/core/versions.py": ["tests/test_versions.py", "tests/test_config.py", "tests/test_images.py", "tests/test_charts.py"],
     "components/core/identity.py": ["tests/test_identity.py", "tests/test_policies.py"],
-    "components/containers/workloads.py": [*_RENDERED, "tests/test_identity.py"],
+    "components/containers/workloads.py": [*_RENDERED, "tests/test_identity.py", "tests/test_swarm_ha.py"],
     "components/targets.py": ["tests/test_storage.py", "tests/test_identity.py", *_PLATFORM],
     "components/docker/minio.py": ["tests/test_docker.py", "tests/test_storage.py"],
     "components/docker/local.py": ["tests/test_docker.py", "tests/test_images.py"],
-    "components/docker/swarm.py": ["tests/test_docker.py", "tests/test_images.py"],
+    "components/docker/swarm.py": ["tests/test_swarm_ha.py", "tests/test_docker.py", "tests/test_images.py"],
     **{f"components/eks/{name}.py": ["tests/test_eks.py", "tests/test_charts.py", "tests/test_images.py"]
        for name in ("platform", "base", "loki", "prometheus", "tempo", "thanos")},
     "components/core/thanos_topology.py": ["tests/test_multicluster.py"],
@@ -92,7 +93,7 @@ TESTS: dict[str, list[str] | None] = {
     "components/core/renderers/freshness.py": ["tests/test_monitoring.py", "tests/test_docker.py", "tests/test_freshness.py"],
     "probes/bucket_freshness.py": ["tests/test_freshness.py"],
     "components/containers/monitoring.py": ["tests/test_monitoring.py", "tests/test_alerts.py", "tests/test_docker.py"],
-    "components/eks/monitoring.py": ["tests/test_monitoring.py", "tests/test_eks.py"],
+    "components/eks/monitoring.py": ["tests/test_monitoring.py", "tests/test_eks.py", "tests/test_swarm_ha.py"],
     "policies/rules.py": ["tests/test_policies.py"],
     "policies/offline.py": ["tests/test_policies.py"],
     "policies/__main__.py": ["tests/test_policies.py"],

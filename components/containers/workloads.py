@@ -33,7 +33,7 @@ ETCD_DATA = "/var/lib/etcd"  # the image's WORKDIR (etcd runs as root)
 ETCD_QUOTA_BYTES = 256 * 1024**2
 # A restarting member defragments its database first when that frees at least this much
 # (--bootstrap-defrag-threshold-megabytes, etcd v3.6.14 server/embed/config.go): every rolling
-# update or restart compacts the file; README "Swarm" says how to defragment by hand.
+# update or restart compacts the file; docs/hetzner-swarm.md says how to defragment by hand.
 ETCD_BOOTSTRAP_DEFRAG_MB = 16
 # Health check windows (Docker: failures during start_period do not count). Loki answers /ready
 # only after replaying its WAL, and Thanos store only after its initial bucket sync (its index
@@ -242,7 +242,7 @@ def build(cfg: StackConfig, layout: Layout) -> list[Workload]:
 
 def _ring_member(cfg: StackConfig, layout: Layout, index: int) -> Workload:
     """One member of the three-member etcd that holds the rings, pinned to its own node: any one
-    node can be lost and the other two keep a quorum (README "Swarm" has the measured costs)."""
+    node can be lost and the other two keep a quorum (docs/hetzner-swarm.md has the measured costs)."""
     members = layout.ring_members()
     name = members[index]
     peers = ",".join(f"{m}=http://{m}:{ETCD_PEER_PORT}" for m in members)
@@ -278,7 +278,7 @@ def _ring_member(cfg: StackConfig, layout: Layout, index: int) -> Workload:
         health_note="etcdctl get --consistency=s (this member serves reads)",
         # The member's identity and the rings' revision live here: a member that restarts empty
         # cannot rejoin under its name, and ring clients would resume their watch at a revision
-        # the store no longer has (README "Swarm").
+        # the store no longer has (docs/hetzner-swarm.md).
         volumes={f"{name}-data": ETCD_DATA},
         node=layout.ring_nodes[index],
         # One member at a time on a rolling update: the previous must have converged first.

@@ -692,7 +692,7 @@ class HetznerConfig(_Model):
     state_node: str
     # Hostnames of the three Swarm nodes that each run one ring-store (etcd) member and at most one
     # replica of Loki and of Tempo: with replication factor 3 and a three-member etcd, any one of
-    # them can be lost without losing ingest (README, "Swarm").
+    # them can be lost without losing ingest (docs/hetzner-swarm.md).
     nodes: list[str]
 
     @field_validator("state_node")

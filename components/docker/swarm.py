@@ -7,7 +7,7 @@ the Hetzner key pair and the Grafana admin password are only ever `docker.Secret
 Docker name starts with the stack's `namePrefix`; on the overlay each service is also reachable
 by its short name (a network alias: `loki`, `tempo`, `thanos-query`, ...).
 
-Network assumptions (README, "Swarm"):
+Network assumptions (docs/hetzner-swarm.md, "Swarm"):
 - Loki and Tempo replicas register their ring address from `eth0`. A task attached to one
   overlay network gets it as eth0 and docker_gwbridge (the default route, for reaching Hetzner
   Object Storage) as the last interface. Loki and Tempo also join the shippers' network; the

@@ -77,6 +77,12 @@ def values(cfg: StackConfig, annotations: dict[str, dict]) -> dict[str, Any]:
             **({"runtimeConfig": loki.tenant_overrides(cfg)} if cfg.multi_tenant else {}),
         },
         "serviceAccount": _account(SHARED_ACCOUNT, {}),
+        # The chart's default grants the shared account get/watch/list on every ConfigMap and Secret of
+        # the cluster (a ClusterRole for its rules sidecar). Nothing here loads rules from ConfigMaps:
+        # without the sidecar and cluster-wide RBAC the chart renders no such role at all
+        # (templates/backend/clusterrole.yaml, templates/role.yaml).
+        "rbac": {"namespaced": True},
+        "sidecar": {"rules": {"enabled": False}},
         "ingester": {
             **accounts["ingester"],
             "replicas": 3,

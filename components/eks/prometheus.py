@@ -63,6 +63,13 @@ def values(cfg: StackConfig, annotations: dict, receive_url: Optional[str]) -> d
         # The Prometheus operator's CRDs are cluster-wide: a cluster that already has them (another
         # kube-prometheus-stack or operator install) sets aws.prometheusCrds: existing.
         "crds": {"enabled": cfg.aws.prometheus_crds == "install"},
+        # The chart makes the admission webhooks' certificate Secret (<fullname>-admission) only with
+        # Helm hook Jobs, which helm.v4.Chart never runs, and the operator mounts that Secret whenever
+        # it serves TLS: it would never start (versions.ChartFacts, tests/test_chart_facts.py). Without
+        # the webhooks nothing needs the certificate. What they would check, PrometheusRule syntax,
+        # the project's own rules pass `promtool check rules` in tests/test_alerts.py; the operator still reports rules it
+        # cannot load (kube-prometheus-stack's PrometheusOperatorRejectedResources alert).
+        "prometheusOperator": {"admissionWebhooks": {"enabled": False}, "tls": {"enabled": False}},
         "prometheus": {
             "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT, "annotations": annotations},
             "thanosService": {"enabled": receive_url is None},

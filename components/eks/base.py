@@ -13,6 +13,14 @@ from components.core.config import StackConfig
 from components.core.identity import ToolIdentity
 
 ZONE_KEY = "topology.kubernetes.io/zone"
+# How long a stopping Loki or Tempo ingester may take: leave the ring, then upload what it holds
+# only in memory and in its WAL (an emptyDir, gone with the pod). That is Tempo's head block, cut at
+# 500 MiB or 30 min anyway (grafana/tempo v2.10.8 modules/ingester/config.go), and Loki's open chunk
+# of each stream (cut at about 1.5 MB compressed, pkg/ingester -ingester.chunk-target-size): the
+# rest was flushed as it filled. Both charts default to 300 s too (versions.ChartFacts); it is set
+# here, not inherited, so that a chart bump cannot shorten it. A Spot reclaim gives 2 minutes,
+# whatever is set here: the other two zones' replicas still hold the data then.
+INGESTER_STOP_GRACE_SECONDS = 300
 
 
 def spread(labels: dict[str, str], when: Literal["ScheduleAnyway", "DoNotSchedule"] = "ScheduleAnyway") -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from components.eks import monitoring as eks_monitoring
 from components.core.config import StackConfig
-from components.eks.base import ZONE_KEY, EksContext, chart_pods, irsa_annotations, rollout_operator_release, spread
+from components.eks.base import INGESTER_STOP_GRACE_SECONDS, ZONE_KEY, EksContext, chart_pods, irsa_annotations, rollout_operator_release, spread
 from components.core.identity import ToolIdentity
 from components.core.renderers import loki
 from components.core.storage import ToolBucket
@@ -72,7 +72,10 @@ def values(cfg: StackConfig, annotations: dict[str, dict]) -> dict[str, Any]:
             # write) a seed object, which the accounts without a role cannot.
             "structuredConfig": {
                 **{k: v for k, v in sections.items() if k != "schema_config"},
-                "analytics": {"reporting_enabled": False},
+                "analytics": dict(loki.ANALYTICS),
+                # The chart's default too (versions.ChartFacts): a stopping ingester uploads every
+                # chunk its WAL (emptyDir) holds, so a zone-by-zone rollout loses nothing.
+                "ingester": {"wal": {"flush_on_shutdown": True}},
             },
             **({"runtimeConfig": loki.tenant_overrides(cfg)} if cfg.multi_tenant else {}),
         },
@@ -94,6 +97,7 @@ def values(cfg: StackConfig, annotations: dict[str, dict]) -> dict[str, Any]:
             "strategy": {"type": "OnDelete"},
             "persistence": {"enabled": wal_on_pvc},
             "maxUnavailable": 1,
+            "terminationGracePeriodSeconds": INGESTER_STOP_GRACE_SECONDS,
         },
         "distributor": {"replicas": 3, "maxUnavailable": 1, "topologySpreadConstraints": spread(chart_pods(RELEASE, "distributor"))},
         "querier": {**accounts["querier"], "replicas": 3, "maxUnavailable": 1, "topologySpreadConstraints": spread(chart_pods(RELEASE, "querier"))},

@@ -12,7 +12,7 @@ from typing import Any
 
 from components.eks import monitoring as eks_monitoring
 from components.core.config import StackConfig
-from components.eks.base import ZONE_KEY, EksContext, chart_pods, irsa_annotations, rollout_operator_release, spread
+from components.eks.base import INGESTER_STOP_GRACE_SECONDS, ZONE_KEY, EksContext, chart_pods, irsa_annotations, rollout_operator_release, spread
 from components.core.identity import ToolIdentity
 from components.core.renderers import tempo
 from components.core.storage import ToolBucket
@@ -33,10 +33,18 @@ def values(cfg: StackConfig, annotations: dict) -> dict[str, Any]:
         # `config` template passes storage.trace.s3 through as is.
         "storage": {"trace": {"backend": "s3", "s3": tempo.s3_block(store)}},
         "multitenancyEnabled": cfg.multi_tenant,
+        # The chart's default is true (versions.ChartFacts); its config template writes this value
+        # into usage_report.reporting_enabled.
+        "reportingEnabled": tempo.USAGE_REPORT["reporting_enabled"],
         "traces": {"otlp": {"grpc": {"enabled": True}, "http": {"enabled": True}}},
         "ingester": {
             "replicas": 3,
-            "config": {"replication_factor": 3},
+            # On stop Tempo only cuts its live traces into the WAL unless flush_all_on_shutdown
+            # (default false, modules/ingester/ingester.go `stopping`); the WAL is on an emptyDir, so
+            # the zone-by-zone rollout would drop each zone's unflushed blocks in turn, and after the
+            # third zone every trace not yet uploaded. With it, the ingester uploads everything first.
+            "config": {"replication_factor": 3, "flush_all_on_shutdown": True},
+            "terminationGracePeriodSeconds": INGESTER_STOP_GRACE_SECONDS,
             "persistence": {"enabled": wal_on_pvc},
             # templates/ingester/_helpers-ingester.tpl hard-codes the zone-aware ingesters' labels
             # `rollout-group: ingester`, `name: ingester-zone-<x>` and the anti-affinity

@@ -11,7 +11,8 @@ from typing import Any
 
 from components.eks import monitoring as eks_monitoring
 from components.core.config import StackConfig
-from components.eks.base import INGESTER_STOP_GRACE_SECONDS, ZONE_KEY, EksContext, chart_pods, irsa_annotations, rollout_operator_release, spread
+from components.eks.base import (INGESTER_STOP_GRACE_SECONDS, ZONE_KEY, EksContext, chart_pods, irsa_annotations, operator_release,
+                                 rollout_operator_release, spread)
 from components.core.identity import ToolIdentity
 from components.core.renderers import loki
 from components.core.storage import ToolBucket
@@ -122,7 +123,7 @@ def values(cfg: StackConfig, annotations: dict[str, dict]) -> dict[str, Any]:
         "test": {"enabled": False},
         # Metrics through the operator (eks_monitoring.py); the chart's own rules stay off, the
         # project's rules cover Loki (renderers/alerts.py).
-        "monitoring": {"serviceMonitor": eks_monitoring.chart_service_monitor()},
+        "monitoring": {"serviceMonitor": eks_monitoring.chart_service_monitor(cfg)},
         # Memcached caches, chart default on (memcached 1.6.45-alpine, loki-18.11.0 values.yaml), sized
         # from aws.lokiChunksCacheMb / lokiResultsCacheMb; each pod requests 1.2 x that memory
         # (templates/memcached/_memcached-statefulset.tpl). The chunks cache saves re-reading
@@ -144,5 +145,6 @@ def cache_memory_mib(megabytes: int) -> int:
 
 def deploy(ctx: EksContext, identity: ToolIdentity, bucket: ToolBucket) -> dict[str, str]:
     annotations = {sa: irsa_annotations(identity, sa) for sa in COMPONENT_ACCOUNTS.values()}
-    ctx.chart(RELEASE, "loki-chart", values(ctx.cfg, annotations), [bucket, identity])
+    ctx.chart(RELEASE, "loki-chart", values(ctx.cfg, annotations), [bucket, identity, *operator_release(ctx)],
+              accounts=(*COMPONENT_ACCOUNTS.values(), SHARED_ACCOUNT))
     return {"lokiPush": f"http://loki-gateway.{ctx.svc}/loki/api/v1/push", "loki": f"http://loki-gateway.{ctx.svc}"}

@@ -12,7 +12,8 @@ from typing import Any
 
 from components.eks import monitoring as eks_monitoring
 from components.core.config import StackConfig
-from components.eks.base import INGESTER_STOP_GRACE_SECONDS, ZONE_KEY, EksContext, chart_pods, irsa_annotations, rollout_operator_release, spread
+from components.eks.base import (INGESTER_STOP_GRACE_SECONDS, ZONE_KEY, EksContext, chart_pods, irsa_annotations, operator_release,
+                                 rollout_operator_release, spread)
 from components.core.identity import ToolIdentity
 from components.core.renderers import tempo
 from components.core.storage import ToolBucket
@@ -60,7 +61,7 @@ def values(cfg: StackConfig, annotations: dict) -> dict[str, Any]:
         "queryFrontend": {"replicas": 2},
         "compactor": {"replicas": 1, "config": {"compaction": tempo.compaction_block(cfg)}},
         # Metrics through the operator (eks_monitoring.py).
-        "metaMonitoring": {"serviceMonitor": eks_monitoring.chart_service_monitor()},
+        "metaMonitoring": {"serviceMonitor": eks_monitoring.chart_service_monitor(cfg)},
         "gateway": {"enabled": False},
         # Installed by the Loki release when Loki is deployed too; it manages this group as well.
         "rollout_operator": {"enabled": rollout_operator_release(cfg) == RELEASE},
@@ -68,7 +69,8 @@ def values(cfg: StackConfig, annotations: dict) -> dict[str, Any]:
 
 
 def deploy(ctx: EksContext, identity: ToolIdentity, bucket: ToolBucket) -> dict[str, str]:
-    ctx.chart(RELEASE, "tempo-chart", values(ctx.cfg, irsa_annotations(identity, SERVICE_ACCOUNT)), [bucket, identity])
+    ctx.chart(RELEASE, "tempo-chart", values(ctx.cfg, irsa_annotations(identity, SERVICE_ACCOUNT)), [bucket, identity, *operator_release(ctx)],
+              accounts=(SERVICE_ACCOUNT,))
     return {
         "otlpGrpc": f"tempo-distributor.{ctx.svc}:{tempo.OTLP_GRPC_PORT}",
         "otlpHttp": f"http://tempo-distributor.{ctx.svc}:{tempo.OTLP_HTTP_PORT}",

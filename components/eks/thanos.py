@@ -146,7 +146,7 @@ def _spoke(ctx: EksContext, identity: Optional[ToolIdentity]) -> dict[str, str]:
     receive_url = cfg.tools.thanos.hub_bucket.receive_url if cfg.tools.thanos.mode == "receive" else None
     annotations = irsa_annotations(identity, eks_prometheus.SERVICE_ACCOUNT) if identity is not None else {}
     ctx.chart(eks_prometheus.RELEASE, "kube-prometheus-stack-chart", eks_prometheus.values(cfg, annotations, receive_url),
-              [identity] if identity is not None else [])
+              [identity] if identity is not None else [], accounts=(eks_prometheus.SERVICE_ACCOUNT,))
     # The chart's Prometheus Service is <fullname>-prometheus on prometheus.service.port, 9090
     # (kube-prometheus-stack-88.5.3 templates/prometheus/service.yaml, values.yaml).
     return {"prometheus": f"http://{eks_prometheus.RELEASE}-prometheus.{ctx.svc}:9090"}
@@ -175,7 +175,8 @@ def deploy(ctx: EksContext, identity: Optional[ToolIdentity], bucket: Optional[T
     else:
         endpoints.append(f"dnssrv+_grpc._tcp.{eks_prometheus.RELEASE}-thanos-discovery.{ctx.svc}")
     annotations = {} if receive else irsa_annotations(identity, eks_prometheus.SERVICE_ACCOUNT)
-    ctx.chart(eks_prometheus.RELEASE, "kube-prometheus-stack-chart", eks_prometheus.values(cfg, annotations, receive_url), [bucket, identity])
+    ctx.chart(eks_prometheus.RELEASE, "kube-prometheus-stack-chart", eks_prometheus.values(cfg, annotations, receive_url), [bucket, identity],
+              accounts=(eks_prometheus.SERVICE_ACCOUNT,))
 
     store_labels = {"app.kubernetes.io/name": "thanos-store"}
     store_sa = ctx.service_account("thanos-store", identity)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from components.eks import monitoring as eks_monitoring
+from components.core import sizing
 from components.core.config import StackConfig
 from components.eks.base import (INGESTER_STOP_GRACE_SECONDS, ZONE_KEY, EksContext, chart_pods, irsa_annotations, operator_release,
                                  rollout_operator_release, spread)
@@ -56,7 +57,7 @@ def values(cfg: StackConfig, annotations: dict[str, dict]) -> dict[str, Any]:
     wal_on_pvc = aws.wal_volume == "persistentVolume"
     zones = {f"zone{letter}": {"nodeSelector": {ZONE_KEY: zone}} for letter, zone in zip("ABC", aws.zones)}
     accounts = {component: {"serviceAccount": _account(sa, annotations.get(sa, {}))} for component, sa in COMPONENT_ACCOUNTS.items()}
-    return {
+    out: dict[str, Any] = {
         "deploymentMode": "Distributed",
         "loki": {
             "image": {"tag": cfg.pins["loki"].version},
@@ -132,6 +133,10 @@ def values(cfg: StackConfig, annotations: dict[str, dict]) -> dict[str, Any]:
         "chunksCache": _cache(aws.loki_chunks_cache_mb),
         "resultsCache": _cache(aws.loki_results_cache_mb),
     }
+    # Replicas, requests and limits from aws.sizing.logsGbPerDay (core/sizing.py: Loki's sizing guide).
+    for component, size in sizing.loki(aws.sizing.logs_gb_per_day).items():
+        out[component].update({"replicas": size.replicas, "resources": size.resources()})
+    return out
 
 
 def _cache(megabytes: int) -> dict[str, Any]:

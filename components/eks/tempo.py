@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from components.eks import monitoring as eks_monitoring
+from components.core import sizing
 from components.core.config import StackConfig
 from components.eks.base import (INGESTER_STOP_GRACE_SECONDS, ZONE_KEY, EksContext, chart_pods, irsa_annotations, operator_release,
                                  rollout_operator_release, spread)
@@ -27,7 +28,7 @@ def values(cfg: StackConfig, annotations: dict) -> dict[str, Any]:
     store = object_store(cfg, "tempo")
     wal_on_pvc = cfg.aws.wal_volume == "persistentVolume"
     zones = [{"name": f"zone-{letter}", "nodeSelector": {ZONE_KEY: zone}} for letter, zone in zip("abc", cfg.aws.zones)]
-    return {
+    out: dict[str, Any] = {
         "tempo": {"image": {"tag": cfg.pins["tempo"].version}},
         "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT, "annotations": annotations},
         # The chart fixes the WAL and block paths itself (under its /var/tempo volume); its
@@ -65,7 +66,12 @@ def values(cfg: StackConfig, annotations: dict) -> dict[str, Any]:
         "gateway": {"enabled": False},
         # Installed by the Loki release when Loki is deployed too; it manages this group as well.
         "rollout_operator": {"enabled": rollout_operator_release(cfg) == RELEASE},
+        "memcached": {},
     }
+    # Replicas, requests and limits from aws.sizing.tracesGbPerDay (core/sizing.py: Tempo's sizing guide).
+    for component, size in sizing.tempo(cfg.aws.sizing.traces_gb_per_day).items():
+        out[component].update({"replicas": size.replicas, "resources": size.resources()})
+    return out
 
 
 def deploy(ctx: EksContext, identity: ToolIdentity, bucket: ToolBucket) -> dict[str, str]:

@@ -46,3 +46,11 @@ def test_no_tool_reports_usage_on_any_target(plan):
     prod = plan("prod")
     assert _service_config(prod, "tempo", "/etc/tempo/config.yaml")["usage_report"] == {"reporting_enabled": False}
     assert _service_config(prod, "loki", "/etc/loki/config.yaml")["analytics"] == {"reporting_enabled": False}
+
+
+def test_prometheus_replicas_restart_far_enough_apart_that_one_always_has_the_hours(plan):
+    spec = chart(plan("staging"), "kps").inputs["values"]["prometheus"]["prometheusSpec"]
+    # Prometheus cuts the oldest 2 hours into a block once its head spans 3 hours (tsdb/head.go
+    # `compactable`: 1.5 x the 2-hour block range): the next replica may restart only after the
+    # first has had that long, plus time for the sidecar's upload.
+    assert spec["replicas"] == 2 and spec["minReadySeconds"] > 3 * 3600

@@ -35,6 +35,17 @@ RETENTION_SHARE = 0.8
 OPERATOR = sizing.Size(1, 100, 128)
 CONFIG_RELOADER = sizing.Size(1, 10, 32)
 ALERTMANAGER = sizing.Size(1, 50, 128)
+# A restarted replica comes back without its head (emptyDir): up to 3 hours not yet in an uploaded
+# block (sizing.HEAD_HOURS). If the operator's StatefulSet restarted the other replica minutes later,
+# both would lack those hours. Counting a new pod available only after 3 h 30 min makes the rolling
+# update wait until the restarted replica has cut and its sidecar uploaded a block covering its
+# restart, and the other replica's head holds nothing the first lacks. The operator's StatefulSet is
+# RollingUpdate with the Prometheus resource's minReadySeconds (prometheus-operator v0.93.0
+# pkg/prometheus/server/statefulset.go, pkg/operator/statefulset.go; the chart's operator is
+# v0.93.1), and a rolling update waits that long before the next pod. Meanwhile
+# kube-prometheus-stack's KubeStatefulSetUpdateNotRolledOut warning fires for it (docs/aws-eks.md).
+# Drains do not wait for it (a PodDisruptionBudget counts Ready pods).
+MIN_READY_SECONDS = (sizing.HEAD_HOURS * 60 + 30) * 60
 
 
 def object_store_for_thanos(cfg: StackConfig):
@@ -48,6 +59,7 @@ def values(cfg: StackConfig, annotations: dict, receive_url: Optional[str]) -> d
     spec: dict[str, Any] = {
         "image": {"registry": registry, "repository": repository, "tag": pin.version},
         "replicas": 2,
+        "minReadySeconds": MIN_READY_SECONDS,
         "replicaExternalLabelName": thanos.REPLICA_LABEL,
         # Unique per cluster (tools.thanos.clusterLabel): blocks of two clusters with one label overlap.
         "externalLabels": {"cluster": cfg.tools.thanos.cluster_label},

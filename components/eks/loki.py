@@ -90,7 +90,6 @@ def values(cfg: StackConfig, annotations: dict[str, dict]) -> dict[str, Any]:
         "sidecar": {"rules": {"enabled": False}},
         "ingester": {
             **accounts["ingester"],
-            "replicas": 3,
             "zoneAwareReplication": {"enabled": True, **zones},
             "rolloutGroupPrefix": ROLLOUT_GROUP_PREFIX,
             "addIngesterNamePrefix": True,
@@ -101,14 +100,14 @@ def values(cfg: StackConfig, annotations: dict[str, dict]) -> dict[str, Any]:
             "maxUnavailable": 1,
             "terminationGracePeriodSeconds": INGESTER_STOP_GRACE_SECONDS,
         },
-        "distributor": {"replicas": 3, "maxUnavailable": 1, "topologySpreadConstraints": spread(chart_pods(RELEASE, "distributor"))},
-        "querier": {**accounts["querier"], "replicas": 3, "maxUnavailable": 1, "topologySpreadConstraints": spread(chart_pods(RELEASE, "querier"))},
-        "queryFrontend": {"replicas": 2, "maxUnavailable": 1},
-        "queryScheduler": {"replicas": 2},
-        "indexGateway": {**accounts["indexGateway"], "replicas": 2, "maxUnavailable": 1, "persistence": {"enabled": False}},
+        "distributor": {"maxUnavailable": 1, "topologySpreadConstraints": spread(chart_pods(RELEASE, "distributor"))},
+        "querier": {**accounts["querier"], "maxUnavailable": 1, "topologySpreadConstraints": spread(chart_pods(RELEASE, "querier"))},
+        "queryFrontend": {"maxUnavailable": 1},
+        "queryScheduler": {},
+        "indexGateway": {**accounts["indexGateway"], "maxUnavailable": 1, "persistence": {"enabled": False}},
         # Single writer of retention; its working directory is disposable.
-        "compactor": {**accounts["compactor"], "replicas": 1, "persistence": {"enabled": False}},
-        "gateway": {"enabled": True, "replicas": 2},
+        "compactor": {**accounts["compactor"], "persistence": {"enabled": False}},
+        "gateway": {"enabled": True},
         "singleBinary": {"replicas": 0},
         "write": {"replicas": 0},
         "read": {"replicas": 0},
@@ -120,7 +119,7 @@ def values(cfg: StackConfig, annotations: dict[str, dict]) -> dict[str, Any]:
         # not the chart's DaemonSet default; the image tag follows the Loki pin (the chart would
         # use its appVersion, templates/loki-canary/daemonset.yaml; Loki's release workflow
         # publishes grafana/loki-canary for every release, .github/release-workflows.jsonnet).
-        "lokiCanary": {"enabled": True, "kind": "Deployment", "replicas": 1, "image": {"tag": cfg.pins["loki"].version}},
+        "lokiCanary": {"enabled": True, "kind": "Deployment", "image": {"tag": cfg.pins["loki"].version}},
         "test": {"enabled": False},
         # Metrics through the operator (eks_monitoring.py); the chart's own rules stay off, the
         # project's rules cover Loki (renderers/alerts.py).
@@ -133,7 +132,8 @@ def values(cfg: StackConfig, annotations: dict[str, dict]) -> dict[str, Any]:
         "chunksCache": _cache(aws.loki_chunks_cache_mb),
         "resultsCache": _cache(aws.loki_results_cache_mb),
     }
-    # Replicas, requests and limits from aws.sizing.logsGbPerDay (core/sizing.py: Loki's sizing guide).
+    # Replicas (the project's own counts, more where the load needs them), requests and limits from
+    # aws.sizing.logsGbPerDay (core/sizing.py: Loki's sizing guide).
     for component, size in sizing.loki(aws.sizing.logs_gb_per_day).items():
         out[component].update({"replicas": size.replicas, "resources": size.resources()})
     return out

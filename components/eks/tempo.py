@@ -40,7 +40,6 @@ def values(cfg: StackConfig, annotations: dict) -> dict[str, Any]:
         "reportingEnabled": tempo.USAGE_REPORT["reporting_enabled"],
         "traces": {"otlp": {"grpc": {"enabled": True}, "http": {"enabled": True}}},
         "ingester": {
-            "replicas": 3,
             # On stop Tempo only cuts its live traces into the WAL unless flush_all_on_shutdown
             # (default false, modules/ingester/ingester.go `stopping`); the WAL is on an emptyDir, so
             # the zone-by-zone rollout would drop each zone's unflushed blocks in turn, and after the
@@ -57,10 +56,10 @@ def values(cfg: StackConfig, annotations: dict) -> dict[str, Any]:
             "podDisruptionBudget": {"enabled": True},
         },
         # This chart's topologySpreadConstraints is a template string, not a list.
-        "distributor": {"replicas": 2, "topologySpreadConstraints": json.dumps(spread(chart_pods(RELEASE, "distributor")))},
-        "querier": {"replicas": 2},
-        "queryFrontend": {"replicas": 2},
-        "compactor": {"replicas": 1, "config": {"compaction": tempo.compaction_block(cfg)}},
+        "distributor": {"topologySpreadConstraints": json.dumps(spread(chart_pods(RELEASE, "distributor")))},
+        "querier": {},
+        "queryFrontend": {},
+        "compactor": {"config": {"compaction": tempo.compaction_block(cfg)}},
         # Metrics through the operator (eks_monitoring.py).
         "metaMonitoring": {"serviceMonitor": eks_monitoring.chart_service_monitor(cfg)},
         "gateway": {"enabled": False},
@@ -68,7 +67,8 @@ def values(cfg: StackConfig, annotations: dict) -> dict[str, Any]:
         "rollout_operator": {"enabled": rollout_operator_release(cfg) == RELEASE},
         "memcached": {},
     }
-    # Replicas, requests and limits from aws.sizing.tracesGbPerDay (core/sizing.py: Tempo's sizing guide).
+    # Replicas (the project's own counts, more where the load needs them), requests and limits from
+    # aws.sizing.tracesGbPerDay (core/sizing.py: Tempo's sizing guide).
     for component, size in sizing.tempo(cfg.aws.sizing.traces_gb_per_day).items():
         out[component].update({"replicas": size.replicas, "resources": size.resources()})
     return out

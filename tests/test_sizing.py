@@ -154,3 +154,18 @@ def test_docs_show_the_staging_requests(plan):
     table = text.split("| pod | replicas | CPU request |", 1)[1].split("\n\n", 1)[0]
     documented = [line.strip() for line in table.splitlines()[2:]]
     assert documented == staging_rows(plan("staging"))
+
+
+def test_receive_requests_its_days_tsdb_from_the_node(plan_with):
+    from tests.conftest import tool_overrides
+
+    result = plan_with("staging", tool_overrides("staging", thanos={"mode": "receive"}))
+    pod = k8s(result, "kubernetes:apps/v1:StatefulSet", "thanos-receive").inputs["spec"]["template"]["spec"]
+    # docs/storage.md's formula for the day Receive keeps (--tsdb.retention=1d) plus the 3-hour head, and a fifth.
+    disk = math.ceil(30_000 * (24 + 3) * 3600 * 2 * 1.2 / GIB)
+    (data,) = [v for v in pod["volumes"] if v["name"] == "data"]
+    assert data["emptyDir"] == {"sizeLimit": f"{disk}Gi"}
+    assert pod["containers"][0]["resources"]["requests"]["ephemeral-storage"] == f"{disk}Gi"
+    with pytest.raises(ConfigError, match="Thanos Receive TSDB"):
+        stack_cfg("staging", {**tool_overrides("staging", thanos={"mode": "receive"}),
+                              "obs-storage:aws": {"clusterName": "staging-eks", "sizing": {"metricsSamplesPerSecond": 60_000}}})

@@ -685,6 +685,12 @@ class StackConfig(_Model):
                             f"use at most about {most} samples/s per Prometheus (split the targets over more clusters, each a Thanos spoke)")
         if not ("thanos" in self.tools.enabled() and self.tools.thanos.owns_bucket):
             return
+        if self.tools.thanos.mode == "receive":
+            disk = sizing.prometheus_disk_gib(samples, sizing.RECEIVE_RETENTION_HOURS)
+            if disk > sizing.NODE_DISK_GIB:
+                raise _fail("aws.sizing.metricsSamplesPerSecond", samples,
+                            f"needs {disk} GiB of Thanos Receive TSDB (a day) on each replica's node root volume, over the "
+                            f"{sizing.NODE_DISK_GIB} GiB a pod may take there", "lower it, or use mode sidecar")
         disk = aws.thanos_compact_disk_gi
         if aws.thanos_compact_storage_class is None and disk is not None and disk > sizing.NODE_DISK_GIB:
             raise _fail("aws.thanosCompactDiskGi", disk,

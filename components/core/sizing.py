@@ -182,12 +182,17 @@ def prometheus_disk_gib(samples_per_second: int, retention_hours: int) -> int:
     return max(1, math.ceil(samples_per_second * (retention_hours + HEAD_HOURS) * 3600 * BYTES_PER_SAMPLE * 1.2 / GIB))
 
 
+# Receive keeps a day locally (renderers/thanos.py receive_args: --tsdb.retention=1d).
+RECEIVE_RETENTION_HOURS = 24
+
+
 def thanos_receive(samples_per_second: int, replication_factor: int) -> Size:
-    """Each Receive replica holds every series once per replication (one Prometheus' worth per
-    replica at replication factor = replicas)."""
+    """One Receive replica, for one remote-writing Prometheus of this size: with as many replicas as
+    the replication factor, each holds every series, and its TSDB (a day plus the head) sits on the
+    node's disk."""
     memory = head_series(samples_per_second) * MEASURED_BYTES_PER_SERIES * 1.5
     return Size(replication_factor, _up(max(0.1, samples_per_second * MEASURED_CORES_PER_SAMPLE_PER_SECOND * 2) * 1000, 10),
-                max(512, _up(memory / MIB, 16)))
+                max(512, _up(memory / MIB, 16)), ephemeral_gib=prometheus_disk_gib(samples_per_second, RECEIVE_RETENTION_HOURS))
 
 
 def thanos_compact_disk_gib(samples_per_second: int) -> int:

@@ -136,8 +136,8 @@ def _receive(ctx: EksContext, identity: ToolIdentity) -> None:
             {"name": "remote-write", "port": thanos.RECEIVE_REMOTE_WRITE_PORT}]},
         opts=ctx.opts(),
     )
-    pod = pod_spec(ctx, "thanos-receive", args, "thanos-receive", True, RECEIVE_DIR, labels,
-                   sizing.thanos_receive(cfg.aws.sizing.metrics_samples_per_second, replicas))
+    size = sizing.thanos_receive(cfg.aws.sizing.metrics_samples_per_second, replicas)
+    pod = pod_spec(ctx, "thanos-receive", args, "thanos-receive", True, RECEIVE_DIR, labels, size, scratch_limit=f"{size.ephemeral_gib}Gi")
     pod["containers"][0]["env"] = [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
     pod["containers"][0]["volumeMounts"].append({"name": "hashring", "mountPath": "/etc/thanos/hashring"})
     pod["volumes"].append({"name": "hashring", "configMap": {"name": "thanos-receive-hashring"}})

@@ -86,6 +86,8 @@ TESTS: dict[str, list[str] | None] = {
                                      "tests/test_eks_order.py", "tests/test_sizing.py", "tests/test_images.py"]
        for name in ("platform", "base", "loki", "prometheus", "tempo", "thanos")},
     "components/core/thanos_topology.py": ["tests/test_multicluster.py"],
+    **{f"components/ec2/{name}.py": ["tests/test_ec2.py", "tests/test_policies.py"]
+       for name in ("platform", "topology", "network", "fleet", "identity", "userdata", "database", "agent")},
     # The alert tests need promtool (export OBS_PROMETHEUS_BIN_DIR="$(.ci/install-prometheus)" first)
     # and take about a minute a run: mutating alerts.py takes hours.
     "components/core/renderers/alerts.py": ["tests/test_alerts.py", "tests/test_monitoring.py"],
@@ -99,6 +101,7 @@ TESTS: dict[str, list[str] | None] = {
     "policies/__main__.py": ["tests/test_policies.py"],
     "tools/engine.py": ["tests/test_engine.py", "tests/test_plan.py", "tests/test_identity.py"],
     "tools/plan.py": ["tests/test_plan.py", "tests/test_policies.py"],
+    "tools/config_reference.py": ["tests/test_config_reference.py"],
     **{f"tools/cost/{name}.py": ["tests/test_cost.py", "tests/test_cost_model.py"]
        for name in ("facts", "prices", "topology", "patterns", "usage", "pricing", "timeline", "measure", "report", "cli")},
     # Entry points that only call cli.main: nothing to mutate.
@@ -111,12 +114,20 @@ TESTS: dict[str, list[str] | None] = {
     "tools/verify/storage.py": None,
     "tools/verify/tools.py": None,
     "tools/verify/freshness.py": None,
+    "tools/verify/fleets.py": None,
 }
 
 
 def all_modules() -> list[str]:
-    found = sorted(str(p.relative_to(ROOT)) for d in ("components", "policies", "probes", "tools") for p in (ROOT / d).rglob("*.py"))
-    return [m for m in found if not m.endswith("__init__.py") or m in RENDERERS]
+    """The project's own modules. Virtualenvs are not: `make policy-pack` puts one with some 1,400
+    installed files into policies/.venv, so hidden directories and any directory holding a
+    pyvenv.cfg are skipped."""
+    found = []
+    for top in ("components", "policies", "probes", "tools"):
+        for directory, subdirs, files in os.walk(ROOT / top):
+            subdirs[:] = sorted(d for d in subdirs if not d.startswith(".") and not (Path(directory, d) / "pyvenv.cfg").exists())
+            found += [str(Path(directory, f).relative_to(ROOT)) for f in files if f.endswith(".py")]
+    return [m for m in sorted(found) if not m.endswith("__init__.py") or m in RENDERERS]
 
 
 def test_command(module: str, slow: bool = False) -> str:

@@ -305,3 +305,8 @@ def test_every_alert_explains_itself():
             assert rule["annotations"]["summary"] and rule["annotations"]["description"], rule["alert"]
             # docs/operations.md "Alerts and what to do" names every alert and says what to do.
             assert f"`{rule['alert']}`" in runbook, f"docs/operations.md, Alerts and what to do, lacks {rule['alert']}"
+
+
+def test_the_runbook_annotation_points_at_the_documented_section():
+    path, _, anchor = alerts.RUNBOOK.partition("#")
+    assert anchor in documents.anchors(documents.read(path))

@@ -8,6 +8,8 @@ errors and the naming rules; it imports nothing of the project but the pins and 
 
 from __future__ import annotations
 
+import difflib
+import functools
 import ipaddress
 import json
 import re
@@ -203,12 +205,33 @@ class TempoConfig(_ToolBase):
         return f"retention {self.retention_days}d + {self.delete_delay_hours}h delete delay"
 
 
+# The shortest retention the pinned compactor starts with while it downsamples (this project never
+# turns downsampling off). thanos-io/thanos v0.42.4 cmd/thanos/compact.go refuses to start with a
+# raw retention under downsample.ResLevel1DownsampleRange (40 hours: "raw resolution must be higher
+# than the minimum block size after which 5m resolution downsampling will occur (40 hours)") or a
+# 5m retention under ResLevel2DownsampleRange (10 days), both from pkg/compact/downsample/
+# downsample.go; 0 (forever) skips the check. In whole days: raw at least 2, 5m at least 10.
+THANOS_MIN_RETENTION = {"raw_days": ("rawDays", 40, "raw", "5m"), "five_minute_days": ("fiveMinuteDays", 240, "5m", "1h")}
+
+
 class ThanosRetention(_Model):
     """Compactor retention per resolution in days; 0 keeps that resolution forever."""
 
     raw_days: int = Field(default=30, ge=0)
     five_minute_days: int = Field(default=90, ge=0)
     one_hour_days: int = Field(default=365, ge=0)
+
+    @model_validator(mode="after")
+    def _what_the_compactor_accepts(self) -> "ThanosRetention":
+        for name, (key, hours, resolution, next_resolution) in THANOS_MIN_RETENTION.items():
+            days = getattr(self, name)
+            if 0 < days * 24 < hours:
+                least = -(-hours // 24)
+                raise _fail(key, days, f"keeps {resolution} data {days * 24} hours; the Thanos compactor refuses to start with less than "
+                            f"{hours} hours of {resolution} retention (the block size after which it downsamples to {next_resolution}; "
+                            "thanos v0.42.4 cmd/thanos/compact.go), so it would restart forever",
+                            f"set it to at least {least}, or to 0 to keep {resolution} data forever")
+        return self
 
 
 _STACK_FQN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -429,8 +452,205 @@ class SizingConfig(_Model):
         return value
 
 
+_VPC_RE = re.compile(r"^vpc-[0-9a-f]{8}([0-9a-f]{9})?$")
+_SUBNET_RE = re.compile(r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$")
+_SG_RE = re.compile(r"^sg-[0-9a-f]{8}([0-9a-f]{9})?$")
+_AMI_RE = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
+_SSM_PATH_RE = re.compile(r"^(/[A-Za-z0-9_.-]+)+$")
+_INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+# Graviton (arm64) families put a `g` right after the generation digit: m7g, c7gn, t4g, r8gd
+# (EC2 instance types guide, naming conventions: "g - AWS Graviton processors").
+_ARM_TYPE_RE = re.compile(r"^[a-z]+\d+g")
+_DNS_NAME_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+# Debian 12's cloud images publish their AMI ids as public SSM parameters; the instances install
+# Docker and Compose from Debian 12 (components/ec2/userdata.py says why that release).
+DEFAULT_AMI = "/aws/service/debian/release/12/latest/amd64"
+# Loki and Tempo replicate every write three times: a fleet needs three instances for a quorum of
+# two to survive one instance's loss.
+RING_REPLICATION = 3
+
+
+class Ec2Fleet(_Model):
+    instance_type: str
+    size: int = Field(default=1, ge=1)
+
+    @field_validator("instance_type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        if not _INSTANCE_TYPE_RE.match(value):
+            raise PydanticCustomError("obs_config", "is not an EC2 instance type", {"fix": "use a type such as m7i.large"})
+        return value
+
+
+def _fleet(instance_type: str, size: int = 1) -> Any:
+    return Field(default_factory=lambda: Ec2Fleet(instance_type=instance_type, size=size))
+
+
+class Ec2Fleets(_Model):
+    """Instance type and size per fleet. Receive runs one single-instance group per replica slot
+    (tools.thanos.receiveReplicationFactor: the hashring names each slot); the compactor and the
+    monitoring instance are singletons (one compactor per bucket; Prometheus and Alertmanager keep
+    local state)."""
+
+    loki: Ec2Fleet = _fleet("m7i.large", RING_REPLICATION)
+    tempo: Ec2Fleet = _fleet("m7i.large", RING_REPLICATION)
+    grafana: Ec2Fleet = _fleet("t3.medium", 2)
+    thanos_receive: Ec2Fleet = _fleet("m7i.large")
+    thanos_store: Ec2Fleet = _fleet("m7i.large", 2)
+    thanos_query: Ec2Fleet = _fleet("t3.medium", 2)
+    thanos_compact: Ec2Fleet = _fleet("m7i.large")
+    monitoring: Ec2Fleet = _fleet("t3.medium")
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "Ec2Fleets":
+        for name in ("loki", "tempo"):
+            fleet = getattr(self, name)
+            if fleet.size < RING_REPLICATION:
+                raise _fail(f"{name}.size", fleet.size, f"is below the replication factor {RING_REPLICATION}; a write needs two of three replicas",
+                            f"use {RING_REPLICATION} or more instances")
+        for name in ("thanos_receive", "thanos_compact", "monitoring"):
+            fleet = getattr(self, name)
+            if fleet.size != 1:
+                why = {"thanos_receive": "Receive runs one instance per replica slot; set tools.thanos.receiveReplicationFactor instead",
+                       "thanos_compact": "two compactors on one bucket corrupt it",
+                       "monitoring": "Prometheus and Alertmanager keep state on the instance"}[name]
+                raise _fail(f"{to_camel(name)}.size", fleet.size, f"must be 1: {why}", "remove the size")
+        return self
+
+
+class Ec2Senders(_Model):
+    """Who may reach the internal load balancer: CIDRs and/or security groups. Never the world."""
+
+    cidrs: list[str] = []
+    security_groups: list[str] = []
+
+    @field_validator("cidrs")
+    @classmethod
+    def _cidrs(cls, cidrs: list[str]) -> list[str]:
+        for i, cidr in enumerate(cidrs):
+            try:
+                network = ipaddress.ip_network(cidr, strict=True)
+            except ValueError:
+                raise _fail(f"[{i}]", cidr, "is not a network in CIDR notation", "use the network address and prefix, e.g. 10.20.0.0/16") from None
+            if network.prefixlen == 0:
+                raise _fail(f"[{i}]", cidr, "admits every address", "name the networks that send logs, traces and metrics")
+        return cidrs
+
+    @field_validator("security_groups")
+    @classmethod
+    def _groups(cls, groups: list[str]) -> list[str]:
+        for i, group in enumerate(groups):
+            if not _SG_RE.match(group):
+                raise _fail(f"[{i}]", group, "is not a security group id", "use the id, e.g. sg-0123456789abcdef0")
+        return groups
+
+    @model_validator(mode="after")
+    def _someone(self) -> "Ec2Senders":
+        if not self.cidrs and not self.security_groups:
+            raise _fail("cidrs", [], "is empty and so is securityGroups: nothing could send data",
+                        "list the senders' CIDRs or security groups")
+        return self
+
+
+class Ec2Database(_Model):
+    """Grafana's Aurora PostgreSQL Serverless v2 cluster (capacity in Aurora capacity units)."""
+
+    min_capacity: float = Field(default=0.5, ge=0.5)
+    max_capacity: float = Field(default=2, ge=1)
+    # Required: AWS retires Aurora minor versions; `aws rds describe-db-engine-versions --engine
+    # aurora-postgresql` lists the current ones.
+    engine_version: str
+
+    @field_validator("engine_version")
+    @classmethod
+    def _engine(cls, value: str) -> str:
+        if not re.match(r"^\d+\.\d+$", value):
+            raise PydanticCustomError("obs_config", "is not an Aurora PostgreSQL version", {"fix": "use major.minor, e.g. 16.13"})
+        return value
+
+    @model_validator(mode="after")
+    def _range(self) -> "Ec2Database":
+        if self.max_capacity < self.min_capacity:
+            raise _fail("maxCapacity", self.max_capacity, f"is below minCapacity {self.min_capacity:g}", "raise maxCapacity")
+        return self
+
+
+class Ec2Config(_Model):
+    vpc_id: str
+    # availability zone -> private subnet id: the zones are known before anything is declared.
+    subnets: dict[str, str]
+    ami: str = DEFAULT_AMI
+    senders: Ec2Senders
+    # The Cloud Map private DNS namespace (a private hosted zone in the VPC). Default: obs-<stack>.internal
+    namespace: Optional[str] = None
+    fleets: Ec2Fleets = Field(default_factory=Ec2Fleets)
+    database: Ec2Database
+    root_volume_gi: int = Field(default=30, ge=8)
+    # The AMI's root device: the launch template's encrypted mapping must name it, or the instance
+    # gets an extra volume and an unencrypted root. Debian's AMIs boot from /dev/xvda.
+    root_device_name: str = "/dev/xvda"
+
+    @field_validator("vpc_id")
+    @classmethod
+    def _vpc(cls, value: str) -> str:
+        if not _VPC_RE.match(value):
+            raise PydanticCustomError("obs_config", "is not a VPC id", {"fix": "use the id, e.g. vpc-0123456789abcdef0"})
+        return value
+
+    @field_validator("subnets")
+    @classmethod
+    def _subnets(cls, subnets: dict[str, str]) -> dict[str, str]:
+        for zone, subnet in subnets.items():
+            if not _SUBNET_RE.match(subnet):
+                raise _fail(zone, subnet, "is not a subnet id", "use the id of a private subnet in that zone, e.g. subnet-0123456789abcdef0")
+        if len(subnets) < 2:
+            raise PydanticCustomError("obs_config", "names fewer than two availability zones; one zone's loss would stop every tool",
+                                      {"fix": "map at least two zones (three recommended) to a private subnet each"})
+        if len(set(subnets.values())) != len(subnets):
+            raise PydanticCustomError("obs_config", "lists a subnet under two zones; a subnet lives in one zone", {"fix": "give each zone its own subnet"})
+        return subnets
+
+    @field_validator("ami")
+    @classmethod
+    def _ami(cls, value: str) -> str:
+        if not (_AMI_RE.match(value) or _SSM_PATH_RE.match(value)):
+            raise PydanticCustomError("obs_config", "is neither an AMI id nor an SSM parameter path",
+                                      {"fix": f"use an ami-... id or a parameter path such as {DEFAULT_AMI}"})
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not _DNS_NAME_RE.match(value):
+            raise PydanticCustomError("obs_config", "is not a DNS domain name", {"fix": "use lowercase labels, e.g. obs-staging.internal"})
+        return value
+
+    @model_validator(mode="after")
+    def _architecture(self) -> "Ec2Config":
+        arch = self.ami.rsplit("/", 1)[-1] if self.ami.startswith("/") else None
+        if arch not in ("amd64", "arm64"):
+            return self
+        for name in Ec2Fleets.model_fields:
+            fleet = getattr(self.fleets, name)
+            arm = bool(_ARM_TYPE_RE.match(fleet.instance_type))
+            if arm != (arch == "arm64"):
+                raise _fail(f"fleets.{to_camel(name)}.instanceType", fleet.instance_type,
+                            f"is {'an arm64 (Graviton)' if arm else 'an x86_64'} type, and ami {self.ami} is {arch}",
+                            f"use a{'n x86_64' if arch == 'amd64' else ' Graviton'} type, or an AMI of the other architecture")
+        return self
+
+    def namespace_for(self, stack: str) -> str:
+        return self.namespace or f"{default_name_prefix(stack)}.internal"
+
+
+# EKS-only keys of AwsConfig, refused on aws.platform ec2 (where nothing reads them).
+EKS_ONLY_KEYS = ("cluster_name", "identity", "oidc_provider", "namespace", "zones", "wal_volume", "prometheus_crds", "node_exporter",
+                 "sizing", "thanos_compact_disk_gi", "thanos_compact_storage_class", "loki_chunks_cache_mb", "loki_results_cache_mb",
+                 "thanos_index_cache_mb", "thanos_response_cache_mb")
+
 class AwsConfig(_Model):
-    cluster_name: str
+    # Required on eks (see `_platform`).
+    cluster_name: Optional[str] = Field(default=None, json_schema_extra=_REQUIRED_WHEN_USED)
     identity: Literal["irsa", "pod-identity"] = "irsa"
     # "existing": look the cluster's IAM OIDC provider up; "create": declare it (cluster has none).
     oidc_provider: Literal["existing", "create"] = "existing"
@@ -461,6 +681,28 @@ class AwsConfig(_Model):
     loki_results_cache_mb: int = Field(default=512, ge=0)
     thanos_index_cache_mb: int = Field(default=1024, ge=0)
     thanos_response_cache_mb: int = Field(default=512, ge=0)
+    # eks: the tools on an existing EKS cluster; ec2: on EC2 fleets of this stack's own.
+    platform: Literal["eks", "ec2"] = "eks"
+    # platform ec2: the fleets, their network and Grafana's database.
+    ec2: Optional[Ec2Config] = None
+
+    @model_validator(mode="after")
+    def _platform(self) -> "AwsConfig":
+        if self.platform == "ec2":
+            for name in EKS_ONLY_KEYS:
+                if name in self.model_fields_set:
+                    value = getattr(self, name)
+                    raise _fail(to_camel(name), value, "is an EKS setting, and aws.platform is ec2", f"remove aws.{to_camel(name)}")
+            if self.ec2 is None:
+                raise _fail("ec2.vpcId", _MISSING, "is required for aws.platform ec2",
+                            "set aws.ec2 (vpcId, subnets, senders, database.engineVersion) as README.md's ec2 section shows")
+        else:
+            if self.ec2 is not None:
+                raise _fail("ec2", self.ec2.model_dump(by_alias=True, exclude_defaults=True), "configures EC2 fleets, and aws.platform is eks",
+                            "set aws.platform to ec2, or remove aws.ec2")
+            if self.cluster_name is None:
+                raise _fail("clusterName", _MISSING, "is required", "set it with `pulumi config set --path 'obs-storage:aws.clusterName' <value>`")
+        return self
 
     @field_validator("thanos_compact_storage_class")
     @classmethod
@@ -588,7 +830,7 @@ class StackConfig(_Model):
         self._apply_target_defaults()
         self._check_target_support()
         self._check_buckets()
-        if self.target is Target.AWS:
+        if self.target is Target.AWS and self.aws.platform == "eks":
             self._check_node_disks()
         for name, tool in self.tools.enabled().items():
             self._check_lifecycle(name, tool)
@@ -608,8 +850,13 @@ class StackConfig(_Model):
                 raise _fail("aws.clusterName", _MISSING, "is required for target aws", "run `pulumi config set --path 'obs-storage:aws.clusterName' <name>` with the existing EKS cluster's name")
             if not s.region:
                 raise _fail("storage.region", _MISSING, "is required for target aws", "set it, e.g. ap-northeast-2")
+            problem = aws_region_problem(s.region, AWS_SERVICES)
+            if problem:
+                raise _fail("storage.region", s.region, problem[0], problem[1])
             s.endpoint = s.endpoint or f"s3.{s.region}.amazonaws.com"
-            if not self.aws.zones:
+            if self.aws.ec2 is not None:
+                self._check_ec2(self.aws.ec2)
+            elif not self.aws.zones:
                 self.aws.zones = [f"{s.region}{letter}" for letter in "abc"]
             for zone in self.aws.zones:
                 if not zone.startswith(s.region):
@@ -632,6 +879,21 @@ class StackConfig(_Model):
         if s.versioning is None:
             # Versioning keeps deleted objects until the noncurrent rule expires them, so it needs lifecycle.
             s.versioning = s.bucket_lifecycle and self.target is not Target.HETZNER
+
+    def _check_ec2(self, ec2: Ec2Config) -> None:
+        region = self.storage.region
+        for zone in ec2.subnets:
+            if not re.match(rf"^{re.escape(region)}[a-z]$", zone):
+                raise _fail(f"aws.ec2.subnets.{zone}", ec2.subnets[zone], f"is under {zone!r}, which is not an availability zone of {region}",
+                            f"use zones of {region}, e.g. {region}a")
+        thanos = self.tools.thanos
+        if thanos.enabled and thanos.role != "hub":
+            raise _fail("tools.thanos.role", thanos.role, "is not supported on aws.platform ec2 (the fleets run a whole hub)",
+                        "use role hub, or run the spoke on eks")
+        if thanos.enabled and thanos.mode != "receive":
+            raise _fail("tools.thanos.mode", thanos.mode,
+                        "is not supported on aws.platform ec2: metrics arrive by remote-write to the Receive fleet (no Prometheus sidecar fleet)",
+                        "set tools.thanos.mode to receive")
 
     def _check_target_support(self) -> None:
         s, t = self.storage, self.target.value
@@ -753,6 +1015,36 @@ _BUCKET_EDGE = set(string.ascii_lowercase + string.digits)
 _BUCKET_CHARS = _BUCKET_EDGE | {"-"}
 _RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", "--x-s3", "--table-s3")
+
+
+# The AWS services target aws needs in the stack's region: the buckets and the cluster.
+AWS_SERVICES = ("s3", "eks")
+
+
+@functools.lru_cache(maxsize=None)
+def aws_regions(service: str) -> frozenset[str]:
+    """Every region of every AWS partition where `service` has an endpoint, from the endpoint data
+    the pinned botocore ships (requirements.txt), as the AWS SDKs know them. The offline plan runs
+    no provider, so without this a misspelt region plans cleanly and only a real provider, with
+    credentials, would notice it."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return frozenset(r for partition in session.get_available_partitions() for r in session.get_available_regions(service, partition))
+
+
+def aws_region_problem(region: str, services: tuple[str, ...]) -> Optional[tuple[str, str]]:
+    """(problem, fix) when `region` lacks one of `services`, else None."""
+    import botocore
+
+    missing = [svc for svc in services if region not in aws_regions(svc)]
+    if not missing:
+        return None
+    offered = sorted(set.intersection(*(set(aws_regions(svc)) for svc in services)))
+    nearest = difflib.get_close_matches(region, offered, n=1, cutoff=0.6)
+    names = " and ".join(svc.upper() for svc in missing)
+    return (f"is not a region where AWS offers {names} (the endpoint data of botocore {botocore.__version__})",
+            f"use {nearest[0]} (the nearest name)" if nearest else f"use one of {', '.join(offered)}")
 
 
 def bucket_name_problem(name: str) -> Optional[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from components.core.config import StackConfig
-from components.core.renderers import Cluster, ObjectStore, hours, ring_kvstore
+from components.core.renderers import Cluster, ObjectStore, hours, memberlist_block, ring_kvstore
 
 HTTP_PORT = 3200
 GRPC_PORT = 9095
@@ -82,6 +82,15 @@ def render(cfg: StackConfig, store: ObjectStore, cluster: Cluster) -> dict[str, 
         # The scalable single binary's querier does not find its own query-frontend by itself
         # (cmd/tempo/app/modules.go initQuerier: "frontend worker address not specified").
         config["querier"] = {"frontend_worker": {"frontend_address": f"127.0.0.1:{GRPC_PORT}"}}
+    if cluster.address:
+        # Every ring member registers this address (compactor: RingConfig.InstanceAddr, hidden in
+        # the docs; grafana/tempo modules/compactor/compactor_ring.go).
+        config["ingester"]["lifecycler"]["address"] = cluster.address
+        for ring in ("compactor", "distributor"):
+            if "ring" in config[ring]:
+                config[ring]["ring"]["instance_addr"] = cluster.address
+    if cluster.kvstore == "memberlist":
+        config["memberlist"] = memberlist_block(cluster)
     if cluster.interface:
         config["ingester"]["lifecycler"]["interface_names"] = [cluster.interface]
         for ring in ("compactor", "distributor"):

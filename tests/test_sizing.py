@@ -169,3 +169,13 @@ def test_receive_requests_its_days_tsdb_from_the_node(plan_with):
     with pytest.raises(ConfigError, match="Thanos Receive TSDB"):
         stack_cfg("staging", {**tool_overrides("staging", thanos={"mode": "receive"}),
                               "obs-storage:aws": {"clusterName": "staging-eks", "sizing": {"metricsSamplesPerSecond": 60_000}}})
+
+
+def test_sizing_is_an_eks_setting(plan_with):
+    import yaml
+
+
+    aws = yaml.safe_load(open("Pulumi.staging-ec2.yaml"))["config"]["obs-storage:aws"]
+    with pytest.raises(ConfigError, match=r"obs-storage:aws\.sizing = .* is an EKS setting"):
+        stack_cfg("staging-ec2", {"obs-storage:aws": {**aws, "sizing": {"logsGbPerDay": 10}}})
+    stack_cfg("staging-ec2")

@@ -74,14 +74,17 @@ TESTS: dict[str, list[str] | None] = {
     "components/core/lifecycle.py": ["tests/test_lifecycle.py", "tests/test_storage.py"],
     "components/core/storage.py": ["tests/test_storage.py", "tests/test_lifecycle.py", "tests/test_eks.py"],
     **{module: _RENDERED for module in RENDERERS},
-    "components/core/versions.py": ["tests/test_versions.py", "tests/test_config.py", "tests/test_images.py", "tests/test_charts.py"],
+    "components/core/versions.py": ["tests/test_versions.py", "tests/test_config.py", "tests/test_images.py", "tests/test_charts.py",
+                                    "tests/test_chart_facts.py"],
+    "components/core/sizing.py": ["tests/test_sizing.py", "tests/test_eks.py"],
     "components/core/identity.py": ["tests/test_identity.py", "tests/test_policies.py"],
     "components/containers/workloads.py": [*_RENDERED, "tests/test_identity.py", "tests/test_swarm_ha.py"],
     "components/targets.py": ["tests/test_storage.py", "tests/test_identity.py", *_PLATFORM],
     "components/docker/minio.py": ["tests/test_docker.py", "tests/test_storage.py"],
     "components/docker/local.py": ["tests/test_docker.py", "tests/test_images.py"],
     "components/docker/swarm.py": ["tests/test_swarm_ha.py", "tests/test_docker.py", "tests/test_images.py"],
-    **{f"components/eks/{name}.py": ["tests/test_eks.py", "tests/test_charts.py", "tests/test_images.py"]
+    **{f"components/eks/{name}.py": ["tests/test_eks.py", "tests/test_charts.py", "tests/test_chart_facts.py", "tests/test_eks_rollout.py",
+                                     "tests/test_eks_order.py", "tests/test_sizing.py", "tests/test_images.py"]
        for name in ("platform", "base", "loki", "prometheus", "tempo", "thanos")},
     "components/core/thanos_topology.py": ["tests/test_multicluster.py"],
     **{f"components/ec2/{name}.py": ["tests/test_ec2.py", "tests/test_policies.py"]

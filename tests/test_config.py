@@ -863,7 +863,8 @@ def test_defaults_are_the_tools_own():
     assert thanos.served_hours() == 365 * 24 + 48 and thanos.mode == "sidecar" and thanos.receive_replication_factor == 3
     assert cfg.storage.noncurrent_version_days == 7 and cfg.storage.bucket_lifecycle is True
     assert (cfg.aws.identity, cfg.aws.oidc_provider, cfg.aws.namespace, cfg.aws.wal_volume) == ("irsa", "existing", "observability", "emptyDir")
-    assert (cfg.aws.prometheus_crds, cfg.aws.node_exporter, cfg.aws.thanos_compact_disk_gi) == ("install", False, 100)
+    # The compactor's scratch defaults to what fits half of EKS' default 20 GiB node root volume.
+    assert (cfg.aws.prometheus_crds, cfg.aws.node_exporter, cfg.aws.thanos_compact_gib()) == ("install", False, 10)
     assert cfg.name_prefix is None and cfg.tenants == ["fake"]
 
 

@@ -3,7 +3,7 @@
 Keys live under the `obs-storage:` namespace and are camelCase, as Pulumi stack files write them.
 `loading.load()` turns the raw config map into a `StackConfig` or raises `ConfigError` with one
 line that names the stack, the key, the bad value and the fix. This module holds the model, its
-errors and the naming rules; it imports nothing of the project but the pins.
+errors and the naming rules; it imports nothing of the project but the pins and the sizing model.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from components.core import versions
+from components.core import sizing, versions
 
 PROJECT = "obs-storage"
 
@@ -427,6 +427,31 @@ class ToolsConfig(_Model):
 
 
 # ---------------------------------------------------------------- platforms
+_K8S_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+class SizingConfig(_Model):
+    """What the tools carry, in tools.cost's units: every replica count, CPU and memory request and
+    limit and local disk on EKS follows from it (components/core/sizing.py)."""
+
+    # Raw log bytes a day (Loki: loki_distributor_bytes_received_total).
+    logs_gb_per_day: float = Field(default=sizing.DEFAULT_LOGS_GB_PER_DAY, gt=0)
+    # OTLP bytes a day (Tempo: tempo_distributor_bytes_received_total).
+    traces_gb_per_day: float = Field(default=sizing.DEFAULT_TRACES_GB_PER_DAY, gt=0)
+    # Samples a second appended by one Prometheus (prometheus_tsdb_head_samples_appended_total); on
+    # a hub, the largest of the hub's and its spokes' (one compactor compacts them all).
+    metrics_samples_per_second: int = Field(default=sizing.DEFAULT_METRICS_SAMPLES_PER_SECOND, gt=0)
+
+    @field_validator("logs_gb_per_day")
+    @classmethod
+    def _loki_tier(cls, value: float) -> float:
+        if value > sizing.LOKI_TIER_GB_PER_DAY:
+            raise PydanticCustomError(
+                "obs_config", "is above the 3 TB/day tier of Loki's sizing guide, which this topology follows",
+                {"fix": f"use at most {sizing.LOKI_TIER_GB_PER_DAY}; larger installs need the guide's next tier (more, larger pods) than this project sizes"})
+        return value
+
+
 _VPC_RE = re.compile(r"^vpc-[0-9a-f]{8}([0-9a-f]{9})?$")
 _SUBNET_RE = re.compile(r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$")
 _SG_RE = re.compile(r"^sg-[0-9a-f]{8}([0-9a-f]{9})?$")
@@ -620,7 +645,8 @@ class Ec2Config(_Model):
 
 # EKS-only keys of AwsConfig, refused on aws.platform ec2 (where nothing reads them).
 EKS_ONLY_KEYS = ("cluster_name", "identity", "oidc_provider", "namespace", "zones", "wal_volume", "prometheus_crds", "node_exporter",
-                 "thanos_compact_disk_gi", "loki_chunks_cache_mb", "loki_results_cache_mb", "thanos_index_cache_mb", "thanos_response_cache_mb")
+                 "sizing", "thanos_compact_disk_gi", "thanos_compact_storage_class", "loki_chunks_cache_mb", "loki_results_cache_mb",
+                 "thanos_index_cache_mb", "thanos_response_cache_mb")
 
 class AwsConfig(_Model):
     # Required on eks (see `_platform`).
@@ -638,9 +664,16 @@ class AwsConfig(_Model):
     prometheus_crds: Literal["install", "existing"] = "install"
     # A node-exporter DaemonSet (hostNetwork, port 9100); off because clusters often run one already.
     node_exporter: bool = False
-    # Thanos compactor scratch space (emptyDir limit and ephemeral-storage request). Upstream sizing
-    # guidance for a medium bucket is about 100 GB (thanos-io/thanos v0.42.4 docs/components/compact.md).
-    thanos_compact_disk_gi: int = Field(default=100, ge=10)
+    # What the tools carry; requests, limits, replicas and disks follow from it.
+    sizing: SizingConfig = SizingConfig()
+    # Thanos compactor scratch space in GiB. Default: the worst case for sizing.metricsSamplesPerSecond
+    # (twice two weeks of one Prometheus' blocks, thanos-io/thanos v0.42.4 docs/components/compact.md),
+    # cut to sizing.NODE_DISK_GIB on a node's root volume (see thanos_compact_gib).
+    thanos_compact_disk_gi: Optional[int] = Field(default=None, ge=10)
+    # A StorageClass (EBS CSI driver) for a compactor volume of its own, created in the pod's zone and
+    # deleted with the pod. Without it the scratch is an emptyDir on the node's root volume, which
+    # holds at most sizing.NODE_DISK_GIB.
+    thanos_compact_storage_class: Optional[str] = None
     # Read-path caches in MB (0 = off): Loki's memcached chunks and results caches (chart defaults
     # 8192 and 1024, loki-18.11.0 values.yaml), the Thanos store gateways' in-memory index cache
     # (Thanos' default 250 MB, --index-cache-size) and Thanos Query Frontend's response cache.
@@ -670,6 +703,22 @@ class AwsConfig(_Model):
             if self.cluster_name is None:
                 raise _fail("clusterName", _MISSING, "is required", "set it with `pulumi config set --path 'obs-storage:aws.clusterName' <value>`")
         return self
+
+    @field_validator("thanos_compact_storage_class")
+    @classmethod
+    def _storage_class(cls, name: Optional[str]) -> Optional[str]:
+        if name is not None and not _K8S_NAME_RE.match(name):
+            raise PydanticCustomError("obs_config", "is not a Kubernetes object name", {"fix": "use the NAME column of `kubectl get storageclass`, e.g. gp3"})
+        return name
+
+    def thanos_compact_gib(self) -> int:
+        """The compactor's scratch: as set, else the worst case for the sizing, which on a node's
+        root volume is cut to what fits there (enough for the 14-day compactions of up to
+        sizing.compact_samples_per_second(NODE_DISK_GIB) samples/s; docs/aws-eks.md)."""
+        if self.thanos_compact_disk_gi is not None:
+            return self.thanos_compact_disk_gi
+        need = sizing.thanos_compact_disk_gib(self.sizing.metrics_samples_per_second)
+        return need if self.thanos_compact_storage_class else min(need, sizing.NODE_DISK_GIB)
 
     @field_validator("zones")
     @classmethod
@@ -875,6 +924,8 @@ class StackConfig(_Model):
         self._apply_target_defaults()
         self._check_target_support()
         self._check_buckets()
+        if self.target is Target.AWS and self.aws.platform == "eks":
+            self._check_node_disks()
         for name, tool in self.tools.enabled().items():
             self._check_lifecycle(name, tool)
         self._check_receiver_secrets()
@@ -1003,6 +1054,32 @@ class StackConfig(_Model):
         if self.secrets.hetzner_secret_key is None and self.target is Target.HETZNER:
             raise _fail("hetznerSecretKey", _MISSING, "is required for target hetzner",
                         "run `pulumi config set --secret hetznerSecretKey <secret>`")
+
+    def _check_node_disks(self) -> None:
+        """Scratch on a node's root volume must fit it, or the pod stays Pending on every node."""
+        aws = self.aws
+        samples = aws.sizing.metrics_samples_per_second
+        if "thanos" in self.tools.enabled():
+            disk = sizing.prometheus_disk_gib(samples, sizing.PROMETHEUS_RETENTION_HOURS)
+            if disk > sizing.NODE_DISK_GIB:
+                most = samples * sizing.NODE_DISK_GIB // disk
+                raise _fail("aws.sizing.metricsSamplesPerSecond", samples,
+                            f"needs {disk} GiB of Prometheus TSDB on its node's root volume, over the {sizing.NODE_DISK_GIB} GiB a pod may take there",
+                            f"use at most about {most} samples/s per Prometheus (split the targets over more clusters, each a Thanos spoke)")
+        if not ("thanos" in self.tools.enabled() and self.tools.thanos.owns_bucket):
+            return
+        if self.tools.thanos.mode == "receive":
+            disk = sizing.prometheus_disk_gib(samples, sizing.RECEIVE_RETENTION_HOURS)
+            if disk > sizing.NODE_DISK_GIB:
+                raise _fail("aws.sizing.metricsSamplesPerSecond", samples,
+                            f"needs {disk} GiB of Thanos Receive TSDB (a day) on each replica's node root volume, over the "
+                            f"{sizing.NODE_DISK_GIB} GiB a pod may take there", "lower it, or use mode sidecar")
+        disk = aws.thanos_compact_disk_gi
+        if aws.thanos_compact_storage_class is None and disk is not None and disk > sizing.NODE_DISK_GIB:
+            raise _fail("aws.thanosCompactDiskGi", disk,
+                        f"does not fit the {sizing.NODE_DISK_GIB} GiB a pod may take of a node's root volume (EKS' default volume is 20 GiB): "
+                        "the compactor would stay Pending", f"set aws.thanosCompactStorageClass (e.g. gp3, EBS CSI driver) for a volume "
+                        f"of its own, or use at most {sizing.NODE_DISK_GIB}")
 
     def _check_buckets(self) -> None:
         seen: dict[str, str] = {}

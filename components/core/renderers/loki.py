@@ -13,6 +13,9 @@ GRPC_PORT = 9095
 DATA_DIR = "/loki"
 # Day the v13/tsdb schema starts; data before it does not exist for a new install.
 SCHEMA_FROM = "2025-01-01"
+# Usage reporting to Grafana Labs (default on) makes every component read, and the ingesters write, a
+# seed object in the bucket. Off on every target (the chart's structuredConfig takes the same block).
+ANALYTICS = {"reporting_enabled": False}
 
 
 def s3_block(store: ObjectStore) -> dict[str, Any]:
@@ -81,7 +84,7 @@ def render(cfg: StackConfig, store: ObjectStore, cluster: Cluster, runtime_confi
             "wal": {"enabled": True, "dir": f"{DATA_DIR}/wal", "flush_on_shutdown": True},
         },
         **storage_sections(cfg, store),
-        "analytics": {"reporting_enabled": False},
+        "analytics": dict(ANALYTICS),
     }
     if cluster.kvstore == "etcd":
         config["ingester"]["lifecycler"] = ring_readiness()

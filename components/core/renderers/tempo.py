@@ -14,6 +14,10 @@ GRPC_PORT = 9095
 OTLP_GRPC_PORT = 4317
 OTLP_HTTP_PORT = 4318
 DATA_DIR = "/var/tempo"
+# Tempo reports anonymous usage to Grafana Labs by default and, to do so, keeps a seed object in the
+# bucket (usage_report.reporting_enabled, default true). Off on every target: the Docker targets
+# render it into the config below, the tempo-distributed chart takes it as `reportingEnabled`.
+USAGE_REPORT = {"reporting_enabled": False}
 
 
 def s3_block(store: ObjectStore) -> dict[str, Any]:
@@ -52,7 +56,7 @@ def render(cfg: StackConfig, store: ObjectStore, cluster: Cluster) -> dict[str, 
     kvstore = ring_kvstore(cluster, "tempo")
     config: dict[str, Any] = {
         "multitenancy_enabled": cfg.multi_tenant,
-        "usage_report": {"reporting_enabled": False},
+        "usage_report": dict(USAGE_REPORT),
         "server": {"http_listen_port": HTTP_PORT, "grpc_listen_port": GRPC_PORT},
         "distributor": {
             # Receivers listen on localhost unless told otherwise; containers need all interfaces.

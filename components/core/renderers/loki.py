@@ -104,7 +104,7 @@ def ring_readiness() -> dict[str, Any]:
     """A starting ingester is ready when it is ACTIVE itself, not only when every ring member is:
     with the default (dskit ring/lifecycler.go `readiness_check_ring_health: true`, read in Loki's
     and Tempo's vendored dskit) a dead member left in the ring keeps every restarted replica at 503
-    (measured for Loki: for all of 150 s; docs/hetzner-swarm.md), so a lost node blocks restarts and rolling updates.
+    (measured for Loki and Tempo: for all of 150 s; docs/hetzner-swarm.md), so a lost node blocks restarts and rolling updates.
     Upstream's alternative, `ingester.autoforget_unhealthy` (Loki only, pkg/ingester/ingester.go),
     removes a dead member after one heartbeat timeout, which also drops a merely partitioned replica
     from reads and writes; Tempo 2.10's ingester has no such option. The cost of this setting:

@@ -556,14 +556,14 @@ class PolicyClient:
         return call
 
 
-def two_buckets() -> verify.Stack:
-    return local_stack(loki={"name": "obs-loki", "prefix": "", "region": "us-east-1"}, tempo={"name": "obs-tempo", "prefix": "", "region": "us-east-1"})
+def three_buckets() -> verify.Stack:
+    return local_stack(**{tool: {"name": f"obs-{tool}", "prefix": "", "region": "us-east-1"} for tool in ("loki", "tempo", "thanos")})
 
 
 def probe(client, granted: set[str], shared_key: bool = False) -> tuple[verify.Report, FakeS3]:
     admin = FakeS3(put_object={}, list_object_versions={}, delete_object={})
     r = report()
-    verify_identity.probe(two_buckets(), r, "loki", "loki", client, granted, admin, shared_key=shared_key)
+    verify_identity.probe(three_buckets(), r, "loki", "loki", client, granted, admin, shared_key=shared_key)
     return r, admin
 
 
@@ -576,7 +576,7 @@ def by_status(r: verify.Report) -> dict[str, list[str]]:
 
 def test_an_identity_that_may_do_exactly_its_grant_passes_every_probe():
     r, admin = probe(PolicyClient("obs-loki", LOKI_COMPACTOR), LOKI_COMPACTOR)
-    assert set(by_status(r)) == {"PASS"} and len(r.results) == 10
+    assert set(by_status(r)) == {"PASS"} and len(r.results) == 12
     assert "s3:DeleteObject on obs-loki/obs-verify/run1/own-loki allowed" in by_status(r)["PASS"]
     assert "s3:PutObjectTagging on obs-loki/obs-verify/run1/own-loki denied" in by_status(r)["PASS"]
     assert "s3:PutObject on tempo's bucket obs-tempo denied" in by_status(r)["PASS"]
@@ -605,13 +605,13 @@ def test_reading_bucket_configuration_that_is_not_there_still_counts_as_let_in()
 
 def test_a_broken_key_never_passes_as_a_denial():
     r, _ = probe(PolicyClient("obs-loki", LOKI_COMPACTOR, broken_key=True), LOKI_COMPACTOR)
-    assert set(by_status(r)) == {"FAIL"} and len(r.results) == 10
+    assert set(by_status(r)) == {"FAIL"} and len(r.results) == 12
     assert all("got error SignatureDoesNotMatch" in d for d in by_status(r)["FAIL"]), by_status(r)["FAIL"]
 
 
 def test_writing_into_another_tools_bucket_fails():
     r, _ = probe(PolicyClient("obs-loki", LOKI_COMPACTOR, other_buckets={"obs-tempo"}), LOKI_COMPACTOR)
-    assert by_status(r)["FAIL"] == ["s3:PutObject on tempo's bucket obs-tempo denied: got allowed",
+    assert len(r.results) == 12 and by_status(r)["FAIL"] == ["s3:PutObject on tempo's bucket obs-tempo denied: got allowed",
                                     "s3:ListBucket on tempo's bucket obs-tempo denied: got allowed"]
 
 
@@ -628,7 +628,7 @@ def test_one_shared_key_pair_skips_the_denials_it_cannot_prove():
     everything = set(PolicyClient.OPERATIONS.values())
     r, _ = probe(PolicyClient("obs-loki", everything, other_buckets={"obs-tempo"}), LOKI_COMPACTOR, shared_key=True)
     statuses = by_status(r)
-    assert "FAIL" not in statuses and len(statuses["PASS"]) == 4 and len(statuses["SKIP"]) == 5
+    assert "FAIL" not in statuses and len(statuses["PASS"]) == 4 and len(statuses["SKIP"]) == 6
     assert all(d.endswith(verify_identity.HETZNER_SHARED) for d in statuses["SKIP"])
     # A granted action that fails is still a failure with the shared key.
     r, _ = probe(PolicyClient("obs-loki", LOKI_COMPACTOR - {"s3:PutObject"}), LOKI_COMPACTOR, shared_key=True)
@@ -770,8 +770,13 @@ class FakeIam:
     """IAM for one or more roles: trust, inline policy documents, attached policies, and a simulator
     that allows what the role's documents allow (on the resources they name)."""
 
-    def __init__(self, roles: dict[str, dict], missing: set[str] = frozenset(), simulation: Exception | None = None):
-        self.roles, self.missing, self.simulation = roles, missing, simulation
+    def __init__(self, roles: dict[str, dict], missing: set[str] = frozenset(), simulation: Exception | None = None, unreadable: set[str] = frozenset()):
+        self.roles, self.missing, self.simulation, self.unreadable = roles, missing, simulation, unreadable
+        self.simulated: list[tuple[str, list]] = []
+
+    def refuse(self, call: str) -> None:
+        if call in self.unreadable:
+            raise DENIED
 
     def get_role(self, RoleName):
         if RoleName in self.missing:
@@ -779,6 +784,7 @@ class FakeIam:
         return {"Role": {"AssumeRolePolicyDocument": self.roles[RoleName]["trust"]}}
 
     def list_role_policies(self, RoleName):
+        self.refuse("list_role_policies")
         return {"PolicyNames": sorted(self.roles[RoleName]["policies"])}
 
     def get_role_policy(self, RoleName, PolicyName):
@@ -788,6 +794,7 @@ class FakeIam:
         return {"PolicyDocument": urllib.parse.quote(json.dumps(self.roles[RoleName]["policies"][PolicyName]))}
 
     def list_attached_role_policies(self, RoleName):
+        self.refuse("list_attached_role_policies")
         return {"AttachedPolicies": self.roles[RoleName].get("attached", [])}
 
     def simulate_principal_policy(self, PolicySourceArn, ActionNames, ResourceArns, ContextEntries=()):
@@ -801,7 +808,8 @@ class FakeIam:
                 for pattern in _as_list(st["Resource"]):
                     if pattern == resource or (pattern.endswith("*") and resource.startswith(pattern[:-1])):
                         allowed |= set(_as_list(st["Action"]))
-        return {"EvaluationResults": [{"EvalActionName": a, "EvalDecision": "allowed" if a in allowed else "implicitDeny"} for a in ActionNames]}
+        self.simulated.append((ResourceArns[0], [(c["ContextKeyName"], c["ContextKeyValues"]) for c in ContextEntries]))
+        return fresh({"EvaluationResults": [{"EvalActionName": a, "EvalDecision": "allowed" if a in allowed else "implicitDeny"} for a in ActionNames]})
 
 
 def _as_list(value):
@@ -812,11 +820,14 @@ AWS_BUCKETS = {"loki": {"name": "acme-loki", "arn": ARN, "prefix": "", "region":
                "tempo": {"name": "acme-tempo", "arn": "arn:aws:s3:::acme-tempo", "prefix": "", "region": "ap-northeast-2"}}
 
 
-def aws_stack(kind: str = "irsa") -> verify.Stack:
-    identities = {"loki": {"kind": kind, "namespace": "observability", "cluster": "staging-eks",
-                           "roleArns": {"loki-compactor": "arn:aws:iam::123456789012:role/obs-staging-loki-compactor"},
-                           "serviceAccounts": {"loki-compactor": sorted(LOKI_COMPACTOR)}}}
-    return verify.Stack("staging", {"target": "aws", "buckets": AWS_BUCKETS, "identities": identities}, run_id="run1")
+def aws_stack(kind: str = "irsa", tool: str = "loki", sa: str = "loki-compactor", prefix: str = "") -> verify.Stack:
+    identities = {tool: {"kind": kind, "namespace": "observability", "cluster": "staging-eks",
+                         "roleArns": {sa: f"arn:aws:iam::123456789012:role/obs-staging-{sa}"},
+                         "serviceAccounts": {sa: sorted(LOKI_COMPACTOR)}}}
+    buckets = {**AWS_BUCKETS, "thanos": {"name": "acme-thanos", "arn": "arn:aws:s3:::acme-thanos", "prefix": "", "region": "ap-northeast-2"}}
+    buckets[tool] = {**buckets[tool], "prefix": prefix}
+    # Parsed, as `pulumi stack output --json` gives them: no string is one of the code's literals.
+    return verify.Stack("staging", json.loads(json.dumps({"target": "aws", "buckets": buckets, "identities": identities})), run_id="run1")
 
 
 def compactor_role(objects=("s3:GetObject", "s3:PutObject", "s3:DeleteObject"), trust=None, **extra) -> dict:
@@ -1078,3 +1089,103 @@ def test_the_text_report_names_the_stack_and_parts_in_order(monkeypatch, tmp_pat
         monkeypatch.setattr(module, "check", part())
     assert cli.main(["--stack", "local", "--outputs", outputs_file(tmp_path), "--only", "freshness", "--only", "storage"]) == 0
     assert capsys.readouterr().out.splitlines() == ["verify stack local (target local): storage, freshness", "summary: 0 PASS, 0 FAIL, 0 SKIP"]
+
+
+def test_each_role_is_simulated_as_a_listing_of_its_prefix_and_of_the_other_buckets():
+    iam = FakeIam(compactor_role())
+    stack = aws_stack(prefix="logs/")
+    stack.aws = {"iam": iam}.get  # type: ignore[method-assign]
+    verify_identity.check(stack, report())
+    assert iam.simulated == [
+        (ARN, [("s3:prefix", ["logs/"])]),
+        (f"{ARN}/logs/obs-verify/run1/simulated", []),
+        ("arn:aws:s3:::acme-tempo", [("s3:prefix", [""])]), ("arn:aws:s3:::acme-tempo/x", []),
+        ("arn:aws:s3:::acme-thanos", [("s3:prefix", [""])]), ("arn:aws:s3:::acme-thanos/x", []),
+    ]
+
+
+def test_a_leak_into_any_other_bucket_is_found_whatever_the_order():
+    roles = {"obs-staging-thanos-compact": {"trust": irsa_trust(Condition={"StringEquals": {
+        f"{ISSUER}:sub": "system:serviceaccount:observability:thanos-compact", f"{ISSUER}:aud": "sts.amazonaws.com"}}), "policies": {
+        "bucket-access": {"Statement": [{"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": ["arn:aws:s3:::acme-thanos"]},
+                                        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": ["arn:aws:s3:::acme-thanos/*"]},
+                                        {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [f"{ARN}/*"]}]}}}}
+    stack = aws_stack(tool="thanos", sa="thanos-compact")
+    stack.aws = {"iam": FakeIam(roles)}.get  # type: ignore[method-assign]
+    r = report()
+    verify_identity.check(stack, r)
+    assert r.results[-1].detail == "simulation: every action on the other tools' buckets denied: allowed: s3:GetObject on acme-loki"
+
+
+def test_unreadable_role_policies_fail_and_an_unreadable_attachment_list_is_not_a_finding(monkeypatch):
+    r = aws_check(monkeypatch, FakeIam(compactor_role(), unreadable={"list_role_policies"}))
+    assert ("FAIL", "role policies of obs-staging-loki-compactor not readable: denied AccessDenied") in outcomes(r)
+    r = aws_check(monkeypatch, FakeIam(compactor_role(), unreadable={"list_attached_role_policies"}))
+    assert [x.status for x in r.results] == ["PASS"] * 5
+    r = aws_check(monkeypatch, FakeIam(compactor_role(attached=[{"PolicyName": "AmazonS3FullAccess"}])))
+    assert r.results[2].status == "FAIL" and r.results[2].detail.endswith(": managed policies attached: ['AmazonS3FullAccess']")
+
+
+def test_the_simulation_failure_message_is_cut_to_160_characters(monkeypatch):
+    r = aws_check(monkeypatch, FakeIam(compactor_role(), simulation=RuntimeError("x" * 400)))
+    assert r.results[-1].detail == ("IAM policy simulation unavailable (RuntimeError: " + "x" * 160 + "); the caller needs iam:SimulatePrincipalPolicy")
+
+
+def test_trust_failures_show_the_documents_in_one_order():
+    condition = {"StringEquals": {f"{ISSUER}:sub": "system:serviceaccount:observability:other", f"{ISSUER}:aud": "sts.amazonaws.com"}}
+    problem = verify_identity.irsa_trust_problem(irsa_trust(Condition=condition), "observability", "loki-compactor")
+    wanted = {"StringEquals": {f"{ISSUER}:aud": "sts.amazonaws.com", f"{ISSUER}:sub": "system:serviceaccount:observability:loki-compactor"}}
+    assert problem == f"condition {json.dumps(condition, sort_keys=True)} != {json.dumps(wanted, sort_keys=True)}"
+    assert json.dumps(condition, sort_keys=True) != json.dumps(condition)  # the order is the sorted one, not the document's
+    for effect in ("", "ALLOW", "allow"):
+        problem = verify_identity.irsa_trust_problem(irsa_trust(Effect=effect), "observability", "loki-compactor")
+        assert problem is not None and problem.startswith(f"statement is {effect} "), problem
+
+
+def pod_identity_check(monkeypatch, eks, trust=POD_IDENTITY) -> verify.Report:
+    return aws_check(monkeypatch, FakeIam(compactor_role(trust=trust)), aws_stack("pod-identity"), eks)
+
+
+def test_pod_identity_findings_say_what_was_read(monkeypatch):
+    wrong = {"Version": "2012-10-17", "Statement": [{"Principal": {"Service": "ec2.amazonaws.com"}, "Effect": "Allow", "Action": "sts:AssumeRole"}]}
+    r = pod_identity_check(monkeypatch, FakeEks([]), wrong)
+    assert r.results[1] == verify.Result("identity", "loki-compactor", "FAIL", "trust: EKS Pod Identity (pods.eks.amazonaws.com, sts:AssumeRole + "
+                                         f"sts:TagSession): {json.dumps(wrong, sort_keys=True)}")
+
+    class Refusing(FakeEks):
+        def list_pod_identity_associations(self, **kwargs):
+            raise DENIED
+
+    r = pod_identity_check(monkeypatch, Refusing([]))
+    assert r.results[2].detail == "pod identity associations of staging-eks/observability/loki-compactor not readable: denied AccessDenied"
+
+    class Undescribable(FakeEks):
+        def describe_pod_identity_association(self, clusterName, associationId):
+            raise DENIED
+
+    r = pod_identity_check(monkeypatch, Undescribable(["x"]))
+    assert r.results[2].detail.endswith("is associated with arn:aws:iam::123456789012:role/obs-staging-loki-compactor only: associations: ['unreadable (AccessDenied)']")
+
+
+def test_identity_checks_real_calls_with_each_tools_own_key_off_aws(monkeypatch):
+    outputs = json.loads(json.dumps({"target": "local", "buckets": {t: {"name": f"obs-{t}", "prefix": "", "region": "us-east-1"} for t in ("loki", "tempo", "thanos")},
+                                     "identities": {"loki": {"serviceAccounts": {"loki": sorted(LOKI_COMPACTOR)}},
+                                                    "tempo": {"serviceAccounts": {"tempo": sorted(LOKI_COMPACTOR)}}}}))
+    keys = {"loki": verify.Keys("obs-loki", "a"), "tempo": verify.Keys("obs-tempo", "b")}
+    stack = verify.Stack("local", outputs, tool_keys=keys, admin_keys=verify.Keys("root", "r"), run_id="run1")
+    owner = FakeS3(put_object={}, list_object_versions={}, delete_object={})
+    clients = {keys["loki"]: PolicyClient("obs-loki", LOKI_COMPACTOR), keys["tempo"]: PolicyClient("obs-tempo", LOKI_COMPACTOR), stack.admin_keys: owner}
+    stack.s3 = lambda k, anonymous=False: clients[k]  # type: ignore[method-assign]
+    r = report()
+    verify_identity.check(stack, r)
+    assert [(x.subject, x.status) for x in r.results] == [("loki", "PASS")] * 12 + [("tempo", "PASS")] * 12 + [("thanos", "FAIL")]
+    assert r.results[-1].detail == "the outputs carry no credentials of this tool (s3Credentials)"
+    # Hetzner: one key pair, so no denial can be proven.
+    outputs["target"] = json.loads('"hetzner"')
+    r = report()
+    verify_identity.check(stack, r)
+    assert {x.status for x in r.results if x.subject == "loki"} == {"PASS", "SKIP"}
+    stack.admin_keys = None
+    r = report()
+    verify_identity.check(stack, r)
+    assert outcomes(r) == [("FAIL", "no credentials to clean up probe objects with (outputs lack minioRootUser/minioRootPassword)")]

@@ -1189,3 +1189,61 @@ def test_identity_checks_real_calls_with_each_tools_own_key_off_aws(monkeypatch)
     r = report()
     verify_identity.check(stack, r)
     assert outcomes(r) == [("FAIL", "no credentials to clean up probe objects with (outputs lack minioRootUser/minioRootPassword)")]
+
+
+def test_http_returns_any_status_and_raises_only_when_nothing_answers():
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            status = 200 if self.path == "/ready" else 503
+            self.send_response(status)
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+            self.wfile.write(b"ready" if status == 200 else b"later")
+
+        def do_POST(self):  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(204 if body == b"{}" and self.headers["Content-Type"] == "application/json" else 400)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        assert verify_tools.http("GET", f"{base}/ready") == (200, b"ready")
+        assert verify_tools.http("GET", f"{base}/other") == (503, b"later")
+        assert verify_tools.http("POST", f"{base}/push", b"{}", {"Content-Type": "application/json"})[0] == 204
+    finally:
+        server.shutdown()
+        server.server_close()
+    with pytest.raises(verify_tools.Unreachable):
+        verify_tools.http("GET", f"{base}/ready")
+    with pytest.raises(verify_tools.Unreachable):
+        verify_tools.http("GET", "not a url")
+
+
+def test_json_answers_that_are_not_an_object_read_as_empty():
+    assert verify_tools._json(b'{"status": "OK"}') == {"status": "OK"}
+    assert verify_tools._json(b"[1]") == {} and verify_tools._json(b"<html>") == {}
+
+
+def test_round_trips_are_skipped_with_the_reason_when_a_tool_is_not_reachable(monkeypatch):
+    stack = verify.Stack("local", {"target": "local", "buckets": {}, "urls": {"lokiPush": "http://127.0.0.1:3100/loki/api/v1/push",
+                                                                             "otlpHttp": "http://127.0.0.1:4318"}}, run_id="run1")
+    monkeypatch.setattr(verify_tools, "http", Web({}))
+    r = report()
+    verify_tools.check(stack, r)
+    assert ("SKIP", "log round trip not run: Loki is not reachable") in outcomes(r)
+    assert ("SKIP", "trace round trip not run: Tempo or its OTLP/HTTP address is not reachable") in outcomes(r)
+    # Tempo answers, but there is no OTLP address to send a trace to.
+    stack.outputs["urls"] = {"tempo": "http://127.0.0.1:3200"}
+    monkeypatch.setattr(verify_tools, "http", Web({("GET", "http://127.0.0.1:3200/ready"): (200, b"")}))
+    r = report()
+    verify_tools.check(stack, r)
+    assert outcomes(r)[-1] == ("SKIP", "trace round trip not run: Tempo or its OTLP/HTTP address is not reachable")
+    assert ("PASS", "ready: GET http://127.0.0.1:3200/ready answered 200") in outcomes(r)

@@ -1247,3 +1247,45 @@ def test_round_trips_are_skipped_with_the_reason_when_a_tool_is_not_reachable(mo
     verify_tools.check(stack, r)
     assert outcomes(r)[-1] == ("SKIP", "trace round trip not run: Tempo or its OTLP/HTTP address is not reachable")
     assert ("PASS", "ready: GET http://127.0.0.1:3200/ready answered 200") in outcomes(r)
+
+
+def test_the_freshness_lister_pages_through_boto3_and_names_a_refusal():
+    from datetime import datetime, timezone
+
+    modified = datetime(2026, 8, 1, 12, tzinfo=timezone.utc)
+    pages = [{"Contents": [{"Key": "index/index_20001/fake/1.gz", "LastModified": modified}], "CommonPrefixes": [{"Prefix": "index/index_20001/"}]},
+             {"Contents": [{"Key": "index/index_20001/fake/2.gz", "LastModified": modified}]}, {}]
+    asked = []
+
+    class Paginator:
+        def paginate(self, **kwargs):
+            asked.append(kwargs)
+            return iter(pages)
+
+    class Client:
+        def get_paginator(self, operation):
+            assert operation == "list_objects_v2"
+            return Paginator()
+
+        def get_object(self, Bucket, Key):
+            raise client_error("AccessDenied", 403, "denied")
+
+    client = Client()
+    lister = verify_freshness.Boto3Lister(client, "acme-loki")
+    assert lister.list("index/", "/") == ([("index/index_20001/fake/1.gz", modified.timestamp()), ("index/index_20001/fake/2.gz", modified.timestamp())],
+                                          ["index/index_20001/"])
+    lister.list("fake/")
+    assert asked == [{"Bucket": "acme-loki", "Prefix": "index/", "Delimiter": "/"}, {"Bucket": "acme-loki", "Prefix": "fake/"}]
+    with pytest.raises(RuntimeError, match=r"^S3 answered 403 AccessDenied$"):
+        lister.get("traces/single-tenant/index.json.gz")
+
+
+def test_freshness_checks_each_tool_it_has_a_limit_for(monkeypatch):
+    checked = []
+    monkeypatch.setattr(verify_freshness, "check_tool", lambda r, tool, bucket, lister: checked.append((tool, bucket["name"], lister.bucket)))
+    buckets = {t: {"name": f"acme-{t}", "prefix": ""} for t in ("loki", "tempo", "thanos", "pyroscope")}
+    stack = verify.Stack("staging", {"target": "aws", "buckets": buckets})
+    monkeypatch.setattr(stack, "s3", lambda keys: FakeS3())
+    verify_freshness.check(stack, report())
+    assert checked == [(t, f"acme-{t}", f"acme-{t}") for t in ("loki", "tempo", "thanos")]
+    assert set(freshness.MAX_AGE_SECONDS) == {"loki", "tempo", "thanos"}

@@ -251,6 +251,12 @@ def test_a_lifecycle_that_differs_fails_naming_the_rule(live, problem):
     assert result == ("FAIL", f"lifecycle rules of obs-loki differ from the declaration: {problem}")
 
 
+def test_a_lifecycle_that_cannot_be_read_fails_even_with_no_rule_declared():
+    # Only "no configuration" means no rules; any other error is not an empty configuration.
+    assert outcomes(lifecycle_case([], client_error("InternalError", 500, "try again"))) == [
+        ("FAIL", "lifecycle of obs-loki not readable: error InternalError: try again")]
+
+
 def test_a_hetzner_lifecycle_difference_says_what_deletes_data_and_an_unreadable_one_fails():
     (status, detail), = outcomes(lifecycle_case([RULE], {"Rules": []}, target="hetzner"))
     assert status == "FAIL" and detail.endswith(f"loki-fake missing ({verify_storage.HETZNER_LIFECYCLE})")
@@ -361,6 +367,11 @@ def test_storage_checks_each_bucket_and_stops_at_a_missing_one():
     assert [(x.subject, x.status) for x in r.results] == [("loki", "PASS")] * 5 + [("tempo", "FAIL")]
     assert r.results[-1].detail == "bucket acme-tempo exists: HEAD bucket: error NoSuchBucket: gone"
     assert sorted(anonymous_flags) == [False, True]  # the owner's client, and one without credentials
+    # A missing bucket first: the next one is still checked.
+    stack, _ = owner_stack("local", {"acme-loki": client_error("NoSuchBucket", 404, "gone"), "acme-tempo": {}})
+    r = report()
+    verify_storage.check(stack, r)
+    assert [(x.subject, x.status) for x in r.results] == [("loki", "FAIL")] + [("tempo", "PASS")] * 5
 
 
 def test_storage_checks_aws_hardening_on_aws_only():

@@ -449,6 +449,7 @@ POD_IDENTITY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Prin
 
 @pytest.mark.parametrize("change", [
     {"Effect": "Deny"},
+    {"Effect": "ALLOW"},  # IAM's effects are "Allow" and "Deny", exactly
     {"Principal": {"Service": "ec2.amazonaws.com"}},
     {"Principal": {"AWS": "*"}},
     {"Action": ["sts:AssumeRole"]},

@@ -1301,3 +1301,56 @@ def test_freshness_checks_each_tool_it_has_a_limit_for(monkeypatch):
     verify_freshness.check(stack, report())
     assert checked == [(t, f"acme-{t}", f"acme-{t}") for t in ("loki", "tempo", "thanos")]
     assert set(freshness.MAX_AGE_SECONDS) == {"loki", "tempo", "thanos"}
+
+
+# ---------------------------------------------------------------- reading the outputs through the Pulumi CLI
+def test_the_pulumi_cli_failing_shows_its_last_error_line_and_never_its_output(monkeypatch):
+    import subprocess
+
+    ran = []
+
+    def pulumi(command, **kwargs):
+        ran.append(command)
+        return subprocess.CompletedProcess(command, 255, stdout='{"minioRootPassword": "root-secret"}',
+                                           stderr="warning: a newer version is available\nerror: no stack named 'local' found\n")
+
+    monkeypatch.setattr(verify.subprocess, "run", pulumi)
+    with pytest.raises(verify.OutputsError) as error:
+        verify.pulumi_json(["stack", "output", "--json", "--show-secrets", "--stack", "local"])
+    assert str(error.value) == "pulumi stack output --json failed: error: no stack named 'local' found"
+    assert ran == [["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", "local"]]
+    monkeypatch.setattr(verify.subprocess, "run", lambda command, **kwargs: subprocess.CompletedProcess(command, 3, stdout="secret", stderr=""))
+    with pytest.raises(verify.OutputsError, match=r"^pulumi stack output --json failed: 3$"):
+        verify.pulumi_json(["stack", "output", "--json"])
+    monkeypatch.setattr(verify.subprocess, "run", lambda command, **kwargs: subprocess.CompletedProcess(command, 0, stdout='{"target": "aws"}', stderr=""))
+    assert verify.pulumi_json(["stack", "output", "--json"]) == {"target": "aws"}
+
+
+def test_without_the_pulumi_cli_the_outputs_file_is_the_way(monkeypatch):
+    def missing(command, **kwargs):
+        raise FileNotFoundError("pulumi")
+
+    monkeypatch.setattr(verify.subprocess, "run", missing)
+    with pytest.raises(verify.OutputsError, match="--outputs FILE"):
+        verify.load_stack("local", None)
+
+
+def test_the_hetzner_key_pair_comes_from_the_stack_config_when_the_outputs_lack_it(monkeypatch):
+    asked = []
+
+    def config(args):
+        asked.append(args)
+        return {"value": {"obs-storage:hetznerAccessKey": "HKEY", "obs-storage:hetznerSecretKey": "hsecret"}[args[2]]}
+
+    monkeypatch.setattr(verify, "pulumi_json", config)
+    outputs = {"target": "hetzner", "buckets": {"loki": {"name": "l"}, "tempo": {"name": "t"}}}
+    assert verify._hetzner_key_pair("prod", outputs) == verify.Keys("HKEY", "hsecret")
+    assert asked == [["config", "get", "obs-storage:hetznerAccessKey", "--stack", "prod", "--json"],
+                     ["config", "get", "obs-storage:hetznerSecretKey", "--stack", "prod", "--json"]]
+
+
+def test_outputs_without_buckets_are_refused(tmp_path):
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps({"target": "local"}))
+    with pytest.raises(verify.OutputsError, match=r"^the outputs of stack 'local' have no 'buckets': is the stack deployed \(pulumi up\)\?$"):
+        verify.load_stack("local", str(path))

@@ -460,6 +460,7 @@ def test_pod_identity_trust_is_exactly_the_eks_service(change):
     assert verify_identity.pod_identity_trust_ok(POD_IDENTITY)
     assert not verify_identity.pod_identity_trust_ok({"Statement": [{**POD_IDENTITY["Statement"][0], **change}]})
     assert not verify_identity.pod_identity_trust_ok({"Statement": POD_IDENTITY["Statement"] * 2})
+    assert not verify_identity.pod_identity_trust_ok({"Statement": []})
 
 
 # ---------------------------------------------------------------- identity: the role's policy and IAM's simulation
@@ -575,7 +576,8 @@ def three_buckets() -> verify.Stack:
 def probe(client, granted: set[str], shared_key: bool = False) -> tuple[verify.Report, FakeS3]:
     admin = FakeS3(put_object={}, list_object_versions={}, delete_object={})
     r = report()
-    verify_identity.probe(three_buckets(), r, "loki", "loki", client, granted, admin, shared_key=shared_key)
+    # Without shared_key by default: each tool has a key of its own (MinIO users, and moto in tests/integration/).
+    verify_identity.probe(three_buckets(), r, "loki", "loki", client, granted, admin, **({"shared_key": True} if shared_key else {}))
     return r, admin
 
 
@@ -881,6 +883,7 @@ def test_a_missing_role_or_a_wrong_trust_fails(monkeypatch):
     r = aws_check(monkeypatch, FakeIam(compactor_role(trust=loose)))
     assert [x.status for x in r.results] == ["PASS", "FAIL", "PASS", "PASS", "PASS"]
     assert r.results[1].detail.startswith("trust: only system:serviceaccount:observability:loki-compactor (aud sts.amazonaws.com)")
+    assert r.results[1].detail.endswith(": " + verify_identity.irsa_trust_problem(loose, "observability", "loki-compactor"))
 
 
 def test_without_policy_simulation_the_check_fails_and_says_which_permission(monkeypatch):
@@ -1354,3 +1357,39 @@ def test_outputs_without_buckets_are_refused(tmp_path):
     path.write_text(json.dumps({"target": "local"}))
     with pytest.raises(verify.OutputsError, match=r"^the outputs of stack 'local' have no 'buckets': is the stack deployed \(pulumi up\)\?$"):
         verify.load_stack("local", str(path))
+
+
+def test_a_deny_in_a_role_policy_is_no_grant_and_hides_no_statement_after_it():
+    deny = {"Effect": "Deny", "Action": ["s3:DeleteBucket", "s3:PutBucketPolicy"], "Resource": [ARN]}
+    document = role_document(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"])
+    document["Statement"].insert(0, deny)
+    assert problems(document) == []
+    # IAM's effects are "Allow" and "Deny": a statement without one grants nothing either.
+    document["Statement"].insert(0, {"Action": ["s3:PutObjectTagging"], "Resource": [f"{ARN}/*"]})
+    assert problems(document) == []
+
+
+def test_one_statement_on_the_bucket_and_its_objects_is_within_the_bucket():
+    document = {"Statement": [{"Effect": "Allow", "Action": sorted(LOKI_COMPACTOR), "Resource": [ARN, f"{ARN}/*"]}]}
+    assert problems(document) == []
+
+
+def test_a_missing_role_does_not_end_the_check_of_the_next_one(monkeypatch):
+    stack = aws_stack()
+    identity = stack.outputs["identities"]["loki"]
+    identity["roleArns"] = {"loki-querier": "arn:aws:iam::123456789012:role/obs-staging-loki-querier", **identity["roleArns"]}
+    identity["serviceAccounts"]["loki-querier"] = ["s3:GetObject", "s3:ListBucket"]
+    r = aws_check(monkeypatch, FakeIam(compactor_role(), missing={"obs-staging-loki-querier"}), stack)
+    assert [(x.subject, x.status) for x in r.results] == [("loki-querier", "FAIL")] + [("loki-compactor", "PASS")] * 5
+
+
+def test_a_tool_without_keys_does_not_end_the_check_of_the_next_one():
+    outputs = {"target": "local", "buckets": {t: {"name": f"obs-{t}", "prefix": "", "region": "us-east-1"} for t in ("loki", "tempo")},
+               "identities": {"tempo": {"serviceAccounts": {"tempo": sorted(LOKI_COMPACTOR)}}}}
+    keys = verify.Keys("obs-tempo", "b")
+    stack = verify.Stack("local", outputs, tool_keys={"tempo": keys}, admin_keys=verify.Keys("root", "r"), run_id="run1")
+    owner = FakeS3(put_object={}, list_object_versions={}, delete_object={})
+    stack.s3 = lambda k, anonymous=False: PolicyClient("obs-tempo", LOKI_COMPACTOR) if k == keys else owner  # type: ignore[method-assign]
+    r = report()
+    verify_identity.check(stack, r)
+    assert [(x.subject, x.status) for x in r.results] == [("loki", "FAIL")] + [("tempo", "PASS")] * 10

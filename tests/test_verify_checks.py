@@ -14,9 +14,12 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from components.core.renderers import freshness
+from pathlib import Path
+
 from tools.verify import cli, common as verify, freshness as verify_freshness, identity as verify_identity, storage as verify_storage, tools as verify_tools
 
 ARN = "arn:aws:s3:::acme-loki"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def client_error(code: str, status: int | None, message: str = "") -> ClientError:
@@ -60,6 +63,7 @@ def outcomes(r: verify.Report) -> list[tuple[str, str]]:
     (client_error("ExpiredToken", 400, "expired"), ("error", "ExpiredToken: expired")),
     (client_error("NoSuchKey", 404, "The specified key does not exist."), ("error", "NoSuchKey: The specified key does not exist.")),
     (client_error("", 500), ("error", "500:")),
+    (client_error("", 400), ("error", "400:")),
 ])
 def test_a_403_is_a_denial_and_a_broken_key_is_an_error(error, expected):
     assert verify.attempt(raising(error)) == expected
@@ -997,7 +1001,7 @@ def test_the_local_round_trips_pass_only_when_each_step_answers_as_expected(monk
 # ---------------------------------------------------------------- the stack: where to connect, with which keys
 def test_endpoints_per_target():
     bucket = {"name": "b", "prefix": "", "region": "eu-central-1", "endpoint": "fsn1.your-objectstorage.com"}
-    assert verify.Stack("staging", {"target": "aws", "buckets": {"loki": bucket}}).endpoint_url() is None
+    assert verify.Stack("staging", json.loads(json.dumps({"target": "aws", "buckets": {"loki": bucket}}))).endpoint_url() is None
     assert verify.Stack("prod", {"target": "hetzner", "buckets": {"loki": bucket}}).endpoint_url() == "https://fsn1.your-objectstorage.com"
     plain = {**bucket, "endpoint": "minio:9000", "tls": False}
     assert verify.Stack("x", {"target": "hetzner", "buckets": {"loki": plain}}).endpoint_url() == "http://minio:9000"
@@ -1068,6 +1072,10 @@ def test_wait_for_polls_until_something_comes_or_time_is_up(monkeypatch):
     clock[0] = 0.0
     assert verify.wait_for(r, "Loki", lambda: None, timeout=12, interval=3.0) is None
     assert clock[0] == 12.0 and progress == ["waiting for Loki (6s of 12s)"]
+    # A clock that does not start at zero, and progress once 5 s have passed since the last.
+    clock[0], progress[:] = 1000.0, []
+    assert verify.wait_for(r, "Tempo", lambda: None, timeout=11, interval=2.5) is None
+    assert clock[0] == 1012.5 and progress == ["waiting for Tempo (5s of 11s)", "waiting for Tempo (10s of 11s)"]
 
 
 def test_a_probe_object_is_removed_with_every_version_and_nothing_else():
@@ -1314,8 +1322,10 @@ def test_the_pulumi_cli_failing_shows_its_last_error_line_and_never_its_output(m
 
     def pulumi(command, **kwargs):
         ran.append(command)
+        # Run from the project, its output captured as text: `--show-secrets` output never reaches the terminal.
+        assert (kwargs["cwd"], kwargs["capture_output"], kwargs["text"]) == (ROOT, True, True)
         return subprocess.CompletedProcess(command, 255, stdout='{"minioRootPassword": "root-secret"}',
-                                           stderr="warning: a newer version is available\nerror: no stack named 'local' found\n")
+                                           stderr="warning: a newer version is available\nsee the docs\nerror: no stack named 'local' found\n")
 
     monkeypatch.setattr(verify.subprocess, "run", pulumi)
     with pytest.raises(verify.OutputsError) as error:
@@ -1324,6 +1334,10 @@ def test_the_pulumi_cli_failing_shows_its_last_error_line_and_never_its_output(m
     assert ran == [["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", "local"]]
     monkeypatch.setattr(verify.subprocess, "run", lambda command, **kwargs: subprocess.CompletedProcess(command, 3, stdout="secret", stderr=""))
     with pytest.raises(verify.OutputsError, match=r"^pulumi stack output --json failed: 3$"):
+        verify.pulumi_json(["stack", "output", "--json"])
+    # Killed by a signal: a negative status is a failure too.
+    monkeypatch.setattr(verify.subprocess, "run", lambda command, **kwargs: subprocess.CompletedProcess(command, -9, stdout="{}", stderr=""))
+    with pytest.raises(verify.OutputsError, match=r"failed: -9$"):
         verify.pulumi_json(["stack", "output", "--json"])
     monkeypatch.setattr(verify.subprocess, "run", lambda command, **kwargs: subprocess.CompletedProcess(command, 0, stdout='{"target": "aws"}', stderr=""))
     assert verify.pulumi_json(["stack", "output", "--json"]) == {"target": "aws"}
@@ -1393,3 +1407,23 @@ def test_a_tool_without_keys_does_not_end_the_check_of_the_next_one():
     r = report()
     verify_identity.check(stack, r)
     assert [(x.subject, x.status) for x in r.results] == [("loki", "FAIL")] + [("tempo", "PASS")] * 10
+
+
+def test_owner_credentials_per_target(tmp_path, monkeypatch):
+    monkeypatch.setattr(verify, "pulumi_json", lambda args: pytest.fail("no Pulumi CLI call for this target"))
+    path = tmp_path / "outputs.json"
+    # AWS: the caller's own credentials, never a key pair from the stack config.
+    path.write_text(json.dumps({"target": "aws", "buckets": {"loki": {"name": "acme-loki", "region": "ap-northeast-2"}}}))
+    stack = verify.load_stack("staging", str(path))
+    assert stack.admin_keys is None and stack.tool_keys == {}
+    asked = []
+    monkeypatch.setattr(stack, "s3", lambda keys, anonymous=False: asked.append(keys) or "client")
+    r = report()
+    assert stack.owner_s3(r, "storage") == "client" and asked == [None] and r.results == []
+    # Local: the MinIO root only when both halves are there.
+    path.write_text(json.dumps({"target": "local", "buckets": {"loki": {"name": "loki", "region": "us-east-1"}}, "minioRootUser": "root"}))
+    local = verify.load_stack("local", str(path))
+    assert local.admin_keys is None
+    r = report()
+    assert local.owner_s3(r, "storage") is None and [x.status for x in r.results] == ["FAIL"]
+    assert verify.load_stack("local", str(path), ("tools",)).admin_keys is None

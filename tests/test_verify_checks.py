@@ -1427,3 +1427,14 @@ def test_owner_credentials_per_target(tmp_path, monkeypatch):
     r = report()
     assert local.owner_s3(r, "storage") is None and [x.status for x in r.results] == ["FAIL"]
     assert verify.load_stack("local", str(path), ("tools",)).admin_keys is None
+
+
+def test_the_command_needs_a_stack_and_says_what_it_does(capsys):
+    import tools.verify
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--only", "storage"])
+    assert exit_.value.code == 2 and "the following arguments are required: --stack" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--help"])
+    assert exit_.value.code == 0 and tools.verify.__doc__.splitlines()[0] in " ".join(capsys.readouterr().out.split())

@@ -947,8 +947,11 @@ def test_readiness_200_passes_another_status_fails_and_unreachable_is_skipped(mo
 
 def test_grafana_datasources_must_each_be_healthy(monkeypatch):
     stack = verify.Stack("prod", {"target": "hetzner", "buckets": {}, "urls": {"grafana": "http://g:3000"}, "grafanaAdminPassword": "pw"})
-    datasources = json.dumps([{"uid": "a", "name": "Loki", "type": "loki"}, {"uid": "b", "name": "Tempo", "type": "tempo"}]).encode()
+    datasources = json.dumps([{"uid": "a", "name": "Loki", "type": "loki"}, {"uid": "b", "name": "Tempo", "type": "tempo"},
+                              {"uid": "c", "name": "Thanos", "type": "prometheus"}, {"uid": "d", "name": "Alertmanager", "type": "alertmanager"}]).encode()
     web = Web({("GET", "http://g:3000/api/health"): (200, b"{}"), ("GET", "http://g:3000/api/datasources/uid/a/health"): (200, b'{"status": "OK"}'),
+               ("GET", "http://g:3000/api/datasources/uid/c/health"): (200, b'{"status": "ERROR", "message": "bad gateway"}'),
+               ("GET", "http://g:3000/api/datasources/uid/d/health"): (500, b'{"status": "OK"}'),
                ("GET", "http://g:3000/api/datasources/uid/b/health"): (400, b'{"status": "ERROR", "message": "connection refused"}'),
                ("GET", "http://g:3000/api/datasources"): (200, datasources)})
     monkeypatch.setattr(verify_tools, "http", web)
@@ -956,7 +959,8 @@ def test_grafana_datasources_must_each_be_healthy(monkeypatch):
     verify_tools.check(stack, r)
     grafana = [(x.status, x.detail) for x in r.results if x.subject == "grafana"]
     assert grafana == [("PASS", "ready: GET http://g:3000/api/health answered 200"), ("PASS", "datasources listed"),
-                       ("PASS", "datasource Loki (loki) healthy"), ("FAIL", "datasource Tempo (tempo) healthy: 400 connection refused")]
+                       ("PASS", "datasource Loki (loki) healthy"), ("FAIL", "datasource Tempo (tempo) healthy: 400 connection refused"),
+                       ("FAIL", "datasource Thanos (prometheus) healthy: 200 bad gateway"), ("FAIL", "datasource Alertmanager (alertmanager) healthy: 500 {\"status\": \"OK\"}")]
     assert web.calls[1][3]["Authorization"] == "Basic YWRtaW46cHc="  # admin:pw
     stack.outputs.pop("grafanaAdminPassword")
     r = report()
@@ -965,8 +969,9 @@ def test_grafana_datasources_must_each_be_healthy(monkeypatch):
 
 
 def local_tools(monkeypatch, answers) -> verify.Report:
-    stack = verify.Stack("local", {"target": "local", "buckets": {}, "urls": {"lokiPush": "http://127.0.0.1:3100/loki/api/v1/push",
-                                                                             "otlpHttp": "http://127.0.0.1:4318"}}, run_id="run1")
+    outputs = json.loads(json.dumps({"target": "local", "buckets": {}, "urls": {"lokiPush": "http://127.0.0.1:3100/loki/api/v1/push",
+                                                                              "otlpHttp": "http://127.0.0.1:4318"}}))
+    stack = verify.Stack("local", outputs, run_id="run1")
     monkeypatch.setattr(verify_tools, "http", Web(answers))
     monkeypatch.setattr(verify_tools, "wait_for", lambda report, what, poll, timeout, interval=2.0: poll())
     monkeypatch.setattr(verify_tools, "_objects_appear", lambda stack, r, tool, since: r.passed("tools", tool, "objects written"))
@@ -993,9 +998,50 @@ def test_the_local_round_trips_pass_only_when_each_step_answers_as_expected(monk
         (("POST", "http://127.0.0.1:4318/v1/traces"), (503, b""), "tempo"),
         (("GET", f"{t}/api/traces/"), (404, b""), "tempo"),
         (("GET", f"{t}/flush"), (500, b""), "tempo"),
+        # Loki answers a push with 204: a 200 comes from something else (a proxy's page).
+        (("POST", "http://127.0.0.1:3100/loki/api/v1/push"), (200, b"<html>"), "loki"),
+        (("GET", "http://127.0.0.1:3100/loki/api/v1/query_range"), (500, b"obs-verify run1"), "loki"),
     ]:
         r = local_tools(monkeypatch, {**good, step: answer})
         assert [x.subject for x in r.results if x.status == "FAIL"] == [subject], (step, outcomes(r))
+    # Either success status of a flush passes.
+    r = local_tools(monkeypatch, {**good, ("POST", "http://127.0.0.1:3100/flush"): (200, b""), ("GET", f"{t}/flush"): (200, b"")})
+    assert "FAIL" not in {x.status for x in r.results}
+
+
+def test_the_test_data_is_what_loki_and_otlp_accept(monkeypatch):
+    """The pushed line is inside the queried window, and the span has OTLP's id sizes (16-byte trace
+    id, 8-byte span id, hex in OTLP/JSON) and ends after it starts."""
+    import urllib.parse
+
+    from components.core.renderers import tempo
+
+    t = f"http://127.0.0.1:{tempo.HTTP_PORT}"
+    sent = {}
+
+    def push(url, body):
+        sent["loki"] = json.loads(body)
+        return (204, b"")
+
+    def query(url, body):
+        sent["query"] = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+        return (200, b"obs-verify run1")
+
+    def otlp(url, body):
+        sent["otlp"] = json.loads(body)
+        return (200, b"{}")
+
+    local_tools(monkeypatch, {("GET", "http://127.0.0.1:3100/ready"): (200, b""), ("GET", f"{t}/ready"): (200, b""),
+                              ("POST", "http://127.0.0.1:3100/loki/api/v1/push"): push, ("GET", "http://127.0.0.1:3100/loki/api/v1/query_range"): query,
+                              ("POST", "http://127.0.0.1:3100/flush"): (204, b""), ("POST", "http://127.0.0.1:4318/v1/traces"): otlp,
+                              ("GET", f"{t}/api/traces/"): (200, b"{}"), ("GET", f"{t}/flush"): (204, b"")})
+    ((stamp, line),) = sent["loki"]["streams"][0]["values"]
+    assert line == "obs-verify run1" and sent["query"]["query"] == '{job="obs-verify"} |= "obs-verify run1"'
+    start, end = int(sent["query"]["start"]), int(sent["query"]["end"])
+    assert start < int(stamp) < end and end - start <= 10 * 60 * 10**9
+    (span,) = sent["otlp"]["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    assert len(bytes.fromhex(span["traceId"])) == 16 and len(bytes.fromhex(span["spanId"])) == 8
+    assert 0 < int(span["endTimeUnixNano"]) - int(span["startTimeUnixNano"]) < 10**9
 
 
 # ---------------------------------------------------------------- the stack: where to connect, with which keys
@@ -1438,3 +1484,11 @@ def test_the_command_needs_a_stack_and_says_what_it_does(capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main(["--help"])
     assert exit_.value.code == 0 and tools.verify.__doc__.splitlines()[0] in " ".join(capsys.readouterr().out.split())
+
+
+def test_grafana_refusing_the_datasource_list_fails(monkeypatch):
+    stack = verify.Stack("prod", {"target": "hetzner", "buckets": {}, "urls": {"grafana": "http://g:3000"}, "grafanaAdminPassword": "pw"})
+    monkeypatch.setattr(verify_tools, "http", Web({("GET", "http://g:3000/api/health"): (200, b"{}"), ("GET", "http://g:3000/api/datasources"): (500, b"")}))
+    r = report()
+    verify_tools.check(stack, r)
+    assert ("FAIL", "datasources listed: GET /api/datasources answered 500") in outcomes(r)

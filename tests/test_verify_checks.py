@@ -1492,3 +1492,48 @@ def test_grafana_refusing_the_datasource_list_fails(monkeypatch):
     r = report()
     verify_tools.check(stack, r)
     assert ("FAIL", "datasources listed: GET /api/datasources answered 500") in outcomes(r)
+
+
+def objects_appear(objects: dict[str, tuple[Any, bytes]], tool: str = "tempo", list_answer: Any = None) -> verify.Result:
+    """_objects_appear against a bucket of (LastModified, body) by key; a body of None cannot be read."""
+    from datetime import datetime, timezone
+
+    since = datetime(2026, 11, 28, 10, 26, 30, tzinfo=timezone.utc)
+
+    def get_object(Bucket, Key):
+        if objects[Key][1] is None:
+            raise DENIED
+        return {"Body": io.BytesIO(objects[Key][1])}
+
+    listing = list_answer if list_answer is not None else {"Contents": [{"Key": k, "LastModified": since + m} for k, (m, _) in objects.items()]}
+    client = FakeS3(list_objects_v2=listing, get_object=get_object)
+    stack = verify.Stack("local", {"target": "local", "buckets": {tool: {"name": tool, "prefix": "", "region": "us-east-1"}}})
+    stack.s3 = lambda keys: client  # type: ignore[method-assign]
+    r = report()
+    import unittest.mock
+
+    with unittest.mock.patch.object(verify_tools, "wait_for", lambda report, what, poll, timeout, interval=2.0: poll()):
+        verify_tools._objects_appear(stack, r, tool, since)
+    return r.results[-1]
+
+
+def test_only_objects_written_since_the_push_count_and_unreadable_ones_do_not():
+    from datetime import timedelta
+
+    block = "single-tenant/1adb8574-b0a8-4b62-9477-c280a3b963e2/meta.json"
+    flushed = json.dumps({"compactionLevel": 0}).encode()
+    assert objects_appear({block: (timedelta(0), flushed)}).status == "PASS"  # written the second the run started
+    assert objects_appear({block: (timedelta(seconds=-1), flushed)}).status == "FAIL"  # older than the run
+    assert objects_appear({block: (timedelta(seconds=5), None)}).status == "FAIL"  # its meta.json cannot be read
+    assert objects_appear({}, list_answer=DENIED).detail.endswith("none within 120s")
+
+
+def test_a_datasource_whose_health_is_unknown_is_not_healthy(monkeypatch):
+    stack = verify.Stack("prod", {"target": "hetzner", "buckets": {}, "urls": {"grafana": "http://g:3000"}, "grafanaAdminPassword": "pw"})
+    monkeypatch.setattr(verify_tools, "http", Web({
+        ("GET", "http://g:3000/api/health"): (200, b"{}"),
+        ("GET", "http://g:3000/api/datasources/uid/a/health"): (200, b'{"status": "UNKNOWN", "message": "no health check"}'),
+        ("GET", "http://g:3000/api/datasources"): (200, json.dumps([{"uid": "a", "name": "Loki", "type": "loki"}]).encode())}))
+    r = report()
+    verify_tools.check(stack, r)
+    assert ("FAIL", "datasource Loki (loki) healthy: 200 no health check") in outcomes(r)

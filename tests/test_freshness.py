@@ -22,6 +22,8 @@ from tools.verify import freshness as verify_freshness
 @pytest.mark.parametrize("url", [
     "https://acme-loki.s3.ap-northeast-2.amazonaws.com/?delimiter=%2F&list-type=2&prefix=index%2F",
     "http://minio:9000/loki/?continuation-token=a%2Bb%3D&list-type=2&prefix=index%2Findex_20000%2Ffake%2F",
+    # Thanos without a prefix lists from the top: an empty value is still signed.
+    "http://minio:9000/thanos/?delimiter=%2F&list-type=2&prefix=",
     "https://fsn1.your-objectstorage.com/acme-prod-tempo/traces/single-tenant/index.json.gz",
     "https://acme-thanos.s3.us-east-1.amazonaws.com/metrics/01ARYZ6S41TSV4RRFFQ69G5FAV/meta.json",
 ])
@@ -381,9 +383,22 @@ def test_thanos_skips_blocks_still_uploading_and_looks_at_the_newest_fifty_only(
     assert bf.thanos_newest(FakeBucket({k: v for k, v in objects.items() if k.startswith(tuple(blocks[:5]))}), "") == {"": bf.ulid_time(blocks[0])}
 
 
-def test_an_unknown_tool_is_refused():
-    with pytest.raises(ValueError, match="unknown tool 'mimir'"):
-        bf.newest_uploads("mimir", FakeBucket({}), "", [])
+def test_each_tool_reads_its_own_layout_and_an_unknown_tool_is_refused():
+    index = gzip.compress(json.dumps({"meta": [{"blockID": "a", "endTime": "2026-08-01T11:55:30Z"}]}).encode())
+    bucket = FakeBucket({"index/index_20001/fake/1.tsdb.gz": (5000.0, b""), "single-tenant/index.json.gz": (0.0, index),
+                         "01ARYZ6S41TSV4RRFFQ69G5FAV/meta.json": (0.0, json.dumps({"thanos": {"source": "sidecar"}}).encode())})
+    # Tool names as the probe's config file gives them.
+    loki, tempo, thanos = json.loads('["loki", "tempo", "thanos"]')
+    assert bf.newest_uploads(loki, bucket, "", ["fake"]) == {"fake": 5000.0}
+    assert bf.newest_uploads(tempo, bucket, "", ["single-tenant"]) == {"single-tenant": bf._parse_time("2026-08-01T11:55:30Z")}
+    assert bf.newest_uploads(thanos, bucket, "", []) == {"": bf.ulid_time("01ARYZ6S41TSV4RRFFQ69G5FAV")}
+    for unknown in ("mimir", "zipkin"):
+        with pytest.raises(ValueError, match=f"unknown tool '{unknown}'"):
+            bf.newest_uploads(unknown, FakeBucket({}), "", [])
+
+
+def test_a_bucket_is_reached_over_https_by_its_virtual_host_unless_told_otherwise():
+    assert bf.S3("acme-loki", "eu-central-1", bf.CredentialSource("eu-central-1", {})).base == "https://acme-loki.s3.eu-central-1.amazonaws.com"
 
 
 def test_metrics_before_the_first_probe_have_no_success_line():

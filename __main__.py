@@ -69,7 +69,7 @@ pulumi.export(
             **({"roleArns": identity.credentials.role_arns} if identity.credentials.role_arns else {}),
             **({"minioUser": identity.credentials.user} if identity.credentials.user is not None else {}),
             "serviceAccounts": {g.service_account: list(g.actions) for g in identity.grants},
-            **({"cluster": cfg.aws.cluster_name, "namespace": cfg.aws.namespace} if identity.credentials.role_arns and cfg.aws else {}),
+            **({"cluster": cfg.aws.cluster_name, "namespace": cfg.aws.namespace} if identity.credentials.role_arns and cfg.aws and cfg.aws.platform == "eks" else {}),
             **({"note": "Hetzner has no IAM: the project's key pair reaches every bucket of the project"} if identity.kind == "hetzner-key-pair" else {}),
         }
         for tool, identity in identities.items()

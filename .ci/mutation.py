@@ -75,16 +75,21 @@ TESTS: dict[str, list[str] | None] = {
     "components/core/lifecycle.py": ["tests/test_lifecycle.py", "tests/test_storage.py"],
     "components/core/storage.py": ["tests/test_storage.py", "tests/test_lifecycle.py", "tests/test_eks.py"],
     **{module: _RENDERED for module in RENDERERS},
-    "components/core/versions.py": ["tests/test_versions.py", "tests/test_config.py", "tests/test_images.py", "tests/test_charts.py"],
+    "components/core/versions.py": ["tests/test_versions.py", "tests/test_config.py", "tests/test_images.py", "tests/test_charts.py",
+                                    "tests/test_chart_facts.py"],
+    "components/core/sizing.py": ["tests/test_sizing.py", "tests/test_eks.py"],
     "components/core/identity.py": ["tests/test_identity.py", "tests/test_policies.py"],
     "components/containers/workloads.py": [*_RENDERED, "tests/test_identity.py"],
     "components/targets.py": ["tests/test_storage.py", "tests/test_identity.py", *_PLATFORM],
     "components/docker/minio.py": ["tests/test_docker.py", "tests/test_storage.py"],
     "components/docker/local.py": ["tests/test_docker.py", "tests/test_images.py"],
     "components/docker/swarm.py": ["tests/test_docker.py", "tests/test_images.py"],
-    **{f"components/eks/{name}.py": ["tests/test_eks.py", "tests/test_charts.py", "tests/test_images.py"]
+    **{f"components/eks/{name}.py": ["tests/test_eks.py", "tests/test_charts.py", "tests/test_chart_facts.py", "tests/test_eks_rollout.py",
+                                     "tests/test_eks_order.py", "tests/test_sizing.py", "tests/test_images.py"]
        for name in ("platform", "base", "loki", "prometheus", "tempo", "thanos")},
     "components/core/thanos_topology.py": ["tests/test_multicluster.py"],
+    **{f"components/ec2/{name}.py": ["tests/test_ec2.py", "tests/test_policies.py"]
+       for name in ("platform", "topology", "network", "fleet", "identity", "userdata", "database", "agent")},
     # The alert tests need promtool (export OBS_PROMETHEUS_BIN_DIR="$(.ci/install-prometheus)" first)
     # and take about a minute a run: mutating alerts.py takes hours.
     "components/core/renderers/alerts.py": ["tests/test_alerts.py", "tests/test_monitoring.py"],
@@ -98,6 +103,7 @@ TESTS: dict[str, list[str] | None] = {
     "policies/__main__.py": ["tests/test_policies.py"],
     "tools/engine.py": ["tests/test_engine.py", "tests/test_plan.py", "tests/test_identity.py"],
     "tools/plan.py": ["tests/test_plan.py", "tests/test_policies.py"],
+    "tools/config_reference.py": ["tests/test_config_reference.py"],
     **{f"tools/cost/{name}.py": ["tests/test_cost.py", "tests/test_cost_model.py"]
        for name in ("facts", "prices", "topology", "patterns", "usage", "pricing", "timeline", "measure", "report", "cli")},
     # Entry points that only call cli.main: nothing to mutate.
@@ -108,12 +114,21 @@ TESTS: dict[str, list[str] | None] = {
     # tests/integration/, which a mutation run does not start).
     **{f"tools/verify/{name}.py": ["tests/test_verify_checks.py"] for name in ("cli", "common", "identity", "storage", "tools")},
     "tools/verify/freshness.py": ["tests/test_verify_checks.py", "tests/test_freshness.py"],
+    # The EC2 fleets check calls AWS only (tests/integration/).
+    "tools/verify/fleets.py": None,
 }
 
 
 def all_modules() -> list[str]:
-    found = sorted(str(p.relative_to(ROOT)) for d in ("components", "policies", "probes", "tools") for p in (ROOT / d).rglob("*.py"))
-    return [m for m in found if not m.endswith("__init__.py") or m in RENDERERS]
+    """The project's own modules. Virtualenvs are not: `make policy-pack` puts one with some 1,400
+    installed files into policies/.venv, so hidden directories and any directory holding a
+    pyvenv.cfg are skipped."""
+    found = []
+    for top in ("components", "policies", "probes", "tools"):
+        for directory, subdirs, files in os.walk(ROOT / top):
+            subdirs[:] = sorted(d for d in subdirs if not d.startswith(".") and not (Path(directory, d) / "pyvenv.cfg").exists())
+            found += [str(Path(directory, f).relative_to(ROOT)) for f in files if f.endswith(".py")]
+    return [m for m in sorted(found) if not m.endswith("__init__.py") or m in RENDERERS]
 
 
 def test_command(module: str, slow: bool = False) -> str:

@@ -51,6 +51,8 @@ class Target:
 
 
 def build(cfg: StackConfig, hub: Optional[Hub] = None) -> Target:
+    if cfg.target is TargetName.AWS and cfg.aws.platform == "ec2":
+        return _aws_ec2(cfg)
     return {TargetName.LOCAL: _local, TargetName.AWS: _aws, TargetName.HETZNER: _hetzner}[cfg.target](cfg, hub)
 
 
@@ -144,6 +146,27 @@ def _aws(cfg: StackConfig, hub: Optional[Hub]) -> Target:
         aws_provider=provider,
         cluster=cluster,
         hub_identity=hub_identity,
+    )
+
+
+def _aws_ec2(cfg: StackConfig) -> Target:
+    """S3 buckets and the tools on EC2 fleets of this stack's own (no Kubernetes); always a
+    Thanos hub (config refuses a spoke on ec2)."""
+    import pulumi_aws as aws
+
+    from components.core.storage import AwsS3Backend
+    from components.ec2.identity import InstanceRoles
+    from components.ec2.platform import Ec2Platform
+
+    s = cfg.storage
+    provider = aws.Provider("aws", region=s.region)
+    roles = InstanceRoles(provider, pulumi.get_stack(), s.kms_key_arn)
+    return Target(
+        cfg.target,
+        AwsS3Backend(provider, s.region, s.endpoint, s.path_style, s.tls),
+        roles,
+        Ec2Platform(provider, pulumi.get_stack(), roles),
+        aws_provider=provider,
     )
 
 

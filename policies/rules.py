@@ -591,6 +591,8 @@ COMPACTOR_BUCKET_LABEL = "obs-storage.thanos-bucket"
 K8S_WORKLOADS = frozenset({"kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:DaemonSet"})
 DOCKER_CONTAINERS = frozenset({"docker:index/container:Container"})
 DOCKER_SERVICES = frozenset({"docker:index/service:Service"})
+# EC2 fleets: the group running a compactor carries the label as a tag (components/ec2/fleet.py).
+AWS_AUTOSCALING_GROUPS = frozenset({"aws:autoscaling/group:Group"})
 
 
 def runs_thanos_compact(words: Any) -> bool:
@@ -632,6 +634,10 @@ def compactors(resources: Iterable[PolicyResource]) -> Iterator[tuple[PolicyReso
         elif r.resource_type in DOCKER_CONTAINERS:
             if runs_thanos_compact(_as_list(props.get("entrypoints")) + _as_list(props.get("command"))):
                 yield r, _docker_label(props.get("labels")), 1
+        elif r.resource_type in AWS_AUTOSCALING_GROUPS:
+            tags = [t for t in _as_list(props.get("tags")) if isinstance(t, dict) and t.get("key") == COMPACTOR_BUCKET_LABEL]
+            if tags:
+                yield r, tags[0].get("value"), props.get("maxSize")
         elif r.resource_type in DOCKER_SERVICES:
             container = _at(props, "taskSpec", "containerSpec") or {}
             if runs_thanos_compact(_as_list(_at(container, "commands")) + _as_list(_at(container, "args"))):
@@ -667,6 +673,83 @@ def thanos_one_compactor_per_bucket(args: StackValidationArgs, report_violation:
             report_violation(
                 f"compacts bucket {bucket}, which this stack does not declare; only the stack that owns a bucket (the Thanos hub) "
                 "runs its one compactor. Remove it (a spoke only uploads).", r.urn)
+
+
+# ---------------------------------------------------------------- EC2 fleets (aws.platform ec2)
+AWS_LOAD_BALANCERS = frozenset({"aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer"})
+AWS_SECURITY_GROUPS = frozenset({"aws:ec2/securityGroup:SecurityGroup"})
+AWS_INGRESS_RULES = frozenset({"aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"})
+AWS_SECURITY_GROUP_RULES = frozenset({"aws:ec2/securityGroupRule:SecurityGroupRule"})
+AWS_LAUNCH_TEMPLATES = frozenset({"aws:ec2/launchTemplate:LaunchTemplate"})
+AWS_INSTANCES = frozenset({"aws:ec2/instance:Instance"})
+ANYWHERE = frozenset({"0.0.0.0/0", "::/0"})
+
+
+def load_balancer_internal(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type not in AWS_LOAD_BALANCERS:
+        return
+    internal = plain(args.props).get("internal")
+    if internal is UNKNOWN:
+        return
+    if internal is not True:
+        report_violation("the load balancer is internet-facing (internal is not true); the tools' listeners are for senders inside the network only.")
+
+
+def _open_cidrs(*values: Any) -> list[str]:
+    return [c for value in values for c in _as_list(value) if isinstance(c, str) and c in ANYWHERE]
+
+
+def no_open_ingress(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    props = plain(args.props)
+    found: list[tuple[str, str]] = []
+    if args.resource_type in AWS_SECURITY_GROUPS:
+        for i, rule in enumerate(_as_list(props.get("ingress"))):
+            if isinstance(rule, dict):
+                found += [(f"ingress[{i}]", c) for c in _open_cidrs(rule.get("cidrBlocks"), rule.get("ipv6CidrBlocks"))]
+    elif args.resource_type in AWS_INGRESS_RULES:
+        found += [("the rule", c) for c in _open_cidrs(props.get("cidrIpv4"), props.get("cidrIpv6"))]
+    elif args.resource_type in AWS_SECURITY_GROUP_RULES and props.get("type") == "ingress":
+        found += [("the rule", c) for c in _open_cidrs(props.get("cidrBlocks"), props.get("ipv6CidrBlocks"))]
+    for where, cidr in found:
+        report_violation(f"{where} admits {cidr}: every address. Admit the senders' networks or security groups (aws.ec2.senders).")
+
+
+def imdsv2_required(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type not in AWS_LAUNCH_TEMPLATES | AWS_INSTANCES:
+        return
+    options = plain(args.props).get("metadataOptions")
+    if options is UNKNOWN:
+        return
+    options = options if isinstance(options, dict) else {}
+    if options.get("httpEndpoint") == "disabled":
+        return  # no metadata service at all: nothing to steal credentials from
+    tokens = options.get("httpTokens")
+    if tokens is UNKNOWN:
+        return
+    if tokens != "required":
+        report_violation(f"metadataOptions.httpTokens is {tokens or 'unset (optional)'}; without \"required\" a request without an IMDSv2 token "
+                         "(the SSRF route) reads the instance role's credentials.")
+
+
+def launch_template_private_and_encrypted(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type not in AWS_LAUNCH_TEMPLATES:
+        return
+    props = plain(args.props)
+    for i, interface in enumerate(_as_list(props.get("networkInterfaces"))):
+        if isinstance(interface, dict) and str(interface.get("associatePublicIpAddress")).lower() == "true":
+            report_violation(f"networkInterfaces[{i}] gets a public address; fleet instances are private (reached through the internal load balancer).")
+    if props.get("blockDeviceMappings") is UNKNOWN:
+        return
+    mappings = [m for m in _as_list(props.get("blockDeviceMappings")) if isinstance(m, dict)]
+    if not mappings:
+        report_violation("no block device mapping: the root volume's encryption is left to the AMI and the account default. Map it encrypted.")
+    for i, mapping in enumerate(mappings):
+        ebs = mapping.get("ebs")
+        encrypted = ebs.get("encrypted") if isinstance(ebs, dict) else None
+        if ebs is UNKNOWN or encrypted is UNKNOWN:
+            continue
+        if str(encrypted).lower() != "true":
+            report_violation(f"blockDeviceMappings[{i}] ({mapping.get('deviceName', '?')}) is not encrypted.")
 
 
 # ---------------------------------------------------------------- exemptions
@@ -757,6 +840,11 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
     _resource("no-archive-storage-transition", "Observability data never moves to GLACIER or DEEP_ARCHIVE.", no_archive_storage_transition, MANDATORY),
     _resource("iam-least-privilege", "IAM policies for the tools allow no \"*\"/\"s3:*\" action and no \"*\" resource.", iam_least_privilege, MANDATORY),
     _resource("irsa-trust-restricts-sub-and-aud", "IRSA trust policies pin both the service account (sub) and the audience (aud).", irsa_trust_restricts_sub_and_aud, MANDATORY),
+    _resource("load-balancer-internal", "Load balancers are internal, never internet-facing.", load_balancer_internal, MANDATORY),
+    _resource("no-open-ingress", "No security group admits 0.0.0.0/0 or ::/0.", no_open_ingress, MANDATORY),
+    _resource("imdsv2-required", "Launch templates and instances require IMDSv2 tokens.", imdsv2_required, MANDATORY),
+    _resource("launch-template-private-and-encrypted", "Launch templates give no public address and encrypt every mapped volume.",
+              launch_template_private_and_encrypted, MANDATORY),
     _stack("thanos-one-compactor-per-bucket", "A Thanos compactor runs once, for a bucket its stack owns.", thanos_one_compactor_per_bucket, MANDATORY),
     StackValidationPolicy(
         name="policy-exemptions",

@@ -307,6 +307,11 @@ def test_every_alert_explains_itself():
             assert f"`{rule['alert']}`" in runbook, f"docs/operations.md, Alerts and what to do, lacks {rule['alert']}"
 
 
+def test_the_runbook_annotation_points_at_the_documented_section():
+    path, _, anchor = alerts.RUNBOOK.partition("#")
+    assert anchor in documents.anchors(documents.read(path))
+
+
 # ---------------------------------------------------------------- without promtool: metric names, thresholds, `for:`
 # Every metric an alert reads, as the pinned version exports it (name, and the file at the tag it
 # was read in). Histograms also export <name>_count, _sum and _bucket.

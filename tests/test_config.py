@@ -62,6 +62,56 @@ def test_thanos_expiration_counts_longest_resolution_and_delete_delay():
     loading.load("staging", aws_config(thanos={**fields, "expireAfterDays": 368}), set())
 
 
+# thanos-io/thanos v0.42.4 cmd/thanos/compact.go: with downsampling on, the compactor refuses to
+# start with raw retention under 40 hours or 5m retention under 10 days (0 = forever is accepted).
+@pytest.mark.parametrize("retention,key,least", [
+    ({"rawDays": 1}, "rawDays", 2),
+    ({"fiveMinuteDays": 9}, "fiveMinuteDays", 10),
+    ({"rawDays": 1, "fiveMinuteDays": 3}, "rawDays", 2),
+    ({"fiveMinuteDays": 3, "oneHourDays": 30}, "fiveMinuteDays", 10),
+])
+def test_thanos_retention_the_compactor_refuses_is_refused(retention, key, least):
+    err = error_of(aws_config(thanos={"bucket": "acme-thanos", "retention": retention}))
+    assert err.key == f"tools.thanos.retention.{key}" and err.value == retention[key]
+    assert "refuses to start" in err.problem and f"at least {least}, or to 0" in err.fix
+
+
+@pytest.mark.parametrize("retention", [
+    {"rawDays": 2, "fiveMinuteDays": 10, "oneHourDays": 10},
+    {"rawDays": 0, "fiveMinuteDays": 0, "oneHourDays": 0},
+    {"rawDays": 2, "fiveMinuteDays": 0, "oneHourDays": 1},
+])
+def test_thanos_retention_the_compactor_accepts(retention):
+    cfg = loading.load("staging", aws_config(thanos={"bucket": "acme-thanos", "retention": retention}), set())
+    assert cfg.tools.thanos.retention.model_dump(by_alias=True) == retention
+
+
+def _with_region(region: str) -> dict[str, str]:
+    raw = aws_config()
+    raw["obs-storage:storage"] = json.dumps({"region": region})
+    return raw
+
+
+@pytest.mark.parametrize("region,nearest", [("ap-norteast-2", "ap-northeast-2"), ("us-east1", "us-east-1"), ("mars-1", None)])
+def test_an_aws_region_botocore_does_not_know_is_refused(region, nearest):
+    err = error_of(_with_region(region))
+    assert err.key == "storage.region" and err.value == region
+    assert "is not a region where AWS offers S3 and EKS" in err.problem
+    assert err.fix == f"use {nearest} (the nearest name)" if nearest else "us-west-2" in err.fix and "ap-northeast-2" in err.fix
+
+
+@pytest.mark.parametrize("region", ["ap-northeast-2", "us-east-1", "us-gov-west-1", "cn-north-1"])
+def test_aws_regions_of_every_partition_are_accepted(region):
+    assert loading.load("staging", _with_region(region), set()).storage.region == region
+
+
+def test_a_region_without_one_of_the_services_names_that_service(monkeypatch):
+    regions = {"s3": frozenset({"xx-east-1", "xx-west-1"}), "eks": frozenset({"xx-west-1"})}
+    monkeypatch.setattr(config, "aws_regions", regions.__getitem__)
+    err = error_of(_with_region("xx-east-1"))
+    assert "offers EKS (" in err.problem and err.fix == "use xx-west-1 (the nearest name)"
+
+
 def test_thanos_expiration_refused_when_a_resolution_is_kept_forever():
     fields = {"bucket": "acme-thanos", "retention": {"rawDays": 30, "fiveMinuteDays": 90, "oneHourDays": 0}}
     err = error_of(aws_config(thanos={**fields, "expireAfterDays": 5000}))
@@ -248,12 +298,14 @@ COMMON_TOOL_FIELDS = ("enabled", "bucket", "prefix", "transitions", "expireAfter
 
 def test_pulumi_yaml_documents_every_config_key():
     text = (ROOT / "Pulumi.yaml").read_text()
-    documented = set(re.findall(r"^#\s+([a-zA-Z<>.]+)\s{2,}", text, re.M)) | set(re.findall(r"^  (\w+):$", text, re.M))
+    documented = set(re.findall(r"^#\s+([a-zA-Z0-9<>.]+)\s{2,}", text, re.M)) | set(re.findall(r"^  (\w+):$", text, re.M))
     expected = set(config.SECRET_KEYS)
     for key in _leaf_keys(config.StackConfig) - {"secrets"}:
         parts = key.split(".")
         if parts[0] == "tools" and parts[-1] in COMMON_TOOL_FIELDS:
             key = f"tools.<tool>.{parts[-1]}"
+        if parts[:3] == ["aws", "ec2", "fleets"]:
+            key = f"aws.ec2.fleets.<fleet>.{parts[-1]}"
         expected.add(key)
     missing = sorted(expected - documented)
     assert not missing, f"keys missing from Pulumi.yaml's reference block: {missing}"
@@ -811,7 +863,8 @@ def test_defaults_are_the_tools_own():
     assert thanos.served_hours() == 365 * 24 + 48 and thanos.mode == "sidecar" and thanos.receive_replication_factor == 3
     assert cfg.storage.noncurrent_version_days == 7 and cfg.storage.bucket_lifecycle is True
     assert (cfg.aws.identity, cfg.aws.oidc_provider, cfg.aws.namespace, cfg.aws.wal_volume) == ("irsa", "existing", "observability", "emptyDir")
-    assert (cfg.aws.prometheus_crds, cfg.aws.node_exporter, cfg.aws.thanos_compact_disk_gi) == ("install", False, 100)
+    # The compactor's scratch defaults to what fits half of EKS' default 20 GiB node root volume.
+    assert (cfg.aws.prometheus_crds, cfg.aws.node_exporter, cfg.aws.thanos_compact_gib()) == ("install", False, 10)
     assert cfg.name_prefix is None and cfg.tenants == ["fake"]
 
 
@@ -901,7 +954,7 @@ def test_type_errors_say_what_was_expected():
     err = error_of(aws_config(loki={"bucket": "acme-loki", "retentionDays": "a month"}))
     assert err.key == "tools.loki.retentionDays" and err.value == "a month"
     assert err.problem.startswith("is invalid: input should be a valid integer")
-    assert err.fix == "set a value of the documented type (see the configuration reference in README.md)"
+    assert err.fix == "set a value of the documented type (see docs/configuration-reference.md)"
 
 
 def test_an_unknown_key_is_named_before_other_problems():
@@ -956,10 +1009,10 @@ def test_a_wrong_type_is_not_mistaken_for_an_unknown_or_missing_key():
     err = error_of(with_storage(aws_config(), tls="maybe"))
     assert (err.key, err.value) == ("storage.tls", "maybe")
     assert err.problem == "is invalid: input should be a valid boolean, unable to interpret input"
-    assert err.fix == "set a value of the documented type (see the configuration reference in README.md)"
+    assert err.fix == "set a value of the documented type (see docs/configuration-reference.md)"
     # A list where a single value belongs is a type error too, not a mapping written as a list.
     err = error_of(with_storage(aws_config(), region=["ap-northeast-2"]))
-    assert err.fix == "set a value of the documented type (see the configuration reference in README.md)"
+    assert err.fix == "set a value of the documented type (see docs/configuration-reference.md)"
 
 
 def test_a_missing_nested_key_is_set_with_path():

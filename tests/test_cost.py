@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from components.core import config, loading
+from tests.conftest import tool_overrides
 from tools import engine
 from tools.cost import cli as cost_cli, facts, measure, patterns, prices, pricing, report, timeline, topology, usage
 
@@ -152,6 +153,46 @@ def test_loki_requests_of_a_replicated_stack_by_hand():
     assert loki["cost"]["requests"] == pytest.approx(3.61715 + 0.007008, abs=1e-5)
     # gp3: 10 GB/day x 10 days x 1.3 x 3 x 0.08 = 31.20
     assert loki["baseline"]["cost"] == pytest.approx(31.20)
+
+
+# Loki v3.7.6 pkg/compactor/config.go Validate: with retention on, apply_retention_interval 0 (the
+# default) becomes the compaction interval, and when equal to it min(10m, half of it) more.
+@pytest.mark.parametrize("compactor,interval", [
+    ({"retention_enabled": True, "compaction_interval": "10m"}, 900),
+    ({"retention_enabled": True}, 900),
+    ({"retention_enabled": True, "compaction_interval": "4m"}, 360),
+    ({"retention_enabled": True, "compaction_interval": "30m"}, 2400),
+    ({"retention_enabled": True, "compaction_interval": "10m", "apply_retention_interval": "1h"}, 3600),
+    ({"retention_enabled": True, "compaction_interval": "10m", "apply_retention_interval": "10m"}, 900),
+    ({"retention_enabled": False, "compaction_interval": "10m"}, None),
+    ({}, None),
+])
+def test_loki_retention_interval_as_loki_resolves_it(compactor, interval):
+    assert topology.loki_retention_interval(compactor) == interval
+
+
+@pytest.mark.parametrize("stack", ["local", "prod", "staging"])
+def test_rendered_loki_applies_retention_every_15_minutes(stack):
+    cfg = stack_cfg(stack)
+    assert topology.stack_topology(stack, cfg).loki.retention_interval_s == 900
+
+
+def test_loki_retention_runs_list_every_table_by_hand():
+    # A day of 96 retention runs (every 15 min), each listing the tables and then each of 11: 1,152
+    # LISTs on top of the 144 compaction runs' 1,728; none without retention.
+    on = patterns.loki_pattern(GIB, 86_400, topology.LokiTopology(retention_interval_s=900), A, streams=20, tenants=1, tables=11)
+    off = patterns.loki_pattern(GIB, 86_400, topology.LokiTopology(), A, streams=20, tenants=1, tables=11)
+    assert (on.retention_lists, on.compactor_lists) == (pytest.approx(1_152), pytest.approx(1_728))
+    assert off.retention_lists == 0 and off.compactor_lists == on.compactor_lists
+
+
+def test_tempo_builders_read_each_new_blocks_nocompact_flag_and_meta_by_hand():
+    # One ingester cuts a block every 30 min: 48 a day, 2 per 1h window, compacted into 1 (24 a day).
+    # The index builder GETs nocompact.flg and meta.json of each of those 72 new blocks (144), and
+    # meta.compacted.json of each of the 48 compacted inputs: 192 GETs; no reader, no tenant index GET.
+    p = patterns.tempo_pattern(GIB, 86_400, topology.TempoTopology(builders=1, readers=0), A, tenants=1)
+    assert (p.blocks, p.compactions) == (pytest.approx(48), pytest.approx(24))
+    assert p.poll_gets == pytest.approx(192)
 
 
 def test_replicated_chunk_overwrites_stay_as_noncurrent_versions():
@@ -356,7 +397,7 @@ def test_calibration_loki_full_chunk_size(measured_topology):
 
 def test_calibration_loki_lists_a_day(measured_topology):
     p = loki_run(measured_topology, days=1)
-    assert close(p.compactor_lists + p.reader_lists, CAL["loki"]["measured"]["lists_per_day"])
+    assert close(p.compactor_lists + p.retention_lists + p.reader_lists, CAL["loki"]["measured"]["lists_per_day"])
 
 
 @pytest.mark.parametrize("tenants", [1, 3])
@@ -827,3 +868,37 @@ def test_documented_staging_example_is_what_the_report_prints(capsys):
         "docs/cost.md's example under '## Example: the staging stack' is not what the report prints now: "
         "run `make cost STACK=staging` (= .venv/bin/python -m tools.cost --stack staging), paste its output "
         "into that block and redo the arithmetic written under it")
+
+
+# ---------------------------------------------------------------- stacks that own no bucket, and several stacks
+def test_a_spoke_without_buckets_says_where_its_data_is_priced(capsys):
+    assert cost_cli.main(["--stack", "staging-batch"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "Storage cost of stack staging-batch (target aws, region ap-northeast-2): it owns no bucket, so there is nothing to price here",
+        "thanos: this stack is a spoke; its metrics are stored and costed in the bucket of its hub organization/obs-storage/staging "
+        "(its --spoke-metrics)",
+        "thanos: priced in the hub's report: `make cost STACK=staging` (this cluster's samples/s: --spoke-metrics staging-batch=N)",
+        "loki, tempo: disabled in this stack"]
+    assert cost_cli.main(["--stack", "staging-batch", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["tools"] == {} and data["priced_with"] == "organization/obs-storage/staging"
+    assert "None" not in json.dumps(data) and "total" not in data
+
+
+def test_a_stack_without_tempo_shows_no_tempo_rules_rather_than_none(capsys):
+    overrides = {"obs-storage:tools": {**tool_overrides("staging")["obs-storage:tools"], "tempo": {"enabled": False}}}
+    raw, secret = engine.stack_config("staging", overrides)
+    cfg = loading.load("staging", raw, set(secret))
+    r = report.report("staging", cfg, facts.DEFAULT_INGEST["staging"], "test", prices.load_prices("aws-ap-northeast-2"),
+                      prices.assumptions(), 1.3, 3, topology.stack_topology("staging", cfg))
+    rows = [line for line in report.as_text(r).splitlines() if line.strip().startswith(("1 ", "10 ", "100 ", "1000 "))]
+    assert len(rows) == 4 and all(row.split()[2] == "-" for row in rows) and "None" not in report.as_text(r)
+
+
+def test_several_stacks_print_one_json_list(capsys):
+    assert cost_cli.main(["--stack", "local", "--stack", "local-spoke", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [r["stack"] for r in data] == ["local", "local-spoke"] and set(data[0]["tools"]) == {"loki", "tempo", "thanos"}
+    assert cost_cli.main(["--stack", "local-spoke", "--stack", "local"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("== local-spoke\nStorage cost of stack local-spoke") and "\n== local\nStorage cost of stack local (" in out

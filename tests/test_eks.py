@@ -6,6 +6,7 @@ Chart facts the assertions rely on were read at the pinned chart tags (see compo
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import yaml
@@ -282,8 +283,13 @@ def test_zone_by_zone_rollouts_are_real(plan):
 def test_prometheus_has_no_zone_bound_volume(plan):
     result = plan("staging")
     spec = chart(result, "kps").inputs["values"]["prometheus"]["prometheusSpec"]
-    assert list(spec["storageSpec"]) == ["emptyDir"] and spec["storageSpec"]["emptyDir"]["sizeLimit"] == "20Gi"
-    assert spec["retentionSize"] == "16GB" and spec["retention"] == "12h"
+    # Prometheus docs/storage.md: retention x samples/s x 2 bytes, here 12 h plus the 3-hour head at
+    # staging's 30,000 samples/s, with a fifth of headroom: 3.6 GiB, so 4 GiB; pruned at 80%.
+    disk = math.ceil(30_000 * (12 + 3) * 3600 * 2 * 1.2 / 2**30)
+    assert disk == 4
+    assert list(spec["storageSpec"]) == ["emptyDir"] and spec["storageSpec"]["emptyDir"]["sizeLimit"] == f"{disk}Gi"
+    assert spec["resources"]["requests"]["ephemeral-storage"] == f"{disk}Gi"
+    assert spec["retentionSize"] == f"{int(disk * 1024 * 0.8)}MB" and spec["retention"] == "12h"
     # Two replicas never share a zone.
     (constraint,) = spec["topologySpreadConstraints"]
     assert (constraint["topologyKey"], constraint["whenUnsatisfiable"]) == ("topology.kubernetes.io/zone", "DoNotSchedule")
@@ -313,13 +319,31 @@ def test_thanos_compactor_scratch_is_bounded(plan, plan_with):
     def scratch(result):
         pod = k8s(result, "kubernetes:apps/v1:Deployment", "thanos-compact").inputs["spec"]["template"]["spec"]
         (data,) = [v for v in pod["volumes"] if v["name"] == "data"]
-        return data["emptyDir"].get("sizeLimit"), pod["containers"][0].get("resources", {})
+        return data, pod["containers"][0]["resources"]
 
-    limit, resources = scratch(plan("staging"))
-    assert limit == "100Gi"
-    assert resources == {"requests": {"ephemeral-storage": "100Gi"}, "limits": {"ephemeral-storage": "100Gi"}}
-    limit, _ = scratch(plan_with("staging", {"obs-storage:aws": {"clusterName": "staging-eks", "thanosCompactDiskGi": 40}}))
-    assert limit == "40Gi"
+    # Staging names a StorageClass: a volume of its own, sized for the worst case of Thanos'
+    # compact.md (twice 14 days of one Prometheus' blocks at 30,000 samples/s x 2 bytes: 135.2 GiB).
+    data, resources = scratch(plan("staging"))
+    template = data["ephemeral"]["volumeClaimTemplate"]["spec"]
+    assert template["storageClassName"] == "gp3" and template["resources"]["requests"]["storage"] == "136Gi"
+    assert "ephemeral-storage" not in resources["requests"]
+    # Without one, an emptyDir of what fits a 20 GiB node root volume, requested from the node.
+    aws = {"clusterName": "staging-eks"}
+    data, resources = scratch(plan_with("staging", {"obs-storage:aws": aws}))
+    assert data["emptyDir"] == {"sizeLimit": "10Gi"}
+    assert resources["requests"]["ephemeral-storage"] == resources["limits"]["ephemeral-storage"] == "10Gi"
+
+
+def test_thanos_compactor_disk_that_no_node_root_volume_holds_is_refused():
+    import pytest
+
+    from components.core.config import ConfigError
+    from tests.test_renderers import stack_cfg
+
+    with pytest.raises(ConfigError, match=r"^stack 'staging': obs-storage:aws\.thanosCompactDiskGi = 40 does not fit .*Fix: set aws\.thanosCompactStorageClass"):
+        stack_cfg("staging", {"obs-storage:aws": {"clusterName": "staging-eks", "thanosCompactDiskGi": 40}})
+    cfg = stack_cfg("staging", {"obs-storage:aws": {"clusterName": "staging-eks", "thanosCompactDiskGi": 40, "thanosCompactStorageClass": "gp3"}})
+    assert cfg.aws.thanos_compact_gib() == 40
 
 
 def test_thanos_compactor_disk_below_minimum_is_refused():

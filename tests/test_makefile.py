@@ -6,6 +6,7 @@ user's passphrase when one is exported, and the documented offline commands work
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -19,6 +20,7 @@ import pytest
 import yaml
 
 from tests import documents
+from tools import engine
 
 ROOT = Path(__file__).resolve().parent.parent
 # README.md and every document in docs/: a command is tested wherever it is written.
@@ -223,6 +225,19 @@ def test_the_workflows_point_at_a_heading_that_exists():
     assert "## First-time set-up of staging and prod\n" in documents.read("docs/deploying.md")
 
 
+def test_pull_requests_plan_every_stack_file_offline(tmp_path):
+    # The step's own script, in a folder with three stack files and a .venv python that records its stacks.
+    for stack in ("alpha", "beta-spoke", "gamma"):
+        (tmp_path / f"Pulumi.{stack}.yaml").write_text("config: {}\n")
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    fake_bin(tmp_path / ".venv" / "bin", "python", f'echo "$4" >> {tmp_path}/planned; echo \'{{"violations": []}}\'')
+    script = step("pull-request.yml", "offline", "plans")["run"]
+    proc = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "planned").read_text().split() == ["alpha", "beta-spoke", "gamma"]
+    assert sorted(p.name for p in (tmp_path / "plans").iterdir()) == ["alpha.json", "beta-spoke.json", "gamma.json"]
+
+
 def test_local_preview_creates_its_state_folder_before_pulumi_logs_in():
     steps = yaml.safe_load((WORKFLOWS / "pull-request.yml").read_text())["jobs"]["preview"]["steps"]
     mkdir = next(i for i, s in enumerate(steps) if 'mkdir -p "$RUNNER_TEMP/pulumi-state"' in s.get("run", ""))
@@ -255,3 +270,88 @@ def test_make_mutation_maps_every_module_to_tests_that_exist():
         assert mutation.TESTS[module], module
         escaped = module.replace("_", "\\_")  # Markdown: components/core/renderers/\_\_init\_\_.py
         assert f"| {escaped} |" in testing, module
+
+
+def test_make_mutation_leaves_virtualenvs_out(tmp_path, monkeypatch):
+    # `make policy-pack` creates policies/.venv; a virtualenv under any other name has a pyvenv.cfg.
+    mutation = mutation_script()
+    for name in ("components/core/a.py", "policies/rules.py", "policies/.venv/lib/python3.11/site-packages/six.py",
+                 "tools/env/pyvenv.cfg", "tools/env/lib/site.py", "tools/cost/usage.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    monkeypatch.setattr(mutation, "ROOT", tmp_path)
+    assert mutation.all_modules() == ["components/core/a.py", "policies/rules.py", "tools/cost/usage.py"]
+
+
+def test_up_names_everything_missing_at_once(tmp_path):
+    # Neither Pulumi nor Docker on PATH: both messages, each naming the command to run again.
+    proc = make("up", str(tmp_path))
+    assert proc.returncode != 0
+    assert proc.stdout.splitlines() == [
+        "error: the Pulumi CLI is not installed. Install it (https://www.pulumi.com/docs/iac/download-install/) and run 'make up' again.",
+        "error: the docker command is not installed. Install Docker Engine or Docker Desktop and run 'make up' again."]
+
+
+@pytest.mark.parametrize("target", ["down", "verify"])
+def test_other_commands_without_pulumi_say_to_run_themselves_again(tmp_path, target):
+    proc = make(target, str(tmp_path))
+    assert proc.returncode != 0
+    assert proc.stdout.splitlines() == [
+        f"error: the Pulumi CLI is not installed. Install it (https://www.pulumi.com/docs/iac/download-install/) and run 'make {target}' again."]
+
+
+def test_readme_shows_the_messages_make_up_prints(tmp_path):
+    block = documents.block_after(documents.read("README.md"), "Without them it stops before doing anything")
+    fake_bin(tmp_path, "docker", "echo 'Cannot connect to the Docker daemon' >&2; exit 1")
+    assert make("up", str(tmp_path)).stdout == block
+
+
+# ---------------------------------------------------------------- make test and promtool
+def make_test_in_copy(tmp_path: Path, installer: str, **env: str) -> subprocess.CompletedProcess:
+    """`make test` in a copy of the Makefile whose .venv python prints the promtool directory it
+    is given, and whose .ci/install-prometheus is `installer`."""
+    for name in ("Makefile", "requirements.txt", "requirements-dev.txt"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    (tmp_path / ".ci").mkdir()
+    fake_bin(tmp_path / ".ci", "install-prometheus", installer)
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    fake_bin(tmp_path / ".venv" / "bin", "python", 'echo "promtool dir: [$OBS_PROMETHEUS_BIN_DIR] args: $*"')
+    installed = tmp_path / ".venv" / ".installed"
+    installed.write_text("")
+    os.utime(installed, (2**31, 2**31))  # newer than the requirements: nothing to install
+    clean = {k: v for k, v in os.environ.items() if k != "OBS_PROMETHEUS_BIN_DIR"}
+    return subprocess.run([shutil.which("make"), "-s", "test"], cwd=tmp_path, env={**clean, **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_make_test_installs_promtool_for_the_alert_tests(tmp_path):
+    proc = make_test_in_copy(tmp_path, f"touch {tmp_path}/installer-ran; echo /cache/prometheus/usr/bin")
+    assert proc.returncode == 0, proc.stderr
+    assert "promtool dir: [/cache/prometheus/usr/bin] args: -m pytest -q -n 2" in proc.stdout
+    assert (tmp_path / "installer-ran").exists()
+
+
+def test_make_test_keeps_a_promtool_directory_already_given(tmp_path):
+    proc = make_test_in_copy(tmp_path, f"touch {tmp_path}/installer-ran; echo /elsewhere", OBS_PROMETHEUS_BIN_DIR="/mine/bin")
+    assert proc.returncode == 0 and "promtool dir: [/mine/bin]" in proc.stdout
+    assert not (tmp_path / "installer-ran").exists()
+
+
+def test_make_test_without_apt_runs_the_suite_and_says_why_promtool_is_missing(tmp_path):
+    proc = make_test_in_copy(tmp_path, "echo 'error: no Debian archive' >&2; exit 1")
+    assert proc.returncode == 0 and "promtool dir: [] args: -m pytest -q -n 2" in proc.stdout
+    assert "the alert-rule tests will be skipped" in proc.stderr
+
+
+def test_make_plan_and_cost_cover_every_stack_file():
+    # Spokes included: every Pulumi.<stack>.yaml is a stack someone deploys.
+    for target, tool in (("plan", "tools.plan"), ("cost", "tools.cost")):
+        proc = run_make("-n", target)
+        (command,) = [line for line in proc.stdout.splitlines() if f"-m {tool}" in line]
+        assert re.findall(r"--stack (\S+)", command) == engine.available_stacks(), command
+
+
+def test_make_plan_of_several_stacks_as_json_is_one_json_document():
+    proc = run_make("plan", "STACKS=local-spoke prod", "ARGS=--json")
+    assert proc.returncode == 0, proc.stderr
+    assert [p["stack"] for p in json.loads(proc.stdout)] == ["local-spoke", "prod"]

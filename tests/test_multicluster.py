@@ -677,3 +677,55 @@ def test_eks_receive_spoke_remote_writes_to_the_url_the_hub_exports():
 def test_receive_url_only_with_receive_mode():
     err = error_of("staging", receiveUrl="https://r.example.com/api/v1/receive")
     assert err.key == "tools.thanos.receiveUrl" and "mode" in err.problem
+
+
+# ---------------------------------------------------------------- plan and cost agree on a bad hub
+def project_with_spokes(tmp_path: Path, monkeypatch, **hubs: str) -> None:
+    """A project root where each named stack is a copy of staging-batch whose hub is the value."""
+    for name in ("Pulumi.yaml", "__main__.py", "Pulumi.staging.yaml"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    for stack, hub in hubs.items():
+        spoke = yaml.safe_load((ROOT / "Pulumi.staging-batch.yaml").read_text())
+        spoke["config"]["obs-storage:tools"]["thanos"]["hub"] = hub
+        (tmp_path / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(spoke))
+    monkeypatch.chdir(tmp_path)
+
+
+def plan_and_cost_errors(stack: str, capsys) -> list[str]:
+    from tools import plan
+    from tools.cost import cli as cost_cli
+
+    errors = []
+    for command in (plan.main, cost_cli.main):
+        assert command(["--stack", stack]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1, err[-3000:]
+        errors.append(err)
+    return errors
+
+
+@pytest.mark.parametrize("hub,problem", [
+    ("organization/obs-storage/edge", "names this stack itself"),
+    ("staging", "is not a fully qualified stack name"),
+])
+def test_plan_and_cost_give_the_spokes_own_config_error_before_planning_a_hub(tmp_path, monkeypatch, capsys, hub, problem):
+    project_with_spokes(tmp_path, monkeypatch, edge=hub)
+    planned, costed = plan_and_cost_errors("edge", capsys)
+    assert planned == costed
+    assert planned.startswith(f"error: stack 'edge': obs-storage:tools.thanos.hub = \"{hub}\" {problem}. Fix: ")
+
+
+def test_two_spokes_naming_each_other_are_one_config_error(tmp_path, monkeypatch, capsys):
+    project_with_spokes(tmp_path, monkeypatch, east="organization/obs-storage/west", west="organization/obs-storage/east")
+    planned, costed = plan_and_cost_errors("east", capsys)
+    assert planned == costed == (
+        "error: stack 'east': obs-storage:tools.thanos.hub = \"organization/obs-storage/west\" names a stack that is not a "
+        "Thanos hub: it is itself a spoke (of organization/obs-storage/east). Fix: name the stack that owns the Thanos "
+        "bucket, and run `pulumi up` on it first.\n")
+
+
+def test_a_spoke_of_a_real_hub_is_still_planned_against_it(tmp_path, monkeypatch):
+    project_with_spokes(tmp_path, monkeypatch, edge=HUB)
+    # The hub does not list `edge`: the spoke's check of the hub's real outputs says so.
+    with pytest.raises(pulumi.RunError, match="does not list this stack"):
+        engine.run("edge")

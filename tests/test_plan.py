@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests import documents
+from tools import engine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,7 +81,7 @@ def test_bad_config_exits_non_zero_with_one_line(tmp_path):
 
 def test_unknown_stack_is_an_error():
     proc = plan_cli("--stack", "nope")
-    assert proc.returncode == 2 and "local, local-spoke, prod, staging, staging-batch, staging-us" in proc.stderr
+    assert proc.returncode == 2 and "local, local-spoke, prod, staging, staging-batch, staging-ec2, staging-us" in proc.stderr
 
 
 def project_with(tmp_path: Path, stack_file: str) -> Path:
@@ -105,6 +106,15 @@ def project_with(tmp_path: Path, stack_file: str) -> Path:
         # A list where Pulumi expects the mapping of config keys.
         ("config:\n  - obs-storage:target: local\n", "Pulumi.broken.yaml:2:3: `config` is a list where a mapping belongs", "no leading '- '"),
         ("- config\n", "Pulumi.broken.yaml:1:1: the file is a list where a mapping belongs", "config:"),
+        # A key twice: YAML keeps the last value, and an error about it would show a value the reader
+        # sees on another line.
+        ("config:\n  obs-storage:target: aws\n  obs-storage:tenants: [fake]\n  obs-storage:target: local\n",
+         "Pulumi.broken.yaml:4:3: `obs-storage:target` appears twice in one mapping (first on line 2)", "keep one"),
+        ("config:\n  obs-storage:target: local\n  obs-storage:tools:\n    loki: {bucket: a, bucket: b}\n",
+         "Pulumi.broken.yaml:4:23: `bucket` appears twice in one mapping (first on line 4)", "keep one"),
+        # The keys without the `config:` line above them.
+        ("obs-storage:target: local\nobs-storage:tools: {loki: {bucket: loki}}\n",
+         "Pulumi.broken.yaml:1:1: `obs-storage:target` is a config key at the top level of the file", "`config:` above the keys"),
     ],
 )
 def test_stack_file_yaml_errors_are_one_line_with_file_line_and_column(tmp_path, stack_file, where, fix):
@@ -114,6 +124,27 @@ def test_stack_file_yaml_errors_are_one_line_with_file_line_and_column(tmp_path,
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith(f"error: stack 'broken': {where}"), lines[0]
     assert "Fix: " in lines[0] and fix in lines[0].split("Fix: ")[1], lines[0]
+
+
+def test_a_stack_file_named_yml_is_pointed_out(tmp_path):
+    root = project_with(tmp_path, "config:\n  obs-storage:target: local\n")
+    (root / "Pulumi.broken.yaml").rename(root / "Pulumi.other.yml")
+    proc = plan_cli("--stack", "other", cwd=root)
+    assert proc.returncode == 2 and proc.stderr == (
+        "error: no stack file Pulumi.other.yaml; there is Pulumi.other.yml, which Pulumi does not read next to Pulumi.yaml: "
+        "rename it to Pulumi.other.yaml; stacks: \n")
+    assert "there is" not in plan_cli("--stack", "nope", cwd=root).stderr
+
+
+def test_a_key_twice_in_different_mappings_and_merge_keys_are_fine(tmp_path):
+    stack_file = ("config:\n  obs-storage:target: local\n  obs-storage:tools:\n    base: &b {enabled: false}\n"
+                  "    loki: {bucket: loki}\n    tempo: {bucket: tempo}\n    thanos: {bucket: thanos}\n")
+    root = project_with(tmp_path, stack_file)
+    data = engine.read_yaml_file("broken", root / "Pulumi.broken.yaml", stack_file=True)
+    assert [set(v) for v in data["config"]["obs-storage:tools"].values()] == [{"enabled"}, {"bucket"}, {"bucket"}, {"bucket"}]
+    merged = "a: &x {k: 1}\nb:\n  <<: *x\n  k: 2\n"
+    (root / "merged.yaml").write_text(merged)
+    assert engine.read_yaml_file("broken", root / "merged.yaml") == {"a": {"k": 1}, "b": {"k": 2}}
 
 
 def test_project_file_yaml_error_is_one_line(tmp_path):

@@ -582,12 +582,110 @@ def test_pinned_pod_identity_or_unknown_trust_passes(trust):
     assert check_resource("irsa-trust-restricts-sub-and-aud", ROLE, {"assumeRolePolicy": trust}) == []
 
 
+# ---------------------------------------------------------------- EC2 fleets
+NLB = "aws:lb/loadBalancer:LoadBalancer"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+INSTANCE = "aws:ec2/instance:Instance"
+
+
+@pytest.mark.parametrize("props", [{"internal": False, "loadBalancerType": "network"}, {"loadBalancerType": "network"}])
+def test_internet_facing_load_balancer_is_refused(props):
+    assert check_resource("load-balancer-internal", NLB, props) == [
+        "the load balancer is internet-facing (internal is not true); the tools' listeners are for senders inside the network only."]
+
+
+@pytest.mark.parametrize("props", [{"internal": True}, {"internal": UNKNOWN}])
+def test_internal_or_unknown_load_balancer_passes(props):
+    assert check_resource("load-balancer-internal", NLB, props) == []
+
+
+def open_to(where: str, cidr: str) -> str:
+    return f"{where} admits {cidr}: every address. Admit the senders' networks or security groups (aws.ec2.senders)."
+
+
+@pytest.mark.parametrize("typ, props, messages", [
+    (INGRESS_RULE, {"cidrIpv4": "0.0.0.0/0", "ipProtocol": "tcp"}, [open_to("the rule", "0.0.0.0/0")]),
+    (INGRESS_RULE, {"cidrIpv6": "::/0", "ipProtocol": "-1"}, [open_to("the rule", "::/0")]),
+    (SECURITY_GROUP, {"ingress": [{"cidrBlocks": ["10.0.0.0/8"]}, {"cidrBlocks": ["10.0.0.0/8", "0.0.0.0/0"], "ipv6CidrBlocks": ["::/0"]}]},
+     [open_to("ingress[1]", "0.0.0.0/0"), open_to("ingress[1]", "::/0")]),
+    (SG_RULE, {"type": "ingress", "cidrBlocks": ["0.0.0.0/0"]}, [open_to("the rule", "0.0.0.0/0")]),
+])
+def test_ingress_from_everywhere_is_refused(typ, props, messages):
+    assert check_resource("no-open-ingress", typ, props) == messages
+
+
+@pytest.mark.parametrize("typ, props", [
+    (INGRESS_RULE, {"cidrIpv4": "10.20.0.0/16"}), (INGRESS_RULE, {"referencedSecurityGroupId": "sg-1"}), (INGRESS_RULE, {"cidrIpv4": UNKNOWN}),
+    (SECURITY_GROUP, {"ingress": UNKNOWN}), (SECURITY_GROUP, {"egress": [{"cidrBlocks": ["0.0.0.0/0"]}]}),
+    # Egress to anywhere is how instances reach S3 and the registries; only ingress is judged.
+    (SG_RULE, {"type": "egress", "cidrBlocks": ["0.0.0.0/0"]}), ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", {"cidrIpv4": "0.0.0.0/0"}),
+])
+def test_scoped_or_egress_or_unknown_rules_pass(typ, props):
+    assert check_resource("no-open-ingress", typ, props) == []
+
+
+@pytest.mark.parametrize("typ, options, shown", [
+    (LAUNCH_TEMPLATE, {"httpTokens": "optional"}, "optional"), (LAUNCH_TEMPLATE, {}, "unset (optional)"), (LAUNCH_TEMPLATE, None, "unset (optional)"),
+    (INSTANCE, {"httpEndpoint": "enabled", "httpTokens": "optional"}, "optional"),
+])
+def test_imdsv1_is_refused(typ, options, shown):
+    props = {} if options is None else {"metadataOptions": options}
+    assert check_resource("imdsv2-required", typ, props) == [
+        f"metadataOptions.httpTokens is {shown}; without \"required\" a request without an IMDSv2 token (the SSRF route) reads the instance role's credentials."]
+
+
+@pytest.mark.parametrize("options", [{"httpTokens": "required"}, {"httpEndpoint": "disabled"}, {"httpTokens": UNKNOWN}, UNKNOWN])
+def test_imdsv2_or_no_metadata_or_unknown_passes(options):
+    assert check_resource("imdsv2-required", LAUNCH_TEMPLATE, {"metadataOptions": options}) == []
+
+
+ENCRYPTED_ROOT = [{"deviceName": "/dev/xvda", "ebs": {"encrypted": "true", "volumeSize": 30}}]
+
+
+@pytest.mark.parametrize("props, messages", [
+    ({"networkInterfaces": [{"associatePublicIpAddress": "true"}], "blockDeviceMappings": ENCRYPTED_ROOT},
+     ["networkInterfaces[0] gets a public address; fleet instances are private (reached through the internal load balancer)."]),
+    ({"blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"encrypted": "false"}}, {"deviceName": "/dev/sdf", "ebs": {}}]},
+     ["blockDeviceMappings[0] (/dev/xvda) is not encrypted.", "blockDeviceMappings[1] (/dev/sdf) is not encrypted."]),
+    ({}, ["no block device mapping: the root volume's encryption is left to the AMI and the account default. Map it encrypted."]),
+])
+def test_public_or_unencrypted_launch_template_is_refused(props, messages):
+    assert check_resource("launch-template-private-and-encrypted", LAUNCH_TEMPLATE, props) == messages
+
+
+@pytest.mark.parametrize("props", [
+    {"networkInterfaces": [{"associatePublicIpAddress": "false"}], "blockDeviceMappings": ENCRYPTED_ROOT},
+    {"blockDeviceMappings": UNKNOWN}, {"blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": UNKNOWN}]},
+])
+def test_private_encrypted_or_unknown_launch_template_passes(props):
+    assert check_resource("launch-template-private-and-encrypted", LAUNCH_TEMPLATE, props) == []
+
+
+def test_the_ec2_stack_breaks_each_ec2_rule_when_its_guard_is_removed(plan):
+    """The staging-ec2 plan's own resources, each with one guard taken away, are refused."""
+    result = plan("staging-ec2")
+    (nlb,) = result.by_type(NLB)
+    lt = result.by_type(LAUNCH_TEMPLATE)[0]
+    rule = next(r for r in result.by_type(INGRESS_RULE) if "cidrIpv4" in r.inputs)
+    assert check_resource("load-balancer-internal", NLB, {**nlb.inputs, "internal": False})
+    assert check_resource("imdsv2-required", LAUNCH_TEMPLATE, {**lt.inputs, "metadataOptions": {**lt.inputs["metadataOptions"], "httpTokens": "optional"}})
+    assert check_resource("no-open-ingress", INGRESS_RULE, {**rule.inputs, "cidrIpv4": "0.0.0.0/0"})
+    for policy, typ, props in (("load-balancer-internal", NLB, nlb.inputs), ("imdsv2-required", LAUNCH_TEMPLATE, lt.inputs),
+                               ("no-open-ingress", INGRESS_RULE, rule.inputs), ("launch-template-private-and-encrypted", LAUNCH_TEMPLATE, lt.inputs)):
+        assert check_resource(policy, typ, props) == [], policy
+
+
 # ---------------------------------------------------------------- unknowns read directly
 def test_a_rule_never_reads_an_unknown_itself():
     # Every resource policy on every resource type with every input unknown: none may raise
     # UnknownValueError (the analyzer would then skip the whole policy for that resource).
-    for typ in sorted(rules.AWS_BUCKETS | rules.AWS_BUCKET_ACLS | rules.AWS_BUCKET_POLICIES | rules.MINIO_BUCKETS | rules.MINIO_BUCKET_POLICIES | rules.AWS_ROLES | rules.IAM_POLICY_DOCUMENTS | rules.AWS_LIFECYCLE_CONFIGS):
-        props = dict.fromkeys(("bucket", "acl", "grants", "accessControlPolicy", "policy", "assumeRolePolicy", "inlinePolicies", "rules", "lifecycleRules"), UNKNOWN)
+    for typ in sorted(rules.AWS_BUCKETS | rules.AWS_BUCKET_ACLS | rules.AWS_BUCKET_POLICIES | rules.MINIO_BUCKETS | rules.MINIO_BUCKET_POLICIES | rules.AWS_ROLES | rules.IAM_POLICY_DOCUMENTS | rules.AWS_LIFECYCLE_CONFIGS
+                      | rules.AWS_LOAD_BALANCERS | rules.AWS_SECURITY_GROUPS | rules.AWS_INGRESS_RULES | rules.AWS_SECURITY_GROUP_RULES | rules.AWS_LAUNCH_TEMPLATES | rules.AWS_INSTANCES):
+        props = dict.fromkeys(("bucket", "acl", "grants", "accessControlPolicy", "policy", "assumeRolePolicy", "inlinePolicies", "rules", "lifecycleRules",
+                               "internal", "ingress", "cidrIpv4", "cidrIpv6", "cidrBlocks", "metadataOptions", "networkInterfaces", "blockDeviceMappings"), UNKNOWN)
         for policy in rules.POLICIES:
             if isinstance(policy, ResourceValidationPolicy):
                 assert check_resource(policy.name, typ, props) == [], (policy.name, typ)
@@ -633,7 +731,7 @@ def test_exemption_notice_lists_each_exemption():
 
 
 # ---------------------------------------------------------------- the stacks as committed
-@pytest.mark.parametrize("stack", ["local", "staging", "prod"])
+@pytest.mark.parametrize("stack", ["local", "staging", "prod", "staging-ec2"])
 def test_stack_has_no_mandatory_violation(plan, stack):
     violations = offline.evaluate(plan(stack))
     assert [v for v in violations if v["enforcement"] == "mandatory"] == []
@@ -894,7 +992,8 @@ def test_pull_requests_run_tests_offline_plans_and_policy_previews():
     offline_job = pr["jobs"]["offline"]
     commands = "\n".join(step.get("run", "") for step in offline_job["steps"])
     assert "make test" in commands and "python -m tools.plan --stack" in commands and "--json" in commands
-    assert "for stack in local staging prod" in commands
+    # Every stack file, the Thanos spokes too (tests/test_makefile.py runs this loop).
+    assert "for file in Pulumi.*.yaml" in commands
     assert "secrets." not in json.dumps(offline_job), "the offline job must work for forks, without secrets"
 
     preview = pr["jobs"]["preview"]
@@ -1141,6 +1240,7 @@ def test_exemption_notice_config_also_needs_the_policy():
 # ---------------------------------------------------------------- thanos-one-compactor-per-bucket
 CONTAINER = "docker:index/container:Container"
 SERVICE = "docker:index/service:Service"
+ASG = "aws:autoscaling/group:Group"
 DEPLOYMENT, STATEFULSET, DAEMONSET = (f"kubernetes:apps/v1:{kind}" for kind in ("Deployment", "StatefulSet", "DaemonSet"))
 THANOS_BUCKET = (MINIO_BUCKET, "thanos-bucket", {"bucket": "thanos"})
 # components/core/renderers/thanos.py writes this label (Docker) or annotation (Kubernetes).
@@ -1205,7 +1305,15 @@ def not_owned(bucket: str) -> str:
             "runs its one compactor. Remove it (a spoke only uploads).")
 
 
+def fleet_group(bucket: Any, max_size: Any = 1, name: str = "compact") -> tuple:
+    """An EC2 Auto Scaling group whose instances run the compactor (components/ec2/fleet.py tags it)."""
+    tags = [{"key": "obs-storage:fleet", "value": "thanos-compact", "propagateAtLaunch": True}]
+    tags += [{"key": BUCKET_LABEL, "value": bucket, "propagateAtLaunch": True}] if bucket is not None else []
+    return (ASG, name, {"name": name, "minSize": 1, "maxSize": max_size, "tags": tags})
+
+
 KINDS = {
+    "ec2 fleet group": lambda bucket: fleet_group(bucket),
     "container command": lambda bucket: container(bucket),
     "container entrypoints": lambda bucket: container(bucket, ("/bin/thanos", "compact"), key="entrypoints"),
     "swarm service": lambda bucket: service(bucket),
@@ -1220,7 +1328,8 @@ def test_a_compactor_of_each_kind_must_name_a_bucket_its_stack_owns(kind):
     assert compaction(THANOS_BUCKET, make("thanos")) == []
     assert compaction((BUCKET, "aws-bucket", {"bucket": "thanos"}), make("thanos")) == []
     assert compaction(THANOS_BUCKET, make("hub-thanos")) == [("compact", not_owned("hub-thanos"))]
-    assert compaction(THANOS_BUCKET, make(None)) == [("compact", NO_NAME)]
+    # A group is found by its tag: without one it is no compactor to the pack (fleet.py always tags it).
+    assert compaction(THANOS_BUCKET, make(None)) == ([] if kind == "ec2 fleet group" else [("compact", NO_NAME)])
     assert compaction(THANOS_BUCKET, make("")) == [("compact", NO_NAME)]
 
 
@@ -1245,7 +1354,7 @@ def replicated(bucket: str, replicas: Any) -> str:
 @pytest.mark.parametrize("compactor", [
     workload("thanos"), workload("thanos", replicas=1), workload("thanos", replicas=1.0), workload("thanos", replicas=0),
     workload("thanos", DEPLOYMENT, replicas=UNKNOWN), service("thanos"), service("thanos", {}), service("thanos", {"replicated": {}}),
-    service("thanos", {"replicated": {"replicas": 1}}), service("thanos", {"global": False}),
+    service("thanos", {"replicated": {"replicas": 1}}), service("thanos", {"global": False}), fleet_group("thanos"),
 ])
 def test_one_replica_or_the_default_passes(compactor):
     assert compaction(THANOS_BUCKET, compactor) == []
@@ -1254,6 +1363,7 @@ def test_one_replica_or_the_default_passes(compactor):
 @pytest.mark.parametrize("compactor, replicas", [
     (workload("thanos", replicas=2), 2), (workload("thanos", DEPLOYMENT, replicas=3.0), 3.0), (workload("thanos", DAEMONSET), "every node"),
     (service("thanos", {"replicated": {"replicas": 2}}), 2), (service("thanos", {"global": True}), "every node"),
+    (fleet_group("thanos", max_size=2), 2),
 ])
 def test_more_than_one_replica_is_refused(compactor, replicas):
     assert compaction(THANOS_BUCKET, compactor) == [("compact", replicated("thanos", replicas))]

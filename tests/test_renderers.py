@@ -57,6 +57,8 @@ def stack_cfg(stack: str, overrides: dict | None = None) -> config.StackConfig:
     return loading.load(stack, raw, set(secret))
 
 
+# EC2 fleets (components/ec2/platform.py): memberlist through Cloud Map, the address from the environment.
+EC2_LAYOUT = workloads.Layout(3, None, "x", domain="obs-x.internal", ring_store="memberlist", address="${INSTANCE_IP}")
 MULTI = {"obs-storage:tenants": ["team-a", "team-b"]}
 CASES = [("local", None), ("prod", None), ("staging", None), ("staging", MULTI)]
 
@@ -66,7 +68,7 @@ def test_loki_config_keys_exist_upstream(stack, overrides):
     cfg = stack_cfg(stack, overrides)
     known = upstream("loki-3.7.keys")
     store = workloads.object_store(cfg, "loki")
-    for cluster in (workloads.Layout(1, None, "x").cluster(), swarm_layout("x").cluster()):
+    for cluster in (workloads.Layout(1, None, "x").cluster(), swarm_layout("x").cluster(), EC2_LAYOUT.cluster("loki")):
         assert unknown_keys(key_paths(loki.render(cfg, store, cluster)), known) == []
     overrides_paths = key_paths(loki.tenant_overrides(cfg), maps=("overrides",))
     assert unknown_keys(overrides_paths, known) == []
@@ -76,7 +78,7 @@ def test_loki_config_keys_exist_upstream(stack, overrides):
 def test_tempo_config_keys_exist_upstream(stack, overrides):
     cfg = stack_cfg(stack, overrides)
     store = workloads.object_store(cfg, "tempo")
-    for cluster in (workloads.Layout(1, None, "x").cluster(), swarm_layout("x").cluster()):
+    for cluster in (workloads.Layout(1, None, "x").cluster(), swarm_layout("x").cluster(), EC2_LAYOUT.cluster("tempo")):
         assert unknown_keys(key_paths(tempo.render(cfg, store, cluster)), upstream("tempo-2.10.keys")) == []
 
 

@@ -160,3 +160,62 @@ def test_objects_a_tool_writes_on_its_own_do_not_pass_as_the_flush(monkeypatch):
         key, body = FLUSHED[tool]
         result = _objects_check(monkeypatch, tool, {**objects, key: body})
         assert result.status == "PASS" and result.detail.endswith(f"after the flush: {key}"), (tool, result.detail)
+
+
+@pytest.mark.parametrize("hidden", [{"s3Credentials": "[secret]"}, {"minioRootPassword": "[secret]"},
+                                    {"s3Credentials": {"loki": "[secret]"}}])
+def test_outputs_with_secret_placeholders_exit_2_with_one_line(tmp_path, hidden):
+    # What `pulumi stack output --json` without --show-secrets, or an offline plan, writes.
+    outputs = {"target": "local", "buckets": {"loki": {"name": "loki", "region": "us-east-1", "prefix": ""}},
+               "minioRootUser": "root-user", "minioRootPassword": "root-password",
+               "s3Credentials": {"loki": "[default]\naws_access_key_id = obs-loki\naws_secret_access_key = loki-secret\n"}, **hidden}
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(outputs))
+    proc = subprocess.run([sys.executable, "-m", "tools.verify", "--stack", "local", "--outputs", str(path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ""
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"error: stack 'local': the outputs hold placeholders instead of values ({next(iter(hidden))}), ")
+    assert "`pulumi stack output --json --show-secrets --stack local`" in line
+
+
+def test_the_local_plans_own_outputs_are_refused_as_placeholders(tmp_path, plan):
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(plan("local").outputs))
+    with pytest.raises(verify.OutputsError, match=r"placeholders instead of values \(grafanaAdminPassword, minioRootPassword, minioRootUser, s3Credentials\)"):
+        verify.load_stack("local", str(path))
+    # The storage checks do not read Grafana's password: only the credentials they use must be real.
+    outputs = {**plan("local").outputs, "minioRootUser": "root", "minioRootPassword": "root-password", "s3Credentials": {}}
+    path.write_text(json.dumps(outputs))
+    assert verify.load_stack("local", str(path), ("storage",)).admin_keys == verify.Keys("root", "root-password")
+    with pytest.raises(verify.OutputsError, match=r"\(grafanaAdminPassword\)"):
+        verify.load_stack("local", str(path), ("storage", "tools"))
+
+
+def _without_aws_credentials(monkeypatch, tmp_path):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
+                 "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def test_aws_checks_without_credentials_say_so_once(tmp_path, monkeypatch, capsys, plan):
+    from tools.verify import cli
+
+    _without_aws_credentials(monkeypatch, tmp_path)
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(plan("staging").outputs))
+    monkeypatch.setattr(cli, "run", lambda *args: pytest.fail("no check runs without credentials"))
+    assert cli.main(["--stack", "staging", "--outputs", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("error: stack 'staging': no AWS credentials found")
+
+
+def test_aws_credentials_from_the_environment_are_enough_to_start(tmp_path, monkeypatch):
+    _without_aws_credentials(monkeypatch, tmp_path)
+    assert verify.aws_credentials_problem() is not None
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "example-secret")
+    assert verify.aws_credentials_problem() is None

@@ -254,6 +254,31 @@ class StrictMocks(pulumi.runtime.Mocks):
             state.update(arn=f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{url}")
         elif typ == "aws:eks/podIdentityAssociation:PodIdentityAssociation":
             state.update(associationArn=f"arn:aws:eks:{self.region}:{ACCOUNT_ID}:podidentityassociation/{rid}", associationId=rid)
+        elif typ == "aws:iam/instanceProfile:InstanceProfile":
+            rid = state.get("name", name)
+            state.update(name=rid, arn=f"arn:aws:iam::{ACCOUNT_ID}:instance-profile/{rid}")
+        elif typ == "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace":
+            rid = f"ns-{_fake_id(typ, name)}"
+            state.update(arn=f"arn:aws:servicediscovery:{self.region}:{ACCOUNT_ID}:namespace/{rid}", hostedZone=f"Z{_fake_id(name).upper()}")
+        elif typ == "aws:servicediscovery/service:Service":
+            rid = f"srv-{_fake_id(typ, name)}"
+            state["arn"] = f"arn:aws:servicediscovery:{self.region}:{ACCOUNT_ID}:service/{rid}"
+        elif typ == "aws:lb/loadBalancer:LoadBalancer":
+            state.update(arn=f"arn:aws:elasticloadbalancing:{self.region}:{ACCOUNT_ID}:loadbalancer/net/{name[:32]}/{_fake_id(name)}",
+                         dnsName=f"{name[:32]}-{_fake_id(name)[:10]}.elb.{self.region}.amazonaws.com")
+        elif typ == "aws:lb/targetGroup:TargetGroup":
+            state["arn"] = f"arn:aws:elasticloadbalancing:{self.region}:{ACCOUNT_ID}:targetgroup/{name[:32]}/{_fake_id(name)}"
+        elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            rid = f"lt-{_fake_id(typ, name)[:17]}"
+            state.update(latestVersion=1, defaultVersion=1)
+        elif typ == "aws:ec2/securityGroup:SecurityGroup":
+            rid = f"sg-{_fake_id(typ, name)[:17]}"
+        elif typ == "aws:secretsmanager/secret:Secret":
+            state["arn"] = f"arn:aws:secretsmanager:{self.region}:{ACCOUNT_ID}:secret:{name}-{_fake_id(name)[:6]}"
+        elif typ == "aws:rds/cluster:Cluster":
+            state.update(endpoint=f"{name}.cluster-{_fake_id(name)[:12]}.{self.region}.rds.amazonaws.com",
+                         masterUserSecrets=[{"secretArn": f"arn:aws:secretsmanager:{self.region}:{ACCOUNT_ID}:secret:rds!cluster-{_fake_id(name)}-abc123",
+                                             "secretStatus": "active", "kmsKeyId": ""}])
         elif typ.startswith("random:index/random"):
             state["result"] = f"mock-{name}-{_fake_id(name)}"
         elif typ == "docker:index/remoteImage:RemoteImage":
@@ -426,8 +451,13 @@ def stack_config(stack: str, overrides: Optional[dict[str, Any]] = None, root: O
             values[full] = spec["default"]
     stack_file = root / f"Pulumi.{stack}.yaml"
     if not stack_file.exists():
-        raise FileNotFoundError(f"no stack file {stack_file.name}; stacks: {', '.join(available_stacks(root))}")
-    for key, value in (read_yaml_file(stack, stack_file).get("config") or {}).items():
+        # Pulumi names a stack file with the project file's extension (pulumi/pulumi
+        # sdk/go/common/workspace/paths.go, DetectProjectStackPath): next to Pulumi.yaml, a .yml is never read.
+        other = stack_file.with_suffix(".yml")
+        hint = (f"; there is {other.name}, which Pulumi does not read next to Pulumi.yaml: rename it to {stack_file.name}"
+                if other.exists() else "")
+        raise FileNotFoundError(f"no stack file {stack_file.name}{hint}; stacks: {', '.join(available_stacks(root))}")
+    for key, value in (read_yaml_file(stack, stack_file, stack_file=True).get("config") or {}).items():
         values[key if ":" in key else f"{PROJECT}:{key}"] = value
     for key, value in (overrides or {}).items():
         if value is None:
@@ -444,11 +474,12 @@ def stack_config(stack: str, overrides: Optional[dict[str, Any]] = None, root: O
     return raw, secret_keys
 
 
-def read_yaml_file(stack: str, path: Path) -> dict[str, Any]:
-    """A project or stack file as Pulumi reads it: a mapping whose `config` is a mapping.
+def read_yaml_file(stack: str, path: Path, stack_file: bool = False) -> dict[str, Any]:
+    """A project or stack file as Pulumi reads it: a mapping whose `config` is a mapping, no key
+    twice in one mapping, and (in a stack file) no config key outside `config:`.
 
     Anything else raises `config.StackFileError`: one line with the file, line and column and
-    what to change, instead of a parser traceback.
+    what to change, instead of a parser traceback or a value the user does not see being used.
     """
     import yaml
 
@@ -457,6 +488,8 @@ def read_yaml_file(stack: str, path: Path) -> dict[str, Any]:
     loader = yaml.SafeLoader(path.read_text())
     try:
         node = loader.get_single_node()
+        # Before constructing: construction folds merge keys (`<<: *anchor`) into the mapping.
+        duplicate = _duplicate_key(node)
         data = loader.construct_document(node) if node is not None else {}
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
@@ -468,13 +501,47 @@ def read_yaml_file(stack: str, path: Path) -> dict[str, Any]:
         raise StackFileError(stack, path.name, mark.line + 1, mark.column + 1,
                              f"the file is {_yaml_kind(node)} where a mapping belongs",
                              "start the file with `config:` and put each key on its own indented line below it")
+    if duplicate:
+        first, again = duplicate
+        raise StackFileError(stack, path.name, again.start_mark.line + 1, again.start_mark.column + 1,
+                             f"`{again.value}` appears twice in one mapping (first on line {first.start_mark.line + 1}); "
+                             "YAML would silently keep only the last value",
+                             "keep one of the two")
     for key_node, value_node in node.value if node is not None else []:
+        if stack_file and ":" in str(key_node.value):
+            mark = key_node.start_mark
+            raise StackFileError(stack, path.name, mark.line + 1, mark.column + 1,
+                                 f"`{key_node.value}` is a config key at the top level of the file, where Pulumi does not read it",
+                                 "put a line `config:` above the keys and indent each of them under it by two spaces")
         if key_node.value == "config" and not isinstance(value_node, yaml.MappingNode) and value_node.tag != "tag:yaml.org,2002:null":
             mark = value_node.start_mark
             raise StackFileError(stack, path.name, mark.line + 1, mark.column + 1,
                                  f"`config` is {_yaml_kind(value_node)} where a mapping belongs",
                                  f"write each key as `  {PROJECT}:<key>: <value>` under `config:` (no leading '- ')")
     return data
+
+
+def _duplicate_key(node: Any) -> Optional[tuple[Any, Any]]:
+    """The first and the repeated key node of the first mapping, at any depth, that has a scalar
+    key twice (YAML merge keys aside)."""
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                if key_node.value in seen:
+                    return seen[key_node.value], key_node
+                seen[key_node.value] = key_node
+            found = _duplicate_key(value_node)
+            if found:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            found = _duplicate_key(item)
+            if found:
+                return found
+    return None
 
 
 def _yaml_kind(node: Any) -> str:
@@ -553,7 +620,7 @@ def run(stack: str, overrides: Optional[dict[str, Any]] = None, program: Optiona
     program = program or project_root() / "__main__.py"
     raw, secret_keys = stack_config(stack, overrides)
     if stack_outputs is None:
-        stack_outputs = {name: referenced_stack_outputs(name) for name in referenced_stacks(raw)}
+        stack_outputs = {name: _referenced_outputs(stack, raw, secret_keys, name) for name in referenced_stacks(raw)}
     region = _region_hint(raw)
     monitor = RecordingMonitor(StrictMocks(region, stack_outputs))
     settings.reset_options()
@@ -588,6 +655,26 @@ def stack_file_of(name: str, root: Optional[Path] = None) -> Optional[str]:
     if len(parts) != 3 or parts[1] != PROJECT or parts[2] not in available_stacks(root):
         return None
     return parts[2]
+
+
+def _referenced_outputs(stack: str, raw: dict[str, str], secret_keys: list[str], name: str) -> dict[str, Any]:
+    """The outputs a spoke's StackReference to its hub reads, once the spoke's own config holds.
+
+    The spoke's config is validated first, as the program and tools.cost validate it: a hub that
+    is the stack itself or not fully qualified is that one config error, not a plan of some other
+    stack. A hub that is itself a spoke is refused with the program's own check (check_hub) before
+    it is planned: planning it would plan its hub in turn, and two spokes naming each other would
+    never end.
+    """
+    from components.core import loading, thanos_topology
+
+    cfg = loading.load(stack, raw, set(secret_keys))
+    hub = stack_file_of(name, project_root())
+    if hub is not None:
+        hubs_hub = referenced_stacks(stack_config(hub)[0])
+        if hubs_hub:
+            thanos_topology.check_hub(cfg, stack, f"{ORGANIZATION}/{PROJECT}/{stack}", None, {"hub": hubs_hub[0]})
+    return referenced_stack_outputs(name)
 
 
 def referenced_stack_outputs(name: str) -> dict[str, Any]:

@@ -1,9 +1,11 @@
 """Offline plan: run the real program for a stack under the strict mock engine and print it.
 
-    python -m tools.plan --stack local|staging|prod [--json]
+    python -m tools.plan --stack local|staging|prod|... [--stack ...] [--json]
 
 Needs no Pulumi CLI, provider plugin or cloud credential: what a reviewer of a pull request from
 a fork runs. Secrets appear as "[secret]"; encrypted stack values become placeholders.
+Several stacks are planned in turn, each under a `== <stack>` line (text) or as one JSON list of
+the plans (--json), stopping at the first that does not plan cleanly.
 Exit codes: 0 planned; 2 bad stack config; 3 strict-mock failure; 4 a mandatory policy violation.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Any, Optional
 
 import pulumi
 
@@ -22,26 +24,45 @@ from tools import engine
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.splitlines()[0])
-    parser.add_argument("--stack", required=True, help=f"one of: {', '.join(engine.available_stacks())}")
+    parser.add_argument("--stack", required=True, action="append",
+                        help=f"one of: {', '.join(engine.available_stacks())} (repeat it for several)")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     args = parser.parse_args(argv)
+    several = len(args.stack) > 1
+    plans: list[dict[str, Any]] = []
+    code = 0
+    for stack in args.stack:
+        if several and not args.json:
+            print(f"== {stack}", flush=True)
+        code, planned = plan(stack)
+        if planned is not None:
+            if args.json:
+                plans.append(as_json(*planned))
+            else:
+                print(as_text(*planned), flush=True)
+        if code:
+            break
+    if args.json and (several or plans):
+        # One JSON document: the plan of one stack, or the list of the stacks' plans.
+        print(json.dumps(plans if several else plans[0], indent=2, sort_keys=False))
+    return code
+
+
+def plan(stack: str) -> tuple[int, Optional[tuple[engine.PlanResult, list[dict[str, str]]]]]:
+    """(exit code, (plan, policy violations) or None when it could not be planned)."""
     try:
-        result = engine.run(args.stack)
+        result = engine.run(stack)
     except (FileNotFoundError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return 2, None
     except pulumi.RunError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return 2, None
     except engine.StrictMockError as error:
         print(f"error: strict mocks refused the plan:\n{error}", file=sys.stderr)
-        return 3
+        return 3, None
     violations = evaluate_policies(result)
-    if args.json:
-        print(json.dumps(as_json(result, violations), indent=2, sort_keys=False))
-    else:
-        print(as_text(result, violations))
-    return 4 if any(v["enforcement"] == "mandatory" for v in violations) else 0
+    return (4 if any(v["enforcement"] == "mandatory" for v in violations) else 0), (result, violations)
 
 
 def evaluate_policies(result: engine.PlanResult) -> list[dict[str, str]]:

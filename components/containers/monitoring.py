@@ -60,7 +60,10 @@ def _job(name: str) -> str:
     return name
 
 
-def scrape_configs(cfg: StackConfig, workloads: list[Workload]) -> list[dict[str, Any]]:
+def scrape_configs(cfg: StackConfig, workloads: list[Workload], layout: Optional[Layout] = None) -> list[dict[str, Any]]:
+    # EC2 fleets (layout.domain): any workload beside Prometheus is a fleet of instances found
+    # through its Cloud Map name, however many there are.
+    fleet = bool(layout and layout.domain)
     jobs: dict[str, dict[str, Any]] = {}
     for w in workloads:
         port = _metrics_port(w)
@@ -69,8 +72,8 @@ def scrape_configs(cfg: StackConfig, workloads: list[Workload]) -> list[dict[str
         job = jobs.setdefault(_job(w.name), {"job_name": _job(w.name), "static_configs": [], "dns_sd_configs": []})
         host = "localhost" if w.name == "prometheus" else w.name
         labels = {PAIR_LABEL: PROMETHEUS_REPLICA} if w.name in ("prometheus", "thanos-sidecar") else {}
-        if w.replicas > 1:
-            job["dns_sd_configs"].append({"names": [f"tasks.{w.name}"], "type": "A", "port": port})
+        if w.replicas > 1 or (fleet and w.name not in layout.colocated):
+            job["dns_sd_configs"].append({"names": [layout.peers(w.name) if layout else f"tasks.{w.name}"], "type": "A", "port": port})
         elif labels:
             job["static_configs"].append({"targets": [f"{host}:{port}"], "labels": labels})
         elif job["static_configs"] and "labels" not in job["static_configs"][-1]:
@@ -102,7 +105,7 @@ def scope(cfg: StackConfig, workloads: list[Workload]) -> alerts.Scope:
 
 def alertmanager_config() -> dict[str, Any]:
     """One route to one receiver without integrations: alerts are grouped, kept and shown (the
-    Alertmanager UI, Grafana); README "Alerts and what to do" says how to add a notification."""
+    Alertmanager UI, Grafana); docs/operations.md, "Alerts and what to do", says how to add a notification."""
     return {
         "route": {"receiver": "default", "group_by": ["alertname", "job"], "group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h"},
         "receivers": [{"name": "default"}],
@@ -146,7 +149,7 @@ def attach(cfg: StackConfig, layout: Layout, workloads: list[Workload]) -> list[
     config = prometheus.with_monitoring(
         # A pattern, not the file's path: promtool and Prometheus accept a pattern that matches
         # nothing yet, and this file arrives in the container next to the config.
-        yaml.safe_load(config_file.content), scrape_configs(cfg, out), [f"{RULES_DIR}/*.yml"], [f"alertmanager:{ALERTMANAGER_PORT}"],
+        yaml.safe_load(config_file.content), scrape_configs(cfg, out, layout), [f"{RULES_DIR}/*.yml"], [f"alertmanager:{ALERTMANAGER_PORT}"],
     )
     files = [f for f in prom.files if f is not config_file]
     files += [File(config_file.path, dump(config)), File(RULES_FILE, dump(alerts.rule_file(scope(cfg, out))))]

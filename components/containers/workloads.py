@@ -22,6 +22,8 @@ GRAFANA_PORT = 3000
 GRAFANA_ADMIN_PASSWORD_FILE = "/run/secrets/grafana-admin-password"
 GRAFANA_DATA = "/var/lib/grafana"
 ETCD_PORT = 2379
+# dskit memberlist's default bind port (memberlist.bind_port).
+MEMBERLIST_PORT = 7946
 ETCD_DATA = "/var/lib/etcd"  # the image's WORKDIR (etcd runs as root)
 RECEIVE_DATA = "/tmp"
 # Long enough for an ingester to flush every in-memory chunk/block on a normal stop (Loki
@@ -84,10 +86,38 @@ class Layout:
     interface: Optional[str]  # interface replicas register in the rings (Swarm overlay: eth0)
     cluster_label: str
     query_replicas: int = 1
+    # EC2 fleets (components/ec2): the Cloud Map namespace every workload is found in as
+    # <name>.<domain>, rings in memberlist joined through those names, each member's address from
+    # the environment (`address`). Names in `colocated` run beside their callers (one Compose
+    # project) and keep their short names.
+    domain: str = ""
+    ring_store: str = "etcd"
+    address: Optional[str] = None
+    colocated: frozenset[str] = frozenset()
 
-    def cluster(self) -> Cluster:
+    def host(self, name: str) -> str:
+        """The name `name` is reached at from another workload."""
+        return f"{name}.{self.domain}" if self.domain and name not in self.colocated else name
+
+    def endpoint(self, name: str, port: int) -> str:
+        """A Thanos --endpoint: every instance behind a Cloud Map name (dns+: one per A record)."""
+        return f"dns+{self.host(name)}:{port}" if self.domain else f"{name}:{port}"
+
+    def peers(self, name: str) -> str:
+        """The DNS name that lists every replica of `name` (Swarm: tasks.<name>)."""
+        return self.host(name) if self.domain else f"tasks.{name}"
+
+    def cluster(self, tool: str = "") -> Cluster:
         if self.ring_replicas == 1:
             return Cluster()
+        if self.ring_store == "memberlist":
+            return Cluster(
+                replicas=self.ring_replicas,
+                replication_factor=self.ring_replicas,
+                kvstore="memberlist",
+                join_members=(f"dns+{self.host(tool)}:{MEMBERLIST_PORT}",),
+                address=self.address,
+            )
         return Cluster(
             replicas=self.ring_replicas,
             replication_factor=self.ring_replicas,
@@ -112,6 +142,8 @@ def build(cfg: StackConfig, layout: Layout) -> list[Workload]:
     pins = cfg.pins
     enabled = cfg.tools.enabled()
     cluster = layout.cluster()
+    # memberlist: each tool joins its own members (etcd and the in-memory store need no name).
+    loki_cluster, tempo_cluster = (layout.cluster("loki"), layout.cluster("tempo")) if cluster.kvstore == "memberlist" else (cluster, cluster)
     out: list[Workload] = []
     ring = ["ring-kv"] if cluster.kvstore == "etcd" and ({"loki", "tempo"} & set(enabled)) else []
     if ring:
@@ -140,7 +172,7 @@ def build(cfg: StackConfig, layout: Layout) -> list[Workload]:
         ))
     if "loki" in enabled:
         store = object_store(cfg, "loki")
-        files = [File("/etc/loki/config.yaml", dump(loki.render(cfg, store, cluster)))]
+        files = [File("/etc/loki/config.yaml", dump(loki.render(cfg, store, loki_cluster)))]
         if cfg.multi_tenant:
             files.append(File("/etc/loki/runtime.yaml", dump(loki.tenant_overrides(cfg))))
         out.append(Workload(
@@ -169,7 +201,7 @@ def build(cfg: StackConfig, layout: Layout) -> list[Workload]:
             health=None,
             health_note="none in the image; tools.verify checks GET /ready from outside",
             env=_credentials_env(store), ports=[tempo.HTTP_PORT, tempo.OTLP_GRPC_PORT, tempo.OTLP_HTTP_PORT],
-            files=[File("/etc/tempo/config.yaml", dump(tempo.render(cfg, store, cluster)))], credentials=True,
+            files=[File("/etc/tempo/config.yaml", dump(tempo.render(cfg, store, tempo_cluster)))], credentials=True,
             volumes={"tempo-data": tempo.DATA_DIR}, replicas=layout.ring_replicas, per_replica_volumes=layout.ring_replicas > 1,
             stop_grace_seconds=FLUSH_GRACE_SECONDS, after=ring,
         ))
@@ -178,7 +210,8 @@ def build(cfg: StackConfig, layout: Layout) -> list[Workload]:
     # A Thanos spoke has no Query of its own: the hub's Grafana shows its data.
     shown = {tool for tool in enabled if tool != "thanos" or cfg.tools.thanos.owns_bucket}
     if shown:
-        urls = {"thanos": f"http://thanos-query:{thanos.HTTP_PORT}", "loki": f"http://loki:{loki.HTTP_PORT}", "tempo": f"http://tempo:{tempo.HTTP_PORT}"}
+        urls = {"thanos": f"http://{layout.host('thanos-query')}:{thanos.HTTP_PORT}", "loki": f"http://{layout.host('loki')}:{loki.HTTP_PORT}",
+                "tempo": f"http://{layout.host('tempo')}:{tempo.HTTP_PORT}"}
         urls = {tool: url for tool, url in urls.items() if tool in shown}
         out.append(Workload(
             name="grafana", tool="grafana", pin="grafana", image=versions.image(pins, "grafana"), args=[],
@@ -206,12 +239,12 @@ def _thanos(cfg: StackConfig, layout: Layout) -> list[Workload]:
     thanos_cfg = cfg.tools.thanos
     receive = thanos_cfg.mode == "receive"
     spoke = not thanos_cfg.owns_bucket
-    endpoints = [f"thanos-store:{thanos.GRPC_PORT}", *thanos_topology.sidecar_endpoints(cfg)]
+    endpoints = [layout.endpoint("thanos-store", thanos.GRPC_PORT), *thanos_topology.sidecar_endpoints(cfg)]
     out: list[Workload] = []
     receive_names = [f"thanos-receive-{i}" for i in range(thanos_cfg.receive_replication_factor)] if receive and not spoke else []
 
-    scrape = {"prometheus": [f"localhost:{prometheus.PORT}"], "thanos": [f"thanos-query:{thanos.HTTP_PORT}", f"thanos-store:{thanos.HTTP_PORT}"]}
-    receive_url = f"http://{receive_names[0]}:{thanos.RECEIVE_REMOTE_WRITE_PORT}/api/v1/receive" if receive_names else None
+    scrape = {"prometheus": [f"localhost:{prometheus.PORT}"], "thanos": [f"{layout.host('thanos-query')}:{thanos.HTTP_PORT}", f"{layout.host('thanos-store')}:{thanos.HTTP_PORT}"]}
+    receive_url = f"http://{layout.host(receive_names[0])}:{thanos.RECEIVE_REMOTE_WRITE_PORT}/api/v1/receive" if receive_names else None
     if spoke:
         # Only this cluster's Prometheus (and sidecar): the hub runs the rest.
         scrape = {"prometheus": scrape["prometheus"], **({} if receive else {"thanos": [f"thanos-sidecar:{thanos.HTTP_PORT}"]})}
@@ -230,11 +263,11 @@ def _thanos(cfg: StackConfig, layout: Layout) -> list[Workload]:
             out.append(_sidecar(cfg, image, env, objstore, ready, spoke=True))
         return out
     if receive:
-        hashring = json.dumps([{"hashring": "default", "endpoints": [f"{n}:{thanos.GRPC_PORT}" for n in receive_names]}])
+        hashring = json.dumps([{"hashring": "default", "endpoints": [f"{layout.host(n)}:{thanos.GRPC_PORT}" for n in receive_names]}])
         for name in receive_names:
             out.append(Workload(
                 name=name, tool="thanos", pin="thanos", image=image,
-                args=thanos.receive_args(cfg, name, f"{name}:{thanos.GRPC_PORT}", "/etc/thanos/hashrings.json", data_dir=f"{RECEIVE_DATA}/receive"),
+                args=thanos.receive_args(cfg, name, f"{layout.host(name)}:{thanos.GRPC_PORT}", "/etc/thanos/hashrings.json", data_dir=f"{RECEIVE_DATA}/receive"),
                 health=ready, health_note="wget /-/ready", env=env,
                 files=[objstore, File("/etc/thanos/hashrings.json", hashring)], credentials=True,
                 # Acknowledged samples live in the TSDB/WAL until the next 2h upload: keep them on a
@@ -242,7 +275,7 @@ def _thanos(cfg: StackConfig, layout: Layout) -> list[Workload]:
                 # volume mounted there takes over.
                 volumes={f"{name}-data": RECEIVE_DATA},
             ))
-            endpoints.append(f"{name}:{thanos.GRPC_PORT}")
+            endpoints.append(layout.endpoint(name, thanos.GRPC_PORT))
     else:
         out.append(_sidecar(cfg, image, env, objstore, ready, spoke=False))
         endpoints.append(f"thanos-sidecar:{thanos.GRPC_PORT}")

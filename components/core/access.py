@@ -43,6 +43,8 @@ class Grant:
 def grants(cfg: StackConfig) -> list[Grant]:
     """Every grant for the stack's enabled tools."""
     enabled = cfg.tools.enabled()
+    if cfg.aws is not None and cfg.aws.platform == "ec2":
+        return _fleet_grants(enabled)
     out: list[Grant] = []
     if "loki" in enabled:
         # Each Loki component that touches the bucket has its own service account (the chart's
@@ -65,6 +67,22 @@ def grants(cfg: StackConfig) -> list[Grant]:
             out.append(Grant("thanos", "prometheus", WRITE, "Thanos sidecar uploads 2h blocks"))
         else:
             out.append(Grant("thanos", "thanos-receive", WRITE, "Receive uploads 2h blocks"))
+    return out
+
+
+def _fleet_grants(enabled: dict) -> list[Grant]:
+    """aws.platform ec2: one grant per fleet family (components/ec2/topology.py), each fleet's
+    instance role. Loki runs as one process (-target=all) per instance, so its fleet needs what
+    its ingester, querier and compactor need together."""
+    out = []
+    if "loki" in enabled:
+        out.append(Grant("loki", "loki", READ_WRITE_DELETE, "single-binary Loki: ingester flushes, querier reads, compactor retention"))
+    if "tempo" in enabled:
+        out.append(Grant("tempo", "tempo", TEMPO, "ingesters flush blocks, compactor applies retention"))
+    if "thanos" in enabled:
+        out.append(Grant("thanos", "thanos-compact", READ_WRITE_DELETE, "compaction, downsampling, retention"))
+        out.append(Grant("thanos", "thanos-store", READ, "store gateway serves history (read-only)"))
+        out.append(Grant("thanos", "thanos-receive", WRITE, "Receive uploads 2h blocks"))
     return out
 
 

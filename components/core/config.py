@@ -3,11 +3,13 @@
 Keys live under the `obs-storage:` namespace and are camelCase, as Pulumi stack files write them.
 `loading.load()` turns the raw config map into a `StackConfig` or raises `ConfigError` with one
 line that names the stack, the key, the bad value and the fix. This module holds the model, its
-errors and the naming rules; it imports nothing of the project but the pins.
+errors and the naming rules; it imports nothing of the project but the pins and the sizing model.
 """
 
 from __future__ import annotations
 
+import difflib
+import functools
 import ipaddress
 import json
 import re
@@ -20,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from components.core import versions
+from components.core import sizing, versions
 
 PROJECT = "obs-storage"
 
@@ -203,12 +205,33 @@ class TempoConfig(_ToolBase):
         return f"retention {self.retention_days}d + {self.delete_delay_hours}h delete delay"
 
 
+# The shortest retention the pinned compactor starts with while it downsamples (this project never
+# turns downsampling off). thanos-io/thanos v0.42.4 cmd/thanos/compact.go refuses to start with a
+# raw retention under downsample.ResLevel1DownsampleRange (40 hours: "raw resolution must be higher
+# than the minimum block size after which 5m resolution downsampling will occur (40 hours)") or a
+# 5m retention under ResLevel2DownsampleRange (10 days), both from pkg/compact/downsample/
+# downsample.go; 0 (forever) skips the check. In whole days: raw at least 2, 5m at least 10.
+THANOS_MIN_RETENTION = {"raw_days": ("rawDays", 40, "raw", "5m"), "five_minute_days": ("fiveMinuteDays", 240, "5m", "1h")}
+
+
 class ThanosRetention(_Model):
     """Compactor retention per resolution in days; 0 keeps that resolution forever."""
 
     raw_days: int = Field(default=30, ge=0)
     five_minute_days: int = Field(default=90, ge=0)
     one_hour_days: int = Field(default=365, ge=0)
+
+    @model_validator(mode="after")
+    def _what_the_compactor_accepts(self) -> "ThanosRetention":
+        for name, (key, hours, resolution, next_resolution) in THANOS_MIN_RETENTION.items():
+            days = getattr(self, name)
+            if 0 < days * 24 < hours:
+                least = -(-hours // 24)
+                raise _fail(key, days, f"keeps {resolution} data {days * 24} hours; the Thanos compactor refuses to start with less than "
+                            f"{hours} hours of {resolution} retention (the block size after which it downsamples to {next_resolution}; "
+                            "thanos v0.42.4 cmd/thanos/compact.go), so it would restart forever",
+                            f"set it to at least {least}, or to 0 to keep {resolution} data forever")
+        return self
 
 
 _STACK_FQN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -404,8 +427,230 @@ class ToolsConfig(_Model):
 
 
 # ---------------------------------------------------------------- platforms
+_K8S_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+class SizingConfig(_Model):
+    """What the tools carry, in tools.cost's units: every replica count, CPU and memory request and
+    limit and local disk on EKS follows from it (components/core/sizing.py)."""
+
+    # Raw log bytes a day (Loki: loki_distributor_bytes_received_total).
+    logs_gb_per_day: float = Field(default=sizing.DEFAULT_LOGS_GB_PER_DAY, gt=0)
+    # OTLP bytes a day (Tempo: tempo_distributor_bytes_received_total).
+    traces_gb_per_day: float = Field(default=sizing.DEFAULT_TRACES_GB_PER_DAY, gt=0)
+    # Samples a second appended by one Prometheus (prometheus_tsdb_head_samples_appended_total); on
+    # a hub, the largest of the hub's and its spokes' (one compactor compacts them all).
+    metrics_samples_per_second: int = Field(default=sizing.DEFAULT_METRICS_SAMPLES_PER_SECOND, gt=0)
+
+    @field_validator("logs_gb_per_day")
+    @classmethod
+    def _loki_tier(cls, value: float) -> float:
+        if value > sizing.LOKI_TIER_GB_PER_DAY:
+            raise PydanticCustomError(
+                "obs_config", "is above the 3 TB/day tier of Loki's sizing guide, which this topology follows",
+                {"fix": f"use at most {sizing.LOKI_TIER_GB_PER_DAY}; larger installs need the guide's next tier (more, larger pods) than this project sizes"})
+        return value
+
+
+_VPC_RE = re.compile(r"^vpc-[0-9a-f]{8}([0-9a-f]{9})?$")
+_SUBNET_RE = re.compile(r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$")
+_SG_RE = re.compile(r"^sg-[0-9a-f]{8}([0-9a-f]{9})?$")
+_AMI_RE = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
+_SSM_PATH_RE = re.compile(r"^(/[A-Za-z0-9_.-]+)+$")
+_INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+# Graviton (arm64) families put a `g` right after the generation digit: m7g, c7gn, t4g, r8gd
+# (EC2 instance types guide, naming conventions: "g - AWS Graviton processors").
+_ARM_TYPE_RE = re.compile(r"^[a-z]+\d+g")
+_DNS_NAME_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+# Debian 12's cloud images publish their AMI ids as public SSM parameters; the instances install
+# Docker and Compose from Debian 12 (components/ec2/userdata.py says why that release).
+DEFAULT_AMI = "/aws/service/debian/release/12/latest/amd64"
+# Loki and Tempo replicate every write three times: a fleet needs three instances for a quorum of
+# two to survive one instance's loss.
+RING_REPLICATION = 3
+
+
+class Ec2Fleet(_Model):
+    instance_type: str
+    size: int = Field(default=1, ge=1)
+
+    @field_validator("instance_type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        if not _INSTANCE_TYPE_RE.match(value):
+            raise PydanticCustomError("obs_config", "is not an EC2 instance type", {"fix": "use a type such as m7i.large"})
+        return value
+
+
+def _fleet(instance_type: str, size: int = 1) -> Any:
+    return Field(default_factory=lambda: Ec2Fleet(instance_type=instance_type, size=size))
+
+
+class Ec2Fleets(_Model):
+    """Instance type and size per fleet. Receive runs one single-instance group per replica slot
+    (tools.thanos.receiveReplicationFactor: the hashring names each slot); the compactor and the
+    monitoring instance are singletons (one compactor per bucket; Prometheus and Alertmanager keep
+    local state)."""
+
+    loki: Ec2Fleet = _fleet("m7i.large", RING_REPLICATION)
+    tempo: Ec2Fleet = _fleet("m7i.large", RING_REPLICATION)
+    grafana: Ec2Fleet = _fleet("t3.medium", 2)
+    thanos_receive: Ec2Fleet = _fleet("m7i.large")
+    thanos_store: Ec2Fleet = _fleet("m7i.large", 2)
+    thanos_query: Ec2Fleet = _fleet("t3.medium", 2)
+    thanos_compact: Ec2Fleet = _fleet("m7i.large")
+    monitoring: Ec2Fleet = _fleet("t3.medium")
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "Ec2Fleets":
+        for name in ("loki", "tempo"):
+            fleet = getattr(self, name)
+            if fleet.size < RING_REPLICATION:
+                raise _fail(f"{name}.size", fleet.size, f"is below the replication factor {RING_REPLICATION}; a write needs two of three replicas",
+                            f"use {RING_REPLICATION} or more instances")
+        for name in ("thanos_receive", "thanos_compact", "monitoring"):
+            fleet = getattr(self, name)
+            if fleet.size != 1:
+                why = {"thanos_receive": "Receive runs one instance per replica slot; set tools.thanos.receiveReplicationFactor instead",
+                       "thanos_compact": "two compactors on one bucket corrupt it",
+                       "monitoring": "Prometheus and Alertmanager keep state on the instance"}[name]
+                raise _fail(f"{to_camel(name)}.size", fleet.size, f"must be 1: {why}", "remove the size")
+        return self
+
+
+class Ec2Senders(_Model):
+    """Who may reach the internal load balancer: CIDRs and/or security groups. Never the world."""
+
+    cidrs: list[str] = []
+    security_groups: list[str] = []
+
+    @field_validator("cidrs")
+    @classmethod
+    def _cidrs(cls, cidrs: list[str]) -> list[str]:
+        for i, cidr in enumerate(cidrs):
+            try:
+                network = ipaddress.ip_network(cidr, strict=True)
+            except ValueError:
+                raise _fail(f"[{i}]", cidr, "is not a network in CIDR notation", "use the network address and prefix, e.g. 10.20.0.0/16") from None
+            if network.prefixlen == 0:
+                raise _fail(f"[{i}]", cidr, "admits every address", "name the networks that send logs, traces and metrics")
+        return cidrs
+
+    @field_validator("security_groups")
+    @classmethod
+    def _groups(cls, groups: list[str]) -> list[str]:
+        for i, group in enumerate(groups):
+            if not _SG_RE.match(group):
+                raise _fail(f"[{i}]", group, "is not a security group id", "use the id, e.g. sg-0123456789abcdef0")
+        return groups
+
+    @model_validator(mode="after")
+    def _someone(self) -> "Ec2Senders":
+        if not self.cidrs and not self.security_groups:
+            raise _fail("cidrs", [], "is empty and so is securityGroups: nothing could send data",
+                        "list the senders' CIDRs or security groups")
+        return self
+
+
+class Ec2Database(_Model):
+    """Grafana's Aurora PostgreSQL Serverless v2 cluster (capacity in Aurora capacity units)."""
+
+    min_capacity: float = Field(default=0.5, ge=0.5)
+    max_capacity: float = Field(default=2, ge=1)
+    # Required: AWS retires Aurora minor versions; `aws rds describe-db-engine-versions --engine
+    # aurora-postgresql` lists the current ones.
+    engine_version: str
+
+    @field_validator("engine_version")
+    @classmethod
+    def _engine(cls, value: str) -> str:
+        if not re.match(r"^\d+\.\d+$", value):
+            raise PydanticCustomError("obs_config", "is not an Aurora PostgreSQL version", {"fix": "use major.minor, e.g. 16.13"})
+        return value
+
+    @model_validator(mode="after")
+    def _range(self) -> "Ec2Database":
+        if self.max_capacity < self.min_capacity:
+            raise _fail("maxCapacity", self.max_capacity, f"is below minCapacity {self.min_capacity:g}", "raise maxCapacity")
+        return self
+
+
+class Ec2Config(_Model):
+    vpc_id: str
+    # availability zone -> private subnet id: the zones are known before anything is declared.
+    subnets: dict[str, str]
+    ami: str = DEFAULT_AMI
+    senders: Ec2Senders
+    # The Cloud Map private DNS namespace (a private hosted zone in the VPC). Default: obs-<stack>.internal
+    namespace: Optional[str] = None
+    fleets: Ec2Fleets = Field(default_factory=Ec2Fleets)
+    database: Ec2Database
+    root_volume_gi: int = Field(default=30, ge=8)
+    # The AMI's root device: the launch template's encrypted mapping must name it, or the instance
+    # gets an extra volume and an unencrypted root. Debian's AMIs boot from /dev/xvda.
+    root_device_name: str = "/dev/xvda"
+
+    @field_validator("vpc_id")
+    @classmethod
+    def _vpc(cls, value: str) -> str:
+        if not _VPC_RE.match(value):
+            raise PydanticCustomError("obs_config", "is not a VPC id", {"fix": "use the id, e.g. vpc-0123456789abcdef0"})
+        return value
+
+    @field_validator("subnets")
+    @classmethod
+    def _subnets(cls, subnets: dict[str, str]) -> dict[str, str]:
+        for zone, subnet in subnets.items():
+            if not _SUBNET_RE.match(subnet):
+                raise _fail(zone, subnet, "is not a subnet id", "use the id of a private subnet in that zone, e.g. subnet-0123456789abcdef0")
+        if len(subnets) < 2:
+            raise PydanticCustomError("obs_config", "names fewer than two availability zones; one zone's loss would stop every tool",
+                                      {"fix": "map at least two zones (three recommended) to a private subnet each"})
+        if len(set(subnets.values())) != len(subnets):
+            raise PydanticCustomError("obs_config", "lists a subnet under two zones; a subnet lives in one zone", {"fix": "give each zone its own subnet"})
+        return subnets
+
+    @field_validator("ami")
+    @classmethod
+    def _ami(cls, value: str) -> str:
+        if not (_AMI_RE.match(value) or _SSM_PATH_RE.match(value)):
+            raise PydanticCustomError("obs_config", "is neither an AMI id nor an SSM parameter path",
+                                      {"fix": f"use an ami-... id or a parameter path such as {DEFAULT_AMI}"})
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not _DNS_NAME_RE.match(value):
+            raise PydanticCustomError("obs_config", "is not a DNS domain name", {"fix": "use lowercase labels, e.g. obs-staging.internal"})
+        return value
+
+    @model_validator(mode="after")
+    def _architecture(self) -> "Ec2Config":
+        arch = self.ami.rsplit("/", 1)[-1] if self.ami.startswith("/") else None
+        if arch not in ("amd64", "arm64"):
+            return self
+        for name in Ec2Fleets.model_fields:
+            fleet = getattr(self.fleets, name)
+            arm = bool(_ARM_TYPE_RE.match(fleet.instance_type))
+            if arm != (arch == "arm64"):
+                raise _fail(f"fleets.{to_camel(name)}.instanceType", fleet.instance_type,
+                            f"is {'an arm64 (Graviton)' if arm else 'an x86_64'} type, and ami {self.ami} is {arch}",
+                            f"use a{'n x86_64' if arch == 'amd64' else ' Graviton'} type, or an AMI of the other architecture")
+        return self
+
+    def namespace_for(self, stack: str) -> str:
+        return self.namespace or f"{default_name_prefix(stack)}.internal"
+
+
+# EKS-only keys of AwsConfig, refused on aws.platform ec2 (where nothing reads them).
+EKS_ONLY_KEYS = ("cluster_name", "identity", "oidc_provider", "namespace", "zones", "wal_volume", "prometheus_crds", "node_exporter",
+                 "sizing", "thanos_compact_disk_gi", "thanos_compact_storage_class", "loki_chunks_cache_mb", "loki_results_cache_mb",
+                 "thanos_index_cache_mb", "thanos_response_cache_mb")
+
 class AwsConfig(_Model):
-    cluster_name: str
+    # Required on eks (see `_platform`).
+    cluster_name: Optional[str] = Field(default=None, json_schema_extra=_REQUIRED_WHEN_USED)
     identity: Literal["irsa", "pod-identity"] = "irsa"
     # "existing": look the cluster's IAM OIDC provider up; "create": declare it (cluster has none).
     oidc_provider: Literal["existing", "create"] = "existing"
@@ -419,9 +664,16 @@ class AwsConfig(_Model):
     prometheus_crds: Literal["install", "existing"] = "install"
     # A node-exporter DaemonSet (hostNetwork, port 9100); off because clusters often run one already.
     node_exporter: bool = False
-    # Thanos compactor scratch space (emptyDir limit and ephemeral-storage request). Upstream sizing
-    # guidance for a medium bucket is about 100 GB (thanos-io/thanos v0.42.4 docs/components/compact.md).
-    thanos_compact_disk_gi: int = Field(default=100, ge=10)
+    # What the tools carry; requests, limits, replicas and disks follow from it.
+    sizing: SizingConfig = SizingConfig()
+    # Thanos compactor scratch space in GiB. Default: the worst case for sizing.metricsSamplesPerSecond
+    # (twice two weeks of one Prometheus' blocks, thanos-io/thanos v0.42.4 docs/components/compact.md),
+    # cut to sizing.NODE_DISK_GIB on a node's root volume (see thanos_compact_gib).
+    thanos_compact_disk_gi: Optional[int] = Field(default=None, ge=10)
+    # A StorageClass (EBS CSI driver) for a compactor volume of its own, created in the pod's zone and
+    # deleted with the pod. Without it the scratch is an emptyDir on the node's root volume, which
+    # holds at most sizing.NODE_DISK_GIB.
+    thanos_compact_storage_class: Optional[str] = None
     # Read-path caches in MB (0 = off): Loki's memcached chunks and results caches (chart defaults
     # 8192 and 1024, loki-18.11.0 values.yaml), the Thanos store gateways' in-memory index cache
     # (Thanos' default 250 MB, --index-cache-size) and Thanos Query Frontend's response cache.
@@ -429,6 +681,44 @@ class AwsConfig(_Model):
     loki_results_cache_mb: int = Field(default=512, ge=0)
     thanos_index_cache_mb: int = Field(default=1024, ge=0)
     thanos_response_cache_mb: int = Field(default=512, ge=0)
+    # eks: the tools on an existing EKS cluster; ec2: on EC2 fleets of this stack's own.
+    platform: Literal["eks", "ec2"] = "eks"
+    # platform ec2: the fleets, their network and Grafana's database.
+    ec2: Optional[Ec2Config] = None
+
+    @model_validator(mode="after")
+    def _platform(self) -> "AwsConfig":
+        if self.platform == "ec2":
+            for name in EKS_ONLY_KEYS:
+                if name in self.model_fields_set:
+                    value = getattr(self, name)
+                    raise _fail(to_camel(name), value, "is an EKS setting, and aws.platform is ec2", f"remove aws.{to_camel(name)}")
+            if self.ec2 is None:
+                raise _fail("ec2.vpcId", _MISSING, "is required for aws.platform ec2",
+                            "set aws.ec2 (vpcId, subnets, senders, database.engineVersion) as README.md's ec2 section shows")
+        else:
+            if self.ec2 is not None:
+                raise _fail("ec2", self.ec2.model_dump(by_alias=True, exclude_defaults=True), "configures EC2 fleets, and aws.platform is eks",
+                            "set aws.platform to ec2, or remove aws.ec2")
+            if self.cluster_name is None:
+                raise _fail("clusterName", _MISSING, "is required", "set it with `pulumi config set --path 'obs-storage:aws.clusterName' <value>`")
+        return self
+
+    @field_validator("thanos_compact_storage_class")
+    @classmethod
+    def _storage_class(cls, name: Optional[str]) -> Optional[str]:
+        if name is not None and not _K8S_NAME_RE.match(name):
+            raise PydanticCustomError("obs_config", "is not a Kubernetes object name", {"fix": "use the NAME column of `kubectl get storageclass`, e.g. gp3"})
+        return name
+
+    def thanos_compact_gib(self) -> int:
+        """The compactor's scratch: as set, else the worst case for the sizing, which on a node's
+        root volume is cut to what fits there (enough for the 14-day compactions of up to
+        sizing.compact_samples_per_second(NODE_DISK_GIB) samples/s; docs/aws-eks.md)."""
+        if self.thanos_compact_disk_gi is not None:
+            return self.thanos_compact_disk_gi
+        need = sizing.thanos_compact_disk_gib(self.sizing.metrics_samples_per_second)
+        return need if self.thanos_compact_storage_class else min(need, sizing.NODE_DISK_GIB)
 
     @field_validator("zones")
     @classmethod
@@ -540,6 +830,8 @@ class StackConfig(_Model):
         self._apply_target_defaults()
         self._check_target_support()
         self._check_buckets()
+        if self.target is Target.AWS and self.aws.platform == "eks":
+            self._check_node_disks()
         for name, tool in self.tools.enabled().items():
             self._check_lifecycle(name, tool)
         return self
@@ -558,8 +850,13 @@ class StackConfig(_Model):
                 raise _fail("aws.clusterName", _MISSING, "is required for target aws", "run `pulumi config set --path 'obs-storage:aws.clusterName' <name>` with the existing EKS cluster's name")
             if not s.region:
                 raise _fail("storage.region", _MISSING, "is required for target aws", "set it, e.g. ap-northeast-2")
+            problem = aws_region_problem(s.region, AWS_SERVICES)
+            if problem:
+                raise _fail("storage.region", s.region, problem[0], problem[1])
             s.endpoint = s.endpoint or f"s3.{s.region}.amazonaws.com"
-            if not self.aws.zones:
+            if self.aws.ec2 is not None:
+                self._check_ec2(self.aws.ec2)
+            elif not self.aws.zones:
                 self.aws.zones = [f"{s.region}{letter}" for letter in "abc"]
             for zone in self.aws.zones:
                 if not zone.startswith(s.region):
@@ -582,6 +879,21 @@ class StackConfig(_Model):
         if s.versioning is None:
             # Versioning keeps deleted objects until the noncurrent rule expires them, so it needs lifecycle.
             s.versioning = s.bucket_lifecycle and self.target is not Target.HETZNER
+
+    def _check_ec2(self, ec2: Ec2Config) -> None:
+        region = self.storage.region
+        for zone in ec2.subnets:
+            if not re.match(rf"^{re.escape(region)}[a-z]$", zone):
+                raise _fail(f"aws.ec2.subnets.{zone}", ec2.subnets[zone], f"is under {zone!r}, which is not an availability zone of {region}",
+                            f"use zones of {region}, e.g. {region}a")
+        thanos = self.tools.thanos
+        if thanos.enabled and thanos.role != "hub":
+            raise _fail("tools.thanos.role", thanos.role, "is not supported on aws.platform ec2 (the fleets run a whole hub)",
+                        "use role hub, or run the spoke on eks")
+        if thanos.enabled and thanos.mode != "receive":
+            raise _fail("tools.thanos.mode", thanos.mode,
+                        "is not supported on aws.platform ec2: metrics arrive by remote-write to the Receive fleet (no Prometheus sidecar fleet)",
+                        "set tools.thanos.mode to receive")
 
     def _check_target_support(self) -> None:
         s, t = self.storage, self.target.value
@@ -621,6 +933,32 @@ class StackConfig(_Model):
         if self.secrets.hetzner_secret_key is None and self.target is Target.HETZNER:
             raise _fail("hetznerSecretKey", _MISSING, "is required for target hetzner",
                         "run `pulumi config set --secret hetznerSecretKey <secret>`")
+
+    def _check_node_disks(self) -> None:
+        """Scratch on a node's root volume must fit it, or the pod stays Pending on every node."""
+        aws = self.aws
+        samples = aws.sizing.metrics_samples_per_second
+        if "thanos" in self.tools.enabled():
+            disk = sizing.prometheus_disk_gib(samples, sizing.PROMETHEUS_RETENTION_HOURS)
+            if disk > sizing.NODE_DISK_GIB:
+                most = samples * sizing.NODE_DISK_GIB // disk
+                raise _fail("aws.sizing.metricsSamplesPerSecond", samples,
+                            f"needs {disk} GiB of Prometheus TSDB on its node's root volume, over the {sizing.NODE_DISK_GIB} GiB a pod may take there",
+                            f"use at most about {most} samples/s per Prometheus (split the targets over more clusters, each a Thanos spoke)")
+        if not ("thanos" in self.tools.enabled() and self.tools.thanos.owns_bucket):
+            return
+        if self.tools.thanos.mode == "receive":
+            disk = sizing.prometheus_disk_gib(samples, sizing.RECEIVE_RETENTION_HOURS)
+            if disk > sizing.NODE_DISK_GIB:
+                raise _fail("aws.sizing.metricsSamplesPerSecond", samples,
+                            f"needs {disk} GiB of Thanos Receive TSDB (a day) on each replica's node root volume, over the "
+                            f"{sizing.NODE_DISK_GIB} GiB a pod may take there", "lower it, or use mode sidecar")
+        disk = aws.thanos_compact_disk_gi
+        if aws.thanos_compact_storage_class is None and disk is not None and disk > sizing.NODE_DISK_GIB:
+            raise _fail("aws.thanosCompactDiskGi", disk,
+                        f"does not fit the {sizing.NODE_DISK_GIB} GiB a pod may take of a node's root volume (EKS' default volume is 20 GiB): "
+                        "the compactor would stay Pending", f"set aws.thanosCompactStorageClass (e.g. gp3, EBS CSI driver) for a volume "
+                        f"of its own, or use at most {sizing.NODE_DISK_GIB}")
 
     def _check_buckets(self) -> None:
         seen: dict[str, str] = {}
@@ -677,6 +1015,36 @@ _BUCKET_EDGE = set(string.ascii_lowercase + string.digits)
 _BUCKET_CHARS = _BUCKET_EDGE | {"-"}
 _RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", "--x-s3", "--table-s3")
+
+
+# The AWS services target aws needs in the stack's region: the buckets and the cluster.
+AWS_SERVICES = ("s3", "eks")
+
+
+@functools.lru_cache(maxsize=None)
+def aws_regions(service: str) -> frozenset[str]:
+    """Every region of every AWS partition where `service` has an endpoint, from the endpoint data
+    the pinned botocore ships (requirements.txt), as the AWS SDKs know them. The offline plan runs
+    no provider, so without this a misspelt region plans cleanly and only a real provider, with
+    credentials, would notice it."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return frozenset(r for partition in session.get_available_partitions() for r in session.get_available_regions(service, partition))
+
+
+def aws_region_problem(region: str, services: tuple[str, ...]) -> Optional[tuple[str, str]]:
+    """(problem, fix) when `region` lacks one of `services`, else None."""
+    import botocore
+
+    missing = [svc for svc in services if region not in aws_regions(svc)]
+    if not missing:
+        return None
+    offered = sorted(set.intersection(*(set(aws_regions(svc)) for svc in services)))
+    nearest = difflib.get_close_matches(region, offered, n=1, cutoff=0.6)
+    names = " and ".join(svc.upper() for svc in missing)
+    return (f"is not a region where AWS offers {names} (the endpoint data of botocore {botocore.__version__})",
+            f"use {nearest[0]} (the nearest name)" if nearest else f"use one of {', '.join(offered)}")
 
 
 def bucket_name_problem(name: str) -> Optional[str]:

@@ -1,6 +1,6 @@
 """Bucket lifecycle rules derived from a tool's retention: pure data, shared by every backend.
 
-Where rules may point matters more than what they do (see README, "Lifecycle rules"):
+Where rules may point matters more than what they do (see docs/configuration.md, "Lifecycle rules"):
 - Loki and Tempo keep seed files and indexes next to their data; expiring the whole bucket breaks
   them, so data rules are scoped to each tenant's prefix.
 - Thanos rewrites blocks during compaction (object age is not data age); its rule covers its

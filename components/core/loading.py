@@ -185,7 +185,7 @@ def _pydantic_fix(err: dict, key: str) -> str:
         model = _model_at(loc)
         keys = f" (keys: {', '.join(field.alias or name for name, field in model.model_fields.items())})" if model else ""
         return f"write {key} as indented `key: value` lines, without a leading '- '{keys}"
-    return "set a value of the documented type (see the configuration reference in README.md)"
+    return "set a value of the documented type (see docs/configuration-reference.md)"
 
 
 def _unknown_key_fix(key: str, parent: str, valid: set[str]) -> str:

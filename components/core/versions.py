@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,57 @@ class ImageFacts:
     writable: tuple[str, ...] = ()
 
 
+# A condition on a chart's values: (dotted value path, the chart's default for it). It holds when the
+# value (the program's, else the default) is truthy; a path starting with "!" holds when it is not.
+# "*." at the start stands for any top-level key (a chart component), e.g. "*.statefulSetRecreateJob.enabled".
+Condition = tuple[str, Any]
+
+
+@dataclass(frozen=True)
+class HookObjects:
+    """Objects a chart renders only as Helm hooks. Pulumi's helm.v4.Chart never creates them: it
+    templates the chart with hooks disabled and registers the release manifest alone
+    (pulumi-kubernetes provider/pkg/provider/helm/v4/chart.go: `cmd.DisableHooks = true`, then
+    `release.Manifest`; read at commit fa8e638, 2026-07-02, the newest in the reference snapshot),
+    and in pulumi_kubernetes 4.34.2 `include_hooks` only adds them to YAML rendered to a directory
+    (helm/v4/Chart.py: "no effect outside of render mode, where hooks are not supported")."""
+
+    what: str
+    when: tuple[Condition, ...]  # all hold: the chart renders the hook objects
+    # What the hook Jobs would create when run, and so what never exists under Pulumi.
+    made: tuple[str, ...] = ()
+    # Workloads of the applied manifest that mount one of `made`, each with the conditions under
+    # which the chart adds that mount. Any of them holding leaves the pod stuck in ContainerCreating.
+    mounted_by: tuple[tuple[str, tuple[Condition, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class ClusterRbac:
+    """A cluster-scoped role a chart renders when `when` holds. One that reads Secrets in every
+    namespace must say why it is `accepted`, or the program's values must switch it off."""
+
+    what: str
+    when: tuple[Condition, ...]
+    secrets: bool
+    accepted: str = ""
+
+
+@dataclass(frozen=True)
+class ChartFacts:
+    """What the program relies on in a chart at its pinned version, read in the chart's source at its
+    tag. tests/test_chart_facts.py holds the values the program sets to them: no hook object is
+    needed, nothing a hook makes is mounted, the defaults listed here are the ones the program's
+    comments and docs state. Bumping the chart means reading all of it again at the new tag."""
+
+    checked: str  # the chart version these facts were read for; must equal the pin's version
+    source: str  # repository, tag (commit) and files
+    hooks: tuple[HookObjects, ...]
+    # Chart defaults the program relies on or overrides on purpose (dotted value path -> default).
+    defaults: dict[str, Any]
+    # Cluster-scoped RBAC the chart can render, and under which values.
+    cluster_rbac: tuple[ClusterRbac, ...]
+
+
 @dataclass(frozen=True)
 class Pin:
     """One pinned artefact: an image (repository + tag) or a Helm chart (repo URL + chart + version)."""
@@ -42,6 +93,7 @@ class Pin:
     repo: str = ""  # Helm repository URL for charts
     why: str = ""
     facts: Optional[ImageFacts] = None  # images only
+    chart_facts: Optional[ChartFacts] = None  # charts only
 
 
 # Exact versions only. Reasons are checked against upstream release notes and issue trackers.
@@ -217,6 +269,34 @@ DEFAULT_PINS: dict[str, Pin] = {
         "could not be read, so their values and templates cannot be checked. Its appVersion is 3.7.6 (a known-bad Loki): the image tag is "
         "set explicitly to the loki pin. Per-component service accounts and ingester.rolloutGroupPrefix / "
         "addIngesterNamePrefix / strategy are used.",
+        chart_facts=ChartFacts(
+            checked="18.11.0",
+            source="grafana-community/helm-charts tag loki-18.11.0 (commit 3386a11) charts/loki: values.yaml, "
+            "templates/_workload.tpl, templates/tests/test-canary.yaml, templates/backend/clusterrole.yaml, "
+            "templates/role.yaml; subchart rollout-operator 0.51.1 (grafana/helm-charts tag rollout-operator-0.51.1). "
+            "Checked with `helm template` (with and without --no-hooks) of the staging values.",
+            hooks=(
+                # Only on `helm upgrade` and when `lookup` finds the StatefulSet's claims or service changed.
+                HookObjects("Job, ServiceAccount, Role and RoleBinding <statefulset>-recreate (pre-upgrade)",
+                            when=(("*.statefulSetRecreateJob.enabled", False),)),
+                HookObjects("Pod <fullname>-helm-test (test hook)", when=(("test.enabled", True), ("lokiCanary.enabled", True))),
+            ),
+            defaults={
+                # values.yaml `loki.ingester`, rendered into config.yaml's ingester section.
+                "loki.ingester.wal.flush_on_shutdown": True,
+                "ingester.terminationGracePeriodSeconds": 300,
+                "rbac.namespaced": False,
+                "sidecar.rules.enabled": True,
+            },
+            cluster_rbac=(
+                ClusterRbac("ClusterRole <fullname>-clusterrole: get/watch/list configmaps and secrets in every namespace, "
+                            "bound to the backend's service account (here the shared `loki`), for the rules sidecar",
+                            when=(("!rbac.namespaced", False), ("sidecar.rules.enabled", True)), secrets=True),
+                ClusterRbac("ClusterRole <release>-rollout-operator-webhook-clusterrole: list/patch/watch admission webhook "
+                            "configurations (the operator patches its self-signed CA into them)",
+                            when=(("rollout_operator.enabled", False),), secrets=False),
+            ),
+        ),
     ),
     "tempo-chart": Pin(
         "chart",
@@ -227,6 +307,35 @@ DEFAULT_PINS: dict[str, Pin] = {
         "tempo-distributed-2.26.2, 2026-07-07; the next tag is 3.0.0, which needs Kafka). 2.26.1 exists too "
         "and differs only in its memcached image tag. appVersion 2.10.7; the image tag is set explicitly "
         "to the tempo pin.",
+        chart_facts=ChartFacts(
+            checked="2.26.2",
+            source="grafana-community/helm-charts tag tempo-distributed-2.26.2 (commit 3da7885) charts/tempo-distributed: "
+            "values.yaml (reportingEnabled, ingester.config, the config template's usage_report and ingester sections), "
+            "templates/_helpers.tpl tempo.statefulset.recreateOnSizeChangeHook, templates/tokengen/, templates/provisioner/, "
+            "templates/tests/; subcharts rollout-operator 0.50.0, grafana-agent-operator 0.5.2 (tests only). Checked with "
+            "`helm template` (with and without --no-hooks) of the staging values.",
+            hooks=(
+                HookObjects("Job, ServiceAccount, Role and RoleBinding recreating the ingester StatefulSet (pre-upgrade)",
+                            when=(("ingester.persistence.enabled", False), ("ingester.persistence.enableStatefulSetRecreationForSizeChange", False))),
+                HookObjects("The same for the metrics-generator",
+                            when=(("metricsGenerator.persistence.enabled", False),
+                                  ("metricsGenerator.persistence.enableStatefulSetRecreationForSizeChange", False))),
+                HookObjects("Job tokengen (enterprise)", when=(("enterprise.enabled", False), ("tokengenJob.enable", True))),
+                HookObjects("Job provisioner (enterprise)", when=(("provisioner.enabled", False), ("enterprise.enabled", False))),
+                HookObjects("Pod and ConfigMap of the integration test (test hook)", when=(("tests.integration.enabled", False),)),
+            ),
+            defaults={
+                # `usage_report: reporting_enabled: {{ .Values.reportingEnabled }}` in the config template.
+                "reportingEnabled": True,
+                # Rendered only when truthy; Tempo's own default is false too (modules/ingester/config.go).
+                "ingester.config.flush_all_on_shutdown": False,
+                "ingester.terminationGracePeriodSeconds": 300,
+            },
+            cluster_rbac=(
+                ClusterRbac("ClusterRole <release>-rollout-operator-webhook-clusterrole (rollout-operator 0.50.0): "
+                            "admission webhook configurations only", when=(("rollout_operator.enabled", False),), secrets=False),
+            ),
+        ),
     ),
     "kube-prometheus-stack-chart": Pin(
         "chart",
@@ -236,6 +345,49 @@ DEFAULT_PINS: dict[str, Pin] = {
         why="Newest kube-prometheus-stack in prometheus-community/helm-charts as read (tag "
         "kube-prometheus-stack-88.5.3, 2026-08-21; appVersion: Prometheus operator v0.93.1). Thanos "
         "sidecar via prometheusSpec.thanos; the Prometheus image is set explicitly to the prometheus pin.",
+        chart_facts=ChartFacts(
+            checked="88.5.3",
+            source="prometheus-community/helm-charts tag kube-prometheus-stack-88.5.3 (commit ea930ba) "
+            "charts/kube-prometheus-stack: values.yaml, templates/prometheus-operator/deployment.yaml, "
+            "templates/prometheus-operator/admission-webhooks/job-patch/*.yaml, templates/prometheus-operator/clusterrole.yaml, "
+            "charts/crds/templates/upgrade/, charts/crds/crds/crd-prometheuses.yaml; subchart kube-state-metrics 8.4.0 "
+            "templates/role.yaml. Checked with `helm template` (with and without --no-hooks) of the staging values.",
+            hooks=(
+                HookObjects("ServiceAccount, ClusterRole, ClusterRoleBinding, Role, RoleBinding <fullname>-admission and Jobs "
+                            "<fullname>-admission-create (pre-install, pre-upgrade) and -patch (post-install, post-upgrade)",
+                            when=(("prometheusOperator.enabled", True), ("prometheusOperator.admissionWebhooks.enabled", True),
+                                  ("prometheusOperator.admissionWebhooks.patch.enabled", True),
+                                  ("!prometheusOperator.admissionWebhooks.certManager.enabled", False)),
+                            # The create Job writes the webhook certificate into this Secret (kube-webhook-certgen).
+                            made=("Secret <fullname>-admission",),
+                            # deployment.yaml: volume tls-secret (secretName <fullname>-admission, not optional)
+                            # whenever the operator serves TLS, whatever admissionWebhooks says.
+                            mounted_by=(("Deployment <fullname>-operator",
+                                         (("prometheusOperator.enabled", True), ("prometheusOperator.tls.enabled", True))),)),
+                HookObjects("Job, ServiceAccount, ClusterRole, ClusterRoleBinding upgrading the CRDs",
+                            when=(("crds.enabled", True), ("crds.upgradeJob.enabled", False))),
+                HookObjects("Grafana subchart test Pod (test hook)", when=(("grafana.enabled", True),)),
+            ),
+            defaults={
+                "prometheusOperator.tls.enabled": True,
+                "prometheusOperator.admissionWebhooks.enabled": True,
+                "crds.upgradeJob.enabled": False,
+                # values.yaml leaves it empty; the Prometheus CRD's default is 30s (crd-prometheuses.yaml).
+                "prometheus.prometheusSpec.scrapeInterval": "30s",
+            },
+            cluster_rbac=(
+                ClusterRbac("ClusterRole <fullname>-operator: every verb on configmaps and secrets in every namespace",
+                            when=(("prometheusOperator.enabled", True),), secrets=True,
+                            accepted="the operator writes each Prometheus' and Alertmanager's generated configuration as a "
+                            "Secret; it is the cluster's Prometheus operator"),
+                ClusterRbac("ClusterRole <fullname>-kube-state-metrics: list/watch secrets (its `secrets` collector, on by default)",
+                            when=(("kubeStateMetrics.enabled", True),), secrets=True,
+                            accepted="kube_secret_* metrics; kube-state-metrics' collectorsExclude could drop it, but the "
+                            "subchart's keys are not in tests/upstream/chart-kube-prometheus-stack.keys yet"),
+                ClusterRbac("ClusterRole <fullname>-prometheus: read nodes, services, endpoints, pods (scraping)",
+                            when=(("prometheus.enabled", True),), secrets=False),
+            ),
+        ),
     ),
 }
 

@@ -3,7 +3,7 @@ and the IRSA annotation. Pure helpers plus one small context object; no tool log
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
 import pulumi
@@ -13,6 +13,14 @@ from components.core.config import StackConfig
 from components.core.identity import ToolIdentity
 
 ZONE_KEY = "topology.kubernetes.io/zone"
+# How long a stopping Loki or Tempo ingester may take: leave the ring, then upload what it holds
+# only in memory and in its WAL (an emptyDir, gone with the pod). That is Tempo's head block, cut at
+# 500 MiB or 30 min anyway (grafana/tempo v2.10.8 modules/ingester/config.go), and Loki's open chunk
+# of each stream (cut at about 1.5 MB compressed, pkg/ingester -ingester.chunk-target-size): the
+# rest was flushed as it filled. Both charts default to 300 s too (versions.ChartFacts); it is set
+# here, not inherited, so that a chart bump cannot shorten it. A Spot reclaim gives 2 minutes,
+# whatever is set here: the other two zones' replicas still hold the data then.
+INGESTER_STOP_GRACE_SECONDS = 300
 
 
 def spread(labels: dict[str, str], when: Literal["ScheduleAnyway", "DoNotSchedule"] = "ScheduleAnyway") -> list[dict[str, Any]]:
@@ -42,6 +50,10 @@ class EksContext:
     provider: k8s.Provider
     parent: pulumi.Resource
     namespace: k8s.core.v1.Namespace
+    # What the deployment has declared so far, for the objects of other releases that need it:
+    # chart releases by release name, and the resource that creates each service account.
+    releases: dict[str, pulumi.Resource] = field(default_factory=dict)
+    accounts: dict[str, pulumi.Resource] = field(default_factory=dict)
 
     @property
     def ns(self) -> str:
@@ -56,9 +68,10 @@ class EksContext:
         # service account they use from their first second.
         return pulumi.ResourceOptions(parent=self.parent, provider=self.provider, depends_on=[self.namespace, *(depends or [])])
 
-    def chart(self, release: str, pin_key: str, values: dict, depends: list) -> k8s.helm.v4.Chart:
+    def chart(self, release: str, pin_key: str, values: dict, depends: list, accounts: tuple[str, ...] = ()) -> k8s.helm.v4.Chart:
+        """A pinned chart release; `accounts`: the service accounts it creates."""
         pin = self.cfg.pins[pin_key]
-        return k8s.helm.v4.Chart(
+        chart = k8s.helm.v4.Chart(
             f"{self.name}-{release}",
             name=release,
             namespace=self.ns,
@@ -69,14 +82,28 @@ class EksContext:
             # The bucket and roles must exist before pods try to flush.
             opts=self.opts(depends),
         )
+        self.releases[release] = chart
+        self.accounts.update(dict.fromkeys(accounts, chart))
+        return chart
 
     def service_account(self, sa: str, identity: ToolIdentity) -> k8s.core.v1.ServiceAccount:
-        return k8s.core.v1.ServiceAccount(
+        account = k8s.core.v1.ServiceAccount(
             f"{self.name}-{sa}-sa",
             metadata={"name": sa, "namespace": self.ns, "annotations": irsa_annotations(identity, sa)},
             # The annotation names a role that must exist before a pod uses the account.
             opts=self.opts([identity]),
         )
+        self.accounts[sa] = account
+        return account
+
+
+def operator_release(ctx: EksContext) -> list[pulumi.Resource]:
+    """The kube-prometheus-stack release, for a release whose ServiceMonitors need its CRDs: one
+    created before the CRDs fails (no such kind) and succeeds only on a later retry. Depending on
+    the Chart waits for all of its objects to be ready (pulumi_kubernetes 4.34.2 helm/v4/Chart.py,
+    `skip_await`: "waits until all resources are in a ready state")."""
+    kps = ctx.releases.get("kps")
+    return [kps] if kps is not None else []
 
 
 def rollout_operator_release(cfg: StackConfig) -> Optional[str]:

@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from components.eks import monitoring as eks_monitoring
+from components.core import sizing
 from components.core.config import StackConfig
-from components.eks.base import ZONE_KEY, EksContext, chart_pods, irsa_annotations, rollout_operator_release, spread
+from components.eks.base import (INGESTER_STOP_GRACE_SECONDS, ZONE_KEY, EksContext, chart_pods, irsa_annotations, operator_release,
+                                 rollout_operator_release, spread)
 from components.core.identity import ToolIdentity
 from components.core.renderers import loki
 from components.core.storage import ToolBucket
@@ -55,7 +57,7 @@ def values(cfg: StackConfig, annotations: dict[str, dict]) -> dict[str, Any]:
     wal_on_pvc = aws.wal_volume == "persistentVolume"
     zones = {f"zone{letter}": {"nodeSelector": {ZONE_KEY: zone}} for letter, zone in zip("ABC", aws.zones)}
     accounts = {component: {"serviceAccount": _account(sa, annotations.get(sa, {}))} for component, sa in COMPONENT_ACCOUNTS.items()}
-    return {
+    out: dict[str, Any] = {
         "deploymentMode": "Distributed",
         "loki": {
             "image": {"tag": cfg.pins["loki"].version},
@@ -72,14 +74,22 @@ def values(cfg: StackConfig, annotations: dict[str, dict]) -> dict[str, Any]:
             # write) a seed object, which the accounts without a role cannot.
             "structuredConfig": {
                 **{k: v for k, v in sections.items() if k != "schema_config"},
-                "analytics": {"reporting_enabled": False},
+                "analytics": dict(loki.ANALYTICS),
+                # The chart's default too (versions.ChartFacts): a stopping ingester uploads every
+                # chunk its WAL (emptyDir) holds, so a zone-by-zone rollout loses nothing.
+                "ingester": {"wal": {"flush_on_shutdown": True}},
             },
             **({"runtimeConfig": loki.tenant_overrides(cfg)} if cfg.multi_tenant else {}),
         },
         "serviceAccount": _account(SHARED_ACCOUNT, {}),
+        # The chart's default grants the shared account get/watch/list on every ConfigMap and Secret of
+        # the cluster (a ClusterRole for its rules sidecar). Nothing here loads rules from ConfigMaps:
+        # without the sidecar and cluster-wide RBAC the chart renders no such role at all
+        # (templates/backend/clusterrole.yaml, templates/role.yaml).
+        "rbac": {"namespaced": True},
+        "sidecar": {"rules": {"enabled": False}},
         "ingester": {
             **accounts["ingester"],
-            "replicas": 3,
             "zoneAwareReplication": {"enabled": True, **zones},
             "rolloutGroupPrefix": ROLLOUT_GROUP_PREFIX,
             "addIngesterNamePrefix": True,
@@ -88,15 +98,16 @@ def values(cfg: StackConfig, annotations: dict[str, dict]) -> dict[str, Any]:
             "strategy": {"type": "OnDelete"},
             "persistence": {"enabled": wal_on_pvc},
             "maxUnavailable": 1,
+            "terminationGracePeriodSeconds": INGESTER_STOP_GRACE_SECONDS,
         },
-        "distributor": {"replicas": 3, "maxUnavailable": 1, "topologySpreadConstraints": spread(chart_pods(RELEASE, "distributor"))},
-        "querier": {**accounts["querier"], "replicas": 3, "maxUnavailable": 1, "topologySpreadConstraints": spread(chart_pods(RELEASE, "querier"))},
-        "queryFrontend": {"replicas": 2, "maxUnavailable": 1},
-        "queryScheduler": {"replicas": 2},
-        "indexGateway": {**accounts["indexGateway"], "replicas": 2, "maxUnavailable": 1, "persistence": {"enabled": False}},
+        "distributor": {"maxUnavailable": 1, "topologySpreadConstraints": spread(chart_pods(RELEASE, "distributor"))},
+        "querier": {**accounts["querier"], "maxUnavailable": 1, "topologySpreadConstraints": spread(chart_pods(RELEASE, "querier"))},
+        "queryFrontend": {"maxUnavailable": 1},
+        "queryScheduler": {},
+        "indexGateway": {**accounts["indexGateway"], "maxUnavailable": 1, "persistence": {"enabled": False}},
         # Single writer of retention; its working directory is disposable.
-        "compactor": {**accounts["compactor"], "replicas": 1, "persistence": {"enabled": False}},
-        "gateway": {"enabled": True, "replicas": 2},
+        "compactor": {**accounts["compactor"], "persistence": {"enabled": False}},
+        "gateway": {"enabled": True},
         "singleBinary": {"replicas": 0},
         "write": {"replicas": 0},
         "read": {"replicas": 0},
@@ -108,11 +119,11 @@ def values(cfg: StackConfig, annotations: dict[str, dict]) -> dict[str, Any]:
         # not the chart's DaemonSet default; the image tag follows the Loki pin (the chart would
         # use its appVersion, templates/loki-canary/daemonset.yaml; Loki's release workflow
         # publishes grafana/loki-canary for every release, .github/release-workflows.jsonnet).
-        "lokiCanary": {"enabled": True, "kind": "Deployment", "replicas": 1, "image": {"tag": cfg.pins["loki"].version}},
+        "lokiCanary": {"enabled": True, "kind": "Deployment", "image": {"tag": cfg.pins["loki"].version}},
         "test": {"enabled": False},
         # Metrics through the operator (eks_monitoring.py); the chart's own rules stay off, the
         # project's rules cover Loki (renderers/alerts.py).
-        "monitoring": {"serviceMonitor": eks_monitoring.chart_service_monitor()},
+        "monitoring": {"serviceMonitor": eks_monitoring.chart_service_monitor(cfg)},
         # Memcached caches, chart default on (memcached 1.6.45-alpine, loki-18.11.0 values.yaml), sized
         # from aws.lokiChunksCacheMb / lokiResultsCacheMb; each pod requests 1.2 x that memory
         # (templates/memcached/_memcached-statefulset.tpl). The chunks cache saves re-reading
@@ -121,6 +132,11 @@ def values(cfg: StackConfig, annotations: dict[str, dict]) -> dict[str, Any]:
         "chunksCache": _cache(aws.loki_chunks_cache_mb),
         "resultsCache": _cache(aws.loki_results_cache_mb),
     }
+    # Replicas (the project's own counts, more where the load needs them), requests and limits from
+    # aws.sizing.logsGbPerDay (core/sizing.py: Loki's sizing guide).
+    for component, size in sizing.loki(aws.sizing.logs_gb_per_day).items():
+        out[component].update({"replicas": size.replicas, "resources": size.resources()})
+    return out
 
 
 def _cache(megabytes: int) -> dict[str, Any]:
@@ -134,5 +150,6 @@ def cache_memory_mib(megabytes: int) -> int:
 
 def deploy(ctx: EksContext, identity: ToolIdentity, bucket: ToolBucket) -> dict[str, str]:
     annotations = {sa: irsa_annotations(identity, sa) for sa in COMPONENT_ACCOUNTS.values()}
-    ctx.chart(RELEASE, "loki-chart", values(ctx.cfg, annotations), [bucket, identity])
+    ctx.chart(RELEASE, "loki-chart", values(ctx.cfg, annotations), [bucket, identity, *operator_release(ctx)],
+              accounts=(*COMPONENT_ACCOUNTS.values(), SHARED_ACCOUNT))
     return {"lokiPush": f"http://loki-gateway.{ctx.svc}/loki/api/v1/push", "loki": f"http://loki-gateway.{ctx.svc}"}

@@ -96,9 +96,13 @@ def prometheus_values(cfg: StackConfig) -> dict[str, Any]:
     }
 
 
-def chart_service_monitor() -> dict[str, Any]:
-    """`serviceMonitor` values for the Loki and tempo-distributed charts."""
-    return {"enabled": True, "labels": {"release": RELEASE}}
+def chart_service_monitor(cfg: StackConfig) -> dict[str, Any]:
+    """`serviceMonitor` values for the Loki and tempo-distributed charts. A ServiceMonitor needs the
+    operator's CRDs: the kube-prometheus-stack release installs them with Thanos (which the charts
+    then wait for, platform.py), or the cluster has them already (aws.prometheusCrds: existing).
+    Without either, the object could never be created and the whole release would fail."""
+    operator = "thanos" in cfg.tools.enabled() or cfg.aws.prometheus_crds == "existing"
+    return {"enabled": operator, "labels": {"release": RELEASE}}
 
 
 def _probe(ctx: EksContext, tool: str, identity: ToolIdentity, bucket) -> None:
@@ -136,7 +140,9 @@ def _probe(ctx: EksContext, tool: str, identity: ToolIdentity, bucket) -> None:
                 "volumes": [{"name": "probe", "configMap": {"name": name}}],
             }},
         },
-        opts=ctx.opts([identity, bucket, files]),
+        # The account is the tool's own, made by its chart release (or by thanos.py): without it
+        # the ReplicaSet cannot create the pod and only retries until the chart has run.
+        opts=ctx.opts([identity, bucket, files, ctx.accounts[PROBE_ACCOUNTS[tool]]]),
     )
     k8s.core.v1.Service(
         f"{ctx.name}-{name}-svc",

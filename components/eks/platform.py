@@ -74,7 +74,9 @@ class EksTools(pulumi.ComponentResource):
         ctx = EksContext(name, cfg, provider, self, namespace)
         enabled = cfg.tools.enabled()
         self.urls: dict[str, str] = {}
-        for tool, module in (("loki", eks_loki), ("tempo", eks_tempo), ("thanos", eks_thanos)):
+        # Thanos first: its kube-prometheus-stack release installs the CRDs of Loki's and Tempo's
+        # ServiceMonitors, and their releases wait for it (base.operator_release).
+        for tool, module in (("thanos", eks_thanos), ("loki", eks_loki), ("tempo", eks_tempo)):
             if tool in enabled:
                 # A Thanos spoke has no bucket (its hub's) and, remote-writing, no identity.
                 self.urls.update(module.deploy(ctx, identities.get(tool), buckets.get(tool)))

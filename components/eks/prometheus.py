@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from components.eks import monitoring as eks_monitoring
-from components.core import versions
+from components.core import sizing, versions
 from components.core.config import StackConfig
 from components.eks.base import spread
 from components.core.renderers import thanos
@@ -26,11 +26,26 @@ from components.core.renderers import object_store
 
 RELEASE = "kps"  # fullnameOverride keeps service names short (kps-thanos-discovery, ...)
 SERVICE_ACCOUNT = "prometheus"
-RETENTION = "12h"
-# emptyDir limit on the node's disk; Prometheus prunes at RETENTION_SIZE first (it counts blocks,
-# WAL and head chunks), so the kubelet never evicts it for the size limit.
-VOLUME = "20Gi"
-RETENTION_SIZE = "16GB"
+RETENTION = f"{sizing.PROMETHEUS_RETENTION_HOURS}h"
+# Prometheus prunes at retentionSize (it counts blocks, WAL and head chunks; units base 2), a fifth
+# below the emptyDir's limit, so the kubelet never evicts it for the size limit.
+RETENTION_SHARE = 0.8
+# Small fixed parts of the release (not driven by ingest): the operator, the config reloader next
+# to each Prometheus and Alertmanager, and Alertmanager itself.
+OPERATOR = sizing.Size(1, 100, 128)
+CONFIG_RELOADER = sizing.Size(1, 10, 32)
+ALERTMANAGER = sizing.Size(1, 50, 128)
+# A restarted replica comes back without its head (emptyDir): up to 3 hours not yet in an uploaded
+# block (sizing.HEAD_HOURS). If the operator's StatefulSet restarted the other replica minutes later,
+# both would lack those hours. Counting a new pod available only after 3 h 30 min makes the rolling
+# update wait until the restarted replica has cut and its sidecar uploaded a block covering its
+# restart, and the other replica's head holds nothing the first lacks. The operator's StatefulSet is
+# RollingUpdate with the Prometheus resource's minReadySeconds (prometheus-operator v0.93.0
+# pkg/prometheus/server/statefulset.go, pkg/operator/statefulset.go; the chart's operator is
+# v0.93.1), and a rolling update waits that long before the next pod. Meanwhile
+# kube-prometheus-stack's KubeStatefulSetUpdateNotRolledOut warning fires for it (docs/aws-eks.md).
+# Drains do not wait for it (a PodDisruptionBudget counts Ready pods).
+MIN_READY_SECONDS = (sizing.HEAD_HOURS * 60 + 30) * 60
 
 
 def object_store_for_thanos(cfg: StackConfig):
@@ -40,29 +55,43 @@ def object_store_for_thanos(cfg: StackConfig):
 def values(cfg: StackConfig, annotations: dict, receive_url: Optional[str]) -> dict[str, Any]:
     pin = cfg.pins["prometheus"]
     registry, repository = pin.name.split("/", 1)
+    size = sizing.prometheus(cfg.aws.sizing.metrics_samples_per_second, sizing.PROMETHEUS_RETENTION_HOURS)
     spec: dict[str, Any] = {
         "image": {"registry": registry, "repository": repository, "tag": pin.version},
         "replicas": 2,
+        "minReadySeconds": MIN_READY_SECONDS,
         "replicaExternalLabelName": thanos.REPLICA_LABEL,
         # Unique per cluster (tools.thanos.clusterLabel): blocks of two clusters with one label overlap.
         "externalLabels": {"cluster": cfg.tools.thanos.cluster_label},
         "retention": RETENTION,
-        "retentionSize": RETENTION_SIZE,
+        "retentionSize": f"{int(size.ephemeral_gib * 1024 * RETENTION_SHARE)}MB",
+        # CPU, memory and the TSDB's share of the node's disk from aws.sizing (core/sizing.py):
+        # the ephemeral-storage request makes the scheduler pick a node with that much free disk.
+        "resources": size.resources(),
         # DoNotSchedule: both replicas in one zone would lose the same hours in one zone outage.
         "topologySpreadConstraints": spread({"app.kubernetes.io/name": "prometheus"}, when="DoNotSchedule"),
         # prometheusSpec.storageSpec becomes the Prometheus resource's `storage` as is
         # (templates/prometheus/prometheus.yaml); emptyDir is one of its forms.
-        "storageSpec": {"emptyDir": {"sizeLimit": VOLUME}},
+        "storageSpec": {"emptyDir": {"sizeLimit": f"{size.ephemeral_gib}Gi"}},
     }
     if receive_url:
         spec["remoteWrite"] = [{"url": receive_url}]
     else:
-        spec["thanos"] = {"image": versions.image(cfg.pins, "thanos"), "objectStorageConfig": {"secret": thanos.objstore(object_store_for_thanos(cfg))}}
-    return {
+        spec["thanos"] = {"image": versions.image(cfg.pins, "thanos"), "objectStorageConfig": {"secret": thanos.objstore(object_store_for_thanos(cfg))},
+                          "resources": sizing.thanos(0, 0)["thanos-sidecar"].resources()}
+    out = {
         "fullnameOverride": RELEASE,
         # The Prometheus operator's CRDs are cluster-wide: a cluster that already has them (another
         # kube-prometheus-stack or operator install) sets aws.prometheusCrds: existing.
         "crds": {"enabled": cfg.aws.prometheus_crds == "install"},
+        # The chart makes the admission webhooks' certificate Secret (<fullname>-admission) only with
+        # Helm hook Jobs, which helm.v4.Chart never runs, and the operator mounts that Secret whenever
+        # it serves TLS: it would never start (versions.ChartFacts, tests/test_chart_facts.py). Without
+        # the webhooks nothing needs the certificate. What they would check, PrometheusRule syntax,
+        # the project's own rules pass `promtool check rules` in tests/test_alerts.py; the operator still reports rules it
+        # cannot load (kube-prometheus-stack's PrometheusOperatorRejectedResources alert).
+        "prometheusOperator": {"admissionWebhooks": {"enabled": False}, "tls": {"enabled": False}, "resources": OPERATOR.resources(),
+                               "prometheusConfigReloader": {"resources": CONFIG_RELOADER.resources()}},
         "prometheus": {
             "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT, "annotations": annotations},
             "thanosService": {"enabled": receive_url is None},
@@ -90,3 +119,5 @@ def values(cfg: StackConfig, annotations: dict, receive_url: Optional[str]) -> d
         # The storage-path alert rules, and the Alertmanager that routes them.
         **eks_monitoring.kps_values(cfg),
     }
+    out["alertmanager"]["alertmanagerSpec"]["resources"] = ALERTMANAGER.resources()
+    return out

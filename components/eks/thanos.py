@@ -3,8 +3,10 @@ chart since Bitnami's images moved), plus kube-prometheus-stack for Prometheus i
 
 - Store gateway ×2 (read-only role) behind a headless Service: Query's `dnssrv+` discovery then
   sees one SRV record per pod instead of one ClusterIP, and fans out to every replica.
-- Compactor ×1 (Recreate: never two against one bucket), scratch on emptyDir with a size limit
-  and the same ephemeral-storage request, so it lands only on a node with that much disk.
+- Compactor ×1 (Recreate: never two against one bucket). Scratch on a volume of its own when
+  aws.thanosCompactStorageClass names one (sized for the worst case of aws.sizing), else an
+  emptyDir with a size limit and the same ephemeral-storage request, at most what fits a node's
+  root volume, so it lands only on a node with that much disk.
 - Receive ×N (mode receive): head block on emptyDir; replication factor >= 3 keeps a lost pod's
   unshipped samples on the others.
 - Every workload that reaches the bucket waits for its service account and its IAM role.
@@ -18,7 +20,7 @@ from typing import Any, Optional
 import pulumi_kubernetes as k8s
 
 from components.eks import prometheus as eks_prometheus
-from components.core import thanos_topology, versions
+from components.core import sizing, thanos_topology, versions
 from components.eks.base import EksContext, irsa_annotations, spread
 from components.core.identity import ToolIdentity
 from components.core.renderers import dump, thanos
@@ -37,14 +39,22 @@ def _ports(args: list[str], field: str) -> list[dict]:
 
 
 def pod_spec(ctx: EksContext, app: str, args: list[str], sa: Optional[str], objstore: bool, data: Optional[str], labels: dict,
-             scratch_limit: Optional[str] = None) -> dict[str, Any]:
+             size: sizing.Size, scratch_limit: Optional[str] = None, scratch_class: Optional[str] = None) -> dict[str, Any]:
     mounts, volumes = [], []
     if objstore:
         mounts.append({"name": "objstore", "mountPath": "/etc/thanos", "readOnly": True})
         volumes.append({"name": "objstore", "secret": {"secretName": "thanos-objstore"}})
     if data:
         mounts.append({"name": "data", "mountPath": data})
-        volumes.append({"name": "data", "emptyDir": {"sizeLimit": scratch_limit} if scratch_limit else {}})
+        if scratch_class:
+            # A generic ephemeral volume: a claim per pod, provisioned in the pod's zone when it is
+            # scheduled (EBS classes bind WaitForFirstConsumer) and deleted with the pod, so a Spot
+            # reclaim strands nothing in a zone and the node's root volume is not touched.
+            volumes.append({"name": "data", "ephemeral": {"volumeClaimTemplate": {"spec": {
+                "accessModes": ["ReadWriteOnce"], "storageClassName": scratch_class,
+                "resources": {"requests": {"storage": scratch_limit}}}}}})
+        else:
+            volumes.append({"name": "data", "emptyDir": {"sizeLimit": scratch_limit} if scratch_limit else {}})
     container: dict[str, Any] = {
         "name": app,
         "image": versions.image(ctx.cfg.pins, "thanos"),
@@ -55,10 +65,11 @@ def pod_spec(ctx: EksContext, app: str, args: list[str], sa: Optional[str], objs
         "volumeMounts": mounts,
         "securityContext": {"readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False},
     }
-    if scratch_limit:
+    container["resources"] = size.resources()
+    if scratch_limit and not scratch_class:
         # The request makes the scheduler pick a node with that much free disk; the emptyDir limit
         # alone would only evict the pod once the node's disk is already full.
-        container["resources"] = {"requests": {"ephemeral-storage": scratch_limit}, "limits": {"ephemeral-storage": scratch_limit}}
+        container["resources"]["requests"]["ephemeral-storage"] = container["resources"]["limits"]["ephemeral-storage"] = scratch_limit
     pod: dict[str, Any] = {
         "securityContext": {"runAsNonRoot": True, "runAsUser": 1001, "fsGroup": 1001},
         "topologySpreadConstraints": spread(labels),
@@ -125,7 +136,8 @@ def _receive(ctx: EksContext, identity: ToolIdentity) -> None:
             {"name": "remote-write", "port": thanos.RECEIVE_REMOTE_WRITE_PORT}]},
         opts=ctx.opts(),
     )
-    pod = pod_spec(ctx, "thanos-receive", args, "thanos-receive", True, RECEIVE_DIR, labels)
+    size = sizing.thanos_receive(cfg.aws.sizing.metrics_samples_per_second, replicas)
+    pod = pod_spec(ctx, "thanos-receive", args, "thanos-receive", True, RECEIVE_DIR, labels, size, scratch_limit=f"{size.ephemeral_gib}Gi")
     pod["containers"][0]["env"] = [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
     pod["containers"][0]["volumeMounts"].append({"name": "hashring", "mountPath": "/etc/thanos/hashring"})
     pod["volumes"].append({"name": "hashring", "configMap": {"name": "thanos-receive-hashring"}})
@@ -146,7 +158,7 @@ def _spoke(ctx: EksContext, identity: Optional[ToolIdentity]) -> dict[str, str]:
     receive_url = cfg.tools.thanos.hub_bucket.receive_url if cfg.tools.thanos.mode == "receive" else None
     annotations = irsa_annotations(identity, eks_prometheus.SERVICE_ACCOUNT) if identity is not None else {}
     ctx.chart(eks_prometheus.RELEASE, "kube-prometheus-stack-chart", eks_prometheus.values(cfg, annotations, receive_url),
-              [identity] if identity is not None else [])
+              [identity] if identity is not None else [], accounts=(eks_prometheus.SERVICE_ACCOUNT,))
     # The chart's Prometheus Service is <fullname>-prometheus on prometheus.service.port, 9090
     # (kube-prometheus-stack-88.5.3 templates/prometheus/service.yaml, values.yaml).
     return {"prometheus": f"http://{eks_prometheus.RELEASE}-prometheus.{ctx.svc}:9090"}
@@ -175,8 +187,11 @@ def deploy(ctx: EksContext, identity: Optional[ToolIdentity], bucket: Optional[T
     else:
         endpoints.append(f"dnssrv+_grpc._tcp.{eks_prometheus.RELEASE}-thanos-discovery.{ctx.svc}")
     annotations = {} if receive else irsa_annotations(identity, eks_prometheus.SERVICE_ACCOUNT)
-    ctx.chart(eks_prometheus.RELEASE, "kube-prometheus-stack-chart", eks_prometheus.values(cfg, annotations, receive_url), [bucket, identity])
+    ctx.chart(eks_prometheus.RELEASE, "kube-prometheus-stack-chart", eks_prometheus.values(cfg, annotations, receive_url), [bucket, identity],
+              accounts=(eks_prometheus.SERVICE_ACCOUNT,))
 
+    # Query-driven, so sized apart from ingest, with room for the configured caches (core/sizing.py).
+    sizes = sizing.thanos(cfg.aws.thanos_index_cache_mb, cfg.aws.thanos_response_cache_mb)
     store_labels = {"app.kubernetes.io/name": "thanos-store"}
     store_sa = ctx.service_account("thanos-store", identity)
     store_args = thanos.store_args(STORE_DIR)
@@ -185,25 +200,27 @@ def deploy(ctx: EksContext, identity: Optional[ToolIdentity], bucket: Optional[T
         # blocks queries touch, instead of range reads from the bucket for each query.
         store_args.append(f"--index-cache-size={cfg.aws.thanos_index_cache_mb}MB")
     _deployment(ctx, "thanos-store", store_args, 2,
-                pod_spec(ctx, "thanos-store", store_args, "thanos-store", True, STORE_DIR, store_labels),
+                pod_spec(ctx, "thanos-store", store_args, "thanos-store", True, STORE_DIR, store_labels, sizes["thanos-store"]),
                 [store_sa, identity, objstore], headless=True)
 
     compact_labels = {"app.kubernetes.io/name": "thanos-compact"}
     compact_sa = ctx.service_account("thanos-compact", identity)
     compact_args = thanos.compact_args(cfg, COMPACT_DIR)
     _deployment(ctx, "thanos-compact", compact_args, 1,
-                pod_spec(ctx, "thanos-compact", compact_args, "thanos-compact", True, COMPACT_DIR, compact_labels,
-                         scratch_limit=f"{cfg.aws.thanos_compact_disk_gi}Gi"),
+                pod_spec(ctx, "thanos-compact", compact_args, "thanos-compact", True, COMPACT_DIR, compact_labels, sizes["thanos-compact"],
+                         scratch_limit=f"{cfg.aws.thanos_compact_gib()}Gi", scratch_class=cfg.aws.thanos_compact_storage_class),
                 [compact_sa, identity, objstore], strategy="Recreate",
                 annotations={thanos.COMPACTOR_BUCKET_LABEL: cfg.tools.thanos.bucket})
 
     query_args = thanos.query_args(endpoints)
-    _deployment(ctx, "thanos-query", query_args, 2, pod_spec(ctx, "thanos-query", query_args, None, False, None, {"app.kubernetes.io/name": "thanos-query"}), [])
+    _deployment(ctx, "thanos-query", query_args, 2,
+                pod_spec(ctx, "thanos-query", query_args, None, False, None, {"app.kubernetes.io/name": "thanos-query"}, sizes["thanos-query"]), [])
     urls = {"thanosQuery": f"http://thanos-query.{ctx.svc}:{thanos.HTTP_PORT}"}
     if cfg.aws.thanos_response_cache_mb:
         frontend_args = query_frontend_args(urls["thanosQuery"], cfg.aws.thanos_response_cache_mb)
         _deployment(ctx, "thanos-query-frontend", frontend_args, 2,
-                    pod_spec(ctx, "thanos-query-frontend", frontend_args, None, False, None, {"app.kubernetes.io/name": "thanos-query-frontend"}), [])
+                    pod_spec(ctx, "thanos-query-frontend", frontend_args, None, False, None, {"app.kubernetes.io/name": "thanos-query-frontend"},
+                             sizes["thanos-query-frontend"]), [])
         urls["thanosQueryFrontend"] = f"http://thanos-query-frontend.{ctx.svc}:{thanos.HTTP_PORT}"
     return urls
 

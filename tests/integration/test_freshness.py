@@ -22,7 +22,7 @@ from tools.verify.common import Report
 from tools.verify import freshness as verify_freshness
 
 pytestmark = pytest.mark.real_server
-SCRIPT = Path(__file__).resolve().parents[2] / "components" / "bucket_freshness.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "probes" / "bucket_freshness.py"
 SIDECAR_BLOCK = "01ARYZ6S41TSV4RRFFQ69G5FAV"
 
 

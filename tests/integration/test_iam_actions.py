@@ -61,7 +61,7 @@ def problems(urn: str, identity: bool, document: dict[str, Any]) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("stack", ["local", "staging", "prod"])
+@pytest.mark.parametrize("stack", ["local", "staging", "prod", "staging-ec2"])
 def test_every_action_resource_and_condition_key_exists(plan_json, stack):
     found = list(documents(plan_json(stack)))
     if stack != "prod":  # prod (Hetzner) has no IAM documents at all

@@ -1,6 +1,6 @@
 """Steady-state monthly cost of a stack's object storage, next to the block volumes it replaces.
 
-    python -m tools.cost --stack local|staging|prod [--ingest logs=GB,traces=GB,metrics=SAMPLES]
+    python -m tools.cost --stack local|staging|prod|... [--stack ...] [--ingest logs=GB,traces=GB,metrics=SAMPLES]
         [--headroom 1.3] [--replicas 3] [--prices NAME|FILE] [--price KEY=VALUE]...
         [--assume KEY=VALUE]... [--from-prometheus URL [--window 1d]] [--spoke-metrics LABEL=N,...] [--json]
 
@@ -17,5 +17,7 @@ program renders for the stack: the real program runs under the strict mock engin
 (tools/engine.py) and the tool configs, chart values and replica counts are read from its plan.
 `--from-prometheus` replaces ingest and factors with what a running stack reports and shows the
 model next to the measured request rates. Every price is in tools/cost/prices/*.yaml (--price).
+Several stacks are reported in turn, each under a `== <stack>` line (text) or as one JSON list
+(--json), stopping at the first that cannot be reported.
 Exit codes: 0 report printed; 2 bad stack config, price file, argument or Prometheus answer.
 """

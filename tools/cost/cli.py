@@ -77,7 +77,8 @@ def parse_ingest(text: Optional[str], stack: str) -> tuple[dict[str, float], str
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.cost", description=tools.cost.__doc__.splitlines()[0])
-    parser.add_argument("--stack", required=True, help=f"one of: {', '.join(engine.available_stacks())}")
+    parser.add_argument("--stack", required=True, action="append",
+                        help=f"one of: {', '.join(engine.available_stacks())} (repeat it for several)")
     parser.add_argument("--ingest", help="logs=GB/day raw, traces=GB/day OTLP, metrics=samples/s, e.g. logs=75,traces=35,metrics=30000 "
                                          "(default: per stack)")
     parser.add_argument("--headroom", type=float, default=DEFAULT_HEADROOM, help="volume size over data (default 1.3)")
@@ -91,29 +92,45 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="a Thanos hub: samples/s of each spoke by cluster label (default: like this cluster)")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     args = parser.parse_args(argv)
-    try:
-        raw, secret_keys = engine.stack_config(args.stack)
-        cfg = loading.load(args.stack, raw, set(secret_keys))
-        ingest, ingest_from, given = parse_ingest(args.ingest, args.stack)
-        prices = load_prices(args.prices or price_file_for(cfg), {k: v for p in args.price for k, v in _pairs(p, "--price").items()})
-        assumed = {k: v for p in args.assume for k, v in _pairs(p, "--assume").items()}
-        a = assumptions(assumed)
-        if args.headroom < 1 or args.replicas < 1:
-            raise CostError("--headroom and --replicas must be at least 1")
-        topo = with_spokes(stack_topology(args.stack, cfg), cfg, args.spoke_metrics, ingest["metrics"])
-        comparison = None
-        if args.from_prometheus:
-            m = measure(args.from_prometheus, args.window, topo)
-            given |= set(assumed)
-            ingest, a, before = apply_measurement(m, ingest, a, given)
-            ingest_from = f"measured by {args.from_prometheus} over {args.window}; model inputs replaced where the metrics exist"
-            e = estimate(cfg, ingest, prices, a, args.headroom, args.replicas, topo)
-            comparison = {"url": args.from_prometheus, "window": args.window, "tools": compare(m, before, ingest, a, given, e),
-                          "notes": [note for tool, note in MEASURED_NOTES.items() if tool in e["tools"]]}
-        result = report(args.stack, cfg, ingest, ingest_from, prices, a, args.headroom, args.replicas, topo, comparison)
-    except (FileNotFoundError, config.ConfigError, CostError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps(result, indent=2) if args.json else as_text(result))
+    several = len(args.stack) > 1
+    results = []
+    for stack in args.stack:
+        if several and not args.json:
+            print(f"== {stack}", flush=True)
+        try:
+            result = stack_report(stack, args)
+        except (FileNotFoundError, config.ConfigError, CostError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            if several and args.json:
+                print(json.dumps(results, indent=2))
+            return 2
+        results.append(result)
+        if not args.json:
+            print(as_text(result), flush=True)
+    if args.json:
+        # One JSON document: the report of one stack, or the list of the stacks' reports.
+        print(json.dumps(results if several else results[0], indent=2))
     return 0
 
+
+def stack_report(stack: str, args: argparse.Namespace) -> dict:
+    """The report of one stack for the parsed command line; raises on bad config or arguments."""
+    raw, secret_keys = engine.stack_config(stack)
+    cfg = loading.load(stack, raw, set(secret_keys))
+    ingest, ingest_from, given = parse_ingest(args.ingest, stack)
+    prices = load_prices(args.prices or price_file_for(cfg), {k: v for p in args.price for k, v in _pairs(p, "--price").items()})
+    assumed = {k: v for p in args.assume for k, v in _pairs(p, "--assume").items()}
+    a = assumptions(assumed)
+    if args.headroom < 1 or args.replicas < 1:
+        raise CostError("--headroom and --replicas must be at least 1")
+    topo = with_spokes(stack_topology(stack, cfg), cfg, args.spoke_metrics, ingest["metrics"])
+    comparison = None
+    if args.from_prometheus:
+        m = measure(args.from_prometheus, args.window, topo)
+        given |= set(assumed)
+        ingest, a, before = apply_measurement(m, ingest, a, given)
+        ingest_from = f"measured by {args.from_prometheus} over {args.window}; model inputs replaced where the metrics exist"
+        e = estimate(cfg, ingest, prices, a, args.headroom, args.replicas, topo)
+        comparison = {"url": args.from_prometheus, "window": args.window, "tools": compare(m, before, ingest, a, given, e),
+                      "notes": [note for tool, note in MEASURED_NOTES.items() if tool in e["tools"]]}
+    return report(stack, cfg, ingest, ingest_from, prices, a, args.headroom, args.replicas, topo, comparison)

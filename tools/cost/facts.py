@@ -60,6 +60,12 @@ LOKI_RESYNC_S = 300
 # pkg/compactor/config.go -compactor.compaction-interval. Each run LISTs the tables and then each
 # table (compactor/tables_manager.go runCompaction, table.go compact).
 LOKI_COMPACTION_INTERVAL_S = 600
+# With retention on, the compactor also applies it on a ticker of its own, every
+# apply_retention_interval (tables_manager.go start: runCompaction(ctx, true)), and each of those
+# runs lists the tables and then each table as a compaction run does. Unset (0), the interval is the
+# compaction interval, and equal to it, min(10m, half of it) longer "to avoid running retention and
+# compaction at same time" (pkg/compactor/config.go Validate): 15 minutes next to 10-minute compaction.
+LOKI_RETENTION_JITTER_MAX_S = 600
 # pkg/storage/stores/series_store_write.go PutOne skips a chunk only when it is in the chunk
 # cache; without a cache shared by all ingesters (pkg/loki/config_wrapper.go enables a
 # per-process embedded one) every replica PUTs its copy. Copies cut alike share one key.
@@ -89,6 +95,12 @@ TEMPO_COMPACTOR_FLUSH_BYTES = 20 * MIB
 # meta.json for every input; ClearBlock later LISTs the block and DELETEs its objects.
 # Measured: a compaction of 2 blocks into 1 cost 8 PUT-class requests, 2 DELETE and 17 GET.
 TEMPO_COPIES_PER_INPUT = 1
+# What an index builder GETs for each block new to it (tempodb/blocklist/poller.go pollBlock, the
+# same at v2.10.6 and the pinned v2.10.8): the compactor polls with SkipNoCompactBlocks
+# (modules/compactor/compactor.go EnablePolling(ctx, c, true)), so it reads the block's
+# nocompact.flg (backend/raw.go HasNoCompactFlag; a GET whether or not it exists), then meta.json.
+# A block already compacted is read as meta.compacted.json alone.
+TEMPO_NEW_BLOCK_GETS = ("nocompact.flg", "meta.json")
 # backend/raw.go WriteTenantIndex writes both forms of the tenant index on every poll.
 TEMPO_TENANT_INDEX_OBJECTS = ("index.pb.zst", "index.json.gz")
 # backend/raw.go Tenants: one LIST per poll; backend/s3/s3.go ListBlocks: the tenant's prefix in

@@ -21,6 +21,7 @@ from tools.cost.facts import (
     TEMPO_COMPACTOR_FLUSH_BYTES,
     TEMPO_COPIES_PER_INPUT,
     TEMPO_LIST_BLOCKS_CONCURRENCY,
+    TEMPO_NEW_BLOCK_GETS,
     TEMPO_TENANT_INDEX_OBJECTS,
 )
 from tools.cost.topology import LokiTopology, TempoTopology
@@ -45,6 +46,7 @@ class LokiPattern:
     compactor_gets: float
     reader_lists: float
     reader_gets: float
+    retention_lists: float = 0.0  # the retention runs' listings of the tables and of each table
 
 
 def _chunks_per_sync_period(stored: float, target: float, full: float) -> float:
@@ -93,13 +95,15 @@ def loki_pattern(received_bytes: float, duration_s: float, topo: LokiTopology, a
     # Each run LISTs the tables, then each table; it GETs every new file and the compacted index it merges.
     compactor_lists = topo.compactors * runs * (1 + tables)
     compactor_gets = topo.compactors * uploads + compacted
+    retention_runs = duration_s / topo.retention_interval_s if topo.retention_interval_s else 0.0
+    retention_lists = topo.compactors * retention_runs * (1 + tables)
     held = min(a["loki.queried_days"], tables)
     reader_lists = topo.index_readers * held * duration_s / LOKI_RESYNC_S
     reader_gets = topo.index_readers * compacted if held > 0 else 0.0
     return LokiPattern(
         stored_bytes=stored, chunks=chunks, chunk_puts=chunks * (1 if topo.shared_chunk_cache else topo.replication_factor),
         index_uploads=uploads, compacted_uploads=compacted, compactor_lists=compactor_lists, compactor_gets=compactor_gets,
-        reader_lists=reader_lists, reader_gets=reader_gets,
+        reader_lists=reader_lists, reader_gets=reader_gets, retention_lists=retention_lists,
     )
 
 
@@ -195,8 +199,9 @@ def tempo_pattern(received_bytes: float, duration_s: float, topo: TempoTopology,
     polls = duration_s / topo.poll_s
     alive = SECONDS_PER_DAY / topo.compaction_window_s * retention_days
     lists, puts, gets = tempo_poll(tenants, topo.builders, topo.readers, alive * len(TEMPO_BLOCK_OBJECTS))
-    # Builders also read meta.json of every new block and meta.compacted.json of every compacted one.
-    new_metas = topo.builders * (blocks + compactions + cleared * windows * topo.compaction_copies)
+    # Builders read nocompact.flg and meta.json of every new block (TEMPO_NEW_BLOCK_GETS), and
+    # meta.compacted.json of every compacted one.
+    new_metas = topo.builders * (len(TEMPO_NEW_BLOCK_GETS) * (blocks + compactions) + cleared * windows * topo.compaction_copies)
     return TempoPattern(
         stored_bytes=stored, blocks=blocks, block_bytes=block_bytes, block_requests=tempo_block_upload(block_bytes) * blocks,
         compactions=compactions, compacted_bytes=window_bytes, compaction_requests=compaction, compaction_levels=len(levels),

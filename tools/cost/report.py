@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Mapping, Optional
 
-from components.core.config import StackConfig
+from components.core.config import PROJECT, StackConfig
 from tools.cost.facts import ASSUMPTIONS, INGEST_UNITS, MEASURED_ASSUMPTIONS, MEASUREMENT, NOT_MODELLED
 from tools.cost.pricing import BucketRules, estimate, scale_checks
 from tools.cost.timeline import timeline, tool_retentions
@@ -17,6 +17,8 @@ def report(stack: str, cfg: StackConfig, ingest: Mapping[str, float], ingest_fro
            comparison: Optional[dict] = None) -> dict:
     """Everything the command prints, rounded once: the text form is rendered from this dict."""
     e = estimate(cfg, ingest, prices, a, headroom, replicas, topo)
+    if not e["tools"]:
+        return _nothing_to_price(stack, cfg, topo)
     scale = scale_checks(cfg, ingest, prices, a, headroom, replicas, topo)
     min_days = {cls: p["min_days"] for cls, p in prices["s3"].items() if "min_days" in p}
     gb_month = {cls: p["gb_month"] for cls, p in prices["s3"].items() if "gb_month" in p}
@@ -91,6 +93,27 @@ def report(stack: str, cfg: StackConfig, ingest: Mapping[str, float], ingest_fro
     }
 
 
+def _nothing_to_price(stack: str, cfg: StackConfig, topo: Topology) -> dict:
+    """A stack that owns no bucket (a Thanos spoke with Loki and Tempo off): where its data is priced
+    instead, rather than a report of zeros."""
+    thanos = cfg.tools.thanos
+    hub = thanos.hub if thanos.enabled and not thanos.owns_bucket else None
+    warnings = list(topo.notes)
+    if hub and hub.split("/")[1:2] == [PROJECT]:
+        warnings.append(f"thanos: priced in the hub's report: `make cost STACK={hub.rsplit('/', 1)[-1]}` "
+                        f"(this cluster's samples/s: --spoke-metrics {thanos.cluster_label}=N)")
+    disabled = [name for name, tool in (("loki", cfg.tools.loki), ("tempo", cfg.tools.tempo), ("thanos", thanos)) if not tool.enabled]
+    if disabled:
+        warnings.append(f"{', '.join(disabled)}: disabled in this stack")
+    return {"stack": stack, "target": cfg.target.value, "region": cfg.storage.region, "tools": {},
+            "priced_with": hub, "warnings": warnings}
+
+
+def _count(value: Optional[int]) -> str:
+    """A count, or '-' for a tool the stack does not run."""
+    return "-" if value is None else str(value)
+
+
 def _money(value: float) -> float:
     return round(value, 2) + 0.0
 
@@ -122,6 +145,9 @@ TOPOLOGY_TEXT = {"loki": lambda d: LokiTopology(**d).describe(), "tempo": lambda
 
 
 def as_text(r: dict) -> str:
+    if not r["tools"]:
+        return "\n".join([f"Storage cost of stack {r['stack']} (target {r['target']}, region {r['region']}): "
+                          "it owns no bucket, so there is nothing to price here", *r["warnings"]])
     cur, b, a = r["currency"], r["baseline"], r["assumptions"]
     lines = [
         f"Storage cost of stack {r['stack']} (target {r['target']}, region {r['region']}): steady state, {cur} per month",
@@ -175,7 +201,7 @@ def as_text(r: dict) -> str:
     lines.append(f"  tenants (same ingest): {'tenants':>7} {'loki rules':>10} {'tempo rules':>11} {'loki+tempo requests':>19} {'object storage':>15}")
     for row in s["tenants"]:
         flag = "  over the S3 rule limit" if row["over_rule_limit"] else ""
-        lines.append(f"                         {row['tenants']:>7} {str(row['loki_rules']):>10} {str(row['tempo_rules']):>11} "
+        lines.append(f"                         {row['tenants']:>7} {_count(row['loki_rules']):>10} {_count(row['tempo_rules']):>11} "
                      f"{row['loki_tempo_requests']:>19.2f} {row['object_storage']:>15.2f}{flag}")
     if r["comparison"]:
         lines += ["", f"model next to the stack's own metrics ({r['comparison']['url']}, rates over {r['comparison']['window']}):",

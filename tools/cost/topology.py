@@ -4,6 +4,7 @@ and block settings), read from its offline plan under the strict mock engine."""
 from __future__ import annotations
 
 import base64
+import gzip
 import functools
 import re
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from tools import engine
 from tools.cost.facts import (
     LOKI_CHUNK_TARGET_BYTES,
     LOKI_COMPACTION_INTERVAL_S,
+    LOKI_RETENTION_JITTER_MAX_S,
     MIB,
     TEMPO_BLOCKLIST_POLL_S,
     TEMPO_CHART_REPLICATION_FACTOR,
@@ -36,6 +38,8 @@ class LokiTopology:
     replication_factor: int = 1
     chunk_target_bytes: float = LOKI_CHUNK_TARGET_BYTES
     compaction_interval_s: float = LOKI_COMPACTION_INTERVAL_S
+    # How often the compactor applies retention (its own runs over every table); None: retention off.
+    retention_interval_s: Optional[float] = None
     # Processes that hold index tables and re-list them (single binaries, index gateways).
     index_readers: int = 1
     # Compactors that each run over every table: one unless replicas keep separate rings.
@@ -47,7 +51,8 @@ class LokiTopology:
         cache = "shared chunk cache" if self.shared_chunk_cache else "no shared chunk cache"
         return (f"{self.ingesters} ingester(s), replication factor {self.replication_factor}, "
                 f"chunk target {self.chunk_target_bytes / MIB:g} MiB, {cache}, {self.index_readers} index reader(s), "
-                f"{self.compactors} compactor(s) every {self.compaction_interval_s / 60:g}m")
+                f"{self.compactors} compactor(s) every {self.compaction_interval_s / 60:g}m"
+                + (f", retention every {self.retention_interval_s / 60:g}m" if self.retention_interval_s else ""))
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,8 @@ class _Workload:
 def _plan_workloads(plan: engine.PlanResult) -> tuple[list[_Workload], dict[str, dict]]:
     """Workloads with their rendered config files, and Helm chart values by chart name."""
     service_configs = {r.name: r.inputs.get("data", "") for r in plan.resources if r.type == "docker:index/serviceConfig:ServiceConfig"}
+    templates = {r.urn: r.inputs["userData"] for r in plan.resources
+                 if r.type == "aws:ec2/launchTemplate:LaunchTemplate" and isinstance(r.inputs.get("userData"), str)}
     workloads: list[_Workload] = []
     charts: dict[str, dict] = {}
     for r in plan.resources:
@@ -156,7 +163,25 @@ def _plan_workloads(plan: engine.PlanResult) -> tuple[list[_Workload], dict[str,
             workloads.append(_Workload(int(_dig(i, "spec", "replicas", default=1)), args, {}))
         elif r.type == "kubernetes:helm.sh/v4:Chart":
             charts[i.get("chart", r.name)] = i.get("values") or {}
+        elif r.type == "aws:autoscaling/group:Group":
+            template = next((templates[u] for u in r.depends_on if u in templates), None)
+            if template is not None:
+                workloads += _fleet_workloads(template, int(i.get("desiredCapacity") or i.get("minSize") or 1))
     return workloads, charts
+
+
+def _fleet_workloads(user_data: str, instances: int) -> list[_Workload]:
+    """An EC2 fleet's Compose services (components/ec2/userdata.py): each runs once per instance;
+    its config files are the user data's files its Compose volumes mount."""
+    document = yaml.safe_load(gzip.decompress(base64.b64decode(user_data)))
+    written = {f["path"]: f.get("content", "") for f in document.get("write_files", [])}
+    compose = yaml.safe_load(next((c for p, c in written.items() if p.endswith("/docker-compose.yml")), "{}")) or {}
+    out = []
+    for service in (compose.get("services") or {}).values():
+        mounts = [v.split(":") for v in service.get("volumes", []) if isinstance(v, str)]
+        files = {m[1]: written[m[0]] for m in mounts if len(m) >= 2 and m[0] in written}
+        out.append(_Workload(instances, [a.replace("$$", "$") for a in service.get("command", [])], files))
+    return out
 
 
 def _rendered(workloads: list[_Workload], kind: str) -> list[tuple[_Workload, dict]]:
@@ -175,6 +200,16 @@ def _rendered(workloads: list[_Workload], kind: str) -> list[tuple[_Workload, di
     return found
 
 
+def loki_retention_interval(compactor: dict) -> Optional[float]:
+    """Seconds between the compactor's retention runs as Loki resolves its config, or None when
+    retention is off (facts.LOKI_RETENTION_JITTER_MAX_S says how)."""
+    if not compactor.get("retention_enabled", False):
+        return None
+    compaction = seconds(compactor.get("compaction_interval", "10m"))
+    interval = seconds(compactor.get("apply_retention_interval", "0s")) or compaction
+    return interval + min(LOKI_RETENTION_JITTER_MAX_S, interval / 2) if interval == compaction else interval
+
+
 def _loki_topology(workloads: list[_Workload], charts: dict[str, dict]) -> Optional[LokiTopology]:
     if "loki" in charts:
         v = charts["loki"]
@@ -184,6 +219,7 @@ def _loki_topology(workloads: list[_Workload], charts: dict[str, dict]) -> Optio
             replication_factor=int(_dig(v, "loki", "commonConfig", "replication_factor", default=3)),
             chunk_target_bytes=float(_dig(structured, "ingester", "chunk_target_size", default=LOKI_CHUNK_TARGET_BYTES)),
             compaction_interval_s=seconds(_dig(structured, "compactor", "compaction_interval", default="10m")),
+            retention_interval_s=loki_retention_interval(_dig(structured, "compactor", default={})),
             # Queriers ask the index gateways (the chart's storage_config.tsdb_shipper.index_gateway_client).
             index_readers=int(_dig(v, "indexGateway", "replicas", default=0)),
             compactors=int(_dig(v, "compactor", "replicas", default=1)),
@@ -203,6 +239,7 @@ def _loki_topology(workloads: list[_Workload], charts: dict[str, dict]) -> Optio
         replication_factor=int(_dig(data, "common", "replication_factor", default=3)),
         chunk_target_bytes=float(_dig(data, "ingester", "chunk_target_size", default=LOKI_CHUNK_TARGET_BYTES)),
         compaction_interval_s=seconds(_dig(data, "compactor", "compaction_interval", default="10m")),
+        retention_interval_s=loki_retention_interval(_dig(data, "compactor", default={})),
         index_readers=replicas,
         # With an in-memory ring every replica elects itself compactor.
         compactors=1 if shared_ring or replicas == 1 else replicas,

@@ -85,6 +85,8 @@ def loki_load(cfg: StackConfig, logs_gb: float, a: Mapping[str, float], topo: Lo
             RequestLine("index compaction (per tenant, runs with uploads)", put_list_per_day=p.compacted_uploads + p.compactor_lists,
                         get_per_day=p.compactor_gets),
             RequestLine("index readers (re-list held tables, fetch new index)", put_list_per_day=p.reader_lists, get_per_day=p.reader_gets),
+            *([RequestLine(f"retention runs (every {topo.retention_interval_s / 60:g} min, list every table)",
+                           put_list_per_day=p.retention_lists)] if topo.retention_interval_s else []),
         ),
         baseline_days=tool.retention_days,
         notes=tuple(notes),

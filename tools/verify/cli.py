@@ -10,7 +10,10 @@ from typing import Optional
 import tools.verify
 from tools.verify import freshness, identity, storage
 from tools.verify import tools as tool_checks
-from tools.verify.common import PARTS, OutputsError, Report, Stack, load_stack
+from tools.verify.common import PARTS, OutputsError, Report, Stack, aws_credentials_problem, load_stack
+
+# The parts that call AWS with the caller's own credentials on target aws.
+AWS_PARTS = {"storage", "identity", "freshness"}
 
 
 def run(stack: Stack, parts: tuple[str, ...], report: Report) -> None:
@@ -34,6 +37,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         stack = load_stack(args.stack, args.outputs, parts)
     except (OutputsError, OSError, ValueError, KeyError) as error:
         print(f"error: stack {args.stack!r}: {error}", file=sys.stderr)
+        return 2
+    problem = aws_credentials_problem() if stack.target == "aws" and set(parts) & AWS_PARTS else None
+    if problem:
+        print(f"error: stack {args.stack!r}: {problem}", file=sys.stderr)
         return 2
     report = Report(as_json=args.json, secrets=stack.secrets())
     if not args.json:

@@ -11,7 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 PARTS = ("storage", "identity", "tools", "freshness")
 ROOT = Path(__file__).resolve().parents[2]
@@ -188,6 +188,12 @@ def load_stack(name: str, outputs_file: Optional[str], parts: tuple[str, ...] = 
     for key in ("target", "buckets"):
         if key not in outputs:
             raise OutputsError(f"the outputs of stack {name!r} have no {key!r}: is the stack deployed (pulumi up)?")
+    needed = {key for part in parts for key in SECRET_OUTPUTS[part]}
+    hidden = sorted(key for key in needed if any(value in PLACEHOLDERS for _, value in _leaves(outputs.get(key))))
+    if hidden:
+        raise OutputsError(f"the outputs hold placeholders instead of values ({', '.join(hidden)}), as `pulumi stack output --json` "
+                           "without --show-secrets or an offline plan writes them; write the file with "
+                           f"`pulumi stack output --json --show-secrets --stack {name}`, or leave out --outputs")
     stack = Stack(name, outputs)
     target = outputs["target"]
     if target == "local":
@@ -200,6 +206,42 @@ def load_stack(name: str, outputs_file: Optional[str], parts: tuple[str, ...] = 
         if stack.admin_keys is not None:
             stack.tool_keys = {tool: stack.admin_keys for tool in outputs["buckets"]}
     return stack
+
+
+# What stands in for a value the outputs do not show: a secret (`pulumi stack output --json` without
+# --show-secrets, and the offline plan) or a value only known after `pulumi up` (the offline plan).
+PLACEHOLDERS = ("[secret]", "[unknown]")
+# The secret outputs each part uses (credentials; Grafana's admin password for its datasource checks).
+_KEYS = ("minioRootUser", "minioRootPassword", "s3Credentials")
+SECRET_OUTPUTS = {"storage": _KEYS, "identity": _KEYS, "freshness": _KEYS, "tools": (*_KEYS, "grafanaAdminPassword")}
+
+
+def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _leaves(item, f"{path}[{i}]")
+    else:
+        yield path, value
+
+
+def aws_credentials_problem() -> Optional[str]:
+    """Why the caller's AWS credentials cannot be used, or None: every AWS check needs them, so
+    without any there is one reason to give, not one failed check per bucket and role."""
+    import botocore.session
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        found = botocore.session.get_session().get_credentials()
+    except BotoCoreError as error:
+        return f"the AWS credentials cannot be read ({error})"
+    if found is None:
+        return ("no AWS credentials found (botocore looked in the environment, the shared credentials and config files and "
+                "the instance or container metadata); sign in to the account of the stack's buckets (for example "
+                "`aws sso login --profile P` and `export AWS_PROFILE=P`) and run it again, or check only the tools with --only tools")
+    return None
 
 
 def _hetzner_key_pair(name: str, outputs: dict[str, Any]) -> Optional[Keys]:

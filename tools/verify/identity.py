@@ -20,7 +20,7 @@ from typing import Any, Callable
 from tools.verify.common import Report, Stack, attempt, delete_all_versions
 
 PART = "identity"
-HETZNER_SHARED = "Hetzner has no IAM: the project's one key pair reaches every bucket of the project (README, Identities)"
+HETZNER_SHARED = "Hetzner has no IAM: the project's one key pair reaches every bucket of the project (docs/identities-and-secrets.md)"
 # Object actions a tool may or may not be granted; each is probed either way.
 OBJECT_ACTIONS = ("s3:PutObject", "s3:GetObject", "s3:GetObjectTagging", "s3:PutObjectTagging", "s3:DeleteObject")
 # Bucket administration no tool is ever granted.
@@ -125,13 +125,16 @@ def _aws(stack: Stack, report: Report) -> None:
             trust = _document(response["Role"]["AssumeRolePolicyDocument"])
             if identity["kind"] == "pod-identity":
                 _pod_identity_trust(stack, report, subject, trust, identity, service_account, role_arn)
+            elif identity["kind"] == "ec2-instance-profile":
+                problem = ec2_trust_problem(trust)
+                report.check(PART, subject, problem is None, "trust: EC2 instances only (ec2.amazonaws.com, sts:AssumeRole, no other principal)", problem or "")
             else:
                 problem = irsa_trust_problem(trust, identity.get("namespace", ""), service_account)
                 report.check(PART, subject, problem is None,
                              f"trust: only system:serviceaccount:{identity.get('namespace')}:{service_account} (aud sts.amazonaws.com) through the cluster's OIDC provider",
                              problem or "")
             declared = set(identity["serviceAccounts"][service_account])
-            _role_policy(report, iam, subject, role_name, bucket, declared)
+            _role_policy(report, iam, subject, role_name, bucket, declared, identity["kind"] == "ec2-instance-profile")
             _simulate(stack, report, iam, subject, tool, role_arn, declared)
 
 
@@ -163,6 +166,23 @@ def irsa_trust_problem(trust: dict[str, Any], namespace: str, service_account: s
     return None
 
 
+def ec2_trust_problem(trust: dict[str, Any]) -> str | None:
+    """None when only EC2 (an instance profile) may take the role, else why not."""
+    statements = _list(trust.get("Statement"))
+    if len(statements) != 1:
+        return f"{len(statements)} statements, expected exactly one"
+    st = statements[0]
+    if (st.get("Effect"), _list(st.get("Action")), st.get("Principal")) != ("Allow", ["sts:AssumeRole"], {"Service": "ec2.amazonaws.com"}) or "Condition" in st:
+        return f"statement {json.dumps(st, sort_keys=True)} is not Allow sts:AssumeRole for ec2.amazonaws.com alone"
+    return None
+
+
+# What an EC2 fleet's instances do besides their bucket (components/ec2/identity.py instance_policy):
+# accepted in a fleet role's policies only on named resources, never on "*".
+EC2_INSTANCE_ACTIONS = frozenset({"servicediscovery:RegisterInstance", "servicediscovery:DeregisterInstance", "route53:ChangeResourceRecordSets",
+                                  "route53:GetHostedZone", "autoscaling:CompleteLifecycleAction", "secretsmanager:GetSecretValue"})
+
+
 def pod_identity_trust_ok(trust: dict[str, Any]) -> bool:
     """Whether the trust is exactly EKS Pod Identity's: the pods.eks.amazonaws.com service may
     assume the role and tag the session, nothing else (the association names the service account)."""
@@ -192,7 +212,7 @@ def _pod_identity_trust(stack: Stack, report: Report, subject: str, trust: dict,
     report.check(PART, subject, roles == [role_arn], f"pod identity: {namespace}/{service_account} is associated with {role_arn} only", f"associations: {roles}")
 
 
-def _role_policy(report: Report, iam, subject: str, role_name: str, bucket: dict, declared: set[str]) -> None:
+def _role_policy(report: Report, iam, subject: str, role_name: str, bucket: dict, declared: set[str], instance: bool = False) -> None:
     arn, prefix = bucket["arn"], bucket["prefix"]
     outcome, names = attempt(lambda: iam.list_role_policies(RoleName=role_name)["PolicyNames"])
     if outcome != "allowed":
@@ -200,13 +220,15 @@ def _role_policy(report: Report, iam, subject: str, role_name: str, bucket: dict
         return
     documents = {name: _document(iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]) for name in names}
     attached_outcome, attached = attempt(lambda: iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"])
-    problems = role_policy_problems(documents, attached if attached_outcome == "allowed" else [], arn, prefix, declared)
+    problems = role_policy_problems(documents, attached if attached_outcome == "allowed" else [], arn, prefix, declared, instance)
     report.check(PART, subject, not problems, f"role policy reads back as {', '.join(sorted(declared))} on {arn} only", "; ".join(problems))
 
 
-def role_policy_problems(documents: dict[str, dict[str, Any]], attached: list[dict[str, Any]], arn: str, prefix: str, declared: set[str]) -> list[str]:
+def role_policy_problems(documents: dict[str, dict[str, Any]], attached: list[dict[str, Any]], arn: str, prefix: str, declared: set[str],
+                         instance: bool = False) -> list[str]:
     """Why a role's policies (inline documents by name, attached managed policies) are not exactly
-    the declared S3 actions on its own bucket and prefix (KMS only on a named key); [] when they are."""
+    the declared S3 actions on its own bucket and prefix (KMS only on a named key; for an EC2
+    instance profile, `EC2_INSTANCE_ACTIONS` on named resources); [] when they are."""
     allowed_resources = {arn, f"{arn}/{prefix}*"}
     s3_actions: set[str] = set()
     problems = []
@@ -223,6 +245,8 @@ def role_policy_problems(documents: dict[str, dict[str, Any]], attached: list[di
             if s3 and not resources <= allowed_resources:
                 problems.append(f"{policy_name}: S3 actions on {sorted(resources - allowed_resources)}")
             for other in actions - s3:
+                if instance and other in EC2_INSTANCE_ACTIONS and resources and "*" not in resources:
+                    continue
                 if not other.startswith("kms:") or "*" in resources:
                     problems.append(f"{policy_name}: {other} on {sorted(resources)}")
     if attached:

@@ -79,6 +79,11 @@ def check(stack: Stack, report: Report) -> None:
             reachable[name] = urls[name].rstrip("/")
     if "grafana" in reachable:
         _grafana_datasources(stack, report, reachable["grafana"])
+    if stack.outputs.get("fleets"):
+        # EC2 fleets: their groups, Cloud Map registrations and target groups, through the AWS APIs.
+        from tools.verify import fleets
+
+        fleets.check(stack, report)
     if stack.target != "local":
         report.skipped(PART, "ingest", f"log and trace round trips run on the local stack only (target {stack.target}: its buckets are shared with real data)")
         return

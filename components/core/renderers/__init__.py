@@ -45,6 +45,23 @@ class Cluster:
     etcd_endpoints: tuple[str, ...] = ()
     # Network interface whose address each replica registers in the rings; None = the default.
     interface: Optional[str] = None
+    # "memberlist" (EC2 fleets): the members' gossip joins these (dskit `dns+name:port`: every A
+    # record of the name), and each member registers `address` (e.g. ${INSTANCE_IP}, expanded by
+    # -config.expand-env=true) in the rings and as its gossip address.
+    join_members: tuple[str, ...] = ()
+    address: Optional[str] = None
+
+
+def memberlist_block(cluster: Cluster) -> dict[str, Any]:
+    """The top-level `memberlist` section of Loki and Tempo (dskit kv/memberlist)."""
+    block: dict[str, Any] = {
+        "join_members": list(cluster.join_members),
+        # The first member of a new fleet finds nobody; it must start and wait for the others.
+        "abort_if_cluster_join_fails": False,
+    }
+    if cluster.address:
+        block["advertise_addr"] = cluster.address
+    return block
 
 
 def object_store(cfg: StackConfig, tool: str, aws_sdk_auth: bool = False) -> ObjectStore:

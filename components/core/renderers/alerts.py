@@ -7,8 +7,8 @@ series are selected (`Scope`): job names on Docker, the charts' job names and na
 Every metric name and label below was read in the pinned version's source or in the upstream
 mixin at that tag; the file and tag are named next to each rule. Loki is pinned to 3.7.8, whose
 tag is not readable; its facts were read at v3.7.6 (the newest readable tag; release-3.7.x had
-no metric change after it). What each alert means and what to do is in README.md, "Alerts and
-what to do" (annotation `runbook`).
+no metric change after it). What each alert means and what to do is in docs/operations.md,
+"Alerts and what to do" (annotation `runbook`).
 
 Every alert has a `promtool test rules` case that fires on a failing series and stays silent on
 a healthy one (tests/alerts/, run by tests/test_alerts.py).
@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-RUNBOOK = "README.md#alerts-and-what-to-do"
+RUNBOOK = "docs/operations.md#alerts-and-what-to-do"
 CRITICAL, WARNING = "critical", "warning"
 
 

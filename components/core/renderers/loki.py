@@ -6,13 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from components.core.config import StackConfig
-from components.core.renderers import Cluster, ObjectStore, hours, ring_kvstore
+from components.core.renderers import Cluster, ObjectStore, hours, memberlist_block, ring_kvstore
 
 HTTP_PORT = 3100
 GRPC_PORT = 9095
 DATA_DIR = "/loki"
 # Day the v13/tsdb schema starts; data before it does not exist for a new install.
 SCHEMA_FROM = "2025-01-01"
+# Usage reporting to Grafana Labs (default on) makes every component read, and the ingesters write, a
+# seed object in the bucket. Off on every target (the chart's structuredConfig takes the same block).
+ANALYTICS = {"reporting_enabled": False}
 
 
 def s3_block(store: ObjectStore) -> dict[str, Any]:
@@ -67,6 +70,9 @@ def render(cfg: StackConfig, store: ObjectStore, cluster: Cluster, runtime_confi
     }
     if cluster.interface:
         common["instance_interface_names"] = [cluster.interface]
+    if cluster.address:
+        # Applied to every ring of the single binary, like the interface names.
+        common["instance_addr"] = cluster.address
     config: dict[str, Any] = {
         "auth_enabled": cfg.multi_tenant,
         "server": {"http_listen_port": HTTP_PORT, "grpc_listen_port": GRPC_PORT, "log_level": "info"},
@@ -78,8 +84,15 @@ def render(cfg: StackConfig, store: ObjectStore, cluster: Cluster, runtime_confi
             "wal": {"enabled": True, "dir": f"{DATA_DIR}/wal", "flush_on_shutdown": True},
         },
         **storage_sections(cfg, store),
-        "analytics": {"reporting_enabled": False},
+        "analytics": dict(ANALYTICS),
     }
+    if cluster.kvstore == "memberlist":
+        config["memberlist"] = memberlist_block(cluster)
+        # Fleet instances never come back under their old name: an ingester lost without a clean
+        # stop stays in the ring, unhealthy, and keeps every new ingester unready
+        # (readiness_check_ring_health) until forgotten. Loki forgets such ingesters itself with
+        # this (pkg/ingester/ingester.go Config.AutoForgetUnhealthy; grafana/loki#8615).
+        config["ingester"]["autoforget_unhealthy"] = True
     if cfg.multi_tenant:
         config["runtime_config"] = {"file": runtime_config_path}
     return config

@@ -6,13 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 from components.core.config import StackConfig
-from components.core.renderers import Cluster, ObjectStore, hours, ring_kvstore
+from components.core.renderers import Cluster, ObjectStore, hours, memberlist_block, ring_kvstore
 
 HTTP_PORT = 3200
 GRPC_PORT = 9095
 OTLP_GRPC_PORT = 4317
 OTLP_HTTP_PORT = 4318
 DATA_DIR = "/var/tempo"
+# Tempo reports anonymous usage to Grafana Labs by default and, to do so, keeps a seed object in the
+# bucket (usage_report.reporting_enabled, default true). Off on every target: the Docker targets
+# render it into the config below, the tempo-distributed chart takes it as `reportingEnabled`.
+USAGE_REPORT = {"reporting_enabled": False}
 
 
 def s3_block(store: ObjectStore) -> dict[str, Any]:
@@ -51,7 +55,7 @@ def render(cfg: StackConfig, store: ObjectStore, cluster: Cluster) -> dict[str, 
     kvstore = ring_kvstore(cluster, "tempo")
     config: dict[str, Any] = {
         "multitenancy_enabled": cfg.multi_tenant,
-        "usage_report": {"reporting_enabled": False},
+        "usage_report": dict(USAGE_REPORT),
         "server": {"http_listen_port": HTTP_PORT, "grpc_listen_port": GRPC_PORT},
         "distributor": {
             # Receivers listen on localhost unless told otherwise; containers need all interfaces.
@@ -78,6 +82,15 @@ def render(cfg: StackConfig, store: ObjectStore, cluster: Cluster) -> dict[str, 
         # The scalable single binary's querier does not find its own query-frontend by itself
         # (cmd/tempo/app/modules.go initQuerier: "frontend worker address not specified").
         config["querier"] = {"frontend_worker": {"frontend_address": f"127.0.0.1:{GRPC_PORT}"}}
+    if cluster.address:
+        # Every ring member registers this address (compactor: RingConfig.InstanceAddr, hidden in
+        # the docs; grafana/tempo modules/compactor/compactor_ring.go).
+        config["ingester"]["lifecycler"]["address"] = cluster.address
+        for ring in ("compactor", "distributor"):
+            if "ring" in config[ring]:
+                config[ring]["ring"]["instance_addr"] = cluster.address
+    if cluster.kvstore == "memberlist":
+        config["memberlist"] = memberlist_block(cluster)
     if cluster.interface:
         config["ingester"]["lifecycler"]["interface_names"] = [cluster.interface]
         for ring in ("compactor", "distributor"):

@@ -1,0 +1,463 @@
+"""Grafana, Loki, Tempo and Thanos on EC2 fleets (`aws.platform: ec2`, Pulumi.staging-ec2.yaml):
+the config refused before any resource, the fleets and flows, and the offline plan under strict
+mocks: launch templates, groups, Cloud Map, the load balancer, roles and Grafana's database.
+
+Validation of the rendered Compose files and user data by Debian's docker-compose and cloud-init,
+and of the agent's calls against moto, is in tests/integration/test_ec2.py."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import gzip
+import json
+import random
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.containers.workloads import FLUSH_GRACE_SECONDS
+from components.core import access, config, loading
+from components.core.renderers import loki, tempo
+from components.ec2 import agent as agent_module, fleet as fleet_module, platform, topology, userdata
+from tests.conftest import aws_config
+
+STACK = "staging-ec2"
+LT = "aws:ec2/launchTemplate:LaunchTemplate"
+ASG = "aws:autoscaling/group:Group"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+SERVICE = "aws:servicediscovery/service:Service"
+TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
+LISTENER = "aws:lb/listener:Listener"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+
+EC2 = {
+    "platform": "ec2",
+    "ec2": {
+        "vpcId": "vpc-0123456789abcdef0",
+        "subnets": {"ap-northeast-2a": "subnet-0123456789abcdef0", "ap-northeast-2b": "subnet-0123456789abcdef1"},
+        "senders": {"cidrs": ["10.20.0.0/16"]},
+        "database": {"engineVersion": "16.13"},
+    },
+}
+
+
+def ec2_raw(aws: dict = EC2, **tools: dict) -> dict[str, str]:
+    raw = aws_config(**{"thanos": {"mode": "receive"}, **tools})
+    raw["obs-storage:aws"] = json.dumps(aws)
+    return raw
+
+
+def load(raw: dict[str, str]) -> config.StackConfig:
+    return loading.load("staging-ec2", raw, set())
+
+
+def refused(raw: dict[str, str]) -> str:
+    with pytest.raises(config.ConfigError) as error:
+        load(raw)
+    return str(error.value)
+
+
+def user_data(result, fleet: str) -> dict:
+    (lt,) = [r for r in result.by_type(LT) if r.name == f"tools-{fleet}-launch-template"]
+    return yaml.safe_load(gzip.decompress(base64.b64decode(lt.inputs["userData"])))
+
+
+def written(document: dict) -> dict[str, str]:
+    return {f["path"]: f["content"] for f in document["write_files"]}
+
+
+# ---------------------------------------------------------------- config
+def test_minimal_ec2_config_takes_the_documented_defaults():
+    cfg = load(ec2_raw())
+    ec2 = cfg.aws.ec2
+    assert cfg.aws.platform == "ec2" and cfg.aws.cluster_name is None and cfg.aws.zones == []
+    assert ec2.ami == "/aws/service/debian/release/12/latest/amd64"
+    assert (ec2.fleets.loki.size, ec2.fleets.tempo.size, ec2.fleets.grafana.size, ec2.fleets.thanos_compact.size) == (3, 3, 2, 1)
+    assert ec2.namespace_for("staging-ec2") == "obs-staging-ec2.internal"
+
+
+def _with(path: str, value):
+    aws = copy.deepcopy(EC2)
+    here = aws
+    keys = path.split(".")
+    for key in keys[:-1]:
+        here = here.setdefault(key, {})
+    if value is None:
+        del here[keys[-1]]
+    else:
+        here[keys[-1]] = value
+    return aws
+
+
+@pytest.mark.parametrize(
+    "aws, key, problem",
+    [
+        (_with("clusterName", "stg"), "aws.clusterName", "is an EKS setting, and aws.platform is ec2"),
+        (_with("walVolume", "emptyDir"), "aws.walVolume", "is an EKS setting"),
+        (_with("ec2", None), "aws.ec2.vpcId", "is required for aws.platform ec2"),
+        (_with("ec2.vpcId", "vpc-1"), "aws.ec2.vpcId", "is not a VPC id"),
+        (_with("ec2.subnets", {"ap-northeast-2a": "subnet-0123456789abcdef0"}), "aws.ec2.subnets", "fewer than two availability zones"),
+        (_with("ec2.subnets", {"ap-northeast-2a": "subnet-0123456789abcdef0", "ap-northeast-2b": "subnet-0123456789abcdef0"}), "aws.ec2.subnets",
+         "lists a subnet under two zones"),
+        (_with("ec2.subnets", {"ap-northeast-2a": "subnet-0123456789abcdef0", "us-east-1b": "subnet-0123456789abcdef1"}),
+         "aws.ec2.subnets.us-east-1b", "not an availability zone of ap-northeast-2"),
+        (_with("ec2.senders", {"cidrs": ["0.0.0.0/0"]}), "aws.ec2.senders.cidrs[0]", "admits every address"),
+        (_with("ec2.senders", {"cidrs": ["::/0"]}), "aws.ec2.senders.cidrs[0]", "admits every address"),
+        (_with("ec2.senders", {"cidrs": ["10.20.0.1/16"]}), "aws.ec2.senders.cidrs[0]", "is not a network in CIDR notation"),
+        (_with("ec2.senders", {}), "aws.ec2.senders.cidrs", "nothing could send data"),
+        (_with("ec2.senders", {"securityGroups": ["sg-x"]}), "aws.ec2.senders.securityGroups[0]", "is not a security group id"),
+        (_with("ec2.ami", "debian"), "aws.ec2.ami", "is neither an AMI id nor an SSM parameter path"),
+        (_with("ec2.fleets", {"loki": {"instanceType": "m7g.large", "size": 3}}), "aws.ec2.fleets.loki.instanceType", "arm64 (Graviton) type"),
+        (_with("ec2.fleets", {"loki": {"instanceType": "m7i.large", "size": 2}}), "aws.ec2.fleets.loki.size", "below the replication factor 3"),
+        (_with("ec2.fleets", {"thanosCompact": {"instanceType": "m7i.large", "size": 2}}), "aws.ec2.fleets.thanosCompact.size", "two compactors"),
+        (_with("ec2.fleets", {"graphana": {"instanceType": "t3.medium"}}), "aws.ec2.fleets.graphana", "is an unknown key"),
+        (_with("ec2.database", {}), "aws.ec2.database.engineVersion", "is required"),
+        (_with("ec2.database", {"engineVersion": "16", "minCapacity": 0.5}), "aws.ec2.database.engineVersion", "is not an Aurora PostgreSQL version"),
+        (_with("ec2.database", {"engineVersion": "16.13", "minCapacity": 4, "maxCapacity": 2}), "aws.ec2.database.maxCapacity", "is below minCapacity 4"),
+        (_with("platform", "eks"), "aws.ec2", "configures EC2 fleets, and aws.platform is eks"),
+    ],
+)
+def test_bad_ec2_config_is_one_line_naming_key_and_fix(aws, key, problem):
+    message = refused(ec2_raw(aws))
+    assert len(message.splitlines()) == 1
+    assert message.startswith(f"stack 'staging-ec2': obs-storage:{key} = ") and problem in message and " Fix: " in message, message
+
+
+def _graviton() -> dict:
+    aws = _with("ec2.ami", "/aws/service/debian/release/12/latest/arm64")
+    names = ("loki", "tempo", "grafana", "thanosReceive", "thanosStore", "thanosQuery", "thanosCompact", "monitoring")
+    aws["ec2"]["fleets"] = {n: {"instanceType": "m7g.large", "size": 3 if n in ("loki", "tempo") else 1} for n in names}
+    return aws
+
+
+@pytest.mark.parametrize(
+    "aws",
+    [
+        _with("ec2.fleets", {"loki": {"instanceType": "m7i.large", "size": 3}}),
+        _with("ec2.ami", "ami-0123456789abcdef0"),
+        _with("ec2.senders", {"securityGroups": ["sg-0123456789abcdef0"]}),
+        _graviton(),
+    ],
+    ids=["three-loki", "ami-id", "sender-group", "all-graviton-with-arm64-ami"],
+)
+def test_neighbouring_ec2_configs_are_accepted(aws):
+    assert load(ec2_raw(aws)).aws.platform == "ec2"
+
+
+def test_eks_stacks_still_need_their_cluster_and_keep_their_zones():
+    raw = aws_config()
+    cfg = load(raw)
+    assert cfg.aws.platform == "eks" and cfg.aws.zones == ["ap-northeast-2a", "ap-northeast-2b", "ap-northeast-2c"]
+    raw["obs-storage:aws"] = json.dumps({"identity": "irsa"})
+    assert "obs-storage:aws.clusterName = (not set) is required" in refused(raw)
+
+
+@pytest.mark.parametrize("tools, key, problem", [
+    ({"thanos": {"mode": "sidecar"}}, "tools.thanos.mode", "no Prometheus sidecar fleet"),
+    ({"thanos": {"role": "spoke", "hub": "organization/obs-storage/staging", "bucket": None}}, "tools.thanos.role", "not supported on aws.platform ec2"),
+])
+def test_thanos_on_ec2_is_a_receive_hub(tools, key, problem):
+    raw = ec2_raw()
+    fields = json.loads(raw["obs-storage:tools"])
+    for tool, extra in tools.items():
+        fields[tool] = {k: v for k, v in {**fields[tool], **extra}.items() if v is not None}
+        if extra.get("role") == "spoke":
+            fields[tool].pop("mode", None)
+    raw["obs-storage:tools"] = json.dumps(fields)
+    message = refused(raw)
+    assert f"obs-storage:{key} = " in message and problem in message, message
+
+
+def test_fleet_grants_are_the_irsa_grants_by_fleet():
+    cfg = load(ec2_raw())
+    grants = {g.service_account: g.actions for g in access.grants(cfg)}
+    # One Loki process per instance needs what the chart's ingester, querier and compactor need together.
+    eks = access.grants(load(aws_config(thanos={"mode": "receive"})))
+    assert set(grants["loki"]) == {a for g in eks if g.tool == "loki" for a in g.actions}
+    assert grants["tempo"] == access.TEMPO
+    assert (grants["thanos-compact"], grants["thanos-store"], grants["thanos-receive"]) == (access.READ_WRITE_DELETE, access.READ, access.WRITE)
+
+
+# ---------------------------------------------------------------- fleets and flows
+def test_every_workload_runs_in_exactly_one_fleet(plan):
+    cfg = load(ec2_raw())
+    declared = platform.declared_workloads(cfg, "obs-staging-ec2.internal")
+    fleets = topology.fleets(declared)
+    placed = [name for f in fleets for name in f.workloads]
+    assert sorted(placed) == sorted(w.name for w in declared) and len(placed) == len(set(placed))
+    by_name = {f.name: f for f in fleets}
+    assert {"loki", "tempo", "grafana", "thanos-query", "thanos-store", "thanos-compact", "thanos-receive-0", "thanos-receive-2", "monitoring"} <= set(by_name)
+    assert set(by_name["monitoring"].workloads) == {"prometheus", "alertmanager", "bucket-freshness-loki", "bucket-freshness-tempo", "bucket-freshness-thanos"}
+    assert not by_name["monitoring"].discoverable and not by_name["monitoring"].host_network
+    assert sorted(f.name for f in fleets if f.stop_first) == ["monitoring", "thanos-compact", "thanos-receive-0", "thanos-receive-1", "thanos-receive-2"]
+
+
+def test_instances_use_their_role_and_their_own_address():
+    cfg = load(ec2_raw())
+    declared = {w.name: w for w in platform.declared_workloads(cfg, "obs-staging-ec2.internal")}
+    assert not any("AWS_SHARED_CREDENTIALS_FILE" in w.env or w.credentials for w in declared.values())
+    for name, render in (("loki", loki), ("tempo", tempo)):
+        text = declared[name].files[0].content
+        assert userdata.ADDRESS_REF in text and platform.EXPAND_ENV in declared[name].args
+        rendered = yaml.safe_load(text)
+        assert rendered["memberlist"] == {"join_members": [f"dns+{name}.obs-staging-ec2.internal:7946"], "abort_if_cluster_join_fails": False,
+                                          "advertise_addr": "${INSTANCE_IP}"}
+    assert yaml.safe_load(declared["tempo"].files[0].content)["compactor"]["ring"]["instance_addr"] == "${INSTANCE_IP}"
+    assert yaml.safe_load(declared["loki"].files[0].content)["ingester"]["autoforget_unhealthy"] is True
+    # Grafana finds the others through Cloud Map and keeps its state in PostgreSQL.
+    datasources = yaml.safe_load(declared["grafana"].files[0].content)["datasources"]
+    assert {d["url"] for d in datasources} == {"http://thanos-query.obs-staging-ec2.internal:10902", "http://loki.obs-staging-ec2.internal:3100",
+                                               "http://tempo.obs-staging-ec2.internal:3200"}
+    assert declared["grafana"].env["GF_DATABASE_TYPE"] == "postgres" and declared["grafana"].env["GF_DATABASE_PASSWORD__FILE"].startswith("/run/secrets/")
+
+
+@pytest.mark.parametrize("size, stop_first, expected", [(3, False, (100, 134)), (2, False, (100, 150)), (5, False, (100, 120)), (1, True, (0, 100))])
+def test_instance_refresh_keeps_the_full_ring_or_stops_a_singleton_first(size, stop_first, expected):
+    low, high = topology.refresh_percentages(size, stop_first)
+    assert (low, high) == expected
+    if not stop_first:
+        # At most one instance more than the fleet at any time, never one fewer.
+        assert int(size * high / 100) == size + 1 and size * low // 100 == size
+
+
+def test_flows_name_groups_only_and_cover_the_read_path():
+    families = {"loki", "tempo", "grafana", "thanos-query", "thanos-store", "thanos-receive", "thanos-compact", "monitoring"}
+    flows = {(f.source, f.target, f.protocol): f.ports for f in topology.flows(families)}
+    assert flows[("loki", "loki", "udp")] == (7946,) and 7946 in flows[("loki", "loki", "tcp")]
+    assert flows[("grafana", "loki", "tcp")] == (3100,) and flows[("thanos-query", "thanos-store", "tcp")] == (10901,)
+    assert flows[("monitoring", "thanos-receive", "tcp")] == (10902, 19291)
+    assert not any(source == "grafana" and target == "thanos-store" for source, target, _ in flows)
+    # A family that is absent gets no rule (a stack without Tempo).
+    assert not any("tempo" in key[:2] for key in {(f.source, f.target) for f in topology.flows(families - {"tempo"})})
+
+
+# ---------------------------------------------------------------- the plan
+def test_staging_ec2_plans_under_strict_mocks_without_policy_violations(plan):
+    from tools import plan as plan_cli
+
+    result = plan(STACK)
+    assert plan_cli.evaluate_policies(result) == []
+    assert set(result.outputs["buckets"]) == {"loki", "tempo", "thanos"}
+    assert not result.by_type("kubernetes:helm.sh/v4:Chart") and "aws:eks/getCluster:getCluster" not in result.invokes
+    assert result.outputs["namespace"] == "obs-staging-ec2.internal"
+
+
+def test_launch_templates_are_imdsv2_private_encrypted_and_keyless(plan):
+    templates = plan(STACK).by_type(LT)
+    assert len(templates) == 10
+    for lt in templates:
+        i = lt.inputs
+        assert i["imageId"] == "resolve:ssm:/aws/service/debian/release/12/latest/amd64", lt.urn
+        assert i["metadataOptions"]["httpTokens"] == "required" and "keyName" not in i, lt.urn
+        assert [n["associatePublicIpAddress"] for n in i["networkInterfaces"]] == ["false"], lt.urn
+        assert i["blockDeviceMappings"] == [{"deviceName": "/dev/xvda", "ebs": {"volumeSize": 30, "volumeType": "gp3", "encrypted": "true",
+                                                                                "deleteOnTermination": "true"}}], lt.urn
+        assert i["metadataOptions"]["httpPutResponseHopLimit"] == (2 if "monitoring" in lt.name else 1), lt.urn
+
+
+def test_groups_span_the_zones_drain_before_termination_and_heal_by_the_load_balancer(plan):
+    result = plan(STACK)
+    groups = {g.name.removeprefix("tools-").removesuffix("-group"): g.inputs for g in result.by_type(ASG)}
+    assert len(groups) == 10
+    for name, g in groups.items():
+        assert g["vpcZoneIdentifiers"] == ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002", "subnet-0a1b2c3d4e5f60003"], name
+        assert g["name"] == f"obs-staging-ec2-{name}"
+        (hook,) = g["initialLifecycleHooks"]
+        assert hook["lifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING" and hook["defaultResult"] == "CONTINUE"
+        assert hook["heartbeatTimeout"] > (FLUSH_GRACE_SECONDS if name in ("loki", "tempo") else 10)
+        assert g["instanceRefresh"]["strategy"] == "Rolling"
+    for name in ("loki", "tempo", "grafana", "thanos-receive-0"):
+        assert groups[name]["healthCheckType"] == "ELB" and groups[name]["targetGroupArns"], name
+    preferences = groups["loki"]["instanceRefresh"]["preferences"]
+    assert (preferences["minHealthyPercentage"], preferences["maxHealthyPercentage"]) == (100, 134)
+    assert (groups["loki"]["minSize"], groups["loki"]["maxSize"]) == (3, 3)
+    assert groups["thanos-compact"]["maxSize"] == 1 and groups["thanos-compact"]["instanceRefresh"]["preferences"]["maxHealthyPercentage"] == 100
+    assert groups["thanos-compact"]["healthCheckType"] == "EC2"
+
+
+def test_load_balancer_is_internal_with_readiness_health_checks(plan):
+    result = plan(STACK)
+    (nlb,) = result.by_type("aws:lb/loadBalancer:LoadBalancer")
+    assert nlb.inputs["internal"] is True and nlb.inputs["loadBalancerType"] == "network" and len(nlb.inputs["securityGroups"]) == 1
+    ports = sorted(l.inputs["port"] for l in result.by_type(LISTENER))
+    assert ports == [3000, 3100, 3200, 4317, 4318, 19291]
+    checks = {t.name.removeprefix("tools-traffic-"): (t.inputs["healthCheck"]["port"], t.inputs["healthCheck"]["path"]) for t in result.by_type(TARGET_GROUP)}
+    assert checks == {"loki": ("3100", "/ready"), "otlp-grpc": ("3200", "/ready"), "otlp-http": ("3200", "/ready"), "tempo": ("3200", "/ready"),
+                      "grafana": ("3000", "/api/health"), "remote-write": ("10902", "/-/ready")}
+    assert {t.inputs["preserveClientIp"] for t in result.by_type(TARGET_GROUP)} == {"false"}
+
+
+def test_only_senders_reach_the_load_balancer_and_instances_admit_groups_only(plan):
+    result = plan(STACK)
+    groups = {r.urn: r.name for r in result.by_type("aws:ec2/securityGroup:SecurityGroup")}
+    rules = result.by_type(INGRESS)
+    cidr_rules = [r for r in rules if "cidrIpv4" in r.inputs or "cidrIpv6" in r.inputs]
+    assert {r.inputs["cidrIpv4"] for r in cidr_rules} == {"10.20.0.0/16"}
+    assert {r.inputs["fromPort"] for r in cidr_rules} == {3000, 3100, 3200, 4317, 4318, 19291}
+    assert all("nlb-" in r.name for r in cidr_rules)
+    # Every other ingress references a security group: the load balancer's, or a fleet family's.
+    assert all(r.inputs.get("referencedSecurityGroupId") for r in rules if r not in cidr_rules)
+    assert len(groups) == 10  # eight families, the load balancer, the database
+
+
+def test_each_role_has_its_bucket_grant_and_its_own_services_only(plan):
+    result = plan(STACK)
+    roles = {r.inputs["name"]: r for r in result.by_type(ROLE)}
+    assert set(roles) == {f"obs-staging-ec2-{f}" for f in ("loki", "tempo", "grafana", "thanos-query", "thanos-store", "thanos-receive", "thanos-compact", "monitoring")}
+    for role in roles.values():
+        assert json.loads(role.inputs["assumeRolePolicy"])["Statement"] == [{"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}}]
+    policies = {p.name: json.loads(p.inputs["policy"]) for p in result.by_type(ROLE_POLICY)}
+    for family in ("loki", "grafana", "thanos-receive"):
+        statements = {s["Sid"]: s for s in policies[f"{family}-instance"]["Statement"]}
+        arns = statements["OwnCloudMapServices"]["Resource"]
+        expected = 3 if family == "thanos-receive" else 1
+        assert len(arns) == expected and all(a.startswith("arn:aws:servicediscovery:ap-northeast-2:123456789012:service/srv-") for a in arns)
+        names = statements["OwnRecords"]["Condition"]["ForAllValues:StringEquals"]["route53:ChangeResourceRecordSetsNormalizedRecordNames"]
+        assert all(n.startswith(family) and n.endswith(".obs-staging-ec2.internal") for n in names) and len(names) == expected
+        assert statements["OwnLifecycleHook"]["Resource"][0].endswith(f":autoScalingGroupName/obs-staging-ec2-{family}{'-0' if expected == 3 else ''}")
+    # The monitoring instance is in no Cloud Map service: no empty Resource list (IAM refuses one).
+    assert [s["Sid"] for s in policies["monitoring-instance"]["Statement"]] == ["OwnLifecycleHook"]
+    assert all(s["Resource"] for p in policies.values() for s in p["Statement"])
+    # Only Grafana reads secrets, and only its own two.
+    assert [f for f, p in policies.items() if any(s["Sid"] == "OwnSecrets" for s in p.get("Statement", []))] == ["grafana-instance"]
+    assert set(policies["loki-bucket-access"]["Statement"][1]["Action"]) == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
+    assert [s["Action"] for s in policies["monitoring-lists-loki"]["Statement"]] == [["s3:ListBucket"]]
+
+
+def test_grafana_database_password_is_kept_by_aws_and_no_secret_is_in_user_data(plan):
+    result = plan(STACK)
+    (cluster,) = result.by_type("aws:rds/cluster:Cluster")
+    i = cluster.inputs
+    assert i["manageMasterUserPassword"] is True and "masterPassword" not in i and i["storageEncrypted"] is True
+    assert i["engine"] == "aurora-postgresql" and i["serverlessv2ScalingConfiguration"] == {"minCapacity": 0.5, "maxCapacity": 2}
+    assert sorted((x.inputs["instanceClass"], x.inputs["availabilityZone"]) for x in result.by_type("aws:rds/clusterInstance:ClusterInstance")) == [
+        ("db.serverless", "ap-northeast-2a"), ("db.serverless", "ap-northeast-2b")]
+    assert not any(x.inputs.get("publiclyAccessible") for x in result.by_type("aws:rds/clusterInstance:ClusterInstance"))
+    # The admin password is a random result (the mocks give "mock-<name>-..."): in no user data.
+    for lt in result.by_type(LT):
+        text = gzip.decompress(base64.b64decode(lt.inputs["userData"])).decode()
+        assert "mock-tools-grafana" not in text and "[secret]" not in text, lt.urn
+    agent = json.loads(written(user_data(result, "grafana"))[userdata.AGENT_CONFIG])
+    assert [s["key"] for s in agent["secrets"]] == ["adminPassword", "secretKey", "password"]
+    assert result.outputs["grafanaAdminPassword"] == "[secret]"
+
+
+def test_user_data_ships_the_agent_compose_file_and_configs(plan):
+    result = plan(STACK)
+    document = user_data(result, "loki")
+    files = written(document)
+    assert document["packages"] == ["docker.io", "docker-compose", "python3-boto3"]
+    assert files[userdata.AGENT_PATH] == Path(agent_module.__file__).read_text()
+    compose = yaml.safe_load(files[f"{userdata.COMPOSE_DIR}/docker-compose.yml"])
+    assert compose["services"]["loki"]["network_mode"] == "host" and compose["services"]["loki"]["stop_grace_period"] == f"{FLUSH_GRACE_SECONDS}s"
+    assert f"{userdata.FILES_DIR}/loki/etc/loki/config.yaml:/etc/loki/config.yaml:ro" in compose["services"]["loki"]["volumes"]
+    agent = json.loads(files[userdata.AGENT_CONFIG])
+    assert agent["autoScalingGroup"] == "obs-staging-ec2-loki" and agent["lifecycleHook"] == fleet_module.LIFECYCLE_HOOK
+    assert len(agent["serviceIds"]) == 1 and agent["serviceIds"][0].startswith("srv-")
+    assert agent["stopGraceSeconds"] == FLUSH_GRACE_SECONDS
+
+
+def test_user_data_over_the_ec2_limit_is_refused():
+    assert userdata.encode("#cloud-config\n")
+    with pytest.raises(ValueError, match="over EC2's 16384"):
+        # Random bytes do not compress: 24 KB of them stay above the limit after gzip.
+        userdata.encode("#cloud-config\n" + base64.b64encode(random.Random(0).randbytes(24_000)).decode())
+
+
+def test_cloud_map_services_answer_every_instance(plan):
+    services = plan(STACK).by_type(SERVICE)
+    assert len(services) == 9  # every fleet but monitoring
+    for s in services:
+        assert s.inputs["dnsConfig"]["routingPolicy"] == "MULTIVALUE" and s.inputs["dnsConfig"]["dnsRecords"] == [{"type": "A", "ttl": 10}]
+        assert "healthCheckConfig" not in s.inputs
+
+
+# ---------------------------------------------------------------- the instance agent
+class FakeImds:
+    def __init__(self, states):
+        self.states = list(states)
+
+    def get(self, path):
+        if path == "autoscaling/target-lifecycle-state":
+            return self.states.pop(0)
+        return {"instance-id": "i-0123456789abcdef0", "local-ipv4": "10.0.1.23"}[path]
+
+
+class Recorder:
+    """boto3-like clients and `docker-compose`, recording the calls in order."""
+
+    def __init__(self):
+        self.calls = []
+
+    def client(self, service):
+        recorder = self
+
+        class Client:
+            def __getattr__(self, operation):
+                def call(**kwargs):
+                    recorder.calls.append((service, operation, kwargs))
+                    return {"OperationId": "op"}
+                return call
+        return Client()
+
+
+CONFIG = {"composeDir": "/etc/obs/compose", "serviceIds": ["srv-1"], "stopGraceSeconds": 90, "autoScalingGroup": "obs-s-loki", "lifecycleHook": "drain"}
+
+
+def test_the_agent_drains_only_when_terminating_and_in_order(monkeypatch):
+    session = Recorder()
+    monkeypatch.setattr(agent_module, "compose", lambda config, *args: session.calls.append(("compose",) + args))
+    slept = []
+    agent_module.watch(CONFIG, FakeImds(["InService", "InService", "Terminated"]), session, sleep=slept.append)
+    assert len(slept) == 2
+    # Out of Cloud Map first (nobody joins or queries it any more), then the tools stop with their
+    # grace period (Loki and Tempo flush), then the group may terminate the instance.
+    assert [c[:2] for c in session.calls] == [("servicediscovery", "deregister_instance"), ("compose", "stop"), ("autoscaling", "complete_lifecycle_action")]
+    assert session.calls[1] == ("compose", "stop", "-t", "90")
+    assert session.calls[2][2] == {"AutoScalingGroupName": "obs-s-loki", "LifecycleHookName": "drain", "InstanceId": "i-0123456789abcdef0",
+                                   "LifecycleActionResult": "CONTINUE"}
+
+
+def test_the_agent_boots_with_the_instance_address_then_registers(monkeypatch, tmp_path):
+    session = Recorder()
+    monkeypatch.setattr(agent_module, "compose", lambda config, *args: session.calls.append(("compose",) + args))
+    agent_module.boot({**CONFIG, "composeDir": str(tmp_path)}, FakeImds([]), session)
+    assert (tmp_path / ".env").read_text() == "INSTANCE_IP=10.0.1.23\n"
+    assert [c[:2] for c in session.calls] == [("compose", "up"), ("servicediscovery", "register_instance")]
+    assert session.calls[1][2] == {"ServiceId": "srv-1", "InstanceId": "i-0123456789abcdef0", "Attributes": {"AWS_INSTANCE_IPV4": "10.0.1.23"}}
+
+
+def test_the_agent_speaks_imdsv2_only():
+    import io
+    import urllib.error
+
+    requests = []
+
+    def opener(request, timeout):
+        requests.append((request.get_method(), request.full_url, dict(request.header_items())))
+        if request.full_url.endswith("/api/token"):
+            return io.BytesIO(b"token-1")
+        if request.full_url.endswith("/autoscaling/target-lifecycle-state"):
+            raise urllib.error.HTTPError(request.full_url, 404, "Not Found", {}, None)
+        return io.BytesIO(b"i-0123456789abcdef0")
+
+    imds = agent_module.Imds("http://imds", opener)
+    assert imds.get("instance-id") == "i-0123456789abcdef0"
+    assert imds.get("autoscaling/target-lifecycle-state") is None
+    assert requests[0][0] == "PUT" and requests[0][2] == {"X-aws-ec2-metadata-token-ttl-seconds": "21600"}
+    assert all(r[2] == {"X-aws-ec2-metadata-token": "token-1"} for r in requests[1:]) and len(requests) == 3
+
+
+def test_make_cost_reads_the_fleets_from_their_user_data(plan):
+    """tools.cost reads the topology from what the plan renders: on ec2 the Compose services in
+    each launch template's user data, times the group's instances."""
+    from tools.cost import topology as cost_topology
+
+    cfg = load(ec2_raw())
+    found = cost_topology.topology_from_plan(plan(STACK), cfg)
+    assert (found.loki.ingesters, found.loki.replication_factor, found.loki.compactors) == (3, 3, 1)
+    assert (found.tempo.ingesters, found.tempo.replication_factor, found.tempo.compaction_copies) == (3, 3, 1)
+    assert (found.thanos.uploaders, found.thanos.store_gateways) == (3, 2)

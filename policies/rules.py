@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable, Iterable, Iterator, Optional
 
@@ -378,12 +379,39 @@ def s3_default_encryption(args: StackValidationArgs, report_violation: ReportVio
     )
 
 
-def denies_insecure_transport(doc: Any) -> Optional[bool]:
-    """True if `doc` has a Deny of every S3 action to every principal when aws:SecureTransport is false."""
+def _resource_matches(pattern: Any, arn: str) -> bool:
+    """IAM's wildcards in a Resource: `*` any run of characters, `?` one (never the `*` that
+    stands for "every object" in `arn`)."""
+    if not isinstance(pattern, str):
+        return False
+    regex = "".join(".*" if c == "*" else "[^*]" if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, arn) is not None
+
+
+S3_PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
+
+
+def covers_bucket_and_objects(resources: Any, bucket: Any) -> Optional[bool]:
+    """Whether a statement's Resource names the bucket itself and every object in it (a deny of
+    plain HTTP on the bucket alone leaves its objects readable without TLS); None while the
+    bucket's name is unknown."""
+    if not isinstance(bucket, str):
+        return None
+    patterns = _as_list(resources)
+    return any(
+        all(any(_resource_matches(p, arn) for p in patterns) for arn in (f"arn:{partition}:s3:::{bucket}", f"arn:{partition}:s3:::{bucket}/*"))
+        for partition in S3_PARTITIONS
+    )
+
+
+def denies_insecure_transport(doc: Any, bucket: Any = UNKNOWN) -> Optional[bool]:
+    """True if `doc` has a Deny of every S3 action to every principal when aws:SecureTransport is
+    false, on bucket `bucket` and every object in it; None while that cannot be known yet."""
     if doc is UNKNOWN:
         return None
     if not isinstance(doc, dict):
         return False
+    undecided = False
     for _, statement in statements(doc):
         if statement.get("Effect") != "Deny" or not principal_is_anyone(statement.get("Principal")):
             continue
@@ -395,8 +423,11 @@ def denies_insecure_transport(doc: Any) -> Optional[bool]:
         tests = {**(condition.get("Bool") or {}), **(condition.get("BoolIfExists") or {})}
         secure = {k.lower(): v for k, v in tests.items()}.get("aws:securetransport")
         if str(secure).lower() == "false":
-            return True
-    return False
+            covered = covers_bucket_and_objects(statement.get("Resource"), bucket)
+            if covered:
+                return True
+            undecided = undecided or covered is None
+    return None if undecided else False
 
 
 def s3_tls_only(args: StackValidationArgs, report_violation: ReportViolation) -> None:
@@ -404,8 +435,8 @@ def s3_tls_only(args: StackValidationArgs, report_violation: ReportViolation) ->
         args,
         report_violation,
         AWS_BUCKET_POLICIES,
-        lambda p: denies_insecure_transport(document(p.get("policy"))),
-        'no bucket policy denying s3:* to "*" when aws:SecureTransport is false.',
+        lambda p: denies_insecure_transport(document(p.get("policy")), p.get("bucket")),
+        'no bucket policy denying s3:* to "*" on the bucket and its objects when aws:SecureTransport is false.',
     )
 
 

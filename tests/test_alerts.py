@@ -312,3 +312,159 @@ def test_every_alert_explains_itself():
 def test_the_runbook_annotation_points_at_the_documented_section():
     path, _, anchor = alerts.RUNBOOK.partition("#")
     assert anchor in documents.anchors(documents.read(path))
+
+
+# ---------------------------------------------------------------- without promtool: metric names, thresholds, `for:`
+# Every metric an alert reads, as the pinned version exports it (name, and the file at the tag it
+# was read in). Histograms also export <name>_count, _sum and _bucket.
+EXPORTED = {
+    "up": "prometheus/prometheus v3.14.0 scrape/scrape.go (scrapeHealthMetric)",
+    "process_start_time_seconds": "prometheus/client_golang v1.23.2 prometheus/process_collector.go, registered by "
+                                  "thanos-io/thanos v0.42.4 cmd/thanos/main.go and client_golang's default registry (registry.go) in Tempo",
+    "thanos_objstore_bucket_operation_failures_total": "thanos-io/objstore 71d60dfee488 (go.mod of thanos v0.42.4) objstore.go, "
+                                                       "prefixed thanos_ by cmd/thanos/sidecar.go and receive.go",
+    "thanos_objstore_bucket_last_successful_upload_time": "thanos-io/objstore 71d60dfee488 objstore.go, prefixed thanos_ (cmd/thanos/compact.go)",
+    "thanos_sidecar_prometheus_up": "thanos-io/thanos v0.42.4 cmd/thanos/sidecar.go",
+    "thanos_shipper_uploads_total": "thanos-io/thanos v0.42.4 pkg/shipper/shipper.go",
+    "thanos_compact_halted": "thanos-io/thanos v0.42.4 cmd/thanos/compact.go",
+    "http_requests_total": "thanos-io/thanos v0.42.4 pkg/extprom/http/metrics.go",
+    "prometheus_tsdb_data_replay_duration_seconds": "prometheus/prometheus v3.14.0 tsdb/head.go",
+    "prometheus_tsdb_compactions_failed_total": "prometheus/prometheus v3.14.0 tsdb/db.go",
+    "prometheus_tsdb_storage_blocks_bytes": "prometheus/prometheus v3.14.0 tsdb/db.go",
+    "prometheus_tsdb_retention_limit_bytes": "prometheus/prometheus v3.14.0 tsdb/db.go",
+    "prometheus_tsdb_wal_writes_failed_total": "prometheus/prometheus v3.14.0 tsdb/wlog/wlog.go (prefix prometheus_tsdb_wal_)",
+    "prometheus_tsdb_wal_storage_size_bytes": "prometheus/prometheus v3.14.0 tsdb/wlog/wlog.go",
+    "loki_ingester_chunks_flush_failures_total": "grafana/loki v3.7.6 pkg/ingester/metrics.go",
+    "loki_ingester_wal_disk_usage_percent": "grafana/loki v3.7.6 pkg/ingester/metrics.go",
+    "loki_ingester_wal_disk_full_failures_total": "grafana/loki v3.7.6 pkg/ingester/metrics.go",
+    "loki_s3_request_duration_seconds": "grafana/loki v3.7.6 pkg/storage/chunk/client/aws/s3_storage_client.go (histogram)",
+    "loki_request_duration_seconds": "grafana/loki v3.7.6 vendor/github.com/grafana/dskit/server/metrics.go, namespace loki (pkg/loki/loki.go) (histogram)",
+    "loki_distributor_bytes_received_total": "grafana/loki v3.7.6 pkg/loghttp/push/push.go",
+    "loki_canary_missing_entries_total": "grafana/loki v3.7.6 pkg/canary/comparator/comparator.go",
+    "loki_canary_spot_check_missing_entries_total": "grafana/loki v3.7.6 pkg/canary/comparator/comparator.go",
+    "tempo_ingester_failed_flushes_total": "grafana/tempo v2.10.8 modules/ingester/flush.go",
+    "tempo_ingester_flush_failed_retries_total": "grafana/tempo v2.10.8 modules/ingester/flush.go",
+    "tempo_ingester_replay_errors_total": "grafana/tempo v2.10.8 modules/ingester/instance.go",
+    "tempodb_compaction_errors_total": "grafana/tempo v2.10.8 tempodb/compactor.go",
+    "tempodb_backend_request_duration_seconds": "grafana/tempo v2.10.8 tempodb/backend/instrumentation/backend_transports.go (histogram)",
+    "tempo_distributor_bytes_received_total": "grafana/tempo v2.10.8 modules/distributor/distributor.go",
+    "minio_cluster_capacity_usable_free_bytes": "minio/minio RELEASE.2025-09-07T16-13-09Z cmd/metrics-v2.go",
+    "minio_cluster_capacity_usable_total_bytes": "minio/minio RELEASE.2025-09-07T16-13-09Z cmd/metrics-v2.go",
+}
+HISTOGRAMS = {"loki_s3_request_duration_seconds", "loki_request_duration_seconds", "tempodb_backend_request_duration_seconds"}
+PROMQL_WORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset"}
+
+
+def _bare(expr: str) -> str:
+    """The expression without strings, label matchers, range windows and label lists."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    text = re.sub(r"\{[^}]*\}", " ", text)
+    text = re.sub(r"\[[^\]]*\]", " ", text)
+    return re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
+
+
+def metric_names(expr: str) -> set[str]:
+    """Every metric an expression reads (identifiers that are not functions or keywords)."""
+    text = _bare(expr)
+    return {m.group(0) for m in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", text)
+            if m.group(0) not in PROMQL_WORDS and not text[m.end():].lstrip().startswith("(")}
+
+
+def unexported(name: str) -> bool:
+    base = re.sub(r"_(count|sum|bucket)$", "", name)
+    return name not in EXPORTED and not (base in HISTOGRAMS and base != name)
+
+
+def comparisons(expr: str) -> set[tuple[str, float]]:
+    """Each comparison of a series with a number, the number evaluated (`4 * 3600`)."""
+    found = re.finditer(r"(==|!=|>=|<=|>|<)\s*(?:bool\s+)?(\d+(?:\.\d+)?(?:\s*\*\s*\d+(?:\.\d+)?)*)(?![\w.])", _bare(expr))
+    return {(m.group(1), float(eval(m.group(2)))) for m in found}  # noqa: S307 (digits and * only, matched above)
+
+
+def windows(expr: str) -> set[str]:
+    return set(re.findall(r"\[(\d+[smhd])\]", re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)))
+
+
+def test_the_expression_reader_finds_metrics_comparisons_and_windows():
+    expr = ('sum by (job, instance) (rate(foo_count{job="a", x=~"b{c}"}[5m])) > 0 and on (job, instance) '
+            '(time() - bar) > 4 * 3600 unless baz{job="c"} <= bool 0.5')
+    assert metric_names(expr) == {"foo_count", "bar", "baz"}
+    assert comparisons(expr) == {(">", 0.0), (">", 14400.0), ("<=", 0.5)}
+    assert windows(expr) == {"5m"}
+    # Refused: a misspelled metric, a histogram suffix on a counter; accepted: a histogram's _count.
+    assert unexported("loki_ingester_chunk_flush_failures_total") and unexported("thanos_compact_halted_count")
+    assert not unexported("loki_s3_request_duration_seconds_count") and not unexported("up")
+
+
+def test_every_alert_reads_only_metrics_the_pinned_tools_export(deployed):
+    _, _, rules = deployed
+    read = {rule_key(r): metric_names(r["expr"]) for g in rules["groups"] for r in g["rules"]}
+    own = {m for names in read.values() for m in names if m.startswith("obs_bucket_")}
+    assert {k: sorted(n for n in names if unexported(n) and n not in own) for k, names in read.items() if any(unexported(n) and n not in own for n in names)} == {}
+    # The probe's metrics, as the probe itself prints them.
+    from probes import bucket_freshness
+
+    probe = bucket_freshness.Probe("loki", "acme-loki", "", ["fake"], 10560, started=1.0)
+    probe.run(type("Empty", (), {"list": lambda self, prefix, delimiter="": ([], [])})())
+    printed = set(re.findall(r"^(obs_\w+)\{", probe.metrics(), re.M))
+    assert own <= printed, own - printed
+
+
+# Per alert: `for:` (None: fires at once), severity, the comparisons with numbers and the range
+# windows, as the upstream mixin at the pinned tag or README ("Alerts and what to do", "Bucket
+# freshness") documents them; where this project departs from a mixin, alerts.py says why.
+THANOS_MIXIN, PROM_MIXIN = "thanos-io/thanos v0.42.4 mixin/alerts", "prometheus/prometheus v3.14.0 documentation/prometheus-mixin/alerts.libsonnet"
+LOKI_MIXIN, TEMPO_MIXIN = "grafana/loki v3.7.6 production/loki-mixin/alerts.libsonnet", "grafana/tempo v2.10.8 operations/tempo-mixin (config: 2 per hour)"
+DOCUMENTED: dict[str, tuple[str | None, str, set[tuple[str, float]], set[str], str]] = {
+    "ObsStorageTargetDown": ("5m", "critical", {("==", 0)}, set(), "README: down for 5 minutes"),
+    "ObsStorageTargetMissing": ("10m", "critical", set(), set(), "README: no scrape target"),
+    "ThanosSidecarBucketOperationsFailed": ("5m", "critical", {(">", 0)}, {"5m"}, f"{THANOS_MIXIN}/sidecar.libsonnet"),
+    "ThanosSidecarNoConnectionToStartedPrometheus": ("5m", "critical", {("==", 0), ("!=", 0)}, set(), f"{THANOS_MIXIN}/sidecar.libsonnet"),
+    "ThanosSidecarNoUpload": ("15m", "critical", {("==", 0), (">", 4 * 3600)}, {"4h"}, "README: no block uploaded for 4 h"),
+    "ThanosReceiveNoUpload": ("3h", "critical", {("==", 0)}, {"3h"}, f"{THANOS_MIXIN}/receive.libsonnet"),
+    "ThanosReceiveBucketOperationsFailed": ("5m", "critical", {(">", 0)}, {"5m"}, f"{THANOS_MIXIN}/sidecar.libsonnet, for Receive"),
+    "ThanosReceiveHttpRequestErrorRateHigh": ("5m", "critical", {(">", 5)}, {"5m"}, f"{THANOS_MIXIN}/receive.libsonnet (httpErrorThreshold 5)"),
+    "ThanosCompactHalted": ("5m", "warning", {("==", 1)}, set(), f"{THANOS_MIXIN}/compact.libsonnet"),
+    "ThanosCompactMultipleRunning": ("5m", "warning", {(">", 1)}, set(), f"{THANOS_MIXIN}/compact.libsonnet"),
+    "ThanosCompactHasNotRun": (None, "warning", {(">", 24), (">", 86400)}, {"24h"}, f"{THANOS_MIXIN}/compact.libsonnet; README: 24 h"),
+    "PrometheusTSDBCompactionsFailing": ("4h", "warning", {(">", 0)}, {"3h"}, PROM_MIXIN),
+    "PrometheusTSDBWALWritesFailing": (None, "critical", {(">", 0)}, {"5m"}, "README: samples are lost now"),
+    "PrometheusStorageNearSizeLimit": ("15m", "warning", {(">", 0), (">", 0.8)}, set(), "README: above 80% of its size limit"),
+    "LokiIngesterFlushFailures": ("15m", "critical", {(">", 0)}, {"5m"}, "README"),
+    "LokiStoreWritesFailing": ("10m", "critical", {(">", 0)}, {"5m"}, "README"),
+    "LokiRequestErrors": ("15m", "critical", {(">", 10)}, {"5m"}, f"{LOKI_MIXIN} (> 10 for 15m; 5m windows for 30 s scrapes)"),
+    "LokiWALDiskFilling": ("10m", "warning", {(">", 0.8)}, set(), "README: at 90% Loki throttles"),
+    # grafana/loki v3.7.6 pkg/ingester/wal.go: ingester.wal-disk-full-threshold defaults to 0.90.
+    "LokiWALDiskFull": (None, "critical", {(">=", 0.9), (">", 0)}, {"5m"}, "README: at 90% Loki throttles writes"),
+    "LokiCanaryMissingEntries": ("5m", "critical", {(">", 0)}, {"15m"}, "README"),
+    "LokiCanarySpotCheckMissing": (None, "critical", {(">", 0)}, {"1h"}, "README"),
+    "TempoIngesterFlushesUnhealthy": ("5m", "warning", {(">", 2), (">", 0)}, {"1h", "5m"}, TEMPO_MIXIN),
+    "TempoIngesterFlushesFailing": ("5m", "critical", {(">", 2), (">", 0)}, {"1h", "5m"}, TEMPO_MIXIN),
+    "TempoCompactionsFailing": ("1h", "critical", {(">", 2), (">", 0)}, {"1h", "5m"}, TEMPO_MIXIN),
+    "TempoIngesterReplayErrors": (None, "critical", {(">", 0), ("<", 3600)}, set(), "README: at the last start-up"),
+    "TempoBackendWritesFailing": ("10m", "critical", {(">", 0)}, {"5m"}, "README"),
+    "BucketFreshnessProbeFailing": ("15m", "critical", {("==", 0)}, set(), "README"),
+    "ObjectStoreDiskFilling": ("15m", "warning", {("<", 0.1)}, set(), "README: less than 10% free"),
+}
+# README "Bucket freshness": the limits 2 h 56 min (Loki) and 1 h (Tempo) are the windows in
+# which a tenant that sent nothing keeps BucketUploadsStale silent; Thanos has no tenants.
+STALE_WINDOWS = {"loki": {"10560s"}, "tempo": {"3600s"}, "thanos": set()}
+
+
+def test_each_alerts_thresholds_windows_and_for_are_as_documented(deployed):
+    name, _, rules = deployed
+    seen = set()
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            key = rule["alert"]
+            seen.add(key)
+            if key == "BucketUploadsStale":
+                tool = rule["labels"]["tool"]
+                assert (rule.get("for"), rule["labels"]["severity"]) == ("15m", "critical"), rule
+                assert windows(rule["expr"]) == STALE_WINDOWS[tool], (name, tool, rule["expr"])
+                continue
+            assert key in DOCUMENTED, f"{name}: {key} has no documented thresholds here"
+            for_, severity, compared, ranges, _ = DOCUMENTED[key]
+            got = (rule.get("for"), rule["labels"]["severity"], comparisons(rule["expr"]), windows(rule["expr"]))
+            assert got == (for_, severity, compared, ranges), f"{name}: {key}: {got} != documented {(for_, severity, compared, ranges)}"
+    assert "BucketUploadsStale" in seen and "ObsStorageTargetDown" in seen

@@ -188,3 +188,59 @@ def test_local_secret_keys_have_a_length_minio_accepts(plan):
     # minio/minio RELEASE.2025-09-07T16-13-09Z internal/auth/credentials.go: 8 to 40 characters.
     keys = [p for p in plan("local").by_type("random:index/randomPassword:RandomPassword") if p.name.endswith("-secret-key") or p.name == "minio-root-password"]
     assert len(keys) == 4 and all(8 <= p.inputs["length"] <= 40 for p in keys), [(p.name, p.inputs.get("length")) for p in keys]
+
+
+# ---------------------------------------------------------------- settings the committed stacks leave at their defaults
+def test_another_namespace_is_followed_everywhere(plan_with):
+    from tools.verify import identity as verify_identity
+
+    result = plan_with("staging", {"obs-storage:aws": {"clusterName": "staging-eks", "namespace": "obs-x"}})
+    # Nothing keeps the default: not a trust condition, a chart, a manifest, an alert or a URL.
+    dumped = json.dumps({"resources": [r.inputs for r in result.resources], "outputs": result.outputs})
+    assert "observability" not in dumped
+    (namespace,) = result.by_type("kubernetes:core/v1:Namespace")
+    assert namespace.inputs["metadata"]["name"] == "obs-x"
+    charts = result.by_type("kubernetes:helm.sh/v4:Chart")
+    assert charts and {c.inputs["namespace"] for c in charts} == {"obs-x"}
+    namespaced = [r for r in result.resources if r.type.startswith("kubernetes:") and "namespace" in r.inputs.get("metadata", {})]
+    assert len(namespaced) > 10 and {r.inputs["metadata"]["namespace"] for r in namespaced} == {"obs-x"}
+    for sa, role in roles(result).items():
+        trust = json.loads(role.inputs["assumeRolePolicy"])
+        assert verify_identity.irsa_trust_problem(trust, "obs-x", sa) is None, role.urn
+        assert verify_identity.irsa_trust_problem(trust, "observability", sa) is not None, role.urn
+    assert {i["namespace"] for i in result.outputs["identities"].values()} == {"obs-x"}
+
+
+def test_another_namespace_moves_the_pod_identity_associations(plan_with):
+    result = plan_with("staging", {"obs-storage:aws": {"clusterName": "staging-eks", "identity": "pod-identity", "namespace": "obs-x"}})
+    associations = result.by_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    assert {a.inputs["serviceAccount"] for a in associations} == set(EXPECTED_ACTIONS)
+    assert {a.inputs["namespace"] for a in associations} == {"obs-x"}
+
+
+# Locally one MinIO user serves all of a tool's components: the union of their actions, written out
+# from what each component does (DOMAIN_NOTES "IAM per tool"): Loki's and Thanos' compactors delete,
+# Tempo tags its objects.
+LOCAL_USER_ACTIONS = {
+    "loki": LOKI,
+    "tempo": LOKI | {"s3:GetObjectTagging", "s3:PutObjectTagging"},
+    "thanos": LOKI,
+}
+
+
+@pytest.mark.parametrize("stack", ["local", "local-spoke"])
+def test_each_local_user_may_do_exactly_what_its_components_need(plan, stack):
+    result = plan(stack)
+    policies = result.by_type("minio:index/iamPolicy:IamPolicy")
+    assert policies
+    for policy in policies:
+        tool = next(t for t in LOCAL_USER_ACTIONS if policy.name.startswith(f"{t}-"))
+        statements = policy_of(policy)["Statement"]
+        actions = {a for s in statements for a in s["Action"]}
+        assert statements and all(s["Effect"] == "Allow" for s in statements), policy.urn
+        expected = LOCAL_USER_ACTIONS[tool] if stack == "local" or tool != "thanos" else {"s3:ListBucket", "s3:GetObject", "s3:PutObject"}
+        assert actions == expected, (policy.urn, sorted(actions ^ expected))
+        # Listing on the bucket, everything else on its objects.
+        for statement in statements:
+            on_bucket = all("/" not in r.removeprefix("arn:aws:s3:::") for r in statement["Resource"])
+            assert on_bucket == (statement["Action"] == ["s3:ListBucket"]), (policy.urn, statement)

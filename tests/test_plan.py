@@ -218,3 +218,90 @@ def test_plan_json_shows_ordering_and_provider(committed_plan):
     assert by_name["loki-bucket"]["urn"] in loki["dependsOn"]
     assert by_name["loki-bucket"]["provider"] == by_name["minio-provider"]["urn"]
     assert loki["provider"].endswith("pulumi:providers:docker::local-docker")
+
+
+# ---------------------------------------------------------------- the exit status a pull request is blocked by
+def plan_main(capsys, *args: str) -> tuple[int, str, str]:
+    from tools import plan as plan_tool
+
+    code = plan_tool.main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_a_mandatory_policy_violation_exits_4(monkeypatch, capsys):
+    """A program change that drops the TLS-only deny (mandatory s3-tls-only) fails the plan."""
+    from components.core import storage
+
+    planned = storage._bucket_policy
+
+    def tls_optional(arn, spec):
+        document = json.loads(planned(arn, spec))
+        for statement in document["Statement"]:
+            if statement.get("Condition", {}).get("Bool"):
+                statement["Condition"]["Bool"]["aws:SecureTransport"] = "true"
+        return json.dumps(document)
+
+    monkeypatch.setattr(storage, "_bucket_policy", tls_optional)
+    code, out, _ = plan_main(capsys, "--stack", "staging")
+    assert code == 4
+    flagged = [line for line in out.splitlines() if line.startswith("  [mandatory] s3-tls-only: ")]
+    assert len(flagged) == 3, out[-2000:]
+
+
+def test_an_advisory_violation_alone_exits_0(monkeypatch, capsys):
+    """Without the abort-multipart rule (advisory s3-abort-incomplete-multipart) the plan is listed
+    with its violations and still exits 0: an advisory never blocks a pull request."""
+    import dataclasses
+
+    from components.core import lifecycle
+
+    planned = lifecycle.plan
+
+    def without_abort(cfg, tool):
+        result = planned(cfg, tool)
+        return dataclasses.replace(result, rules=tuple(r for r in result.rules if not r.abort_multipart_days))
+
+    monkeypatch.setattr(lifecycle, "plan", without_abort)
+    code, out, _ = plan_main(capsys, "--stack", "staging")
+    flagged = [line for line in out.splitlines() if line.startswith("  [") and "] s3-abort-incomplete-multipart: " in line]
+    assert len(flagged) == 3 and all(line.startswith("  [advisory]") for line in flagged), out[-2000:]
+    assert "policy violations: 3" in out
+    assert code == 0
+
+
+def test_the_committed_stack_plans_with_no_violation_and_exits_0(capsys):
+    code, out, _ = plan_main(capsys, "--stack", "staging")
+    assert code == 0 and "policy violations: 0" in out
+
+
+@pytest.mark.parametrize("entry,code,level", [
+    # A well-formed exemption is in force: listed on every run (advisory), nothing blocks.
+    ({"policy": "s3-abort-incomplete-multipart", "urn": "urn:pulumi:local::obs-storage::x", "reason": "test"}, 0, "advisory"),
+    # One without a reason is refused, and that blocks.
+    ({"policy": "s3-abort-incomplete-multipart", "urn": "urn:pulumi:local::obs-storage::x", "reason": " "}, 4, "mandatory"),
+])
+def test_exemptions_in_force_are_advisory_and_malformed_ones_block(monkeypatch, capsys, tmp_path, entry, code, level):
+    import functools
+
+    from policies import offline
+
+    path = tmp_path / "exemptions.yaml"
+    path.write_text(json.dumps({"local": [entry]}))
+    monkeypatch.setattr(offline, "evaluate", functools.partial(offline.evaluate, exemptions_file=path))
+    got, out, _ = plan_main(capsys, "--stack", "local", "--json")
+    violations = json.loads(out)["violations"]
+    assert [(v["policy"], v["enforcement"]) for v in violations] == [("policy-exemptions", level)]
+    assert got == code
+
+
+def test_a_strict_mock_failure_exits_3(monkeypatch, capsys):
+    from tools import engine
+
+    def refused(stack, *args, **kwargs):
+        raise engine.StrictMockError("aws:s3/bucket:Bucket loki-bucket: unknown input 'acl2'")
+
+    monkeypatch.setattr(engine, "run", refused)
+    code, out, err = plan_main(capsys, "--stack", "staging")
+    assert (code, out) == (3, "")
+    assert err == "error: strict mocks refused the plan:\naws:s3/bucket:Bucket loki-bucket: unknown input 'acl2'\n"

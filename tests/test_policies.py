@@ -389,11 +389,47 @@ def test_unknown_encryption_is_not_decided():
 )
 def test_bucket_without_tls_only_policy_is_refused(policy):
     assert stack_violations(*hardened(policy=policy)) == [
-        ("s3-tls-only", urn(BUCKET, "bucket"), 'bucket b: no bucket policy denying s3:* to "*" when aws:SecureTransport is false.')]
+        ("s3-tls-only", urn(BUCKET, "bucket"), 'bucket b: no bucket policy denying s3:* to "*" on the bucket and its objects when aws:SecureTransport is false.')]
 
 
 def test_tls_only_policy_passes():
     assert check_stack("s3-tls-only", *hardened()) == []
+
+
+def tls_policy_on(*resources: str, bucket: str = "b") -> tuple:
+    return (BUCKET_POLICY, "tls", {"bucket": bucket, "policy": doc({**tls_only_statement(), "Resource": list(resources)})})
+
+
+@pytest.mark.parametrize("resources", [
+    ("arn:aws:s3:::b",),  # the bucket only: its objects stay readable over plain HTTP
+    ("arn:aws:s3:::b/*",),  # the objects only
+    ("arn:aws:s3:::b", "arn:aws:s3:::b/logs/*"),  # some objects
+    ("arn:aws:s3:::b", "arn:aws:s3:::b/?"),  # one-character keys
+    ("arn:aws:s3:::bb", "arn:aws:s3:::bb/*"),
+    ("arn:aws:s3:::b", "arn:aws-cn:s3:::b/*"),  # two partitions, neither whole
+])
+def test_a_tls_deny_that_leaves_the_bucket_or_some_objects_out_is_refused(resources):
+    assert stack_violations(*hardened(policy=tls_policy_on(*resources))) == [
+        ("s3-tls-only", urn(BUCKET, "bucket"), 'bucket b: no bucket policy denying s3:* to "*" on the bucket and its objects when aws:SecureTransport is false.')]
+
+
+@pytest.mark.parametrize("resources", [
+    ("arn:aws:s3:::b/*", "arn:aws:s3:::b"),
+    ("*",),
+    ("arn:aws:s3:::b*",),
+    ("arn:aws:s3:::*", "arn:aws:s3:::b"),
+    ("arn:aws-cn:s3:::b", "arn:aws-cn:s3:::b/*"),
+    ("arn:aws:s3:::?", "arn:aws:s3:::b/*"),
+])
+def test_a_tls_deny_on_the_bucket_and_every_object_passes(resources):
+    assert check_stack("s3-tls-only", *hardened(policy=tls_policy_on(*resources))) == []
+
+
+def test_a_tls_deny_for_a_bucket_whose_name_is_unknown_is_not_decided():
+    assert check_stack("s3-tls-only", *hardened(policy=tls_policy_on("arn:aws:s3:::b", bucket=UNKNOWN))) == []
+    # Decided all the same when no statement could ever cover it.
+    assert rules.denies_insecure_transport(json.loads(tls_only()), rules.UNKNOWN) is None
+    assert rules.denies_insecure_transport(json.loads(tls_only().replace('"false"', '"true"')), rules.UNKNOWN) is False
 
 
 def test_unknown_tls_policy_is_not_decided():
@@ -1114,7 +1150,7 @@ def test_a_denial_must_name_every_principal_and_say_deny(statement):
 def test_a_bucket_policy_that_is_not_json_is_no_tls_only_policy():
     part = (BUCKET_POLICY, "tls", {"bucket": "b", "policy": "{not json"})
     assert check_stack("s3-tls-only", *hardened(policy=part)) == [
-        (urn(BUCKET, "bucket"), 'bucket b: no bucket policy denying s3:* to "*" when aws:SecureTransport is false.')]
+        (urn(BUCKET, "bucket"), 'bucket b: no bucket policy denying s3:* to "*" on the bucket and its objects when aws:SecureTransport is false.')]
 
 
 def test_abort_rule_with_a_legacy_prefix_covers_only_that_prefix():

@@ -183,16 +183,21 @@ EC2_INSTANCE_ACTIONS = frozenset({"servicediscovery:RegisterInstance", "serviced
                                   "route53:GetHostedZone", "autoscaling:CompleteLifecycleAction", "secretsmanager:GetSecretValue"})
 
 
-def _pod_identity_trust(stack: Stack, report: Report, subject: str, trust: dict, identity: dict, service_account: str, role_arn: str) -> None:
+def pod_identity_trust_ok(trust: dict[str, Any]) -> bool:
+    """Whether the trust is exactly EKS Pod Identity's: the pods.eks.amazonaws.com service may
+    assume the role and tag the session, nothing else (the association names the service account)."""
     statements = _list(trust.get("Statement"))
-    ok = (
+    return (
         len(statements) == 1
         and statements[0].get("Effect") == "Allow"
         and statements[0].get("Principal") == {"Service": "pods.eks.amazonaws.com"}
         and set(_list(statements[0].get("Action"))) == {"sts:AssumeRole", "sts:TagSession"}
         and "Condition" not in statements[0]
     )
-    report.check(PART, subject, ok, "trust: EKS Pod Identity (pods.eks.amazonaws.com, sts:AssumeRole + sts:TagSession)", json.dumps(trust, sort_keys=True))
+
+
+def _pod_identity_trust(stack: Stack, report: Report, subject: str, trust: dict, identity: dict, service_account: str, role_arn: str) -> None:
+    report.check(PART, subject, pod_identity_trust_ok(trust), "trust: EKS Pod Identity (pods.eks.amazonaws.com, sts:AssumeRole + sts:TagSession)", json.dumps(trust, sort_keys=True))
     eks = stack.aws("eks")
     cluster, namespace = identity.get("cluster", ""), identity.get("namespace", "")
     outcome, response = attempt(lambda: eks.list_pod_identity_associations(clusterName=cluster, namespace=namespace, serviceAccount=service_account))
@@ -213,11 +218,21 @@ def _role_policy(report: Report, iam, subject: str, role_name: str, bucket: dict
     if outcome != "allowed":
         report.failed(PART, subject, f"role policies of {role_name} not readable: {outcome} {names}")
         return
+    documents = {name: _document(iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]) for name in names}
+    attached_outcome, attached = attempt(lambda: iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"])
+    problems = role_policy_problems(documents, attached if attached_outcome == "allowed" else [], arn, prefix, declared, instance)
+    report.check(PART, subject, not problems, f"role policy reads back as {', '.join(sorted(declared))} on {arn} only", "; ".join(problems))
+
+
+def role_policy_problems(documents: dict[str, dict[str, Any]], attached: list[dict[str, Any]], arn: str, prefix: str, declared: set[str],
+                         instance: bool = False) -> list[str]:
+    """Why a role's policies (inline documents by name, attached managed policies) are not exactly
+    the declared S3 actions on its own bucket and prefix (KMS only on a named key; for an EC2
+    instance profile, `EC2_INSTANCE_ACTIONS` on named resources); [] when they are."""
     allowed_resources = {arn, f"{arn}/{prefix}*"}
     s3_actions: set[str] = set()
     problems = []
-    for policy_name in names:
-        document = _document(iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"])
+    for policy_name, document in documents.items():
         for st in _list(document.get("Statement")):
             if "NotAction" in st or "NotResource" in st:
                 problems.append(f"{policy_name}: NotAction/NotResource")
@@ -234,12 +249,12 @@ def _role_policy(report: Report, iam, subject: str, role_name: str, bucket: dict
                     continue
                 if not other.startswith("kms:") or "*" in resources:
                     problems.append(f"{policy_name}: {other} on {sorted(resources)}")
-    attached_outcome, attached = attempt(lambda: iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"])
-    if attached_outcome == "allowed" and attached:
+    if attached:
         problems.append(f"managed policies attached: {[p['PolicyName'] for p in attached]}")
+    # Both ways: an action granted but missing breaks the tool as surely as an extra one widens it.
     if s3_actions != declared:
         problems.append(f"S3 actions {sorted(s3_actions)} != declared {sorted(declared)}")
-    report.check(PART, subject, not problems, f"role policy reads back as {', '.join(sorted(declared))} on {arn} only", "; ".join(problems))
+    return problems
 
 
 def _simulate(stack: Stack, report: Report, iam, subject: str, tool: str, role_arn: str, declared: set[str]) -> None:
@@ -259,8 +274,7 @@ def _simulate(stack: Stack, report: Report, iam, subject: str, tool: str, role_a
                       "iam:SimulatePrincipalPolicy")
         return
     own_objects = decide(list(OBJECT_ACTIONS), probe_arn)
-    decisions = {**own_bucket, **own_objects}
-    wrong = [f"{a} {d}" for a, d in sorted(decisions.items()) if (d == "allowed") != (a in declared)]
+    wrong = simulation_problems({**own_bucket, **own_objects}, declared)
     report.check(PART, subject, not wrong, f"simulation on own bucket: allowed exactly {', '.join(sorted(declared))}", "; ".join(wrong))
     leaks = []
     for other, other_bucket in stack.buckets.items():
@@ -270,3 +284,9 @@ def _simulate(stack: Stack, report: Report, iam, subject: str, tool: str, role_a
             if decision == "allowed":
                 leaks.append(f"{action} on {other_bucket['name']}")
     report.check(PART, subject, not leaks, "simulation: every action on the other tools' buckets denied", "allowed: " + ", ".join(leaks))
+
+
+def simulation_problems(decisions: dict[str, str], declared: set[str]) -> list[str]:
+    """IAM's simulated decisions (action -> "allowed", "implicitDeny", "explicitDeny") that differ
+    from the grant: a declared action not allowed, or an undeclared one allowed."""
+    return [f"{a} {d}" for a, d in sorted(decisions.items()) if (d == "allowed") != (a in declared)]

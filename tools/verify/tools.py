@@ -28,8 +28,9 @@ class Unreachable(Exception):
 
 
 def http(method: str, url: str, body: Optional[bytes] = None, headers: Optional[dict[str, str]] = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
+        # Inside the try: an address without a scheme in the outputs is unreachable, not a crash.
+        request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:

@@ -350,6 +350,10 @@ EXPORTED = {
     "tempo_distributor_bytes_received_total": "grafana/tempo v2.10.8 modules/distributor/distributor.go",
     "minio_cluster_capacity_usable_free_bytes": "minio/minio RELEASE.2025-09-07T16-13-09Z cmd/metrics-v2.go",
     "minio_cluster_capacity_usable_total_bytes": "minio/minio RELEASE.2025-09-07T16-13-09Z cmd/metrics-v2.go",
+    "etcd_server_has_leader": "etcd-io/etcd v3.6.14 server/etcdserver/metrics.go",
+    "etcd_debugging_server_alarms": "etcd-io/etcd v3.6.14 server/etcdserver/apply/metrics.go (seen with alarm_type NOSPACE on a real member)",
+    "etcd_mvcc_db_total_size_in_bytes": "etcd-io/etcd v3.6.14 server/storage/mvcc/metrics.go",
+    "etcd_server_quota_backend_bytes": "etcd-io/etcd v3.6.14 server/storage/metrics.go",
 }
 HISTOGRAMS = {"loki_s3_request_duration_seconds", "loki_request_duration_seconds", "tempodb_backend_request_duration_seconds"}
 PROMQL_WORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset"}
@@ -445,6 +449,10 @@ DOCUMENTED: dict[str, tuple[str | None, str, set[tuple[str, float]], set[str], s
     "TempoBackendWritesFailing": ("10m", "critical", {(">", 0)}, {"5m"}, "README"),
     "BucketFreshnessProbeFailing": ("15m", "critical", {("==", 0)}, set(), "README"),
     "ObjectStoreDiskFilling": ("15m", "warning", {("<", 0.1)}, set(), "README: less than 10% free"),
+    "RingStoreNoLeader": ("1m", "critical", {("==", 0)}, set(), "docs/operations.md: a member sees no etcd leader"),
+    "RingStoreNoSpace": (None, "critical", {(">", 0)}, set(), "docs/operations.md: the NOSPACE alarm is raised"),
+    "RingStoreDatabaseFilling": ("10m", "warning", {(">", 0.8)}, set(), "docs/operations.md: above 80% of its quota"),
+    "Watchdog": (None, "none", set(), set(), "docs/operations.md: always firing"),
 }
 # README "Bucket freshness": the limits 2 h 56 min (Loki) and 1 h (Tempo) are the windows in
 # which a tenant that sent nothing keeps BucketUploadsStale silent; Thanos has no tenants.

@@ -207,6 +207,8 @@ def test_instances_use_their_role_and_their_own_address():
                                           "advertise_addr": "${INSTANCE_IP}"}
     assert yaml.safe_load(declared["tempo"].files[0].content)["compactor"]["ring"]["instance_addr"] == "${INSTANCE_IP}"
     assert yaml.safe_load(declared["loki"].files[0].content)["ingester"]["autoforget_unhealthy"] is True
+    # Tempo 2.10 cannot forget a lost ingester by itself: its replacements must not wait for it.
+    assert yaml.safe_load(declared["tempo"].files[0].content)["ingester"]["lifecycler"]["readiness_check_ring_health"] is False
     # Grafana finds the others through Cloud Map and keeps its state in PostgreSQL.
     datasources = yaml.safe_load(declared["grafana"].files[0].content)["datasources"]
     assert {d["url"] for d in datasources} == {"http://thanos-query.obs-staging-ec2.internal:10902", "http://loki.obs-staging-ec2.internal:3100",

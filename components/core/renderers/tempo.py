@@ -83,8 +83,11 @@ def render(cfg: StackConfig, store: ObjectStore, cluster: Cluster) -> dict[str, 
         # The scalable single binary's querier does not find its own query-frontend by itself
         # (cmd/tempo/app/modules.go initQuerier: "frontend worker address not specified").
         config["querier"] = {"frontend_worker": {"frontend_address": f"127.0.0.1:{GRPC_PORT}"}}
-        if cluster.kvstore == "etcd":
+        if cluster.kvstore in ("etcd", "memberlist"):
             # The same dskit lifecycler as Loki's (see loki.ring_readiness for why and its cost).
+            # On fleets (memberlist) too: a lost instance never comes back under its name, and
+            # Tempo 2.10's ingester has no autoforget, so with the default its entry would keep
+            # every replacement unready until someone forgot it by hand.
             config["ingester"]["lifecycler"].update(ring_readiness())
     if cluster.address:
         # Every ring member registers this address (compactor: RingConfig.InstanceAddr, hidden in

@@ -9,8 +9,8 @@ import dataclasses
 
 import pulumi
 
-from components.core import access, config, loading, thanos_topology
 from components import targets
+from components.core import access, config, loading, thanos_topology
 from components.core.identity import ToolIdentity
 from components.core.storage import ToolBucket, bucket_spec
 

@@ -90,13 +90,14 @@ TESTS: dict[str, list[str] | None] = {
        for name in ("platform", "base", "loki", "prometheus", "tempo", "thanos")},
     "components/core/thanos_topology.py": ["tests/test_multicluster.py"],
     **{f"components/ec2/{name}.py": ["tests/test_ec2.py", "tests/test_policies.py"]
-       for name in ("platform", "topology", "network", "fleet", "identity", "userdata", "database", "agent")},
+       for name in ("platform", "topology", "network", "fleet", "identity", "userdata", "database")},
     # The alert tests need promtool (export OBS_PROMETHEUS_BIN_DIR="$(.ci/install-prometheus)" first)
     # and take about a minute a run: mutating alerts.py takes hours.
     "components/core/renderers/alerts.py": ["tests/test_alerts.py", "tests/test_monitoring.py"],
     "components/core/renderers/dashboards.py": ["tests/test_monitoring.py"],
     "components/core/renderers/freshness.py": ["tests/test_monitoring.py", "tests/test_docker.py", "tests/test_freshness.py"],
     "probes/bucket_freshness.py": ["tests/test_freshness.py"],
+    "probes/ec2_agent.py": ["tests/test_ec2.py"],
     "components/containers/monitoring.py": ["tests/test_monitoring.py", "tests/test_alerts.py", "tests/test_docker.py"],
     "components/eks/monitoring.py": ["tests/test_monitoring.py", "tests/test_eks.py", "tests/test_swarm_ha.py"],
     "policies/rules.py": ["tests/test_policies.py"],

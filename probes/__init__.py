@@ -1,2 +1,3 @@
-"""Programs that run inside a container, not in the Pulumi program: shipped as files next to the
-tools they watch (standard library only)."""
+"""Programs that run where the tools run, not in the Pulumi program, shipped there as files
+(standard library, plus boto3 where the host has it): the bucket-freshness probe (inside a
+container) and the ec2 instance agent (on each fleet instance: boot, register, drain)."""

@@ -20,7 +20,8 @@ import yaml
 from components.containers.workloads import FLUSH_GRACE_SECONDS
 from components.core import access, config, loading
 from components.core.renderers import loki, tempo
-from components.ec2 import agent as agent_module, fleet as fleet_module, platform, topology, userdata
+from components.ec2 import fleet as fleet_module, platform, topology, userdata
+from probes import ec2_agent as agent_module
 from tests.conftest import aws_config
 
 STACK = "staging-ec2"

@@ -2,7 +2,7 @@
 
 - `Discovery`: a Cloud Map private DNS namespace in the VPC and one multi-value A-record service
   per discoverable fleet; instances register themselves at boot and deregister before they stop
-  (components/ec2/agent.py). No Cloud Map health check: its checks are public Route 53 checks that
+  (probes/ec2_agent.py). No Cloud Map health check: its checks are public Route 53 checks that
   cannot reach private instances; the load balancer's health checks replace broken instances.
 - `Traffic`: one security group per fleet family (instances), one for the load balancer and one
   for Grafana's database; the rules between them come from `topology.flows` and reference groups,

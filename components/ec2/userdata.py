@@ -1,7 +1,7 @@
 """What boots a fleet instance, as pure data: the Compose file of the fleet's workloads (the same
 `containers.workloads` every Docker platform runs) and the cloud-config user data that installs
 Docker and Compose from Debian, writes the rendered tool configs, the Compose file and the
-instance agent (components/ec2/agent.py), and starts them.
+instance agent (probes/ec2_agent.py), and starts them.
 
 Validated by the tools that will read them (tests/test_ec2.py): `docker-compose config` of Debian
 12's docker-compose 1.29.2 and `cloud-init schema` of its cloud-init 22.4.2, the versions the
@@ -135,7 +135,7 @@ def compose_file(workloads: list[Workload], secret_mounts: dict[str, list[tuple[
 
 def agent_config(fleet: str, region: str, group: str, hook: str, service_ids: list[str], stop_grace_seconds: int,
                  secrets: list[Secret]) -> dict[str, Any]:
-    """components/ec2/agent.py's configuration (/etc/obs/agent.json): ids and names, no secret."""
+    """probes/ec2_agent.py's configuration (/etc/obs/agent.json): ids and names, no secret."""
     return {
         "fleet": fleet, "region": region, "composeDir": COMPOSE_DIR, "serviceIds": service_ids, "stopGraceSeconds": stop_grace_seconds,
         "autoScalingGroup": group, "lifecycleHook": hook,
@@ -149,7 +149,7 @@ def cloud_config(workloads: list[Workload], compose: dict[str, Any], agent_confi
     files += [
         {"path": f"{COMPOSE_DIR}/docker-compose.yml", "content": yaml.safe_dump(compose, sort_keys=False), "permissions": "0444"},
         {"path": AGENT_CONFIG, "content": json.dumps(agent_config, indent=1, sort_keys=True), "permissions": "0444"},
-        {"path": AGENT_PATH, "content": (Path(__file__).parent / "agent.py").read_text(), "permissions": "0555"},
+        {"path": AGENT_PATH, "content": (Path(__file__).resolve().parents[2] / "probes" / "ec2_agent.py").read_text(), "permissions": "0555"},
         {"path": "/etc/systemd/system/obs-agent-boot.service", "content": BOOT_UNIT.format(agent=AGENT_PATH), "permissions": "0444"},
         {"path": "/etc/systemd/system/obs-agent-watch.service", "content": WATCH_UNIT.format(agent=AGENT_PATH), "permissions": "0444"},
     ]

@@ -26,7 +26,7 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError
 
-from components.ec2 import agent
+from probes import ec2_agent as agent
 
 FLEETS = ("loki", "tempo", "grafana", "thanos-query", "thanos-store", "thanos-compact", "thanos-receive-0", "monitoring")
 

@@ -2,7 +2,7 @@
 the running instances, compared with each other.
 
 - every fleet's Cloud Map service lists exactly the group's InService, Healthy instances (an
-  instance registers at boot and deregisters before termination: components/ec2/agent.py), with
+  instance registers at boot and deregisters before termination: probes/ec2_agent.py), with
   the address EC2 gives that instance;
 - every target group of the internal load balancer has targets, all of them healthy.
 

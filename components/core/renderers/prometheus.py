@@ -31,13 +31,21 @@ def render(cfg: StackConfig, cluster_label: str, replica: str, scrape_targets: d
     return config
 
 
+# Prometheus adds its external labels to every alert it sends, then applies
+# alert_relabel_configs (prometheus/prometheus v3.14.0 notifier/alert.go relabelAlerts, called
+# from notifier/manager.go Send). Two replicas would send two alerts that differ only in `replica`,
+# and Alertmanager deduplicates only identical label sets: the label is dropped from alerts (the
+# Prometheus operator does the same on EKS with its replicaExternalLabelName).
+ALERT_RELABEL = [{"action": "labeldrop", "regex": thanos.REPLICA_LABEL}]
+
+
 def with_monitoring(config: dict[str, Any], scrape_configs: list[dict[str, Any]], rule_files: list[str], alertmanagers: list[str]) -> dict[str, Any]:
     """`config` scraping every storage-path component, evaluating the alert rules and sending
     alerts to Alertmanager (components/containers/monitoring.py decides what is scraped)."""
     return {
         **config,
         "rule_files": rule_files,
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": alertmanagers}]}]},
+        "alerting": {"alert_relabel_configs": ALERT_RELABEL, "alertmanagers": [{"static_configs": [{"targets": alertmanagers}]}]},
         "scrape_configs": scrape_configs,
     }
 

@@ -488,3 +488,18 @@ def test_the_local_stack_keeps_one_prometheus_scraping_itself(plan):
     (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "prometheus"]
     assert job["static_configs"] == [{"targets": ["localhost:9090"], "labels": {"obs_prometheus": "prometheus-0"}}]
     assert config["global"]["external_labels"]["replica"] == "prometheus-0"
+
+
+def test_the_cost_model_counts_both_prometheus_and_their_uploads(plan_with):
+    from tests.test_cost import stack_cfg
+    from tools.cost import topology
+
+    assert topology.stack_topology("prod", stack_cfg("prod")).thanos.prometheus_replicas == 2
+    assert topology.stack_topology("prod", stack_cfg("prod")).thanos.uploaders == 2
+    assert topology.stack_topology("local", stack_cfg("local")).thanos.prometheus_replicas == 1
+    # Receive mode: no sidecar; the two Prometheus are counted (measured samples are divided by
+    # them) and the Receive replicas are the uploaders.
+    tools = yaml.safe_load(open("Pulumi.prod.yaml"))["config"]["obs-storage:tools"]
+    tools["thanos"].update(mode="receive", receiveReplicationFactor=3)
+    receive = topology.topology_from_plan(plan_with("prod", {"obs-storage:tools": tools}), stack_cfg("prod"))
+    assert (receive.thanos.prometheus_replicas, receive.thanos.uploaders) == (2, 3)

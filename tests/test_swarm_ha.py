@@ -488,6 +488,8 @@ def test_the_local_stack_keeps_one_prometheus_scraping_itself(plan):
     (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "prometheus"]
     assert job["static_configs"] == [{"targets": ["localhost:9090"], "labels": {"obs_prometheus": "prometheus-0"}}]
     assert config["global"]["external_labels"]["replica"] == "prometheus-0"
+    # Nothing to deduplicate: the single Prometheus' alerting section is what it always was.
+    assert config["alerting"] == {"alertmanagers": [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]}
 
 
 def test_the_cost_model_counts_both_prometheus_and_their_uploads(plan_with):
@@ -503,3 +505,15 @@ def test_the_cost_model_counts_both_prometheus_and_their_uploads(plan_with):
     tools["thanos"].update(mode="receive", receiveReplicationFactor=3)
     receive = topology.topology_from_plan(plan_with("prod", {"obs-storage:tools": tools}), stack_cfg("prod"))
     assert (receive.thanos.prometheus_replicas, receive.thanos.uploaders) == (2, 3)
+
+
+def test_a_swarm_spoke_runs_the_pair_too_each_sidecar_reaching_its_own_prometheus(tmp_path, monkeypatch):
+    from tests.test_multicluster import swarm_project
+
+    swarm_project(tmp_path, monkeypatch)
+    s = services(engine.run("edge"), prefix="obs-edge-")
+    # On the hub's network the short names are the hub's: each sidecar names its Prometheus' service.
+    for prom, sidecar in (("prometheus", "thanos-sidecar"), ("prometheus-1", "thanos-sidecar-1")):
+        assert _arg(s[sidecar].inputs["taskSpec"]["containerSpec"]["args"], "prometheus.url") == f"http://obs-edge-{prom}:9090"
+    # stateNode edge-1 is not one of hetzner.nodes: the second pair takes the first of them.
+    assert (_node(s["prometheus"]), _node(s["prometheus-1"])) == ("edge-1", "swarm-worker-1")

@@ -165,6 +165,7 @@ def attach(cfg: StackConfig, layout: Layout, workloads: list[Workload]) -> list[
             # A pattern, not the file's path: promtool and Prometheus accept a pattern that matches
             # nothing yet, and this file arrives in the container next to the config.
             yaml.safe_load(config_file.content), scrapes, [f"{RULES_DIR}/*.yml"], [f"alertmanager:{ALERTMANAGER_PORT}"],
+            replicated=len(proms) > 1,
         )
         files = [f for f in prom.files if f is not config_file]
         files += [File(config_file.path, dump(config)), File(RULES_FILE, rules)]

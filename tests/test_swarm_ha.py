@@ -5,11 +5,14 @@ checked on the offline plan; and alert routing from the stack config on every ta
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 import yaml
 
 from components.docker import swarm
+from tests.conftest import _cached
+from tests.test_alerts import promtool, run_promtool, without_annotations  # noqa: F401 (promtool: a fixture)
 from tests.test_config import HETZNER_SECRETS, accepted, error_of, hetzner_config
 from tests.test_docker import _service_config, services
 from tools import engine
@@ -517,3 +520,59 @@ def test_a_swarm_spoke_runs_the_pair_too_each_sidecar_reaching_its_own_prometheu
         assert _arg(s[sidecar].inputs["taskSpec"]["containerSpec"]["args"], "prometheus.url") == f"http://obs-edge-{prom}:9090"
     # stateNode edge-1 is not one of hetzner.nodes: the second pair takes the first of them.
     assert (_node(s["prometheus"]), _node(s["prometheus-1"])) == ("edge-1", "swarm-worker-1")
+
+
+# ---------------------------------------------------------------- the prod rules with two replicas, in promtool
+
+PAIR_TARGETS = {
+    ("prometheus", "prometheus-0"): "prometheus:9090", ("prometheus", "prometheus-1"): "prometheus-1:9090",
+    ("thanos-sidecar", "prometheus-0"): "thanos-sidecar:10902", ("thanos-sidecar", "prometheus-1"): "thanos-sidecar-1:10902",
+}
+
+
+def _series(metric: str, job: str, pair: str, values: str, label: str | None = None) -> dict[str, str]:
+    labels = f'job="{job}", instance="{PAIR_TARGETS[job, pair]}", obs_prometheus="{label or pair}"'
+    return {"series": f"{metric}{{{labels}}}", "values": values}
+
+
+def _expected(job: str, pair: str, label: str | None = None) -> dict[str, Any]:
+    return {"exp_labels": {"job": job, "instance": PAIR_TARGETS[job, pair], "obs_prometheus": label or pair, "severity": "critical"}}
+
+
+def _promtool_case(promtool: str, tmp_path, series: list[dict[str, str]], alert: str, expected: list[dict[str, Any]]) -> tuple[int, str]:
+    rules = without_annotations(_service_config(_cached("prod"), "prometheus", "/etc/prometheus/rules/obs-storage.yml"))
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules, sort_keys=False))
+    test = {"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m", "input_series": series, "alert_rule_test": [{"eval_time": "10m", "alertname": alert, "exp_alerts": expected}]}]}
+    (tmp_path / "test.yml").write_text(yaml.safe_dump(test, sort_keys=False))
+    proc = run_promtool(promtool, "test", "rules", "test.yml", cwd=tmp_path)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_the_survivor_reports_the_lost_pair_down_and_only_it(promtool, tmp_path):
+    series = [_series("up", "prometheus", "prometheus-0", "1x15"), _series("up", "prometheus", "prometheus-1", "0x15"),
+              _series("up", "thanos-sidecar", "prometheus-0", "1x15"), _series("up", "thanos-sidecar", "prometheus-1", "0x15")]
+    expected = [_expected("prometheus", "prometheus-1"), _expected("thanos-sidecar", "prometheus-1")]
+    code, report = _promtool_case(promtool, tmp_path, series, "ObsStorageTargetDown", expected)
+    assert code == 0, report
+    # The neighbour: both pairs up, nothing fires (and the case above can fail).
+    series = [dict(s, values="1x15") for s in series]
+    assert _promtool_case(promtool, tmp_path, series, "ObsStorageTargetDown", [])[0] == 0
+    assert _promtool_case(promtool, tmp_path, series, "ObsStorageTargetDown", expected)[0] == 1
+
+
+def test_a_sidecar_alert_joins_only_its_own_prometheus(promtool, tmp_path):
+    # thanos-sidecar-1 cannot reach its Prometheus, which is running: it fires for that sidecar only.
+    sidecars = [_series("thanos_sidecar_prometheus_up", "thanos-sidecar", "prometheus-0", "1x15"),
+                _series("thanos_sidecar_prometheus_up", "thanos-sidecar", "prometheus-1", "0x15")]
+    replay = [_series("prometheus_tsdb_data_replay_duration_seconds", "prometheus", p, "2x15") for p in ("prometheus-0", "prometheus-1")]
+    alert = "ThanosSidecarNoConnectionToStartedPrometheus"
+    code, report = _promtool_case(promtool, tmp_path, sidecars + replay, alert, [_expected("thanos-sidecar", "prometheus-1")])
+    assert code == 0, report
+    # prometheus-1 not running (no series): the other pair's running Prometheus must not be joined.
+    code, report = _promtool_case(promtool, tmp_path, sidecars + replay[:1], alert, [])
+    assert code == 0, report
+    # With one pair label for both pairs (as a single Prometheus had), that is exactly what happens.
+    shared = [_series("thanos_sidecar_prometheus_up", "thanos-sidecar", "prometheus-1", "0x15", label="prometheus-0")] + replay[:1]
+    code, report = _promtool_case(promtool, tmp_path, shared, alert, [])
+    assert code == 1, report

@@ -576,3 +576,11 @@ def test_a_sidecar_alert_joins_only_its_own_prometheus(promtool, tmp_path):
     shared = [_series("thanos_sidecar_prometheus_up", "thanos-sidecar", "prometheus-1", "0x15", label="prometheus-0")] + replay[:1]
     code, report = _promtool_case(promtool, tmp_path, shared, alert, [])
     assert code == 1, report
+
+
+def test_grafana_reads_metrics_only_through_the_deduplicating_query(plan):
+    datasources = _service_config(plan("prod"), "grafana", "/etc/grafana/provisioning/datasources/obs-storage.yaml")["datasources"]
+    # Not one Prometheus replica (which a node loss would take away, and whose series the other
+    # replica's would double): Thanos Query, which deduplicates on `replica` by default
+    # (thanos-io/thanos v0.42.4 pkg/api/query/v1.go parseEnableDedupParam).
+    assert [(d["type"], d["url"]) for d in datasources if d["type"] == "prometheus"] == [("prometheus", "http://thanos-query:10902")]

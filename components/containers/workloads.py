@@ -327,10 +327,7 @@ def _thanos(cfg: StackConfig, layout: Layout) -> list[Workload]:
         if not receive:
             out.append(_sidecar(cfg, image, env, objstore, ready, spoke, pair))
     if spoke:
-        return out
-    if spoke:
-        if not receive:
-            out.append(_sidecar(cfg, image, env, objstore, ready, spoke=True))
+        # Only this cluster's Prometheus and sidecars: the hub runs the rest.
         return out
     if receive:
         hashring = json.dumps([{"hashring": "default", "endpoints": [f"{layout.host(n)}:{thanos.GRPC_PORT}" for n in receive_names]}])

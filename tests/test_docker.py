@@ -199,7 +199,8 @@ def test_every_docker_name_carries_the_stack_prefix(plan_with):
 
 
 # ---------------------------------------------------------------- swarm
-SWARM_SERVICES = LOCAL_CONTAINERS | {"ring-kv-1", "ring-kv-2", "ring-kv-3"}
+# Swarm runs a second Prometheus + sidecar pair (tests/test_swarm_ha.py): alerting survives a node.
+SWARM_SERVICES = LOCAL_CONTAINERS | {"ring-kv-1", "ring-kv-2", "ring-kv-3", "prometheus-1", "thanos-sidecar-1"}
 
 
 def test_swarm_runs_every_component(plan):
@@ -228,7 +229,7 @@ def test_swarm_services_wait_for_their_bucket_and_identity(plan):
     by_name = {r.name: r for r in result.resources}
     s = services(result)
     for name, tool in (("loki", "loki"), ("tempo", "tempo"), ("prometheus", "thanos"), ("thanos-sidecar", "thanos"),
-                       ("thanos-store", "thanos"), ("thanos-compact", "thanos")):
+                       ("prometheus-1", "thanos"), ("thanos-sidecar-1", "thanos"), ("thanos-store", "thanos"), ("thanos-compact", "thanos")):
         deps = set(s[name].depends_on)
         # depends_on a component reaches the resources inside it: the bucket itself is there.
         assert by_name[f"{tool}-bucket"].urn in deps, name
@@ -240,7 +241,8 @@ def test_swarm_services_wait_for_their_bucket_and_identity(plan):
 
 def test_swarm_stateful_services_stop_first(plan):
     s = services(plan("prod"))
-    for name in ("loki", "tempo", "thanos-compact", "prometheus", "thanos-sidecar", "grafana", "ring-kv-1", "ring-kv-2", "ring-kv-3"):
+    for name in ("loki", "tempo", "thanos-compact", "prometheus", "thanos-sidecar", "prometheus-1", "thanos-sidecar-1", "grafana",
+                 "ring-kv-1", "ring-kv-2", "ring-kv-3"):
         assert s[name].inputs["updateConfig"]["order"] == "stop-first", name
     for name in ("thanos-query", "thanos-store"):
         assert s[name].inputs["updateConfig"]["order"] == "start-first", name
@@ -265,8 +267,12 @@ def test_prometheus_and_its_sidecar_share_one_node(plan):
     # Grafana and Alertmanager keep no state they could not rebuild: Swarm may move them off a lost node.
     for name in ("loki", "tempo", "thanos-store", "thanos-query", "grafana", "alertmanager", "ring-kv-2", "ring-kv-3"):
         assert constraint not in s[name].inputs["taskSpec"]["placement"]["constraints"], name
-    mounts = {n: s[n].inputs["taskSpec"]["containerSpec"]["mounts"] for n in ("prometheus", "thanos-sidecar")}
+    mounts = {n: s[n].inputs["taskSpec"]["containerSpec"]["mounts"] for n in ("prometheus", "thanos-sidecar", "prometheus-1", "thanos-sidecar-1")}
     assert mounts["prometheus"] == mounts["thanos-sidecar"] == [{"target": "/prometheus", "type": "volume", "source": "obs-prod-prometheus-data"}]
+    # The second pair: its own volume on its own node (tests/test_swarm_ha.py).
+    assert mounts["prometheus-1"] == mounts["thanos-sidecar-1"] == [{"target": "/prometheus", "type": "volume", "source": "obs-prod-prometheus-1-data"}]
+    for name in ("prometheus-1", "thanos-sidecar-1"):
+        assert constraint not in s[name].inputs["taskSpec"]["placement"]["constraints"], name
 
 
 def test_swarm_services_reference_the_credentials_secret(plan):

@@ -45,6 +45,7 @@ def test_local_prometheus_scrapes_every_component_and_sends_alerts(plan):
         "alertmanager": {"alertmanager:9093"}, "minio": {"minio:9000"}, "minio-bucket": {"minio:9000"},
         "bucket-freshness": {"bucket-freshness-loki:9109", "bucket-freshness-tempo:9109", "bucket-freshness-thanos:9109"},
     }
+    # One Prometheus: nothing to deduplicate, no alert relabelling (prod's pair: tests/test_swarm_ha.py).
     assert config["alerting"] == {"alertmanagers": [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]}
     assert config["rule_files"] == ["/etc/prometheus/rules/*.yml"]
 

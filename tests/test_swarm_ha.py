@@ -5,11 +5,14 @@ checked on the offline plan; and alert routing from the stack config on every ta
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 import yaml
 
 from components.docker import swarm
+from tests.conftest import _cached
+from tests.test_alerts import promtool, run_promtool, without_annotations  # noqa: F401 (promtool: a fixture)
 from tests.test_config import HETZNER_SECRETS, accepted, error_of, hetzner_config
 from tests.test_docker import _service_config, services
 from tools import engine
@@ -370,3 +373,214 @@ def test_ec2_alertmanager_reads_the_receivers_secrets_from_secrets_manager(plan_
         # The agent writes each key to tmpfs at boot; Compose mounts it where the config points.
         assert f"/run/obs-secrets/alert-receiver-{name}:/run/secrets/alertmanager/{name}:ro" in user_data, name
     assert "plan-placeholder-for-alertReceiverSecrets" not in user_data
+
+
+# ---------------------------------------------------------------- Prometheus: an HA pair on two nodes
+PAIRS = {"prometheus": ("thanos-sidecar", "obs-prod-prometheus-data", "prometheus-0"),
+         "prometheus-1": ("thanos-sidecar-1", "obs-prod-prometheus-1-data", "prometheus-1")}
+
+
+def _node(service) -> str:
+    (node,) = [c.split("==")[1].strip() for c in service.inputs["taskSpec"]["placement"]["constraints"] if c.startswith("node.hostname")]
+    return node
+
+
+def _prometheus_config(result, service: str) -> dict:
+    return _service_config(result, service, "/etc/prometheus/prometheus.yml")
+
+
+def test_two_prometheus_pairs_run_on_two_nodes_each_with_its_own_volume_and_replica_label(plan):
+    # Losing hetzner.stateNode used to stop rule evaluation altogether (one Prometheus, pinned there).
+    result = plan("prod")
+    s = services(result)
+    nodes = {}
+    for prom, (sidecar, volume, replica) in PAIRS.items():
+        # Prometheus and the sidecar that reads its TSDB: one volume, one node.
+        assert _node(s[prom]) == _node(s[sidecar]), prom
+        mount = [{"target": "/prometheus", "type": "volume", "source": volume}]
+        assert s[prom].inputs["taskSpec"]["containerSpec"]["mounts"] == s[sidecar].inputs["taskSpec"]["containerSpec"]["mounts"] == mount
+        assert _prometheus_config(result, prom)["global"]["external_labels"] == {"cluster": "prod", "replica": replica}
+        assert _arg(s[sidecar].inputs["taskSpec"]["containerSpec"]["args"], "prometheus.url") == f"http://{prom}:9090"
+        # The second Prometheus is sized like the first (not the default limit of small services).
+        assert s[prom].inputs["taskSpec"]["resources"]["limits"]["memoryBytes"] == 4 * 1024**3, prom
+        nodes[prom] = _node(s[prom])
+    # The first pair stays on hetzner.stateNode (its volume and data stay where they are); the
+    # second takes the first other node of hetzner.nodes.
+    assert nodes == {"prometheus": "swarm-worker-1", "prometheus-1": "swarm-worker-2"}
+
+
+@pytest.mark.parametrize("state_node, nodes, expected", [
+    ("swarm-worker-2", NODES, ("swarm-worker-2", "swarm-worker-1")),
+    ("swarm-worker-3", NODES, ("swarm-worker-3", "swarm-worker-1")),
+    # A state node outside hetzner.nodes: the second pair still lands on another node.
+    ("edge-1", NODES, ("edge-1", "swarm-worker-1")),
+])
+def test_the_second_pair_never_shares_the_first_ones_node(plan_with, state_node, nodes, expected):
+    assert swarm.prometheus_nodes(state_node, tuple(nodes)) == expected
+    hetzner = {"location": "fsn1", "swarmHost": "ssh://deploy@swarm-manager.example.com", "placementConstraints": ["node.labels.observability == true"],
+               "stateNode": state_node, "nodes": nodes}
+    s = services(plan_with("prod", {"obs-storage:hetzner": hetzner}))
+    assert (_node(s["prometheus"]), _node(s["prometheus-1"])) == expected
+    assert (_node(s["thanos-sidecar"]), _node(s["thanos-sidecar-1"])) == expected
+
+
+def test_query_reaches_both_sidecars_and_deduplicates_on_the_replica_label(plan):
+    args = services(plan("prod"))["thanos-query"].inputs["taskSpec"]["containerSpec"]["args"]
+    endpoints = [a.split("=", 1)[1] for a in args if a.startswith("--endpoint=")]
+    assert endpoints == ["thanos-store:10901", "thanos-sidecar:10901", "thanos-sidecar-1:10901"]
+    # thanos-io/thanos v0.42.4 cmd/thanos/query.go: --query.replica-label; penalty dedup is its default.
+    assert "--query.replica-label=replica" in args
+
+
+def test_the_compactor_merges_the_two_replicas_blocks(plan):
+    args = services(plan("prod"))["thanos-compact"].inputs["taskSpec"]["containerSpec"]["args"]
+    # thanos-io/thanos v0.42.4 cmd/thanos/compact.go: a replica label turns vertical compaction on;
+    # penalty is the merger meant for HA Prometheus replicas (and needs a replica label).
+    assert "--deduplication.replica-label=replica" in args and "--deduplication.func=penalty" in args
+    assert not any(a.startswith("--compact.enable-vertical-compaction") for a in args)
+
+
+def test_both_prometheus_scrape_both_pairs_and_send_to_alertmanager_without_the_replica_label(plan):
+    result = plan("prod")
+    configs = [_prometheus_config(result, prom) for prom in PAIRS]
+    for config in configs:
+        jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+        # Each scrapes the other: the survivor of a node loss reports the lost one down
+        # (ObsStorageTargetDown) instead of nobody noticing.
+        for job, port in (("prometheus", 9090), ("thanos-sidecar", 10902)):
+            found = {(t, sc["labels"]["obs_prometheus"]) for sc in jobs[job]["static_configs"] for t in sc["targets"]}
+            names = ("prometheus", "prometheus-1") if job == "prometheus" else ("thanos-sidecar", "thanos-sidecar-1")
+            assert found == {(f"{names[0]}:{port}", "prometheus-0"), (f"{names[1]}:{port}", "prometheus-1")}, job
+        assert config["alerting"]["alertmanagers"] == [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]
+        assert config["alerting"]["alert_relabel_configs"] == [{"action": "labeldrop", "regex": "replica"}]
+        assert config["rule_files"] == ["/etc/prometheus/rules/*.yml"]
+    # Apart from the replica label, both run the very same configuration and rules.
+    for config in configs:
+        config["global"]["external_labels"].pop("replica")
+    assert configs[0] == configs[1]
+    rules = [_service_config(result, prom, "/etc/prometheus/rules/obs-storage.yml") for prom in PAIRS]
+    assert rules[0] == rules[1] and "Watchdog" in _rule_names(result, "prometheus-1", "/etc/prometheus/rules/obs-storage.yml")
+
+
+def test_sidecar_alerts_join_each_sidecar_to_its_own_prometheus(plan):
+    rules = _service_config(plan("prod"), "prometheus", "/etc/prometheus/rules/obs-storage.yml")
+    (expr,) = [r["expr"] for g in rules["groups"] for r in g["rules"] if r["alert"] == "ThanosSidecarNoConnectionToStartedPrometheus"]
+    assert "on (obs_prometheus)" in expr
+
+
+def test_receive_mode_runs_two_prometheus_remote_writing_and_no_sidecar(plan_with):
+    tools = yaml.safe_load(open("Pulumi.prod.yaml"))["config"]["obs-storage:tools"]
+    tools["thanos"].update(mode="receive", receiveReplicationFactor=3)
+    result = plan_with("prod", {"obs-storage:tools": tools})
+    s = services(result)
+    assert {"prometheus", "prometheus-1"} <= set(s) and not {"thanos-sidecar", "thanos-sidecar-1"} & set(s)
+    writes = [[w["url"] for w in _prometheus_config(result, p)["remote_write"]] for p in PAIRS]
+    assert writes[0] == writes[1] == ["http://thanos-receive-0:19291/api/v1/receive"]
+    assert _node(s["prometheus"]) != _node(s["prometheus-1"])
+    # Receive keeps each replica's series apart by `replica`; the compactor merges on both labels.
+    args = s["thanos-compact"].inputs["taskSpec"]["containerSpec"]["args"]
+    assert {"--deduplication.replica-label=replica", "--deduplication.replica-label=receive_replica"} <= set(args)
+
+
+def test_the_local_stack_keeps_one_prometheus_scraping_itself(plan):
+    result = plan("local")
+    names = {c.inputs["name"] for c in result.by_type("docker:index/container:Container")}
+    assert {"obs-local-prometheus", "obs-local-thanos-sidecar"} <= names
+    assert not {"obs-local-prometheus-1", "obs-local-thanos-sidecar-1"} & names
+    config = yaml.safe_load(_uploaded(result, "prometheus", "/etc/prometheus/prometheus.yml"))
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "prometheus"]
+    assert job["static_configs"] == [{"targets": ["localhost:9090"], "labels": {"obs_prometheus": "prometheus-0"}}]
+    assert config["global"]["external_labels"]["replica"] == "prometheus-0"
+    # Nothing to deduplicate: the single Prometheus' alerting section is what it always was.
+    assert config["alerting"] == {"alertmanagers": [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]}
+
+
+def test_the_cost_model_counts_both_prometheus_and_their_uploads(plan_with):
+    from tests.test_cost import stack_cfg
+    from tools.cost import topology
+
+    assert topology.stack_topology("prod", stack_cfg("prod")).thanos.prometheus_replicas == 2
+    assert topology.stack_topology("prod", stack_cfg("prod")).thanos.uploaders == 2
+    assert topology.stack_topology("local", stack_cfg("local")).thanos.prometheus_replicas == 1
+    # Receive mode: no sidecar; the two Prometheus are counted (measured samples are divided by
+    # them) and the Receive replicas are the uploaders.
+    tools = yaml.safe_load(open("Pulumi.prod.yaml"))["config"]["obs-storage:tools"]
+    tools["thanos"].update(mode="receive", receiveReplicationFactor=3)
+    receive = topology.topology_from_plan(plan_with("prod", {"obs-storage:tools": tools}), stack_cfg("prod"))
+    assert (receive.thanos.prometheus_replicas, receive.thanos.uploaders) == (2, 3)
+
+
+def test_a_swarm_spoke_runs_the_pair_too_each_sidecar_reaching_its_own_prometheus(tmp_path, monkeypatch):
+    from tests.test_multicluster import swarm_project
+
+    swarm_project(tmp_path, monkeypatch)
+    s = services(engine.run("edge"), prefix="obs-edge-")
+    # On the hub's network the short names are the hub's: each sidecar names its Prometheus' service.
+    for prom, sidecar in (("prometheus", "thanos-sidecar"), ("prometheus-1", "thanos-sidecar-1")):
+        assert _arg(s[sidecar].inputs["taskSpec"]["containerSpec"]["args"], "prometheus.url") == f"http://obs-edge-{prom}:9090"
+    # stateNode edge-1 is not one of hetzner.nodes: the second pair takes the first of them.
+    assert (_node(s["prometheus"]), _node(s["prometheus-1"])) == ("edge-1", "swarm-worker-1")
+
+
+# ---------------------------------------------------------------- the prod rules with two replicas, in promtool
+
+PAIR_TARGETS = {
+    ("prometheus", "prometheus-0"): "prometheus:9090", ("prometheus", "prometheus-1"): "prometheus-1:9090",
+    ("thanos-sidecar", "prometheus-0"): "thanos-sidecar:10902", ("thanos-sidecar", "prometheus-1"): "thanos-sidecar-1:10902",
+}
+
+
+def _series(metric: str, job: str, pair: str, values: str, label: str | None = None) -> dict[str, str]:
+    labels = f'job="{job}", instance="{PAIR_TARGETS[job, pair]}", obs_prometheus="{label or pair}"'
+    return {"series": f"{metric}{{{labels}}}", "values": values}
+
+
+def _expected(job: str, pair: str, label: str | None = None) -> dict[str, Any]:
+    return {"exp_labels": {"job": job, "instance": PAIR_TARGETS[job, pair], "obs_prometheus": label or pair, "severity": "critical"}}
+
+
+def _promtool_case(promtool: str, tmp_path, series: list[dict[str, str]], alert: str, expected: list[dict[str, Any]]) -> tuple[int, str]:
+    rules = without_annotations(_service_config(_cached("prod"), "prometheus", "/etc/prometheus/rules/obs-storage.yml"))
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules, sort_keys=False))
+    test = {"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m", "input_series": series, "alert_rule_test": [{"eval_time": "10m", "alertname": alert, "exp_alerts": expected}]}]}
+    (tmp_path / "test.yml").write_text(yaml.safe_dump(test, sort_keys=False))
+    proc = run_promtool(promtool, "test", "rules", "test.yml", cwd=tmp_path)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_the_survivor_reports_the_lost_pair_down_and_only_it(promtool, tmp_path):
+    series = [_series("up", "prometheus", "prometheus-0", "1x15"), _series("up", "prometheus", "prometheus-1", "0x15"),
+              _series("up", "thanos-sidecar", "prometheus-0", "1x15"), _series("up", "thanos-sidecar", "prometheus-1", "0x15")]
+    expected = [_expected("prometheus", "prometheus-1"), _expected("thanos-sidecar", "prometheus-1")]
+    code, report = _promtool_case(promtool, tmp_path, series, "ObsStorageTargetDown", expected)
+    assert code == 0, report
+    # The neighbour: both pairs up, nothing fires (and the case above can fail).
+    series = [dict(s, values="1x15") for s in series]
+    assert _promtool_case(promtool, tmp_path, series, "ObsStorageTargetDown", [])[0] == 0
+    assert _promtool_case(promtool, tmp_path, series, "ObsStorageTargetDown", expected)[0] == 1
+
+
+def test_a_sidecar_alert_joins_only_its_own_prometheus(promtool, tmp_path):
+    # thanos-sidecar-1 cannot reach its Prometheus, which is running: it fires for that sidecar only.
+    sidecars = [_series("thanos_sidecar_prometheus_up", "thanos-sidecar", "prometheus-0", "1x15"),
+                _series("thanos_sidecar_prometheus_up", "thanos-sidecar", "prometheus-1", "0x15")]
+    replay = [_series("prometheus_tsdb_data_replay_duration_seconds", "prometheus", p, "2x15") for p in ("prometheus-0", "prometheus-1")]
+    alert = "ThanosSidecarNoConnectionToStartedPrometheus"
+    code, report = _promtool_case(promtool, tmp_path, sidecars + replay, alert, [_expected("thanos-sidecar", "prometheus-1")])
+    assert code == 0, report
+    # prometheus-1 not running (no series): the other pair's running Prometheus must not be joined.
+    code, report = _promtool_case(promtool, tmp_path, sidecars + replay[:1], alert, [])
+    assert code == 0, report
+    # With one pair label for both pairs (as a single Prometheus had), that is exactly what happens.
+    shared = [_series("thanos_sidecar_prometheus_up", "thanos-sidecar", "prometheus-1", "0x15", label="prometheus-0")] + replay[:1]
+    code, report = _promtool_case(promtool, tmp_path, shared, alert, [])
+    assert code == 1, report
+
+
+def test_grafana_reads_metrics_only_through_the_deduplicating_query(plan):
+    datasources = _service_config(plan("prod"), "grafana", "/etc/grafana/provisioning/datasources/obs-storage.yaml")["datasources"]
+    # Not one Prometheus replica (which a node loss would take away, and whose series the other
+    # replica's would double): Thanos Query, which deduplicates on `replica` by default
+    # (thanos-io/thanos v0.42.4 pkg/api/query/v1.go parseEnableDedupParam).
+    assert [(d["type"], d["url"]) for d in datasources if d["type"] == "prometheus"] == [("prometheus", "http://thanos-query:10902")]

@@ -30,9 +30,9 @@ ALERTMANAGER_CONFIG = "/etc/alertmanager/alertmanager.yml"
 ALERTMANAGER_DATA = "/alertmanager"
 RULES_DIR = "/etc/prometheus/rules"
 RULES_FILE = f"{RULES_DIR}/obs-storage.yml"
-# Scrape-target label joining a Thanos sidecar to its Prometheus (alerts.Scope.sidecar_join).
+# Scrape-target label joining a Thanos sidecar to its Prometheus (alerts.Scope.sidecar_join); its
+# value is the pair's `replica` external label (workloads.prometheus_pairs).
 PAIR_LABEL = "obs_prometheus"
-PROMETHEUS_REPLICA = "prometheus-0"
 # MinIO serves its metrics without a token only with MINIO_PROMETHEUS_AUTH_TYPE=public
 # (minio/minio RELEASE.2025-09-07T16-13-09Z cmd/metrics-router.go); components/docker/minio.py sets it.
 MINIO_METRICS = {"minio": "/minio/v2/metrics/cluster", "minio-bucket": "/minio/v2/metrics/bucket"}
@@ -40,7 +40,7 @@ MINIO_METRICS = {"minio": "/minio/v2/metrics/cluster", "minio-bucket": "/minio/v
 
 def _metrics_port(w: Workload) -> Optional[int]:
     """Where a workload serves /metrics; None for one that serves none."""
-    if w.name == "prometheus":
+    if _job(w.name) == "prometheus":
         return prometheus.PORT
     if w.name.startswith("thanos-"):
         return thanos.HTTP_PORT
@@ -54,7 +54,8 @@ def _metrics_port(w: Workload) -> Optional[int]:
 
 
 def _job(name: str) -> str:
-    for family in ("thanos-receive", freshness.JOB, "ring-kv"):
+    # Numbered families: Receive replicas, probes, ring-store members, the second Prometheus pair.
+    for family in ("thanos-receive", freshness.JOB, "ring-kv", "prometheus", "thanos-sidecar"):
         if name.startswith(f"{family}-"):
             return family
     return name
@@ -64,14 +65,17 @@ def scrape_configs(cfg: StackConfig, workloads: list[Workload], layout: Optional
     # EC2 fleets (layout.domain): any workload beside Prometheus is a fleet of instances found
     # through its Cloud Map name, however many there are.
     fleet = bool(layout and layout.domain)
+    # A single Prometheus scrapes itself; each of an HA pair scrapes both, so that the survivor
+    # sees the other one down (ObsStorageTargetDown) and both evaluate the same rules on the same data.
+    alone = sum(_job(w.name) == "prometheus" for w in workloads) == 1
     jobs: dict[str, dict[str, Any]] = {}
     for w in workloads:
         port = _metrics_port(w)
         if port is None:
             continue
         job = jobs.setdefault(_job(w.name), {"job_name": _job(w.name), "static_configs": [], "dns_sd_configs": []})
-        host = "localhost" if w.name == "prometheus" else w.name
-        labels = {PAIR_LABEL: PROMETHEUS_REPLICA} if w.name in ("prometheus", "thanos-sidecar") else {}
+        host = "localhost" if w.name == "prometheus" and alone else w.name
+        labels = {PAIR_LABEL: w.prometheus_replica} if w.prometheus_replica else {}
         if w.replicas > 1 or (fleet and w.name not in layout.colocated):
             job["dns_sd_configs"].append({"names": [layout.peers(w.name) if layout else f"tasks.{w.name}"], "type": "A", "port": port})
         elif labels:
@@ -138,8 +142,8 @@ def _probes(cfg: StackConfig) -> list[Workload]:
 
 def attach(cfg: StackConfig, layout: Layout, workloads: list[Workload]) -> list[Workload]:
     """`workloads` plus what watches them; unchanged when the stack runs no Prometheus."""
-    prom = next((w for w in workloads if w.name == "prometheus"), None)
-    if prom is None:
+    proms = [w for w in workloads if _job(w.name) == "prometheus"]
+    if not proms:
         return workloads
     out = list(workloads) + _probes(cfg)
     out.append(Workload(
@@ -153,15 +157,19 @@ def attach(cfg: StackConfig, layout: Layout, workloads: list[Workload]) -> list[
         # leaving the stack without an Alertmanager.
         volumes={"alertmanager-data": ALERTMANAGER_DATA},
     ))
-    config_file = next(f for f in prom.files if f.path.endswith("prometheus.yml"))
-    config = prometheus.with_monitoring(
-        # A pattern, not the file's path: promtool and Prometheus accept a pattern that matches
-        # nothing yet, and this file arrives in the container next to the config.
-        yaml.safe_load(config_file.content), scrape_configs(cfg, out, layout), [f"{RULES_DIR}/*.yml"], [f"alertmanager:{ALERTMANAGER_PORT}"],
-    )
-    files = [f for f in prom.files if f is not config_file]
-    files += [File(config_file.path, dump(config)), File(RULES_FILE, dump(alerts.rule_file(scope(cfg, out))))]
-    out[out.index(prom)] = replace(prom, files=files)
+    scrapes, rules = scrape_configs(cfg, out, layout), dump(alerts.rule_file(scope(cfg, out)))
+    # Every Prometheus of an HA pair: the same jobs, rules and Alertmanager, its own external labels.
+    for prom in proms:
+        config_file = next(f for f in prom.files if f.path.endswith("prometheus.yml"))
+        config = prometheus.with_monitoring(
+            # A pattern, not the file's path: promtool and Prometheus accept a pattern that matches
+            # nothing yet, and this file arrives in the container next to the config.
+            yaml.safe_load(config_file.content), scrapes, [f"{RULES_DIR}/*.yml"], [f"alertmanager:{ALERTMANAGER_PORT}"],
+            replicated=len(proms) > 1,
+        )
+        files = [f for f in prom.files if f is not config_file]
+        files += [File(config_file.path, dump(config)), File(RULES_FILE, rules)]
+        out[out.index(prom)] = replace(prom, files=files)
     grafana = next((w for w in out if w.name == "grafana"), None)
     if grafana is not None:
         boards = [File(dashboards.PROVIDER_FILE, dump(dashboards.provider()))]

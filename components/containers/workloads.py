@@ -74,7 +74,8 @@ class Workload:
     replicas: int = 1
     # Tasks of one service need distinct volumes (WAL) on a shared node: suffix the task slot.
     per_replica_volumes: bool = False
-    # Keeps state on a node-local volume that must not move (Swarm: pinned to hetzner.stateNode).
+    # Keeps state on a node-local volume that must not move (Swarm: pinned to `node`, else to
+    # hetzner.stateNode).
     node_local_state: bool = False
     entrypoint: list[str] = field(default_factory=list)
     stop_grace_seconds: int = 10
@@ -93,6 +94,9 @@ class Workload:
     health_start_seconds: int = DEFAULT_HEALTH_START_SECONDS
     # Swarm: also attach to the shared network that other stacks' shippers join (push endpoints).
     shipper_facing: bool = False
+    # Prometheus and its Thanos sidecar: the `replica` external label of their pair, which also
+    # joins the sidecar's series to its own Prometheus' (monitoring.PAIR_LABEL).
+    prometheus_replica: Optional[str] = None
     # Secret files the platform mounts: path -> receiver name in `StackConfig.receiver_secrets()`.
     receiver_secret_files: dict[str, str] = field(default_factory=dict)
 
@@ -114,6 +118,9 @@ class Layout:
     query_replicas: int = 1
     # Swarm: the nodes that each run one ring-store member (hetzner.nodes).
     ring_nodes: tuple[str, ...] = ()
+    # Swarm: one node per Prometheus + sidecar pair, each pair pinned to its node with a volume
+    # there. Empty: one pair, wherever the platform puts it (local engine, EC2 monitoring host).
+    prometheus_nodes: tuple[str, ...] = ()
 
     def ring_members(self) -> list[str]:
         return [f"ring-kv-{i}" for i in range(1, len(self.ring_nodes) + 1)]
@@ -306,18 +313,21 @@ def _thanos(cfg: StackConfig, layout: Layout) -> list[Workload]:
         # Only this cluster's Prometheus (and sidecar): the hub runs the rest.
         scrape = {"prometheus": scrape["prometheus"], **({} if receive else {"thanos": [f"thanos-sidecar:{thanos.HTTP_PORT}"]})}
         receive_url = thanos_cfg.hub_bucket.receive_url if receive else None
-    prom_config = prometheus.render(cfg, layout.cluster_label, "prometheus-0", scrape, receive_url)
-    out.append(Workload(
-        name="prometheus", tool="thanos", pin="prometheus", image=versions.image(pins, "prometheus"), args=prometheus.flags(cfg),
-        health=_wget("/bin/wget", f"http://127.0.0.1:{prometheus.PORT}/-/ready"), health_note="wget /-/ready", ports=[prometheus.PORT],
-        files=[File("/etc/prometheus/prometheus.yml", dump(prom_config))],
-        # Recent blocks only (prometheus.LOCAL_RETENTION); older ones are in the bucket.
-        volumes={"prometheus-data": prometheus.TSDB_PATH}, node_local_state=True,
-        joins_hub_network=spoke and receive,
-    ))
-    if spoke:
+    pairs = prometheus_pairs(layout)
+    for pair in pairs:
+        prom_config = prometheus.render(cfg, layout.cluster_label, pair.replica, scrape, receive_url)
+        out.append(Workload(
+            name=pair.prometheus, tool="thanos", pin="prometheus", image=versions.image(pins, "prometheus"), args=prometheus.flags(cfg),
+            health=_wget("/bin/wget", f"http://127.0.0.1:{prometheus.PORT}/-/ready"), health_note="wget /-/ready", ports=[prometheus.PORT],
+            files=[File("/etc/prometheus/prometheus.yml", dump(prom_config))],
+            # Recent blocks only (prometheus.LOCAL_RETENTION); older ones are in the bucket.
+            volumes={pair.volume: prometheus.TSDB_PATH}, node_local_state=True, node=pair.node,
+            joins_hub_network=spoke and receive, prometheus_replica=pair.replica,
+        ))
         if not receive:
-            out.append(_sidecar(cfg, image, env, objstore, ready, spoke=True))
+            out.append(_sidecar(cfg, image, env, objstore, ready, spoke, pair))
+    if spoke:
+        # Only this cluster's Prometheus and sidecars: the hub runs the rest.
         return out
     if receive:
         hashring = json.dumps([{"hashring": "default", "endpoints": [f"{layout.host(n)}:{thanos.GRPC_PORT}" for n in receive_names]}])
@@ -334,8 +344,7 @@ def _thanos(cfg: StackConfig, layout: Layout) -> list[Workload]:
             ))
             endpoints.append(layout.endpoint(name, thanos.GRPC_PORT))
     else:
-        out.append(_sidecar(cfg, image, env, objstore, ready, spoke=False))
-        endpoints.append(f"thanos-sidecar:{thanos.GRPC_PORT}")
+        endpoints += [f"{pair.sidecar}:{thanos.GRPC_PORT}" for pair in pairs]
     # Store and compactor keep only disposable caches and working files: no volume to lose.
     out.append(Workload(
         name="thanos-store", tool="thanos", pin="thanos", image=image, args=thanos.store_args(data_dir="/tmp/thanos-store"),
@@ -354,18 +363,41 @@ def _thanos(cfg: StackConfig, layout: Layout) -> list[Workload]:
     return out
 
 
-def _sidecar(cfg: StackConfig, image: str, env: dict[str, str], objstore: File, ready: list[str], spoke: bool) -> Workload:
+@dataclass(frozen=True)
+class PrometheusPair:
+    """One Prometheus and the Thanos sidecar that reads its TSDB: one volume, one node."""
+
+    prometheus: str  # workload names
+    sidecar: str
+    volume: str
+    replica: str  # the `replica` external label (renderers/thanos.py REPLICA_LABEL)
+    node: Optional[str]  # Swarm: the node both are pinned to
+
+
+def prometheus_pairs(layout: Layout) -> list[PrometheusPair]:
+    """One pair per node of `layout.prometheus_nodes` (Swarm: two), else one. The first pair keeps
+    the names, volume and replica label a single Prometheus has always had, so that adding the
+    second one replaces nothing and loses no local data."""
+    nodes: tuple[Optional[str], ...] = layout.prometheus_nodes or (None,)
+    return [
+        PrometheusPair("prometheus", "thanos-sidecar", "prometheus-data", "prometheus-0", node) if i == 0
+        else PrometheusPair(f"prometheus-{i}", f"thanos-sidecar-{i}", f"prometheus-{i}-data", f"prometheus-{i}", node)
+        for i, node in enumerate(nodes)
+    ]
+
+
+def _sidecar(cfg: StackConfig, image: str, env: dict[str, str], objstore: File, ready: list[str], spoke: bool, pair: PrometheusPair) -> Workload:
     # On a spoke the sidecar also sits on the hub's network, where `prometheus` is the hub's:
     # it finds its own Prometheus by container/service name, unique on both networks.
-    host = f"{cfg.name_prefix}-prometheus" if spoke else "prometheus"
+    host = f"{cfg.name_prefix}-{pair.prometheus}" if spoke else pair.prometheus
     return Workload(
-        name="thanos-sidecar", tool="thanos", pin="thanos", image=image,
+        name=pair.sidecar, tool="thanos", pin="thanos", image=image,
         args=thanos.sidecar_args(f"http://{host}:{prometheus.PORT}", prometheus.TSDB_PATH),
         health=ready, health_note="wget /-/ready", env=env, files=[objstore], credentials=True,
         # Reads the TSDB Prometheus writes: same volume, same node, same user (nobody). The
         # volume's owner comes from the Prometheus image, which has /prometheus; this image
         # does not, so its mount never changes the owner (moby CopyImagePathContent).
-        volumes={"prometheus-data": prometheus.TSDB_PATH}, node_local_state=True,
+        volumes={pair.volume: prometheus.TSDB_PATH}, node_local_state=True, node=pair.node,
         user="65534:65534",
-        joins_hub_network=spoke,
+        joins_hub_network=spoke, prometheus_replica=pair.replica,
     )

@@ -735,9 +735,9 @@ class HetznerConfig(_Model):
     location: Literal["fsn1", "nbg1", "hel1"] = "fsn1"
     swarm_host: str
     placement_constraints: list[str] = []
-    # Hostname of the Swarm node that keeps the stack's node-local state (Prometheus' TSDB, which
-    # its Thanos sidecar must read on the same node). A node label could match several nodes and
-    # split Prometheus from its sidecar; a hostname cannot.
+    # Hostname of the Swarm node that keeps the first Prometheus' TSDB (which its Thanos sidecar
+    # must read on the same node); the second pair runs on the first other node of `nodes`. A node
+    # label could match several nodes and split Prometheus from its sidecar; a hostname cannot.
     state_node: str
     # Hostnames of the three Swarm nodes that each run one ring-store (etcd) member and at most one
     # replica of Loki and of Tempo: with replication factor 3 and a three-member etcd, any one of

@@ -23,9 +23,12 @@ Network assumptions (docs/hetzner-swarm.md, "Swarm"):
   2.10 derives that address from an interface name (Loki's config_wrapper.go maps only
   `common.instance_addr` to it), and their images have no shell that could look it up. Ring
   members registered in etcd carry the eth0 address from `instance_interface_names`.
-- Prometheus and its Thanos sidecar share a node-local volume: they run on `hetzner.stateNode`
-  only (a hostname matches one node; a label could match several and split Prometheus from the
-  sidecar that reads its TSDB).
+- Prometheus and its Thanos sidecar share a node-local volume, so each pair is pinned by
+  hostname (a hostname matches one node; a label could match several and split Prometheus from
+  the sidecar that reads its TSDB). Two pairs run on two distinct nodes (`prometheus_nodes`):
+  alert evaluation and recent metrics survive the loss of either node. Both scrape everything,
+  each with its own `replica` external label; Thanos Query and the compactor deduplicate on it,
+  and Alertmanager receives one alert, not two (prometheus.ALERT_RELABEL drops the label).
 """
 
 from __future__ import annotations
@@ -71,8 +74,17 @@ OVERLAY_INTERFACE = "eth0"
 DNSRR = ("loki", "tempo")
 
 
-def swarm_layout(cluster_label: str, nodes: tuple[str, ...]) -> Layout:
-    return Layout(ring_replicas=3, interface=OVERLAY_INTERFACE, cluster_label=cluster_label, query_replicas=2, ring_nodes=nodes)
+def prometheus_nodes(state_node: str, nodes: tuple[str, ...]) -> tuple[str, ...]:
+    """The nodes of the two Prometheus + sidecar pairs: `hetzner.stateNode`, which has always held
+    Prometheus' volume, and the first of `hetzner.nodes` that is another node."""
+    first = state_node or (nodes[0] if nodes else "")
+    second = next((n for n in nodes if n != first), None)
+    return (first, second) if first and second else ()
+
+
+def swarm_layout(cluster_label: str, nodes: tuple[str, ...], state_node: str = "") -> Layout:
+    return Layout(ring_replicas=3, interface=OVERLAY_INTERFACE, cluster_label=cluster_label, query_replicas=2, ring_nodes=nodes,
+                  prometheus_nodes=prometheus_nodes(state_node, nodes))
 
 
 def converge_timeout_seconds(w: Workload) -> int:
@@ -163,7 +175,7 @@ class SwarmTools(pulumi.ComponentResource):
             for path, receiver in sorted(w.receiver_secret_files.items()):
                 secret = self._receiver_secrets[receiver]
                 secrets.append({"secret_id": secret.id, "secret_name": secret.name, "file_name": path, **owner})
-            node = state_node if w.node_local_state else w.node
+            node = w.node or (state_node if w.node_local_state else None)
             placement = list(placement_constraints) + ([f"node.hostname == {node}"] if node else [])
             # A service flushes to its bucket from its first second, with its credentials: both
             # must exist first. depends_on on this component would not reach its children.
@@ -184,7 +196,7 @@ class SwarmTools(pulumi.ComponentResource):
         return {"config_id": config.id, "config_name": config.name, "file_name": path, "file_mode": 0o444}
 
     def _service(self, name: str, w: Workload, secrets: list[dict], placement: list[str], depends: list[pulumi.Resource]) -> docker.Service:
-        memory, cpus = LIMITS.get("ring-kv" if w.tool == "ring" else w.name, DEFAULT_LIMIT)
+        memory, cpus = LIMITS.get("ring-kv" if w.tool == "ring" else "prometheus" if w.prometheus_replica and w.pin == "prometheus" else w.name, DEFAULT_LIMIT)
         order = "stop-first" if _stop_first(w) else "start-first"
         suffix = "-{{.Task.Slot}}" if w.per_replica_volumes else ""
         mounts = [{"target": path, "source": f"{self._prefix}-{volume}{suffix}", "type": "volume"} for volume, path in sorted(w.volumes.items())]
@@ -251,7 +263,7 @@ class SwarmPlatform:
         self.docker_provider, self.credentials_secret, self.placement = docker_provider, credentials_secret, placement_constraints
 
     def deploy(self, cfg, buckets: dict[str, ToolBucket], identities: dict[str, ToolIdentity]) -> dict:
-        layout = swarm_layout(cfg.tools.thanos.cluster_label, tuple(cfg.hetzner.nodes))
+        layout = swarm_layout(cfg.tools.thanos.cluster_label, tuple(cfg.hetzner.nodes), cfg.hetzner.state_node)
         # The tools, then what watches them: scrape jobs, alert rules, Alertmanager, freshness probes.
         declared = monitoring.attach(cfg, layout, workloads.build(cfg, layout))
         tools = SwarmTools("tools", declared, self.docker_provider, self.credentials_secret, self.placement,

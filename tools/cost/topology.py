@@ -298,7 +298,10 @@ def _thanos_topology(workloads: list[_Workload], charts: dict[str, dict]) -> Opt
     if not (sidecars or receivers or stores or compactors):
         return None
     kps = _dig(charts.get("kube-prometheus-stack", {}), "prometheus", "prometheusSpec", default=None)
-    prometheus = int(kps.get("replicas", 1)) if kps else max(1, sum(w.replicas for w in sidecars))
+    # Prometheus itself: the only workload with --storage.tsdb.path (Receive's is --tsdb.path). In
+    # receive mode no sidecar counts it; a plan without Prometheus workloads counts its sidecars.
+    servers = sum(w.replicas for w in workloads if any(a.startswith("--storage.tsdb.path=") for a in w.args))
+    prometheus = int(kps.get("replicas", 1)) if kps else max(1, servers or sum(w.replicas for w in sidecars))
     uploaders = sum(w.replicas for w in receivers) or (prometheus if kps and "thanos" in kps else sum(w.replicas for w in sidecars))
     return ThanosTopology(
         prometheus_replicas=prometheus,

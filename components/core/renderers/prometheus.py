@@ -31,13 +31,25 @@ def render(cfg: StackConfig, cluster_label: str, replica: str, scrape_targets: d
     return config
 
 
-def with_monitoring(config: dict[str, Any], scrape_configs: list[dict[str, Any]], rule_files: list[str], alertmanagers: list[str]) -> dict[str, Any]:
+# Prometheus adds its external labels to every alert it sends, then applies
+# alert_relabel_configs (prometheus/prometheus v3.14.0 notifier/alert.go relabelAlerts, called
+# from notifier/manager.go Send). Two replicas would send two alerts that differ only in `replica`,
+# and Alertmanager deduplicates only identical label sets: the label is dropped from alerts (the
+# Prometheus operator does the same on EKS with its replicaExternalLabelName). A single Prometheus
+# goes without, so that its config (and an EC2 launch template) does not change for nothing.
+ALERT_RELABEL = [{"action": "labeldrop", "regex": thanos.REPLICA_LABEL}]
+
+
+def with_monitoring(config: dict[str, Any], scrape_configs: list[dict[str, Any]], rule_files: list[str], alertmanagers: list[str],
+                    replicated: bool = False) -> dict[str, Any]:
     """`config` scraping every storage-path component, evaluating the alert rules and sending
-    alerts to Alertmanager (components/containers/monitoring.py decides what is scraped)."""
+    alerts to Alertmanager (components/containers/monitoring.py decides what is scraped);
+    `replicated`: one of several Prometheus replicas sending to the same Alertmanager."""
+    alerting: dict[str, Any] = {"alert_relabel_configs": ALERT_RELABEL} if replicated else {}
     return {
         **config,
         "rule_files": rule_files,
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": alertmanagers}]}]},
+        "alerting": {**alerting, "alertmanagers": [{"static_configs": [{"targets": alertmanagers}]}]},
         "scrape_configs": scrape_configs,
     }
 

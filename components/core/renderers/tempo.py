@@ -26,8 +26,8 @@ USAGE_REPORT = {"reporting_enabled": False}
 # the traces have two copies, and when one of those ingesters rejoins the ring without its copy
 # (its live traces or its whole volume lost with its node), a query that hears the first two of
 # three ingesters finds the trace only when the one holding it answers in time, until that one's
-# block is in the bucket (docs/hetzner-swarm.md, "Losing a node": the mechanism, the citations,
-# the measured runs). The cost: six times as many small blocks for the compactors to merge.
+# block is in the bucket (docs/hetzner-swarm.md, "Tempo after a node loss": the mechanism, the
+# citations, the measured runs). The cost: up to six times as many, smaller blocks to compact.
 MAX_BLOCK_DURATION = "30m"
 REPLICATED_MAX_BLOCK_DURATION = "5m"
 

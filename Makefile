@@ -47,16 +47,21 @@ test: venv
 	  echo "$(PY) -m pytest -q -n 2   (promtool from $${dir:-nowhere})"; \
 	  OBS_PROMETHEUS_BIN_DIR="$$dir" $(PY) -m pytest -q -n 2
 
-# The integration suite: extra pinned packages (real servers among them), Prometheus 3.x
-# unpacked from Debian's packages by .ci/install-prometheus, and Debian 12's docker-compose and
-# cloud-init (.ci/install-ec2-validators); its tests start and stop the servers.
+# The integration suite: extra pinned packages (real servers among them), Prometheus 3.x and
+# amtool unpacked from Debian's packages by .ci/install-prometheus and .ci/install-alertmanager
+# (without amtool its checks are skipped), and Debian 12's docker-compose and cloud-init
+# (.ci/install-ec2-validators); its tests start and stop the servers.
 $(VENV)/.integration: $(VENV)/.installed requirements-integration.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-integration.txt
 	touch $@
 
 test-integration: $(VENV)/.integration
 	.ci/install-ec2-validators
-	OBS_PROMETHEUS_BIN_DIR="$$(.ci/install-prometheus)" $(PY) -m pytest -q -n 2 -m integration tests/integration
+	@dir="$${OBS_AMTOOL_BIN_DIR:-}"; \
+	  [ -n "$$dir" ] || dir="$$(.ci/install-alertmanager)" || { \
+	    echo "note: no amtool (.ci/install-alertmanager needs apt and Debian's archive); the Alertmanager config checks will be skipped" >&2; dir=""; }; \
+	  echo "$(PY) -m pytest -q -n 2 -m integration tests/integration   (amtool from $${dir:-nowhere})"; \
+	  OBS_AMTOOL_BIN_DIR="$$dir" OBS_PROMETHEUS_BIN_DIR="$$(.ci/install-prometheus)" $(PY) -m pytest -q -n 2 -m integration tests/integration
 
 # Offline tools for one stack (`make plan STACK=staging ARGS=--json`) or every stack; they need
 # only the project's virtualenv, which these targets create first.

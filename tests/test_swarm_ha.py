@@ -100,6 +100,23 @@ def _uploaded(result, container: str, path: str) -> str:
     return upload["content"]
 
 
+# ---------------------------------------------------------------- Tempo's single-copy window
+def test_replicated_tempo_cuts_its_blocks_every_five_minutes(plan):
+    # Measured: about a third of the acknowledged traces reach two of the three ingesters only;
+    # after a node loss the survivor's copy is found by a query only when that ingester is among
+    # the first two to answer, until its block is in the bucket. A block cut every 5 minutes
+    # instead of Tempo's 30 bounds that window.
+    assert _service_config(plan("prod"), "tempo", "/etc/tempo/config.yaml")["ingester"]["max_block_duration"] == "5m"
+    from components.ec2 import platform
+    from tests.test_ec2 import ec2_raw, load
+
+    fleet = {w.name: w for w in platform.declared_workloads(load(ec2_raw()), "obs-staging-ec2.internal")}
+    assert yaml.safe_load(fleet["tempo"].files[0].content)["ingester"]["max_block_duration"] == "5m"
+    # One replica holds every trace it acknowledged: Tempo's default.
+    local = yaml.safe_load(_uploaded(plan("local"), "tempo", "/etc/tempo/config.yaml"))
+    assert local["ingester"]["max_block_duration"] == "30m"
+
+
 # ---------------------------------------------------------------- placement
 def test_replicated_services_put_one_replica_per_node(plan):
     s = services(plan("prod"))
@@ -139,7 +156,12 @@ def test_only_the_push_endpoints_are_on_the_shippers_network(plan):
 # ---------------------------------------------------------------- pulumi up waits for Swarm
 def test_every_service_waits_for_convergence(plan):
     s = services(plan("prod"))
+    # The daily ring-store defragmentation runs for seconds a day: its task is never "running"
+    # when the provider looks (test_ring_store_is_defragmented_every_day).
+    assert {name for name, svc in s.items() if svc.inputs.get("convergeConfig") is None} == {"ring-defrag"}
     for name, svc in s.items():
+        if name == "ring-defrag":
+            continue
         converge = svc.inputs["convergeConfig"]
         assert converge["timeout"].endswith("s"), name
         # Long enough for a rolling update of every task (stop, start window, monitor, delay).
@@ -185,6 +207,40 @@ def test_ring_store_has_a_quota_defragments_on_start_and_survives_its_alarm(plan
         tests = container["healthcheck"]["tests"]
         assert tests[:2] == ["CMD", "/usr/local/bin/etcdctl"] and "health" not in tests[2:4]
         assert "--consistency=s" in tests
+
+
+def test_ring_store_is_defragmented_every_day(plan):
+    result = plan("prod")
+    s = services(result)
+    svc = s["ring-defrag"]
+    spec = svc.inputs["taskSpec"]
+    container = spec["containerSpec"]
+    # The etcd image has no shell: etcdctl itself, against every member, one after another.
+    assert container["image"] == s["ring-kv-1"].inputs["taskSpec"]["containerSpec"]["image"]
+    assert container["commands"] == ["/usr/local/bin/etcdctl"]
+    args = container["args"]
+    assert args[-2:] == ["defrag", "--cluster"]
+    assert _arg(args, "endpoints") == ",".join(f"http://{m}:2379" for m in MEMBERS)
+    # Measured: a member of the rings' size (2 MB) defragments in 26-74 ms, one holding 100 MB in
+    # 1.8-2.3 s; etcdctl's default limit per member is 5 s, the quota 256 MiB.
+    assert int(_arg(args, "command-timeout")[:-1]) >= 30
+    # Swarm starts the one-shot task again a day after it ends, whether it succeeded or not.
+    assert spec["restartPolicy"] == {"condition": "any", "delay": "86400s"}
+    assert svc.inputs["mode"] == {"replicated": {"replicas": 1}}
+    # A task that ends within the monitor period fails an update: not for this one.
+    assert svc.inputs["updateConfig"]["failureAction"] == "continue" and svc.inputs["rollbackConfig"]["failureAction"] == "continue"
+    assert s["ring-kv-3"].urn in svc.depends_on
+    # It holds nothing to scrape, and is not mistaken for a ring-store member.
+    scrape = _service_config(result, "prometheus", "/etc/prometheus/prometheus.yml")
+    assert not any("ring-defrag" in json.dumps(job) for job in scrape["scrape_configs"])
+    # The long-running services keep restarting within seconds and rolling back a failed update.
+    for name in ("ring-kv-1", "loki", "tempo"):
+        assert s[name].inputs["taskSpec"]["restartPolicy"] == {"condition": "any", "delay": "5s", "window": "60s"}, name
+        assert s[name].inputs["updateConfig"]["failureAction"] == "rollback", name
+
+
+def test_no_ring_defragmentation_without_a_ring_store(plan):
+    assert not any("defrag" in r.inputs.get("name", "") for r in plan("local").by_type("docker:index/container:Container"))
 
 
 def test_ring_store_alerts_on_prod_only(plan):

@@ -99,6 +99,23 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
+def _restart_policy(w: Workload) -> dict:
+    if w.every_seconds:
+        # Condition "any" restarts a task that exited 0 too, after `delay`; the waiting task keeps
+        # its start time across a manager failover (moby/swarmkit v2.1.2
+        # manager/orchestrator/restart/restart.go Restart, DelayStart; taskinit/init.go CheckTasks).
+        # No max_attempts: a failed run is tried again the next day, as a successful one.
+        return {"condition": "any", "delay": f"{w.every_seconds}s"}
+    return {"condition": "any", "delay": "5s", "window": "60s"}
+
+
+def _failure_action(w: Workload, action: str) -> str:
+    """Swarm counts a task that ends within the monitor period as a failed update ("failure or early
+    termination", moby/swarmkit v2.1.2 manager/orchestrator/update/updater.go): a one-shot task
+    always does, so its updates must not roll back or pause on that."""
+    return "continue" if w.every_seconds else action
+
+
 def _stop_first(w: Workload) -> bool:
     """Replacing these tasks must stop the old one first: a singleton (compactor, ring store), or
     a WAL, TSDB or database on a volume that two tasks must not open at once."""
@@ -234,18 +251,19 @@ class SwarmTools(pulumi.ComponentResource):
                     **({"max_replicas": 1} if w.replicas > 1 else {}),
                 } or None,
                 "resources": {"limits": {"memory_bytes": memory, "nano_cpus": cpus}},
-                "restart_policy": {"condition": "any", "delay": "5s", "window": "60s"},
+                "restart_policy": _restart_policy(w),
             },
             mode={"replicated": {"replicas": w.replicas}},
-            update_config={"parallelism": 1, "delay": f"{UPDATE_DELAY_SECONDS}s", "order": order, "failure_action": "rollback",
+            update_config={"parallelism": 1, "delay": f"{UPDATE_DELAY_SECONDS}s", "order": order, "failure_action": _failure_action(w, "rollback"),
                            "monitor": f"{UPDATE_MONITOR_SECONDS}s"},
-            rollback_config={"parallelism": 1, "order": order, "failure_action": "pause", "monitor": f"{UPDATE_MONITOR_SECONDS}s"},
+            rollback_config={"parallelism": 1, "order": order, "failure_action": _failure_action(w, "pause"), "monitor": f"{UPDATE_MONITOR_SECONDS}s"},
             # `pulumi up` waits until every task runs (healthy where the service has a health check)
             # or the update completed, and fails on a rollback or timeout, instead of reporting a
             # crash-looping service as deployed. Without a health check (Tempo) "running" only
             # means started (kreuzwerker/terraform-provider-docker v4.5.0, bridged by
-            # pulumi-docker: resource_docker_service_funcs.go replicatedConsoleLogUpdater).
-            converge_config={"delay": "7s", "timeout": f"{converge_timeout_seconds(w)}s"},
+            # pulumi-docker: resource_docker_service_funcs.go replicatedConsoleLogUpdater). A
+            # periodic task is running for seconds a day: waiting for it would time out.
+            converge_config=None if w.every_seconds else {"delay": "7s", "timeout": f"{converge_timeout_seconds(w)}s"},
             endpoint_spec=(
                 {"mode": "dnsrr"}
                 if w.name in DNSRR

@@ -30,7 +30,7 @@ MAX_AGE_SECONDS = {
     # into the tenant's folder by the next compaction (compaction_interval 10m, renderers/loki.py);
     # plus 30 min for a probe interval and slow flushes.
     "loki": 2 * HOUR + 15 * MINUTE + 1 * MINUTE + 10 * MINUTE + 30 * MINUTE,
-    # A block is cut after max_block_duration (30m, renderers/tempo.py), completed and flushed,
+    # A block is cut after max_block_duration (30m, 5m with replicas: renderers/tempo.py), completed and flushed,
     # and appears in the tenant index at the next blocklist poll (5m default, grafana/tempo
     # v2.10.8 tempodb/config.go); plus 25 min for a probe interval and slow flushes.
     "tempo": 30 * MINUTE + 5 * MINUTE + 25 * MINUTE,

@@ -301,6 +301,26 @@ def test_swarm_configs_carry_no_secret(plan):
         assert text == PROBE_SCRIPT or "aws_secret_access_key" not in text, config.urn
 
 
+def test_swarm_configs_are_named_after_their_content(plan):
+    # Swarm configs are immutable: a changed file must become a config of another name, which the
+    # service then switches to (a rolling update), and an unchanged one must keep its name.
+    import base64
+    import hashlib
+
+    result = plan("prod")
+    by_id = {r.name: r for r in result.by_type("docker:index/serviceConfig:ServiceConfig")}
+    seen = 0
+    for name, svc in services(result).items():
+        for ref in svc.inputs["taskSpec"]["containerSpec"].get("configs", []):
+            (config,) = [c for c in by_id.values() if ref["configId"].startswith(c.name)]
+            digest = hashlib.sha256(base64.b64decode(config.inputs["data"])).hexdigest()[:10]
+            stem = ref["fileName"].split("/")[-1].split(".")[0]
+            assert config.name == f"tools-{name}-{stem}-{digest}", config.urn
+            assert ref["fileMode"] == 0o444, config.urn
+            seen += 1
+    assert seen == len(by_id) > 0
+
+
 def _service_config(result, service: str, path: str) -> dict:
     import base64
 

@@ -176,7 +176,8 @@ def test_ring_store_has_a_quota_defragments_on_start_and_survives_its_alarm(plan
         container = s[member].inputs["taskSpec"]["containerSpec"]
         args = container["args"]
         assert int(_arg(args, "quota-backend-bytes")) == 256 * 1024**2
-        assert int(_arg(args, "bootstrap-defrag-threshold-megabytes")) > 0
+        # docs/hetzner-swarm.md: a member defragments on start when that frees 16 MB or more.
+        assert int(_arg(args, "bootstrap-defrag-threshold-megabytes")) == 16
         # `etcdctl endpoint health` fails on a NOSPACE alarm and on a lost quorum (measured with
         # etcd v3.6.14): a restart cures neither, so the check is a local read.
         tests = container["healthcheck"]["tests"]
@@ -370,3 +371,30 @@ def test_ec2_alertmanager_reads_the_receivers_secrets_from_secrets_manager(plan_
         # The agent writes each key to tmpfs at boot; Compose mounts it where the config points.
         assert f"/run/obs-secrets/alert-receiver-{name}:/run/secrets/alertmanager/{name}:ro" in user_data, name
     assert "plan-placeholder-for-alertReceiverSecrets" not in user_data
+
+
+# ---------------------------------------------------------------- limits
+def _documented_limits() -> dict[str, tuple[int, int, float]]:
+    """docs/hetzner-swarm.md's table: service -> (replicas, memory bytes, CPUs)."""
+    from tests import documents
+
+    table = documents.read("docs/hetzner-swarm.md").split("| service | replicas | memory limit | CPU limit |", 1)[1].split("\n\n", 1)[0]
+    units = {"MiB": 1024**2, "GiB": 1024**3}
+    out = {}
+    for line in table.strip().splitlines()[1:]:
+        names, replicas, memory, cpus = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        amount, unit = memory.split()
+        first, *more = [n.strip() for n in names.split(",")]
+        # "bucket-freshness-loki, -tempo, -thanos": the later names share the first one's stem.
+        stem = first.rsplit("-", 1)[0]
+        for name in [first] + [stem + n if n.startswith("-") else n for n in more]:
+            out[name] = (int(replicas.split()[0]), int(amount) * units[unit], float(cpus))
+    return out
+
+
+def test_every_service_has_the_documented_limits(plan):
+    planned = {}
+    for name, svc in services(plan("prod")).items():
+        limits = svc.inputs["taskSpec"]["resources"]["limits"]
+        planned[name] = (svc.inputs["mode"]["replicated"]["replicas"], limits["memoryBytes"], limits["nanoCpus"] / 1e9)
+    assert planned == _documented_limits()

@@ -164,9 +164,22 @@ def test_health_windows_cover_wal_replay_and_the_stores_initial_sync(plan):
     def start(name: str) -> int:
         return int(s[name].inputs["taskSpec"]["containerSpec"]["healthcheck"]["startPeriod"][:-1])
 
-    assert start("loki") >= 600
-    assert start("thanos-store") >= 900
-    assert start("prometheus") == 60
+    # docs/operations.md: Loki's WAL replay gets 10 minutes, Thanos store's initial sync 15,
+    # every other check a minute.
+    assert start("loki") == 10 * 60
+    assert start("thanos-store") == 15 * 60
+    assert start("prometheus") == start("thanos-query") == start("grafana") == 60
+
+
+def test_a_loki_rolling_update_may_take_the_documented_42_minutes(plan):
+    # docs/hetzner-swarm.md: 3 x (90 s stop grace + 600 s start window + six failed checks 10 s
+    # apart + 60 s monitor + 10 s delay) + 60 s.
+    loki = services(plan("prod"))["loki"].inputs
+    spec = loki["taskSpec"]["containerSpec"]
+    assert (spec["stopGracePeriod"], spec["healthcheck"]["interval"], spec["healthcheck"]["retries"]) == ("90s", "10s", 6)
+    assert (loki["updateConfig"]["monitor"], loki["updateConfig"]["delay"], loki["updateConfig"]["parallelism"]) == ("60s", "10s", 1)
+    assert (loki["rollbackConfig"]["monitor"], loki["rollbackConfig"]["parallelism"]) == ("60s", 1)
+    assert loki["convergeConfig"]["timeout"] == f"{42 * 60}s"
 
 
 # ---------------------------------------------------------------- etcd upkeep

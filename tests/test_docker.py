@@ -301,6 +301,17 @@ def test_swarm_configs_carry_no_secret(plan):
         assert text == PROBE_SCRIPT or "aws_secret_access_key" not in text, config.urn
 
 
+def test_only_grafana_is_published_on_the_swarm_ingress(plan):
+    # The stack's output promises Grafana on port 3000 of any node (Swarm's routing mesh); every
+    # other service is reached on the overlays only.
+    result = plan("prod")
+    endpoints = {name: svc.inputs["endpointSpec"] for name, svc in services(result).items()}
+    assert endpoints.pop("grafana") == {"mode": "vip", "ports": [{"targetPort": 3000, "publishedPort": 3000}]}
+    assert endpoints.pop("loki") == endpoints.pop("tempo") == {"mode": "dnsrr"}
+    assert all(spec["mode"] == "vip" and not spec.get("ports") for spec in endpoints.values()), endpoints
+    assert result.outputs["urls"]["grafana"] == "http://<any-swarm-node>:3000"
+
+
 def test_swarm_configs_are_named_after_their_content(plan):
     # Swarm configs are immutable: a changed file must become a config of another name, which the
     # service then switches to (a rolling update), and an unchanged one must keep its name.

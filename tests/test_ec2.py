@@ -274,6 +274,10 @@ def test_groups_span_the_zones_drain_before_termination_and_heal_by_the_load_bal
         assert g["instanceRefresh"]["strategy"] == "Rolling"
     for name in ("loki", "tempo", "grafana", "thanos-receive-0"):
         assert groups[name]["healthCheckType"] == "ELB" and groups[name]["targetGroupArns"], name
+        # docs/aws-ec2.md: a new instance gets 600 s to boot before its own checks count.
+        assert g["healthCheckGracePeriod"] == 600 and g["instanceRefresh"]["preferences"]["instanceWarmup"] == "600", name
+    # docs/aws-ec2.md: the hook holds a Loki or Tempo instance for their 90 s flush and times out after 180 s.
+    assert groups["loki"]["initialLifecycleHooks"][0]["heartbeatTimeout"] == groups["tempo"]["initialLifecycleHooks"][0]["heartbeatTimeout"] == 180
     preferences = groups["loki"]["instanceRefresh"]["preferences"]
     assert (preferences["minHealthyPercentage"], preferences["maxHealthyPercentage"]) == (100, 134)
     assert (groups["loki"]["minSize"], groups["loki"]["maxSize"]) == (3, 3)

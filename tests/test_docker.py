@@ -257,6 +257,21 @@ def test_swarm_ingesters_get_time_to_flush_on_stop(plan):
     assert tempo["ingester"]["flush_all_on_shutdown"] is True
 
 
+def test_only_the_ingesters_stop_slower_than_dockers_default(plan):
+    # Loki and Tempo flush what they hold in memory on a normal stop: 90 s before Docker kills
+    # them (docs/hetzner-swarm.md, "Stopping"), locally on `docker stop` and `pulumi destroy` too.
+    # Everything else keeps Docker's default of 10 s (`docker stop --time`, a service's
+    # `--stop-grace-period`).
+    ingesters = {"loki", "tempo"}
+    for name, svc in services(plan("prod")).items():
+        grace = svc.inputs["taskSpec"]["containerSpec"]["stopGracePeriod"]
+        assert grace == ("90s" if name in ingesters else "10s"), name
+    local = containers(plan("local"))
+    for name in LOCAL_CONTAINERS:
+        c, grace = local[name], 90 if name in ingesters else 10
+        assert (c.inputs["stopTimeout"], c.inputs["destroyGraceSeconds"]) == (grace, grace), name
+
+
 def test_prometheus_and_its_sidecar_share_one_node(plan):
     s = services(plan("prod"))
     constraint = "node.hostname == swarm-worker-1"

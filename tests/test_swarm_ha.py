@@ -58,6 +58,16 @@ def test_ring_members_update_one_after_another(plan):
     assert not any(s[m].urn in s["ring-kv-1"].depends_on for m in MEMBERS[1:])
 
 
+def test_the_ring_store_runs_only_for_a_tool_with_a_ring(plan_with):
+    from tests.conftest import tool_overrides
+
+    loki_only = services(plan_with("prod", tool_overrides("prod", tempo={"enabled": False})))
+    assert set(MEMBERS) <= set(loki_only) and "tempo" not in loki_only
+    # Thanos keeps no ring: three etcd members would be idle services holding volumes.
+    thanos_only = services(plan_with("prod", tool_overrides("prod", loki={"enabled": False}, tempo={"enabled": False})))
+    assert not any(name.startswith("ring-kv") for name in thanos_only) and "thanos-query" in thanos_only
+
+
 def test_ring_nodes_are_three_distinct_hostnames():
     for nodes in (["a", "b"], ["a", "b", "b"], ["a", "b", "c", "d"]):
         err = error_of(hetzner_config(nodes=nodes), HETZNER_SECRETS, "prod")

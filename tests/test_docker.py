@@ -327,6 +327,14 @@ def test_only_grafana_is_published_on_the_swarm_ingress(plan):
     assert result.outputs["urls"]["grafana"] == "http://<any-swarm-node>:3000"
 
 
+def test_swarm_outputs_grafanas_admin_password_as_a_secret(plan):
+    # `tools.verify` logs in with it to check the datasources (without it, it skips that check).
+    result = plan("prod")
+    assert result.outputs["grafanaAdminPassword"] == engine.SECRET
+    (password,) = [p for p in result.by_type("random:index/randomPassword:RandomPassword") if p.name.endswith("grafana-admin-password")]
+    assert password.inputs["special"] is False
+
+
 def test_swarm_configs_are_named_after_their_content(plan):
     # Swarm configs are immutable: a changed file must become a config of another name, which the
     # service then switches to (a rolling update), and an unchanged one must keep its name.

@@ -335,6 +335,16 @@ def test_swarm_outputs_grafanas_admin_password_as_a_secret(plan):
     assert password.inputs["special"] is False
 
 
+def test_a_swarm_thanos_spoke_has_no_grafana_and_no_password_for_it(tmp_path, monkeypatch):
+    # Its data is seen in the hub's Grafana.
+    from tests.test_multicluster import swarm_project
+
+    swarm_project(tmp_path, monkeypatch)
+    spoke = engine.run("edge")
+    assert "grafana" not in services(spoke, "obs-edge-") and "grafanaAdminPassword" not in spoke.outputs
+    assert not [r for r in spoke.resources if "grafana" in r.name], "a password or secret for a Grafana that does not run"
+
+
 def test_swarm_configs_are_named_after_their_content(plan):
     # Swarm configs are immutable: a changed file must become a config of another name, which the
     # service then switches to (a rolling update), and an unchanged one must keep its name.

@@ -365,6 +365,15 @@ def test_swarm_configs_are_named_after_their_content(plan):
     assert seen == len(by_id) > 0
 
 
+def _service_file(result, service: str, path: str) -> str:
+    import base64
+
+    s = services(result)[service]
+    (ref,) = [c for c in s.inputs["taskSpec"]["containerSpec"]["configs"] if c["fileName"] == path]
+    (config,) = [r for r in result.by_type("docker:index/serviceConfig:ServiceConfig") if ref["configId"].startswith(r.name)]
+    return base64.b64decode(config.inputs["data"]).decode()
+
+
 def _service_config(result, service: str, path: str) -> dict:
     import base64
 
@@ -452,3 +461,25 @@ def test_swarm_receive_replicas_keep_their_tsdb_on_volumes(plan_with):
         (mount,) = s[f"thanos-receive-{i}"].inputs["taskSpec"]["containerSpec"]["mounts"]
         assert (mount["target"], mount["source"]) == ("/tmp", f"obs-prod-thanos-receive-{i}-data")
         assert s[f"thanos-receive-{i}"].inputs["updateConfig"]["order"] == "stop-first"
+    # One hashring of all three receivers (Thanos docs/components/receive.md: a JSON list of
+    # hashrings, each with its endpoints' gRPC addresses); each receiver names itself in it, and
+    # Query reads every receiver and the store gateway, no sidecar.
+    receivers = [f"thanos-receive-{i}:10901" for i in range(3)]
+    for i in range(3):
+        hashrings = json.loads(_service_file(result, f"thanos-receive-{i}", "/etc/thanos/hashrings.json"))
+        assert hashrings == [{"hashring": "default", "endpoints": receivers}]
+        assert f"--receive.local-endpoint={receivers[i]}" in s[f"thanos-receive-{i}"].inputs["taskSpec"]["containerSpec"]["args"]
+    endpoints = [a.split("=", 1)[1] for a in s["thanos-query"].inputs["taskSpec"]["containerSpec"]["args"] if a.startswith("--endpoint=")]
+    assert sorted(endpoints) == sorted(["thanos-store:10901", *receivers]) and "thanos-sidecar" not in s
+    prometheus = yaml.safe_load(_service_file(result, "prometheus", "/etc/prometheus/prometheus.yml"))
+    assert [w["url"] for w in prometheus["remote_write"]] == ["http://thanos-receive-0:19291/api/v1/receive"]
+
+
+def test_grafana_reads_each_tool_by_its_short_name_and_default_port(plan):
+    # Upstream's default HTTP ports: Loki 3100, Tempo 3200, Thanos Query 10902.
+    expected = {"prometheus": "http://thanos-query:10902", "loki": "http://loki:3100", "tempo": "http://tempo:3200"}
+    path = "/etc/grafana/provisioning/datasources/obs-storage.yaml"
+    local = yaml.safe_load(uploaded(containers(plan("local"))["grafana"], path))["datasources"]
+    prod = yaml.safe_load(_service_file(plan("prod"), "grafana", path))["datasources"]
+    for datasources in (local, prod):
+        assert {d["type"]: d["url"] for d in datasources} == expected

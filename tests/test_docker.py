@@ -475,6 +475,20 @@ def test_swarm_receive_replicas_keep_their_tsdb_on_volumes(plan_with):
     assert [w["url"] for w in prometheus["remote_write"]] == ["http://thanos-receive-0:19291/api/v1/receive"]
 
 
+def test_multi_tenant_loki_ships_the_runtime_file_its_config_names(plan, plan_with):
+    # Loki reads per-tenant limits from runtime_config.file and does not start without that file.
+    tenants = {"obs-storage:tenants": ["team-a", "team-b"]}
+    local = containers(plan_with("local", tenants))["loki"]
+    prod = plan_with("prod", tenants)
+    for stack, config, runtime in (("local", uploaded(local, "/etc/loki/config.yaml"), uploaded(local, "/etc/loki/runtime.yaml")),
+                                   ("prod", _service_file(prod, "loki", "/etc/loki/config.yaml"), _service_file(prod, "loki", "/etc/loki/runtime.yaml"))):
+        days = yaml.safe_load(open(f"Pulumi.{stack}.yaml"))["config"]["obs-storage:tools"]["loki"]["retentionDays"]
+        assert yaml.safe_load(config)["runtime_config"] == {"file": "/etc/loki/runtime.yaml"}, stack
+        assert yaml.safe_load(runtime) == {"overrides": {t: {"retention_period": f"{24 * days}h"} for t in ("team-a", "team-b")}}, stack
+    # A single tenant has no overrides and no file.
+    assert [u["file"] for u in containers(plan("local"))["loki"].inputs["uploads"]] == ["/etc/loki/config.yaml", "/run/secrets/s3-credentials"]
+
+
 def test_grafana_reads_each_tool_by_its_short_name_and_default_port(plan):
     # Upstream's default HTTP ports: Loki 3100, Tempo 3200, Thanos Query 10902.
     expected = {"prometheus": "http://thanos-query:10902", "loki": "http://loki:3100", "tempo": "http://tempo:3200"}

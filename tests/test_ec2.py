@@ -343,6 +343,11 @@ def test_grafana_database_password_is_kept_by_aws_and_no_secret_is_in_user_data(
     assert sorted((x.inputs["instanceClass"], x.inputs["availabilityZone"]) for x in result.by_type("aws:rds/clusterInstance:ClusterInstance")) == [
         ("db.serverless", "ap-northeast-2a"), ("db.serverless", "ap-northeast-2b")]
     assert not any(x.inputs.get("publiclyAccessible") for x in result.by_type("aws:rds/clusterInstance:ClusterInstance"))
+    # docs/aws-ec2.md: seven days of automated backups, and a final snapshot when the stack is destroyed.
+    assert (i["backupRetentionPeriod"], i["skipFinalSnapshot"], i["finalSnapshotIdentifier"]) == (7, False, "tools-grafana-db-final")
+    # Only Grafana's instances reach it, on PostgreSQL's port.
+    (rule,) = [r for r in result.by_type(INGRESS) if r.name.startswith("tools-grafana-db")]
+    assert (rule.inputs["ipProtocol"], rule.inputs["fromPort"], rule.inputs["toPort"]) == ("tcp", 5432, 5432)
     # The admin password is a random result (the mocks give "mock-<name>-..."): in no user data.
     for lt in result.by_type(LT):
         text = gzip.decompress(base64.b64decode(lt.inputs["userData"])).decode()

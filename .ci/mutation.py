@@ -63,7 +63,7 @@ SLOW_TESTS: dict[str, list[str]] = {
     # tools.verify's comparisons with what the plans hand the providers.
     **{f"tools/verify/{name}.py": ["tests/test_verify.py"] for name in ("cli", "common", "identity", "storage", "tools", "freshness")},
     # Platform modules: plans of other stacks and variants, on the survivors of the fast files.
-    "components/containers/workloads.py": ["tests/test_swarm_ha.py", "tests/test_images.py", "tests/test_monitoring.py", "tests/test_multicluster.py"],
+    "components/containers/workloads.py": ["tests/test_images.py", "tests/test_monitoring.py", "tests/test_multicluster.py"],
     "components/docker/local.py": ["tests/test_swarm_ha.py", "tests/test_identity.py", "tests/test_monitoring.py", "tests/test_multicluster.py"],
     "components/docker/swarm.py": ["tests/test_identity.py", "tests/test_monitoring.py"],
     "components/targets.py": ["tests/test_ec2.py", "tests/test_multicluster.py"],
@@ -89,7 +89,7 @@ TESTS: dict[str, list[str] | None] = {
                                     "tests/test_chart_facts.py"],
     "components/core/sizing.py": ["tests/test_sizing.py", "tests/test_eks.py"],
     "components/core/identity.py": ["tests/test_identity.py", "tests/test_policies.py"],
-    "components/containers/workloads.py": ["tests/test_docker.py", "tests/test_renderers.py", "tests/test_ec2.py"],
+    "components/containers/workloads.py": ["tests/test_docker.py", "tests/test_swarm_ha.py", "tests/test_renderers.py", "tests/test_ec2.py"],
     "components/targets.py": ["tests/test_docker.py", "tests/test_storage.py", "tests/test_identity.py", "tests/test_eks.py"],
     "components/docker/minio.py": ["tests/test_docker.py", "tests/test_storage.py", "tests/test_identity.py"],
     "components/docker/local.py": ["tests/test_docker.py", "tests/test_images.py"],

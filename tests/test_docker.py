@@ -475,6 +475,17 @@ def test_swarm_receive_replicas_keep_their_tsdb_on_volumes(plan_with):
     assert [w["url"] for w in prometheus["remote_write"]] == ["http://thanos-receive-0:19291/api/v1/receive"]
 
 
+def test_a_thanos_spoke_that_runs_loki_shows_only_loki_in_its_grafana(plan_with):
+    # The spoke's metrics are in the hub's Thanos and shown by the hub's Grafana; its own Loki is
+    # nowhere else.
+    tools = {"loki": {"enabled": True, "bucket": "spoke-loki", "retentionDays": 7}, "tempo": {"enabled": False},
+             "thanos": {"role": "spoke", "hub": "organization/obs-storage/local"}}
+    c = containers(plan_with("local-spoke", {"obs-storage:tools": tools}), "obs-local-spoke-")
+    datasources = yaml.safe_load(uploaded(c["grafana"], "/etc/grafana/provisioning/datasources/obs-storage.yaml"))["datasources"]
+    assert [(d["type"], d["url"]) for d in datasources] == [("loki", "http://loki:3100")]
+    assert "thanos-query" not in c and "loki" in c
+
+
 def test_multi_tenant_loki_ships_the_runtime_file_its_config_names(plan, plan_with):
     # Loki reads per-tenant limits from runtime_config.file and does not start without that file.
     tenants = {"obs-storage:tenants": ["team-a", "team-b"]}

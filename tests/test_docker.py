@@ -500,6 +500,16 @@ def test_multi_tenant_loki_ships_the_runtime_file_its_config_names(plan, plan_wi
     assert [u["file"] for u in containers(plan("local"))["loki"].inputs["uploads"]] == ["/etc/loki/config.yaml", "/run/secrets/s3-credentials"]
 
 
+def test_in_sidecar_mode_query_reads_the_sidecar_and_prometheus_writes_nowhere(plan):
+    # The sidecar serves recent data and uploads blocks: no Receive, no remote write.
+    s = services(plan("prod"))
+    args = s["thanos-query"].inputs["taskSpec"]["containerSpec"]["args"]
+    assert [a for a in args if a.startswith("--endpoint=")] == ["--endpoint=thanos-store:10901", "--endpoint=thanos-sidecar:10901"]
+    assert "--prometheus.url=http://prometheus:9090" in s["thanos-sidecar"].inputs["taskSpec"]["containerSpec"]["args"]
+    assert not any(name.startswith("thanos-receive") for name in s)
+    assert "remote_write" not in yaml.safe_load(_service_file(plan("prod"), "prometheus", "/etc/prometheus/prometheus.yml"))
+
+
 def test_grafana_reads_each_tool_by_its_short_name_and_default_port(plan):
     # Upstream's default HTTP ports: Loki 3100, Tempo 3200, Thanos Query 10902.
     expected = {"prometheus": "http://thanos-query:10902", "loki": "http://loki:3100", "tempo": "http://tempo:3200"}

@@ -68,6 +68,30 @@ def test_local_container_is_health_checked_and_loopback_only(plan, name):
         assert port["ip"] == "127.0.0.1", c.urn
 
 
+def _seconds(duration: str) -> int:
+    assert duration.endswith("s"), duration
+    return int(duration[:-1])
+
+
+def test_pulumi_waits_the_documented_time_for_each_local_container(plan):
+    # docs/local.md: MinIO checked every 5 s for two minutes, each tool every 10 s, 12 failures
+    # after a 20 s start, for four minutes. Pulumi must wait at least as long as Docker takes to
+    # call a container unhealthy, or `pulumi up` fails on a container that is still starting.
+    c = containers(plan("local"))
+    minio = c.pop("minio").inputs
+    assert (_seconds(minio["healthcheck"]["interval"]), minio["healthcheck"]["retries"], minio["waitTimeout"]) == (5, 12, 120)
+    for name, container in c.items():
+        i = container.inputs
+        if "healthcheck" not in i:
+            continue
+        check = i["healthcheck"]
+        assert (_seconds(check["interval"]), check["retries"], _seconds(check["startPeriod"]), i["waitTimeout"]) == (10, 12, 20, 240), name
+        assert i["waitTimeout"] >= _seconds(check["startPeriod"]) + check["retries"] * _seconds(check["interval"]), name
+    ports = {(p["internal"], p["external"], p["ip"]) for p in minio["ports"]}
+    # MinIO's defaults: the S3 API on 9000, the console on the port `--console-address` names.
+    assert ports == {(9000, 9000, "127.0.0.1"), (9001, 9001, "127.0.0.1")} and minio["command"][-1] == ":9001"
+
+
 def test_tempo_publishes_its_api_and_both_otlp_ports_on_loopback(plan):
     c = containers(plan("local"))["tempo"]
     published = {(p["internal"], p["external"], p["ip"]) for p in c.inputs["ports"]}

@@ -132,6 +132,36 @@ def test_local_creation_order(plan):
         assert by_name[f"{tool}-bucket"].urn in deps and by_name[f"{tool}-identity-user"].urn in deps, name
 
 
+def test_local_images_keep_their_resource_names(plan):
+    # One image resource per repository, named after it: a new tag updates the resource (pulls the
+    # new image) instead of replacing it under another URN.
+    for image in plan("local").by_type("docker:index/remoteImage:RemoteImage"):
+        repository = image.inputs["name"].rsplit(":", 1)[0].split("/")[-1]
+        assert image.name == ("minio-image" if repository == "minio" else f"tools-image-{repository}"), image.urn
+
+
+def test_local_grafana_starts_after_the_tools_it_shows(plan):
+    result = plan("local")
+    c = containers(result)
+    for name in ("loki", "tempo", "thanos-query"):
+        assert c[name].urn in c["grafana"].depends_on, name
+
+
+def test_the_local_thanos_spoke_has_no_grafana(plan):
+    spoke = plan("local-spoke")
+    assert "grafanaAdminPassword" not in spoke.outputs and not [r.name for r in spoke.resources if "grafana" in r.name]
+
+
+def test_both_compactors_name_the_bucket_they_compact(plan):
+    # The policy pack allows one compactor per bucket and finds it by this label.
+    label = {"label": "obs-storage.thanos-bucket", "value": "thanos"}
+    assert containers(plan("local"))["thanos-compact"].inputs["labels"] == [label]
+    compact = services(plan("prod"))["thanos-compact"].inputs["labels"]
+    assert {"label": "obs-storage.thanos-bucket", "value": "acme-prod-thanos"} in compact
+    assert {"label": "obs-storage.tool", "value": "thanos"} in compact
+    assert "labels" not in containers(plan("local"))["thanos-store"].inputs
+
+
 def test_local_secrets_only_in_secret_files(plan):
     result = plan("local")
     for name, c in containers(result).items():

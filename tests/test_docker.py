@@ -296,8 +296,12 @@ def test_swarm_stateful_services_stop_first(plan):
     s = services(plan("prod"))
     for name in ("loki", "tempo", "thanos-compact", "prometheus", "thanos-sidecar", "grafana", "ring-kv-1", "ring-kv-2", "ring-kv-3"):
         assert s[name].inputs["updateConfig"]["order"] == "stop-first", name
-    for name in ("thanos-query", "thanos-store"):
-        assert s[name].inputs["updateConfig"]["order"] == "start-first", name
+    # Stateless services start their replacement first: no gap. Every service is one or the other,
+    # and a rollback replaces tasks in the same order as the update.
+    stateful = {"loki", "tempo", "thanos-compact", "prometheus", "thanos-sidecar", "grafana", "alertmanager", "ring-kv-1", "ring-kv-2", "ring-kv-3"}
+    for name, svc in s.items():
+        order = "stop-first" if name in stateful else "start-first"
+        assert svc.inputs["updateConfig"]["order"] == svc.inputs["rollbackConfig"]["order"] == order, name
 
 
 def test_swarm_ingesters_get_time_to_flush_on_stop(plan):

@@ -508,8 +508,10 @@ def test_local_single_instances_keep_rings_in_memory(plan):
 
 
 def test_swarm_ring_members_keep_one_wal_per_task(plan):
-    mounts = services(plan("prod"))["loki"].inputs["taskSpec"]["containerSpec"]["mounts"]
-    assert mounts == [{"target": "/loki", "type": "volume", "source": "obs-prod-loki-data-{{.Task.Slot}}"}]
+    s = services(plan("prod"))
+    assert s["loki"].inputs["taskSpec"]["containerSpec"]["mounts"] == [{"target": "/loki", "type": "volume", "source": "obs-prod-loki-data-{{.Task.Slot}}"}]
+    (tempo,) = s["tempo"].inputs["taskSpec"]["containerSpec"]["mounts"]
+    assert tempo["source"] == "obs-prod-tempo-data-{{.Task.Slot}}"
 
 
 def test_swarm_receive_replicas_keep_their_tsdb_on_volumes(plan_with):
@@ -519,6 +521,9 @@ def test_swarm_receive_replicas_keep_their_tsdb_on_volumes(plan_with):
         (mount,) = s[f"thanos-receive-{i}"].inputs["taskSpec"]["containerSpec"]["mounts"]
         assert (mount["target"], mount["source"]) == ("/tmp", f"obs-prod-thanos-receive-{i}-data")
         assert s[f"thanos-receive-{i}"].inputs["updateConfig"]["order"] == "stop-first"
+        # Each receiver uploads its blocks with the stack's key pair.
+        secrets = s[f"thanos-receive-{i}"].inputs["taskSpec"]["containerSpec"]["secrets"]
+        assert [x["fileName"] for x in secrets] == ["/run/secrets/s3-credentials"]
     # One hashring of all three receivers (Thanos docs/components/receive.md: a JSON list of
     # hashrings, each with its endpoints' gRPC addresses); each receiver names itself in it, and
     # Query reads every receiver and the store gateway, no sidecar.

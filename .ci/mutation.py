@@ -62,6 +62,15 @@ SLOW_TESTS: dict[str, list[str]] = {
     "policies/rules.py": ["tests/test_multicluster.py"],
     # tools.verify's comparisons with what the plans hand the providers.
     **{f"tools/verify/{name}.py": ["tests/test_verify.py"] for name in ("cli", "common", "identity", "storage", "tools", "freshness")},
+    # Platform modules: plans of other stacks and variants, on the survivors of the fast files.
+    "components/containers/workloads.py": ["tests/test_images.py", "tests/test_monitoring.py", "tests/test_multicluster.py"],
+    "components/docker/local.py": ["tests/test_swarm_ha.py", "tests/test_identity.py", "tests/test_monitoring.py", "tests/test_multicluster.py"],
+    "components/docker/swarm.py": ["tests/test_identity.py", "tests/test_monitoring.py"],
+    "components/targets.py": ["tests/test_ec2.py", "tests/test_multicluster.py"],
+    **{f"components/ec2/{name}.py": ["tests/test_policies.py", "tests/test_swarm_ha.py"]
+       for name in ("platform", "topology", "network", "fleet", "identity", "userdata", "database")},
+    **{f"components/eks/{name}.py": ["tests/test_identity.py", "tests/test_swarm_ha.py", "tests/test_multicluster.py"]
+       for name in ("platform", "base", "loki", "prometheus", "tempo", "thanos")},
     # promtool runs the alert tests, about a minute a run.
     "components/core/renderers/freshness.py": ["tests/test_alerts.py"],
 }
@@ -80,16 +89,16 @@ TESTS: dict[str, list[str] | None] = {
                                     "tests/test_chart_facts.py"],
     "components/core/sizing.py": ["tests/test_sizing.py", "tests/test_eks.py"],
     "components/core/identity.py": ["tests/test_identity.py", "tests/test_policies.py"],
-    "components/containers/workloads.py": [*_RENDERED, "tests/test_identity.py", "tests/test_swarm_ha.py"],
-    "components/targets.py": ["tests/test_storage.py", "tests/test_identity.py", *_PLATFORM],
-    "components/docker/minio.py": ["tests/test_docker.py", "tests/test_storage.py"],
+    "components/containers/workloads.py": ["tests/test_docker.py", "tests/test_swarm_ha.py", "tests/test_renderers.py", "tests/test_ec2.py"],
+    "components/targets.py": ["tests/test_docker.py", "tests/test_storage.py", "tests/test_identity.py", "tests/test_eks.py"],
+    "components/docker/minio.py": ["tests/test_docker.py", "tests/test_storage.py", "tests/test_identity.py"],
     "components/docker/local.py": ["tests/test_docker.py", "tests/test_images.py"],
-    "components/docker/swarm.py": ["tests/test_swarm_ha.py", "tests/test_docker.py", "tests/test_images.py"],
-    **{f"components/eks/{name}.py": ["tests/test_eks.py", "tests/test_charts.py", "tests/test_chart_facts.py", "tests/test_eks_rollout.py",
-                                     "tests/test_eks_order.py", "tests/test_sizing.py", "tests/test_images.py"]
+    "components/docker/swarm.py": ["tests/test_docker.py", "tests/test_swarm_ha.py", "tests/test_images.py"],
+    **{f"components/eks/{name}.py": ["tests/test_chart_facts.py", "tests/test_charts.py", "tests/test_eks_order.py", "tests/test_eks.py",
+                                     "tests/test_eks_rollout.py", "tests/test_sizing.py"]
        for name in ("platform", "base", "loki", "prometheus", "tempo", "thanos")},
     "components/core/thanos_topology.py": ["tests/test_multicluster.py"],
-    **{f"components/ec2/{name}.py": ["tests/test_ec2.py", "tests/test_policies.py"]
+    **{f"components/ec2/{name}.py": ["tests/test_ec2.py"]
        for name in ("platform", "topology", "network", "fleet", "identity", "userdata", "database")},
     # The alert tests need promtool (export OBS_PROMETHEUS_BIN_DIR="$(.ci/install-prometheus)" first)
     # and take about a minute a run: mutating alerts.py takes hours.

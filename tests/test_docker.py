@@ -68,6 +68,30 @@ def test_local_container_is_health_checked_and_loopback_only(plan, name):
         assert port["ip"] == "127.0.0.1", c.urn
 
 
+def _seconds(duration: str) -> int:
+    assert duration.endswith("s"), duration
+    return int(duration[:-1])
+
+
+def test_pulumi_waits_the_documented_time_for_each_local_container(plan):
+    # docs/local.md: MinIO checked every 5 s for two minutes, each tool every 10 s, 12 failures
+    # after a 20 s start, for four minutes. Pulumi must wait at least as long as Docker takes to
+    # call a container unhealthy, or `pulumi up` fails on a container that is still starting.
+    c = containers(plan("local"))
+    minio = c.pop("minio").inputs
+    assert (_seconds(minio["healthcheck"]["interval"]), minio["healthcheck"]["retries"], minio["waitTimeout"]) == (5, 12, 120)
+    for name, container in c.items():
+        i = container.inputs
+        if "healthcheck" not in i:
+            continue
+        check = i["healthcheck"]
+        assert (_seconds(check["interval"]), check["retries"], _seconds(check["startPeriod"]), i["waitTimeout"]) == (10, 12, 20, 240), name
+        assert i["waitTimeout"] >= _seconds(check["startPeriod"]) + check["retries"] * _seconds(check["interval"]), name
+    ports = {(p["internal"], p["external"], p["ip"]) for p in minio["ports"]}
+    # MinIO's defaults: the S3 API on 9000, the console on the port `--console-address` names.
+    assert ports == {(9000, 9000, "127.0.0.1"), (9001, 9001, "127.0.0.1")} and minio["command"][-1] == ":9001"
+
+
 def test_tempo_publishes_its_api_and_both_otlp_ports_on_loopback(plan):
     c = containers(plan("local"))["tempo"]
     published = {(p["internal"], p["external"], p["ip"]) for p in c.inputs["ports"]}
@@ -106,6 +130,36 @@ def test_local_creation_order(plan):
     for name, tool in (("loki", "loki"), ("tempo", "tempo"), ("thanos-store", "thanos")):
         deps = set(containers(result)[name].depends_on)
         assert by_name[f"{tool}-bucket"].urn in deps and by_name[f"{tool}-identity-user"].urn in deps, name
+
+
+def test_local_images_keep_their_resource_names(plan):
+    # One image resource per repository, named after it: a new tag updates the resource (pulls the
+    # new image) instead of replacing it under another URN.
+    for image in plan("local").by_type("docker:index/remoteImage:RemoteImage"):
+        repository = image.inputs["name"].rsplit(":", 1)[0].split("/")[-1]
+        assert image.name == ("minio-image" if repository == "minio" else f"tools-image-{repository}"), image.urn
+
+
+def test_local_grafana_starts_after_the_tools_it_shows(plan):
+    result = plan("local")
+    c = containers(result)
+    for name in ("loki", "tempo", "thanos-query"):
+        assert c[name].urn in c["grafana"].depends_on, name
+
+
+def test_the_local_thanos_spoke_has_no_grafana(plan):
+    spoke = plan("local-spoke")
+    assert "grafanaAdminPassword" not in spoke.outputs and not [r.name for r in spoke.resources if "grafana" in r.name]
+
+
+def test_both_compactors_name_the_bucket_they_compact(plan):
+    # The policy pack allows one compactor per bucket and finds it by this label.
+    label = {"label": "obs-storage.thanos-bucket", "value": "thanos"}
+    assert containers(plan("local"))["thanos-compact"].inputs["labels"] == [label]
+    compact = services(plan("prod"))["thanos-compact"].inputs["labels"]
+    assert {"label": "obs-storage.thanos-bucket", "value": "acme-prod-thanos"} in compact
+    assert {"label": "obs-storage.tool", "value": "thanos"} in compact
+    assert "labels" not in containers(plan("local"))["thanos-store"].inputs
 
 
 def test_local_secrets_only_in_secret_files(plan):
@@ -247,8 +301,14 @@ def test_swarm_stateful_services_stop_first(plan):
     for name in ("loki", "tempo", "thanos-compact", "prometheus", "thanos-sidecar", "prometheus-1", "thanos-sidecar-1", "grafana",
                  "ring-kv-1", "ring-kv-2", "ring-kv-3"):
         assert s[name].inputs["updateConfig"]["order"] == "stop-first", name
-    for name in ("thanos-query", "thanos-store"):
-        assert s[name].inputs["updateConfig"]["order"] == "start-first", name
+    # Stateless services start their replacement first: no gap. Every service is one or the other,
+    # and a rollback replaces tasks in the same order as the update.
+    # ring-defrag is not stateful, but two defragmentations at once would only block both members.
+    stateful = {"loki", "tempo", "thanos-compact", "prometheus", "thanos-sidecar", "prometheus-1", "thanos-sidecar-1", "grafana", "alertmanager",
+                "ring-kv-1", "ring-kv-2", "ring-kv-3", "ring-defrag"}
+    for name, svc in s.items():
+        order = "stop-first" if name in stateful else "start-first"
+        assert svc.inputs["updateConfig"]["order"] == svc.inputs["rollbackConfig"]["order"] == order, name
 
 
 def test_swarm_ingesters_get_time_to_flush_on_stop(plan):
@@ -260,6 +320,21 @@ def test_swarm_ingesters_get_time_to_flush_on_stop(plan):
     assert loki["ingester"]["wal"]["flush_on_shutdown"] is True
     tempo = _service_config(plan("prod"), "tempo", "/etc/tempo/config.yaml")
     assert tempo["ingester"]["flush_all_on_shutdown"] is True
+
+
+def test_only_the_ingesters_stop_slower_than_dockers_default(plan):
+    # Loki and Tempo flush what they hold in memory on a normal stop: 90 s before Docker kills
+    # them (docs/hetzner-swarm.md, "Stopping"), locally on `docker stop` and `pulumi destroy` too.
+    # Everything else keeps Docker's default of 10 s (`docker stop --time`, a service's
+    # `--stop-grace-period`).
+    ingesters = {"loki", "tempo"}
+    for name, svc in services(plan("prod")).items():
+        grace = svc.inputs["taskSpec"]["containerSpec"]["stopGracePeriod"]
+        assert grace == ("90s" if name in ingesters else "10s"), name
+    local = containers(plan("local"))
+    for name in LOCAL_CONTAINERS:
+        c, grace = local[name], 90 if name in ingesters else 10
+        assert (c.inputs["stopTimeout"], c.inputs["destroyGraceSeconds"]) == (grace, grace), name
 
 
 def test_prometheus_and_its_sidecar_share_one_node(plan):
@@ -308,6 +383,64 @@ def test_swarm_configs_carry_no_secret(plan):
         text = base64.b64decode(config.inputs["data"]).decode()
         assert "plan-placeholder" not in text, config.urn
         assert text == PROBE_SCRIPT or "aws_secret_access_key" not in text, config.urn
+
+
+def test_only_grafana_is_published_on_the_swarm_ingress(plan):
+    # The stack's output promises Grafana on port 3000 of any node (Swarm's routing mesh); every
+    # other service is reached on the overlays only.
+    result = plan("prod")
+    endpoints = {name: svc.inputs["endpointSpec"] for name, svc in services(result).items()}
+    assert endpoints.pop("grafana") == {"mode": "vip", "ports": [{"targetPort": 3000, "publishedPort": 3000}]}
+    assert endpoints.pop("loki") == endpoints.pop("tempo") == {"mode": "dnsrr"}
+    assert all(spec["mode"] == "vip" and not spec.get("ports") for spec in endpoints.values()), endpoints
+    assert result.outputs["urls"]["grafana"] == "http://<any-swarm-node>:3000"
+
+
+def test_swarm_outputs_grafanas_admin_password_as_a_secret(plan):
+    # `tools.verify` logs in with it to check the datasources (without it, it skips that check).
+    result = plan("prod")
+    assert result.outputs["grafanaAdminPassword"] == engine.SECRET
+    (password,) = [p for p in result.by_type("random:index/randomPassword:RandomPassword") if p.name.endswith("grafana-admin-password")]
+    assert password.inputs["special"] is False
+
+
+def test_a_swarm_thanos_spoke_has_no_grafana_and_no_password_for_it(tmp_path, monkeypatch):
+    # Its data is seen in the hub's Grafana.
+    from tests.test_multicluster import swarm_project
+
+    swarm_project(tmp_path, monkeypatch)
+    spoke = engine.run("edge")
+    assert "grafana" not in services(spoke, "obs-edge-") and "grafanaAdminPassword" not in spoke.outputs
+    assert not [r for r in spoke.resources if "grafana" in r.name], "a password or secret for a Grafana that does not run"
+
+
+def test_swarm_configs_are_named_after_their_content(plan):
+    # Swarm configs are immutable: a changed file must become a config of another name, which the
+    # service then switches to (a rolling update), and an unchanged one must keep its name.
+    import base64
+    import hashlib
+
+    result = plan("prod")
+    by_id = {r.name: r for r in result.by_type("docker:index/serviceConfig:ServiceConfig")}
+    seen = 0
+    for name, svc in services(result).items():
+        for ref in svc.inputs["taskSpec"]["containerSpec"].get("configs", []):
+            (config,) = [c for c in by_id.values() if ref["configId"].startswith(c.name)]
+            digest = hashlib.sha256(base64.b64decode(config.inputs["data"])).hexdigest()[:10]
+            stem = ref["fileName"].split("/")[-1].split(".")[0]
+            assert config.name == f"tools-{name}-{stem}-{digest}", config.urn
+            assert ref["fileMode"] == 0o444, config.urn
+            seen += 1
+    assert seen == len(by_id) > 0
+
+
+def _service_file(result, service: str, path: str) -> str:
+    import base64
+
+    s = services(result)[service]
+    (ref,) = [c for c in s.inputs["taskSpec"]["containerSpec"]["configs"] if c["fileName"] == path]
+    (config,) = [r for r in result.by_type("docker:index/serviceConfig:ServiceConfig") if ref["configId"].startswith(r.name)]
+    return base64.b64decode(config.inputs["data"]).decode()
 
 
 def _service_config(result, service: str, path: str) -> dict:
@@ -386,8 +519,10 @@ def test_local_single_instances_keep_rings_in_memory(plan):
 
 
 def test_swarm_ring_members_keep_one_wal_per_task(plan):
-    mounts = services(plan("prod"))["loki"].inputs["taskSpec"]["containerSpec"]["mounts"]
-    assert mounts == [{"target": "/loki", "type": "volume", "source": "obs-prod-loki-data-{{.Task.Slot}}"}]
+    s = services(plan("prod"))
+    assert s["loki"].inputs["taskSpec"]["containerSpec"]["mounts"] == [{"target": "/loki", "type": "volume", "source": "obs-prod-loki-data-{{.Task.Slot}}"}]
+    (tempo,) = s["tempo"].inputs["taskSpec"]["containerSpec"]["mounts"]
+    assert tempo["source"] == "obs-prod-tempo-data-{{.Task.Slot}}"
 
 
 def test_swarm_receive_replicas_keep_their_tsdb_on_volumes(plan_with):
@@ -397,3 +532,64 @@ def test_swarm_receive_replicas_keep_their_tsdb_on_volumes(plan_with):
         (mount,) = s[f"thanos-receive-{i}"].inputs["taskSpec"]["containerSpec"]["mounts"]
         assert (mount["target"], mount["source"]) == ("/tmp", f"obs-prod-thanos-receive-{i}-data")
         assert s[f"thanos-receive-{i}"].inputs["updateConfig"]["order"] == "stop-first"
+        # Each receiver uploads its blocks with the stack's key pair.
+        secrets = s[f"thanos-receive-{i}"].inputs["taskSpec"]["containerSpec"]["secrets"]
+        assert [x["fileName"] for x in secrets] == ["/run/secrets/s3-credentials"]
+    # One hashring of all three receivers (Thanos docs/components/receive.md: a JSON list of
+    # hashrings, each with its endpoints' gRPC addresses); each receiver names itself in it, and
+    # Query reads every receiver and the store gateway, no sidecar.
+    receivers = [f"thanos-receive-{i}:10901" for i in range(3)]
+    for i in range(3):
+        hashrings = json.loads(_service_file(result, f"thanos-receive-{i}", "/etc/thanos/hashrings.json"))
+        assert hashrings == [{"hashring": "default", "endpoints": receivers}]
+        assert f"--receive.local-endpoint={receivers[i]}" in s[f"thanos-receive-{i}"].inputs["taskSpec"]["containerSpec"]["args"]
+    endpoints = [a.split("=", 1)[1] for a in s["thanos-query"].inputs["taskSpec"]["containerSpec"]["args"] if a.startswith("--endpoint=")]
+    assert sorted(endpoints) == sorted(["thanos-store:10901", *receivers]) and "thanos-sidecar" not in s
+    prometheus = yaml.safe_load(_service_file(result, "prometheus", "/etc/prometheus/prometheus.yml"))
+    assert [w["url"] for w in prometheus["remote_write"]] == ["http://thanos-receive-0:19291/api/v1/receive"]
+
+
+def test_a_thanos_spoke_that_runs_loki_shows_only_loki_in_its_grafana(plan_with):
+    # The spoke's metrics are in the hub's Thanos and shown by the hub's Grafana; its own Loki is
+    # nowhere else.
+    tools = {"loki": {"enabled": True, "bucket": "spoke-loki", "retentionDays": 7}, "tempo": {"enabled": False},
+             "thanos": {"role": "spoke", "hub": "organization/obs-storage/local"}}
+    c = containers(plan_with("local-spoke", {"obs-storage:tools": tools}), "obs-local-spoke-")
+    datasources = yaml.safe_load(uploaded(c["grafana"], "/etc/grafana/provisioning/datasources/obs-storage.yaml"))["datasources"]
+    assert [(d["type"], d["url"]) for d in datasources] == [("loki", "http://loki:3100")]
+    assert "thanos-query" not in c and "loki" in c
+
+
+def test_multi_tenant_loki_ships_the_runtime_file_its_config_names(plan, plan_with):
+    # Loki reads per-tenant limits from runtime_config.file and does not start without that file.
+    tenants = {"obs-storage:tenants": ["team-a", "team-b"]}
+    local = containers(plan_with("local", tenants))["loki"]
+    prod = plan_with("prod", tenants)
+    for stack, config, runtime in (("local", uploaded(local, "/etc/loki/config.yaml"), uploaded(local, "/etc/loki/runtime.yaml")),
+                                   ("prod", _service_file(prod, "loki", "/etc/loki/config.yaml"), _service_file(prod, "loki", "/etc/loki/runtime.yaml"))):
+        days = yaml.safe_load(open(f"Pulumi.{stack}.yaml"))["config"]["obs-storage:tools"]["loki"]["retentionDays"]
+        assert yaml.safe_load(config)["runtime_config"] == {"file": "/etc/loki/runtime.yaml"}, stack
+        assert yaml.safe_load(runtime) == {"overrides": {t: {"retention_period": f"{24 * days}h"} for t in ("team-a", "team-b")}}, stack
+    # A single tenant has no overrides and no file.
+    assert [u["file"] for u in containers(plan("local"))["loki"].inputs["uploads"]] == ["/etc/loki/config.yaml", "/run/secrets/s3-credentials"]
+
+
+def test_in_sidecar_mode_query_reads_the_sidecar_and_prometheus_writes_nowhere(plan):
+    # The sidecar serves recent data and uploads blocks: no Receive, no remote write.
+    s = services(plan("prod"))
+    args = s["thanos-query"].inputs["taskSpec"]["containerSpec"]["args"]
+    assert [a for a in args if a.startswith("--endpoint=")] == ["--endpoint=thanos-store:10901", "--endpoint=thanos-sidecar:10901",
+                                                                         "--endpoint=thanos-sidecar-1:10901"]
+    assert "--prometheus.url=http://prometheus:9090" in s["thanos-sidecar"].inputs["taskSpec"]["containerSpec"]["args"]
+    assert not any(name.startswith("thanos-receive") for name in s)
+    assert "remote_write" not in yaml.safe_load(_service_file(plan("prod"), "prometheus", "/etc/prometheus/prometheus.yml"))
+
+
+def test_grafana_reads_each_tool_by_its_short_name_and_default_port(plan):
+    # Upstream's default HTTP ports: Loki 3100, Tempo 3200, Thanos Query 10902.
+    expected = {"prometheus": "http://thanos-query:10902", "loki": "http://loki:3100", "tempo": "http://tempo:3200"}
+    path = "/etc/grafana/provisioning/datasources/obs-storage.yaml"
+    local = yaml.safe_load(uploaded(containers(plan("local"))["grafana"], path))["datasources"]
+    prod = yaml.safe_load(_service_file(plan("prod"), "grafana", path))["datasources"]
+    for datasources in (local, prod):
+        assert {d["type"]: d["url"] for d in datasources} == expected

@@ -259,6 +259,9 @@ def test_launch_templates_are_imdsv2_private_encrypted_and_keyless(plan):
         assert i["blockDeviceMappings"] == [{"deviceName": "/dev/xvda", "ebs": {"volumeSize": 30, "volumeType": "gp3", "encrypted": "true",
                                                                                 "deleteOnTermination": "true"}}], lt.urn
         assert i["metadataOptions"]["httpPutResponseHopLimit"] == (2 if "monitoring" in lt.name else 1), lt.urn
+        # The instance's primary interface is device index 0; new instances use the newest version.
+        (interface,) = i["networkInterfaces"]
+        assert interface["deviceIndex"] == 0 and len(interface["securityGroups"]) == 1 and i["updateDefaultVersion"] is True, lt.urn
 
 
 def test_groups_span_the_zones_drain_before_termination_and_heal_by_the_load_balancer(plan):
@@ -274,6 +277,17 @@ def test_groups_span_the_zones_drain_before_termination_and_heal_by_the_load_bal
         assert g["instanceRefresh"]["strategy"] == "Rolling"
     for name in ("loki", "tempo", "grafana", "thanos-receive-0"):
         assert groups[name]["healthCheckType"] == "ELB" and groups[name]["targetGroupArns"], name
+    # Fleets behind no load balancer are replaced when EC2's own status checks fail.
+    for name in ("thanos-store", "thanos-query", "thanos-compact", "monitoring"):
+        assert groups[name]["healthCheckType"] == "EC2" and "targetGroupArns" not in groups[name], name
+    for name, g in groups.items():
+        fleet = name.removeprefix("obs-staging-ec2-")
+        assert g["tags"][0] == {"key": "obs-storage:fleet", "value": fleet, "propagateAtLaunch": True}, name
+        assert g["minSize"] == g["maxSize"] == g["desiredCapacity"], name
+        # docs/aws-ec2.md: a new instance gets 600 s to boot before its own checks count.
+        assert g["healthCheckGracePeriod"] == 600 and g["instanceRefresh"]["preferences"]["instanceWarmup"] == "600", name
+    # docs/aws-ec2.md: the hook holds a Loki or Tempo instance for their 90 s flush and times out after 180 s.
+    assert groups["loki"]["initialLifecycleHooks"][0]["heartbeatTimeout"] == groups["tempo"]["initialLifecycleHooks"][0]["heartbeatTimeout"] == 180
     preferences = groups["loki"]["instanceRefresh"]["preferences"]
     assert (preferences["minHealthyPercentage"], preferences["maxHealthyPercentage"]) == (100, 134)
     assert (groups["loki"]["minSize"], groups["loki"]["maxSize"]) == (3, 3)
@@ -339,6 +353,11 @@ def test_grafana_database_password_is_kept_by_aws_and_no_secret_is_in_user_data(
     assert sorted((x.inputs["instanceClass"], x.inputs["availabilityZone"]) for x in result.by_type("aws:rds/clusterInstance:ClusterInstance")) == [
         ("db.serverless", "ap-northeast-2a"), ("db.serverless", "ap-northeast-2b")]
     assert not any(x.inputs.get("publiclyAccessible") for x in result.by_type("aws:rds/clusterInstance:ClusterInstance"))
+    # docs/aws-ec2.md: seven days of automated backups, and a final snapshot when the stack is destroyed.
+    assert (i["backupRetentionPeriod"], i["skipFinalSnapshot"], i["finalSnapshotIdentifier"]) == (7, False, "tools-grafana-db-final")
+    # Only Grafana's instances reach it, on PostgreSQL's port.
+    (rule,) = [r for r in result.by_type(INGRESS) if r.name.startswith("tools-grafana-db")]
+    assert (rule.inputs["ipProtocol"], rule.inputs["fromPort"], rule.inputs["toPort"]) == ("tcp", 5432, 5432)
     # The admin password is a random result (the mocks give "mock-<name>-..."): in no user data.
     for lt in result.by_type(LT):
         text = gzip.decompress(base64.b64decode(lt.inputs["userData"])).decode()

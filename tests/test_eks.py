@@ -223,6 +223,31 @@ def test_thanos_pods_are_spread_and_probed(plan):
         assert pdb.inputs["spec"]["maxUnavailable"] == 1
 
 
+def test_thanos_deployments_run_as_the_images_user_with_budgets_where_replicated(plan_with):
+    from components.core import versions
+
+    uid = int(versions.DEFAULT_PINS["thanos"].facts.user)
+    result = plan_with("staging", {"obs-storage:aws": {"clusterName": "staging-eks", "thanosResponseCacheMb": 256}})
+    budgets = {p.inputs["metadata"]["name"]: p.inputs["spec"] for p in result.by_type("kubernetes:policy/v1:PodDisruptionBudget")}
+    # Thanos' own ports: gRPC 10901 (StoreAPI, what Query fans out to), HTTP 10902.
+    grpc, http = {"name": "grpc", "containerPort": 10901}, {"name": "http", "containerPort": 10902}
+    expected = {"thanos-store": (2, "RollingUpdate", [grpc, http]), "thanos-query": (2, "RollingUpdate", [grpc, http]),
+                "thanos-compact": (1, "Recreate", [http]), "thanos-query-frontend": (2, "RollingUpdate", [http])}
+    for name, (replicas, strategy, ports) in expected.items():
+        spec = k8s(result, "kubernetes:apps/v1:Deployment", name).inputs["spec"]
+        pod = spec["template"]["spec"]
+        container = pod["containers"][0]
+        assert (spec["replicas"], spec["strategy"]["type"], container["ports"]) == (replicas, strategy, ports), name
+        assert pod["securityContext"] == {"runAsNonRoot": True, "runAsUser": uid, "fsGroup": uid}, name
+        assert container["securityContext"] == {"readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False}, name
+        assert container["livenessProbe"]["httpGet"] == {"path": "/-/healthy", "port": 10902}, name
+        # A budget lets a node drain take one replica at a time; a singleton has nothing to keep.
+        assert (budgets[name] == {"maxUnavailable": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": name}}}) if replicas > 1 \
+            else name not in budgets, name
+        service = k8s(result, "kubernetes:core/v1:Service", name).inputs["spec"]
+        assert service["ports"] == [{"name": p["name"], "port": p["containerPort"]} for p in ports], name
+
+
 # ---------------------------------------------------------------- 1. read-only root filesystem
 def _paths(value, found=None) -> list[str]:
     found = [] if found is None else found

@@ -61,6 +61,16 @@ def test_ring_members_update_one_after_another(plan):
     assert not any(s[m].urn in s["ring-kv-1"].depends_on for m in MEMBERS[1:])
 
 
+def test_the_ring_store_runs_only_for_a_tool_with_a_ring(plan_with):
+    from tests.conftest import tool_overrides
+
+    loki_only = services(plan_with("prod", tool_overrides("prod", tempo={"enabled": False})))
+    assert set(MEMBERS) <= set(loki_only) and "tempo" not in loki_only
+    # Thanos keeps no ring: three etcd members would be idle services holding volumes.
+    thanos_only = services(plan_with("prod", tool_overrides("prod", loki={"enabled": False}, tempo={"enabled": False})))
+    assert not any(name.startswith("ring-kv") for name in thanos_only) and "thanos-query" in thanos_only
+
+
 def test_ring_nodes_are_three_distinct_hostnames():
     for nodes in (["a", "b"], ["a", "b", "b"], ["a", "b", "c", "d"]):
         err = error_of(hetzner_config(nodes=nodes), HETZNER_SECRETS, "prod")
@@ -189,9 +199,22 @@ def test_health_windows_cover_wal_replay_and_the_stores_initial_sync(plan):
     def start(name: str) -> int:
         return int(s[name].inputs["taskSpec"]["containerSpec"]["healthcheck"]["startPeriod"][:-1])
 
-    assert start("loki") >= 600
-    assert start("thanos-store") >= 900
-    assert start("prometheus") == 60
+    # docs/operations.md: Loki's WAL replay gets 10 minutes, Thanos store's initial sync 15,
+    # every other check a minute.
+    assert start("loki") == 10 * 60
+    assert start("thanos-store") == 15 * 60
+    assert start("prometheus") == start("thanos-query") == start("grafana") == 60
+
+
+def test_a_loki_rolling_update_may_take_the_documented_42_minutes(plan):
+    # docs/hetzner-swarm.md: 3 x (90 s stop grace + 600 s start window + six failed checks 10 s
+    # apart + 60 s monitor + 10 s delay) + 60 s.
+    loki = services(plan("prod"))["loki"].inputs
+    spec = loki["taskSpec"]["containerSpec"]
+    assert (spec["stopGracePeriod"], spec["healthcheck"]["interval"], spec["healthcheck"]["retries"]) == ("90s", "10s", 6)
+    assert (loki["updateConfig"]["monitor"], loki["updateConfig"]["delay"], loki["updateConfig"]["parallelism"]) == ("60s", "10s", 1)
+    assert (loki["rollbackConfig"]["monitor"], loki["rollbackConfig"]["parallelism"]) == ("60s", 1)
+    assert loki["convergeConfig"]["timeout"] == f"{42 * 60}s"
 
 
 # ---------------------------------------------------------------- etcd upkeep
@@ -201,7 +224,8 @@ def test_ring_store_has_a_quota_defragments_on_start_and_survives_its_alarm(plan
         container = s[member].inputs["taskSpec"]["containerSpec"]
         args = container["args"]
         assert int(_arg(args, "quota-backend-bytes")) == 256 * 1024**2
-        assert int(_arg(args, "bootstrap-defrag-threshold-megabytes")) > 0
+        # docs/hetzner-swarm.md: a member defragments on start when that frees 16 MB or more.
+        assert int(_arg(args, "bootstrap-defrag-threshold-megabytes")) == 16
         # `etcdctl endpoint health` fails on a NOSPACE alarm and on a lost quorum (measured with
         # etcd v3.6.14): a restart cures neither, so the check is a local read.
         tests = container["healthcheck"]["tests"]
@@ -640,3 +664,30 @@ def test_grafana_reads_metrics_only_through_the_deduplicating_query(plan):
     # replica's would double): Thanos Query, which deduplicates on `replica` by default
     # (thanos-io/thanos v0.42.4 pkg/api/query/v1.go parseEnableDedupParam).
     assert [(d["type"], d["url"]) for d in datasources if d["type"] == "prometheus"] == [("prometheus", "http://thanos-query:10902")]
+
+
+# ---------------------------------------------------------------- limits
+def _documented_limits() -> dict[str, tuple[int, int, float]]:
+    """docs/hetzner-swarm.md's table: service -> (replicas, memory bytes, CPUs)."""
+    from tests import documents
+
+    table = documents.read("docs/hetzner-swarm.md").split("| service | replicas | memory limit | CPU limit |", 1)[1].split("\n\n", 1)[0]
+    units = {"MiB": 1024**2, "GiB": 1024**3}
+    out = {}
+    for line in table.strip().splitlines()[1:]:
+        names, replicas, memory, cpus = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        amount, unit = memory.split()
+        first, *more = [n.strip() for n in names.split(",")]
+        # "bucket-freshness-loki, -tempo, -thanos": the later names share the first one's stem.
+        stem = first.rsplit("-", 1)[0]
+        for name in [first] + [stem + n if n.startswith("-") else n for n in more]:
+            out[name] = (int(replicas.split()[0]), int(amount) * units[unit], float(cpus))
+    return out
+
+
+def test_every_service_has_the_documented_limits(plan):
+    planned = {}
+    for name, svc in services(plan("prod")).items():
+        limits = svc.inputs["taskSpec"]["resources"]["limits"]
+        planned[name] = (svc.inputs["mode"]["replicated"]["replicas"], limits["memoryBytes"], limits["nanoCpus"] / 1e9)
+    assert planned == _documented_limits()

@@ -20,9 +20,8 @@ fixtures and the project's functools caches hand on to later tests, and in the p
 start. A mutant inside a function body then runs only the tests that execute its statement, in
 their usual order; one in code that runs at import (module level, class bodies, decorators,
 defaults) runs all of the module's tests; one that no test executes survives without a run
-("not executed by any test" in the report). Each worker (JOBS of them, each with its own copy of
-the tree, .ci/mutation_worker.py) runs pytest in a child forked from a Python that has already
-imported the libraries the tests use (.ci/mutation_server.py), not in a new process.
+("not executed by any test" in the report). JOBS workers (.ci/mutation_worker.py) run mutants at
+once, each in its own copy of the tree.
 
 Left out (EXCLUDED_OPERATORS): arithmetic turned into a power, shift, modulo or bit operation, and
 `is`/`is not` turned into an ordering. Applied to the strings, sets and None they meet here they
@@ -156,7 +155,7 @@ PYTEST_ARGS = ["-x", "-q", "-p", "no:cacheprovider", "--ignore=tests/integration
 
 
 def test_command(module: str, slow: bool = False) -> str:
-    """What each mutant of the module runs at most (mutation_server.py runs it without starting Python again)."""
+    """What each mutant of the module runs at most."""
     return f"{PYTHON} -m pytest {' '.join(PYTEST_ARGS + test_files(module, slow))}"
 
 
@@ -213,7 +212,6 @@ class Baseline:
         if self.failed:
             return
         self.order: list[str] = data["order"]
-        self.preload: list[str] = data["modules"]
         self.ran = set(self.order)
         self.test_seconds: dict[str, float] = data["seconds"]
         self.lines = self._read_lines(out, work)
@@ -361,8 +359,7 @@ class Workers:
             tree = base / f"worker-{i}"
             tree.mkdir()
             copy_tree(tree)
-            self.procs.append(subprocess.Popen([str(ROOT / MUTATION_VENV / "bin/python"), str(Path(__file__).with_name("mutation_worker.py")),
-                                                str(PYTHON)],
+            self.procs.append(subprocess.Popen([str(ROOT / MUTATION_VENV / "bin/python"), str(Path(__file__).with_name("mutation_worker.py"))],
                                                cwd=tree, env=ENV, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
         self.free: queue.Queue = queue.Queue()
         for proc in self.procs:
@@ -394,7 +391,7 @@ class Workers:
 def job(mutant: dict, tests: list[str] | None, base: Baseline, slow: bool, timeout: float) -> dict:
     """The worker's job: the selected tests by node id, or all of the module's test files."""
     module = mutant["module"]
-    return {**mutant, "timeout": timeout, "preload": base.preload, "args": PYTEST_ARGS + (test_files(module, slow) if tests is None else tests)}
+    return {**mutant, "timeout": timeout, "command": [str(PYTHON), "-m", "pytest", *PYTEST_ARGS, *(test_files(module, slow) if tests is None else tests)]}
 
 
 def run_module(module: str, work: Path, workers: Workers, baselines: dict) -> dict:
@@ -519,10 +516,57 @@ def parts(modules: list[str], count: int) -> list[list[str]]:
     return [[m for m in modules if m in part] for part in chosen]
 
 
+# Seconds a mutant's run costs beyond its tests' own (fork, pytest's start, collecting the files),
+# on the machine of the measured runs in docs/testing.md.
+RUN_OVERHEAD = 0.5
+
+
+def estimate(modules: list[str]) -> None:
+    """Write ESTIMATES: for each module its mutants and how many run with which tests, and the
+    seconds that would take (each run: RUN_OVERHEAD plus the baseline seconds of its tests, all
+    of them, which `-x` cuts short on a killed mutant), plus its share of the baseline."""
+    estimates = json.loads(ESTIMATES.read_text()) if ESTIMATES.exists() else {}
+    base = Path(tempfile.mkdtemp(prefix="obs-mutation-"))
+    try:
+        work = base / "baseline"
+        work.mkdir()
+        copy_tree(work)
+        baselines: dict = {}
+        for module in modules:
+            if not TESTS.get(module):
+                continue
+            fast = baseline(baselines, work, module, slow=False)
+            if fast.failed:
+                print(f"{module}: its tests fail before any mutation", file=sys.stderr)
+                continue
+            found, _ = mutants(work, module)
+            spans = statement_lines((ROOT / module).read_text())
+            every = sum(fast.test_seconds.values())
+            sharing = sum(1 for m in fast.modules if TESTS.get(m))
+            runs = full = not_executed = 0
+            seconds = fast.seconds / max(1, sharing)
+            for mutant in found:
+                span = spans.get(mutant["line"])
+                tests = Baseline.FULL if span is None else fast.tests_for(module, span)
+                if tests == []:
+                    not_executed += 1
+                    continue
+                runs += 1
+                full += tests is None
+                seconds += RUN_OVERHEAD + (every if tests is None else sum(fast.test_seconds[t] for t in tests))
+            estimates[module] = {"mutants": len(found), "runs": runs, "full_runs": full, "not_executed": not_executed,
+                                 "baseline_seconds": round(fast.seconds, 1), "seconds": round(seconds)}
+            print(f"{module:38} {len(found):>5} mutants, {runs:>5} runs ({full} with every test), ~{round(seconds)}s", flush=True)
+            ESTIMATES.write_text(json.dumps(estimates, indent=1, sort_keys=True) + "\n")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make mutation", description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", help="paths under components/, policies/, probes/, tools/; 'all' for every module (default: the modules held to the bar)")
     parser.add_argument("--jobs", type=int, default=1, help="mutants run at once, each in a copy of the tree of its own (default 1)")
+    parser.add_argument("--estimate", action="store_true", help=f"estimate each module's time into {ESTIMATES.name} (for PART) instead of mutating")
     parser.add_argument("--part", default="", help="K/N: only the K-th of N parts of about equal estimated time (make mutation MODULES=all PART=1/3)")
     args = parser.parse_args(argv)
     modules = all_modules() if args.modules == ["all"] else (args.modules or BAR)
@@ -542,6 +586,9 @@ def main(argv: list[str] | None = None) -> int:
     if not COSMIC_RAY.exists():
         print(f"error: {COSMIC_RAY.relative_to(ROOT)} is missing; run `make mutation`, which installs it", file=sys.stderr)
         return 2
+    if args.estimate:
+        estimate(modules)
+        return 0
     REPORTS.mkdir(exist_ok=True)
     failed = False
     base = Path(tempfile.mkdtemp(prefix="obs-mutation-"))

@@ -178,20 +178,9 @@ if os.environ.get("OBS_MUTATION_TRACE_PLUGIN") == "1":
         _seconds[nodeid] = time.monotonic() - _seconds[nodeid]
         _switch("between")
 
-    def _preloadable() -> list[str]:
-        """The modules of the standard library and .venv the tests imported (for mutation_server.py)."""
-        here = os.getcwd()
-        names = []
-        for name, module in list(sys.modules.items()):
-            path = getattr(module, "__file__", None) or ""
-            if name.split(".")[0] not in PROJECT and path and not path.startswith(here) and "mutation_trace" not in name \
-                    and not name.startswith("coverage") and name != "sitecustomize":
-                names.append(name)
-        return sorted(names)
-
     def pytest_sessionfinish(session, exitstatus):
         _stop()
         (OUT / "tests.json").write_text(json.dumps({
-            "order": _order, "seconds": _seconds, "failed": _failed, "modules": _preloadable(),
+            "order": _order, "seconds": _seconds, "failed": _failed,
             "uses": {context: sorted(providers) for context, providers in _uses.items()},
         }))

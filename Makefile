@@ -19,7 +19,8 @@ help:
 	@echo "make cost   monthly cost and retention report of every stack (STACK=..., ARGS=...)"
 	@echo "make config-reference  regenerate docs/configuration-reference.md from the config model"
 	@echo "make bench  offline plan time of each stack against the import time of its provider SDKs"
-	@echo "make mutation  mutation score of the tested modules (slow; MODULES=\"components/core/config.py\" or all, JOBS=2)"
+	@echo "make mutation  mutation score of the tested modules (slow; MODULES=\"components/core/config.py\" or all, JOBS=2 mutants at once)"
+	@echo "               MODULES=all PART=1/8 ... PART=8/8 JOBS=2: every module in eight parts of about equal time (docs/testing.md)"
 	@echo "make policy-pack  install the policy pack's virtualenv (for pulumi preview --policy-pack policies)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -79,7 +80,7 @@ bench: venv
 	$(PY) -m tools.bench_plan $(STACK)
 
 # Mutation testing with cosmic-ray in a virtualenv of its own (.ci/mutation.py says how it works).
-# Not part of `make test`: every mutant is one run of the module's tests.
+# Not part of `make test`: every mutant is one run of the tests that execute its line.
 MUTATION_VENV := .venv-mutation
 
 $(MUTATION_VENV)/.installed: requirements-mutation.txt
@@ -88,7 +89,7 @@ $(MUTATION_VENV)/.installed: requirements-mutation.txt
 	touch $@
 
 mutation: venv $(MUTATION_VENV)/.installed
-	$(PY) .ci/mutation.py --jobs $(or $(JOBS),1) $(MODULES)
+	$(PY) .ci/mutation.py --jobs $(or $(JOBS),1) $(if $(PART),--part $(PART)) $(MODULES)
 
 # The checks name the command that was run: `make down` must not say "run 'make up' again".
 AGAIN = $(or $(firstword $(filter up down verify,$(MAKECMDGOALS))),up)

@@ -283,6 +283,110 @@ def test_make_mutation_leaves_virtualenvs_out(tmp_path, monkeypatch):
     assert mutation.all_modules() == ["components/core/a.py", "policies/rules.py", "tools/cost/usage.py"]
 
 
+IMPORT_TIME = """import os
+LIMIT = 3
+
+
+@decorate(1)
+def check(value, default=LIMIT):
+    if value > LIMIT:
+        return [v
+                for v in value]
+    def inner(x=2): return x
+    return None
+
+
+class Rules:
+    size = 4
+
+    def rule(self): return 5
+
+    def other(self):
+        return 6
+"""
+
+
+def test_make_mutation_runs_all_tests_only_on_code_that_runs_at_import():
+    spans = mutation_script().statement_lines(IMPORT_TIME)
+    # Module level, the decorator, the default, the class body and a method written on its def line
+    # run when the module is imported, before any test: every test depends on them.
+    assert [line for line in range(1, 21) if line in spans] == [7, 8, 9, 10, 11, 20]
+    # Inside a function: the innermost statement, all its lines (an `if` with its body, a return
+    # over two lines, a def that runs each time its function does).
+    assert spans[7] == range(7, 10)
+    assert spans[8] == spans[9] == range(8, 10)
+    assert spans[10] == range(10, 11)
+    assert spans[20] == range(20, 21)
+
+
+def test_make_mutation_hands_a_cached_result_s_lines_to_every_test_that_uses_it():
+    mutation = mutation_script()
+    baseline = object.__new__(mutation.Baseline)
+    baseline.order = ["t.py::a", "t.py::b", "t.py::c", "t.py::d"]
+    baseline.ran = set(baseline.order)
+    # a computed a cached result (cache 1, which used cache 2), b used it again; c a module-wide
+    # fixture; collection used cache 3, which d used later.
+    baseline.users = baseline._users({"t.py::a": ["cache 1"], "cache 1": ["cache 2"], "t.py::b": ["cache 1"], "t.py::c": ["fixture 4"],
+                                      "import": ["cache 3"], "t.py::d": ["cache 3"]})
+    baseline.lines = {"m.py": {10: {"t.py::d"}, 11: {"cache 2"}, 12: {"fixture 4"}, 13: {"cache 3"}, 14: {"between"}}}
+    assert baseline.tests_for("m.py", range(10, 11)) == ["t.py::d"]
+    assert baseline.tests_for("m.py", range(11, 12)) == ["t.py::a", "t.py::b"]
+    assert baseline.tests_for("m.py", range(10, 13)) == ["t.py::a", "t.py::b", "t.py::c", "t.py::d"]
+    # Executed at import or between tests: all of the module's tests.
+    assert baseline.tests_for("m.py", range(13, 14)) is None
+    assert baseline.tests_for("m.py", range(14, 15)) is None
+    assert baseline.tests_for("m.py", range(15, 16)) == []
+    assert baseline.tests_for("other.py", range(1, 100)) == []
+
+
+@pytest.mark.skipif(not (ROOT / ".venv-mutation/bin/python").exists(), reason="needs .venv-mutation (make mutation installs it)")
+def test_make_mutation_baseline_follows_caches_fixtures_and_processes(tmp_path):
+    mutation = mutation_script()
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools/mod.py").write_text("def double(x):\n    return 2 * x\n\n\ndef unused():\n    return 1\n")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests/__init__.py").write_text("")
+    (tmp_path / "tests/test_m.py").write_text(
+        "import functools, subprocess, sys\nimport pytest\nfrom tools import mod\n\n"
+        "@functools.cache\ndef table():\n    return {k: mod.double(k) for k in range(3)}\n\n"
+        "def test_a():\n    assert table()[2] == 4\n\ndef test_b():\n    assert table()[1] == 2\n\n"
+        "def test_c():\n    assert 1 + 1 == 2\n\n"
+        "@pytest.fixture(scope='module')\ndef forty():\n    return mod.double(20)\n\n"
+        "def test_d(forty):\n    assert forty == 40\n\ndef test_e(forty):\n    assert forty > 0\n\n"
+        "def test_f():\n    subprocess.run([sys.executable, '-c', 'from tools import mod; mod.unused()'], check=True)\n")
+    baseline = mutation.Baseline(tmp_path, ["tests/test_m.py"], ["tools/mod.py"])
+    assert not baseline.failed, baseline.output
+    # b never calls double itself: it reads what a cached; e reads the fixture d set up.
+    assert baseline.tests_for("tools/mod.py", range(2, 3)) == [f"tests/test_m.py::test_{t}" for t in "abde"]
+    # Only a process the test started executes unused().
+    assert baseline.tests_for("tools/mod.py", range(6, 7)) == ["tests/test_m.py::test_f"]
+    assert baseline.tests_for("tools/mod.py", range(1, 2)) is None
+
+
+def test_make_mutation_parts_take_about_equal_time(tmp_path, monkeypatch):
+    mutation = mutation_script()
+    estimates = tmp_path / "estimates.json"
+    estimates.write_text(json.dumps({"a.py": {"seconds": 100}, "b.py": {"seconds": 60}, "c.py": {"seconds": 50}, "d.py": {"seconds": 10}}))
+    monkeypatch.setattr(mutation, "ESTIMATES", estimates)
+    # 110 s each; any other split of these four leaves one part longer.
+    assert mutation.parts(["a.py", "b.py", "c.py", "d.py"], 2) == [["a.py", "d.py"], ["b.py", "c.py"]]
+    assert mutation.parts(["d.py", "c.py"], 3) == [["c.py"], ["d.py"], []]
+
+
+def test_make_mutation_parts_of_all_hold_every_module_once():
+    mutation = mutation_script()
+    modules = mutation.all_modules()
+    for count in (1, 3, 4):
+        split = mutation.parts(modules, count)
+        assert sorted(m for part in split for m in part) == sorted(modules)
+
+
+@pytest.mark.parametrize("part", ["0/3", "4/3", "1-3", "x/2"])
+def test_make_mutation_refuses_a_part_that_does_not_exist(part, capsys):
+    assert mutation_script().main(["all", "--part", part]) == 2
+    assert f"PART={part}: give K/N with 1 <= K <= N" in capsys.readouterr().err
+
+
 def test_up_names_everything_missing_at_once(tmp_path):
     # Neither Pulumi nor Docker on PATH: both messages, each naming the command to run again.
     proc = make("up", str(tmp_path))

@@ -102,3 +102,21 @@ def test_grants_are_values_no_backend_can_change():
     grant = access.grants(cfg_of())[0]
     with pytest.raises(dataclasses.FrozenInstanceError):
         grant.actions = ("s3:*",)
+
+
+def test_ec2_fleets_get_one_grant_each_covering_every_role_their_process_plays():
+    # aws.platform ec2: one instance role per fleet. Loki runs every component in one process
+    # (-target=all), so its fleet needs the ingester's writes, the querier's reads and the
+    # compactor's deletes together; metrics go in by Receive only, so there is no sidecar grant.
+    from tests.test_ec2 import ec2_raw, load
+
+    assert table(access.grants(load(ec2_raw()))) == {
+        "loki": ("loki", {LIST, GET, PUT, DELETE}),
+        "tempo": ("tempo", {LIST, GET, PUT, DELETE} | TAGS),
+        "thanos-compact": ("thanos", {LIST, GET, PUT, DELETE}),
+        "thanos-store": ("thanos", {LIST, GET}),
+        "thanos-receive": ("thanos", {LIST, GET, PUT}),
+    }
+    # A disabled tool's fleet gets nothing, and the others keep theirs.
+    assert table(access.grants(load(ec2_raw(loki={"enabled": False}, thanos={"enabled": False})))).keys() == {"tempo"}
+    assert table(access.grants(load(ec2_raw(tempo={"enabled": False})))).keys() == {"loki", "thanos-compact", "thanos-store", "thanos-receive"}

@@ -489,3 +489,35 @@ def test_each_tempo_tenant_is_read_after_one_without_an_index():
 
     newest = bf.tempo_newest(Missing({"team-b/index.json.gz": (0.0, index)}), "", ["single-tenant", "team-b"])
     assert newest == {"single-tenant": None, "team-b": datetime.datetime(2026, 8, 1, 11, 55, 30, tzinfo=datetime.timezone.utc).timestamp()}
+
+
+# ---------------------------------------------------------------- the probe's configuration (components/core/renderers/freshness.py)
+def test_each_tools_limit_is_the_sum_docs_operations_gives():
+    from components.core.renderers import freshness
+
+    # docs/operations.md "Bucket freshness": Loki 2 h + 15 min + 1 min + 10 min + 30 min, Tempo
+    # 30 min + 5 min + 25 min, Thanos a 2-hour block every 2 hours + 1 h.
+    assert freshness.MAX_AGE_SECONDS == {"loki": 2 * 3600 + 56 * 60, "tempo": 3600, "thanos": 3 * 3600}
+
+
+def test_probe_config_per_tool_and_endpoint():
+    from components.core import loading
+    from components.core.renderers import ObjectStore, freshness
+    from tests.conftest import aws_config
+
+    cfg = loading.load("staging", aws_config(tenants=["team-a", "team-b"]), set())
+    store = ObjectStore(bucket="b", prefix="p/", region="eu-central-1", endpoint="minio:9000", path_style=True, tls=False)
+    loki, tempo, thanos = (freshness.config(cfg, tool, store) for tool in ("loki", "tempo", "thanos"))
+    # A host without a scheme gets the one its TLS setting says; one with a scheme keeps it.
+    assert loki["endpoint"] == "http://minio:9000"
+    assert freshness.config(cfg, "loki", ObjectStore("b", "", "r", "s3.example.com", False, True))["endpoint"] == "https://s3.example.com"
+    assert freshness.config(cfg, "loki", ObjectStore("b", "", "r", "http://10.0.0.1:9000", True, True))["endpoint"] == "http://10.0.0.1:9000"
+    assert freshness.config(cfg, "loki", ObjectStore("b", "", "r", None, False, True))["endpoint"] is None
+    # Loki's index is at the bucket's top whatever the prefix; Tempo's tenants live under it.
+    assert (loki["prefix"], tempo["prefix"], thanos["prefix"]) == ("", "p/", "p/")
+    # Thanos keeps no tenant prefix; Loki and Tempo watch each tenant.
+    assert loki["tenants"] == tempo["tenants"] == ["team-a", "team-b"] and thanos["tenants"] == []
+    assert {k: loki[k] for k in ("tool", "bucket", "region", "tls", "path_style", "max_age_seconds", "interval_seconds", "port")} == {
+        "tool": "loki", "bucket": "b", "region": "eu-central-1", "tls": False, "path_style": True, "max_age_seconds": 10560,
+        # docs/operations.md: every 5 minutes; the port Prometheus scrapes (job bucket-freshness).
+        "interval_seconds": 300, "port": 9109}

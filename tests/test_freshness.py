@@ -521,3 +521,44 @@ def test_probe_config_per_tool_and_endpoint():
         "tool": "loki", "bucket": "b", "region": "eu-central-1", "tls": False, "path_style": True, "max_age_seconds": 10560,
         # docs/operations.md: every 5 minutes; the port Prometheus scrapes (job bucket-freshness).
         "interval_seconds": 300, "port": 9109}
+
+
+# ---------------------------------------------------------------- the probe's edges
+def test_thanos_opens_exactly_the_fifty_newest_blocks():
+    blocks = [bf.CROCKFORD[0] * 4 + f"{i:06d}" + "TSV4RRFFQ69G5FAV" for i in range(60)]  # oldest first
+    compactor = json.dumps({"thanos": {"source": "compactor"}}).encode()
+    for rank, found in ((50, True), (51, False)):  # the sidecar's block is the rank-th newest
+        objects = {f"{b}/meta.json": (0.0, compactor) for b in blocks}
+        sidecar = blocks[-rank]
+        objects[f"{sidecar}/meta.json"] = (0.0, json.dumps({"thanos": {"source": "sidecar"}}).encode())
+        assert bf.thanos_newest(FakeBucket(objects), "") == {"": bf.ulid_time(sidecar) if found else None}, rank
+
+
+def test_the_probe_reports_how_long_its_last_probe_took(monkeypatch):
+    class Slow:
+        def __init__(self, fail: bool):
+            self.fail = fail
+
+        def list(self, prefix, delimiter=""):
+            clock.append(clock[-1] + 2.5)  # the listing takes 2.5 s
+            if self.fail:
+                raise RuntimeError("AccessDenied")
+            return [], []
+
+    clock = [1000.0]
+    monkeypatch.setattr(bf.time, "time", lambda: clock[-1])
+    for fail in (False, True):
+        probe = bf.Probe("thanos", "acme-thanos", "", [], 10800, started=1.0)
+        probe.run(Slow(fail))
+        line = 'obs_bucket_probe_duration_seconds{tool="thanos",bucket="acme-thanos"} 2.500'
+        assert line in probe.metrics().splitlines(), (fail, probe.metrics())
+        assert probe.success is (not fail)
+
+
+def test_a_config_without_tls_and_path_style_reaches_the_bucket_over_https_by_its_virtual_host(tmp_path):
+    path = tmp_path / "bucket-freshness.json"
+    path.write_text(json.dumps({"tool": "tempo", "bucket": "acme-tempo", "tenants": ["single-tenant"], "region": "eu-central-1",
+                                "endpoint": "s3.example.com", "max_age_seconds": 3600}))
+    probe, s3, _ = bf.load(str(path), env={})
+    assert s3.base == "https://acme-tempo.s3.example.com"
+    assert (probe.prefix, probe.tenants, probe.max_age_seconds) == ("", ["single-tenant"], 3600)

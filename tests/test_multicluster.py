@@ -779,3 +779,17 @@ def test_the_hubs_bucket_keeps_every_setting_for_the_spokes_tools():
     output = {**hub_outputs()["thanosHub"], "pathStyle": 1, "tls": 0}
     read = thanos_topology.HubBucket.from_output(HUB, output)
     assert (read.path_style, read.tls) == (True, False)
+
+
+def test_a_hub_that_is_itself_a_spoke_is_named_as_such_by_the_run():
+    # What the program reads through its StackReference: no thanosHub, a thanosSpoke of another hub.
+    spoke = {"thanosSpoke": {"role": "spoke", "hub": "organization/obs-storage/elsewhere", "clusterLabel": "staging", "mode": "sidecar",
+                             "bucket": "acme-elsewhere-thanos", "region": "ap-northeast-2"}}
+    with pytest.raises(pulumi.RunError, match=r"is itself a spoke \(of organization/obs-storage/elsewhere\)"):
+        engine.run("staging-batch", stack_outputs={HUB: spoke})
+
+
+def test_a_hub_output_with_any_role_but_hub_is_refused():
+    real = hub_outputs()["thanosHub"]
+    for role in ("edge", "Hub", "spoke", ""):  # sorting before and after "hub"
+        assert check_error("staging-batch", {**real, "role": role}).problem == "exports a thanosHub output without role hub", role

@@ -480,9 +480,13 @@ def test_each_alerts_thresholds_windows_and_for_are_as_documented(deployed):
 
 # ---------------------------------------------------------------- Alertmanager's routing, without a plan
 def _alerting(**fields: Any):
+    """The alerting config as the program gets it: parsed from the stack's JSON text, so equal
+    names are equal strings, not one object."""
+    import json
+
     from components.core.config import AlertingConfig
 
-    return AlertingConfig.model_validate(fields)
+    return AlertingConfig.model_validate(json.loads(json.dumps(fields)))
 
 
 def test_without_receivers_everything_goes_to_the_silent_default():
@@ -529,3 +533,12 @@ def test_the_watchdog_receiver_gets_the_watchdog_and_nothing_else():
     assert [r["receiver"] for r in others] == ["ops"]
     # Its receiver still exists, with its secret file.
     assert {r["name"] for r in config["receivers"]} == {"default", "deadman", "ops"}
+
+
+def test_freshness_alerts_still_fire_when_the_tools_own_metrics_are_not_scraped():
+    # docs/operations.md "Bucket freshness": with the tool's metrics missing, BucketUploadsStale fires;
+    # nothing is subtracted for tenants that sent nothing, and no selector of an absent component is used.
+    scope = alerts.Scope(freshness='job="f"', tempo='job="t"', freshness_windows={"loki": 10560, "tempo": 3600})
+    stale = {r["labels"]["tool"]: r["expr"] for g in alerts.groups(scope) for r in g["rules"] if r["alert"] == "BucketUploadsStale"}
+    assert "unless" not in stale["loki"] and "None" not in stale["loki"] and "loki_distributor_bytes_received_total" not in stale["loki"]
+    assert 'unless on (tenant) (sum by (tenant) (increase(tempo_distributor_bytes_received_total{job="t"}[3600s])) == 0)' in stale["tempo"]

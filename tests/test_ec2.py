@@ -496,10 +496,11 @@ def test_the_agent_fetches_a_new_imds_token_once_when_its_token_expired():
     with pytest.raises(urllib.error.HTTPError) as info:
         agent_module.Imds("http://imds", opener).get("instance-id")
     assert info.value.code == 401 and len(requests) == 4
-    opener, requests = _imds_opener({"api/token": [b"a"], "meta-data/instance-id": [500]})
-    with pytest.raises(urllib.error.HTTPError):
-        agent_module.Imds("http://imds", opener).get("instance-id")
-    assert len(requests) == 2
+    for status in (400, 500):  # any status but 401 (below and above it) is not an expired token: no new token
+        opener, requests = _imds_opener({"api/token": [b"a", b"b"], "meta-data/instance-id": [status, b"i-1"]})
+        with pytest.raises(urllib.error.HTTPError):
+            agent_module.Imds("http://imds", opener).get("instance-id")
+        assert len(requests) == 2, status
 
 
 def test_the_agent_writes_secrets_readable_by_the_containers_user_only(tmp_path):
@@ -511,6 +512,20 @@ def test_the_agent_writes_secrets_readable_by_the_containers_user_only(tmp_path)
     info = path.stat()
     assert stat.S_IMODE(info.st_mode) == 0o400 and (info.st_uid, info.st_gid) == (472, 472)
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o755
+    # Never readable by others, not even between creating the file and setting its mode.
+    modes = []
+    real_chmod = agent_module.os.chmod
+
+    def chmod(target, mode):
+        modes.append(stat.S_IMODE(agent_module.os.stat(target).st_mode))
+        real_chmod(target, mode)
+
+    agent_module.os.chmod = chmod
+    try:
+        agent_module.write_private(str(tmp_path / "other"), "x", 472)
+    finally:
+        agent_module.os.chmod = real_chmod
+    assert modes == [0o400]
     # Written again at the next boot: the old value is replaced, not appended to.
     agent_module.write_private(str(path), "new", 472)
     assert path.read_text() == "new"
@@ -553,10 +568,16 @@ def test_the_agent_deregisters_an_instance_cloud_map_no_longer_has():
                 raise ClientError({"Error": {"Code": self.code}}, "DeregisterInstance")
             return {"OperationId": f"op-{ServiceId}"}
 
+    # The error code as botocore parses it from the answer: a string of its own, not a literal.
+    def code(text: str) -> str:
+        return json.loads(json.dumps(text))
+
     # Already gone (a second drain, a reboot): nothing to do for that service, the others go on.
-    assert agent_module.deregister(CloudMap("InstanceNotFound"), ["srv-gone", "srv-2"], "i-1") == ["op-srv-2"]
-    with pytest.raises(ClientError):
-        agent_module.deregister(CloudMap("AccessDeniedException"), ["srv-gone", "srv-2"], "i-1")
+    assert agent_module.deregister(CloudMap(code("InstanceNotFound")), ["srv-gone", "srv-2"], "i-1") == ["op-srv-2"]
+    # Any other error (sorting before or after InstanceNotFound) is raised.
+    for other in ("AccessDeniedException", "ThrottlingException"):
+        with pytest.raises(ClientError):
+            agent_module.deregister(CloudMap(code(other)), ["srv-gone", "srv-2"], "i-1")
 
 
 def test_the_agent_runs_compose_on_its_project(monkeypatch):
@@ -579,3 +600,15 @@ def test_the_agent_command_line(monkeypatch, tmp_path, capsys):
         assert agent_module.main(argv) == 2
         assert "usage: agent.py boot|watch" in capsys.readouterr().err
     assert len(called) == 2
+
+
+def test_the_agent_drains_at_terminated_only_whatever_other_state_imds_reports(monkeypatch):
+    # EC2 Auto Scaling user guide, "Retrieve the target lifecycle state through instance metadata":
+    # InService, Standby, Terminated, Detached and the warm pool's Warmed:* states. Answers are
+    # read from the wire (decoded bytes), as Imds.get returns them.
+    session = Recorder()
+    monkeypatch.setattr(agent_module, "compose", lambda config, *args: session.calls.append(("compose",) + args))
+    slept = []
+    states = [s.encode().decode() for s in ("Warmed:Running", "Standby", "InService", "Terminated")]
+    agent_module.watch(CONFIG, FakeImds(states), session, sleep=slept.append)
+    assert len(slept) == 3 and [c[:2] for c in session.calls][-1] == ("autoscaling", "complete_lifecycle_action")

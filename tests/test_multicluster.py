@@ -793,3 +793,21 @@ def test_a_hub_output_with_any_role_but_hub_is_refused():
     real = hub_outputs()["thanosHub"]
     for role in ("edge", "Hub", "spoke", ""):  # sorting before and after "hub"
         assert check_error("staging-batch", {**real, "role": role}).problem == "exports a thanosHub output without role hub", role
+
+
+def test_the_spokes_own_name_carries_its_organization(monkeypatch):
+    # Pulumi Cloud names stacks <organization>/<project>/<stack>; 'organization' stands in only
+    # where the backend has none (the offline plan, a self-managed backend).
+    monkeypatch.setattr(thanos_topology.pulumi, "get_project", lambda: "obs-storage")
+    monkeypatch.setattr(thanos_topology.pulumi, "get_stack", lambda: "staging-batch")
+    monkeypatch.setattr(thanos_topology.pulumi, "get_organization", lambda: "acme")
+    assert thanos_topology.own_stack_name() == "acme/obs-storage/staging-batch"
+    monkeypatch.setattr(thanos_topology.pulumi, "get_organization", lambda: None)
+    assert thanos_topology.own_stack_name() == "organization/obs-storage/staging-batch"
+
+
+def test_a_receive_hub_without_url_is_told_apart_as_the_reference_reads_it():
+    # Outputs arrive through the StackReference as parsed values: equal strings, not one object.
+    hub = json.loads(json.dumps({**hub_outputs()["thanosHub"], "mode": "receive"}))
+    hub.pop("receiveUrl", None)
+    assert check_error("staging-batch", hub, mode="receive").problem == "remote-writes to the hub, but organization/obs-storage/staging exports no Receive URL"

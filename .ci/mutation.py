@@ -117,7 +117,7 @@ TESTS: dict[str, list[str] | None] = {
     # and take about a minute a run: mutating alerts.py takes hours.
     "components/core/renderers/alerts.py": ["tests/test_alerts.py", "tests/test_monitoring.py"],
     "components/core/renderers/dashboards.py": ["tests/test_monitoring.py"],
-    "components/core/renderers/freshness.py": ["tests/test_monitoring.py", "tests/test_docker.py", "tests/test_freshness.py"],
+    "components/core/renderers/freshness.py": ["tests/test_freshness.py", "tests/test_monitoring.py", "tests/test_docker.py"],
     "probes/bucket_freshness.py": ["tests/test_freshness.py"],
     "probes/ec2_agent.py": ["tests/test_ec2.py"],
     "components/containers/monitoring.py": ["tests/test_monitoring.py", "tests/test_alerts.py", "tests/test_docker.py"],

@@ -476,3 +476,69 @@ def test_each_alerts_thresholds_windows_and_for_are_as_documented(deployed):
             got = (rule.get("for"), rule["labels"]["severity"], comparisons(rule["expr"]), windows(rule["expr"]))
             assert got == (for_, severity, compared, ranges), f"{name}: {key}: {got} != documented {(for_, severity, compared, ranges)}"
     assert "BucketUploadsStale" in seen and "ObsStorageTargetDown" in seen
+
+
+# ---------------------------------------------------------------- Alertmanager's routing, without a plan
+def _alerting(**fields: Any):
+    """The alerting config as the program gets it: parsed from the stack's JSON text, so equal
+    names are equal strings, not one object."""
+    import json
+
+    from components.core.config import AlertingConfig
+
+    return AlertingConfig.model_validate(json.loads(json.dumps(fields)))
+
+
+def test_without_receivers_everything_goes_to_the_silent_default():
+    config = alerts.alertmanager_config(_alerting(), "/s")
+    assert config["receivers"] == [{"name": "default"}]
+    (watchdog,) = config["route"]["routes"]
+    # Repeated every 5 minutes (docs/operations.md) so a dead man's switch notices a missing
+    # Watchdog within minutes; with no receiver of its own it stays with the silent default.
+    assert (watchdog["receiver"], watchdog["matchers"], watchdog["repeat_interval"]) == ("default", ['alertname="Watchdog"'], "5m")
+    assert "continue" not in watchdog and config["route"]["receiver"] == "default"
+
+
+def test_each_receiver_reads_its_secret_from_a_file_and_hears_of_resolution():
+    config = alerts.alertmanager_config(_alerting(receivers=[
+        {"name": "hook", "type": "webhook"},
+        {"name": "chat", "type": "slack"},
+        {"name": "room", "type": "slack", "channel": "#storage"},
+        {"name": "pager", "type": "pagerduty", "severities": ["critical"]},
+        {"name": "mail", "type": "email", "to": "ops@example.com", "sender": "am@example.com", "smarthost": "smtp.example.com:587"},
+        {"name": "authmail", "type": "email", "to": "ops@example.com", "sender": "am@example.com", "smarthost": "smtp.example.com:587",
+         "username": "am"},
+    ]), "/run/secrets/am")
+    receivers = {r["name"]: r for r in config["receivers"]}
+    # Alertmanager v0.34.0 docs/configuration.md: url_file, api_url_file, routing_key_file,
+    # auth_password_file; send_resolved tells the receiver when the problem is over.
+    assert receivers["hook"] == {"name": "hook", "webhook_configs": [{"url_file": "/run/secrets/am/hook", "send_resolved": True}]}
+    assert receivers["chat"] == {"name": "chat", "slack_configs": [{"api_url_file": "/run/secrets/am/chat", "send_resolved": True}]}
+    assert receivers["room"]["slack_configs"] == [{"api_url_file": "/run/secrets/am/room", "send_resolved": True, "channel": "#storage"}]
+    assert receivers["pager"] == {"name": "pager", "pagerduty_configs": [{"routing_key_file": "/run/secrets/am/pager", "send_resolved": True}]}
+    # Without a username the relay takes mail unauthenticated: no password file is named.
+    assert receivers["mail"]["email_configs"] == [{"to": "ops@example.com", "from": "am@example.com", "smarthost": "smtp.example.com:587", "send_resolved": True}]
+    assert receivers["authmail"]["email_configs"][0]["auth_username"] == "am"
+    assert receivers["authmail"]["email_configs"][0]["auth_password_file"] == "/run/secrets/am/authmail"
+    routes = {r["receiver"]: r for r in config["route"]["routes"][1:]}
+    assert routes["pager"] == {"receiver": "pager", "matchers": ['severity=~"critical"'], "continue": True}
+    assert {n: r["matchers"] for n, r in routes.items() if n != "pager"} == {n: ['severity=~"critical|warning"'] for n in ("hook", "chat", "room", "mail", "authmail")}
+
+
+def test_the_watchdog_receiver_gets_the_watchdog_and_nothing_else():
+    config = alerts.alertmanager_config(_alerting(receivers=[{"name": "deadman", "type": "webhook"}, {"name": "ops", "type": "webhook"}],
+                                                  watchdogReceiver="deadman"), "/s")
+    watchdog, *others = config["route"]["routes"]
+    assert watchdog["receiver"] == "deadman" and watchdog["matchers"] == ['alertname="Watchdog"'] and "continue" not in watchdog
+    assert [r["receiver"] for r in others] == ["ops"]
+    # Its receiver still exists, with its secret file.
+    assert {r["name"] for r in config["receivers"]} == {"default", "deadman", "ops"}
+
+
+def test_freshness_alerts_still_fire_when_the_tools_own_metrics_are_not_scraped():
+    # docs/operations.md "Bucket freshness": with the tool's metrics missing, BucketUploadsStale fires;
+    # nothing is subtracted for tenants that sent nothing, and no selector of an absent component is used.
+    scope = alerts.Scope(freshness='job="f"', tempo='job="t"', freshness_windows={"loki": 10560, "tempo": 3600})
+    stale = {r["labels"]["tool"]: r["expr"] for g in alerts.groups(scope) for r in g["rules"] if r["alert"] == "BucketUploadsStale"}
+    assert "unless" not in stale["loki"] and "None" not in stale["loki"] and "loki_distributor_bytes_received_total" not in stale["loki"]
+    assert 'unless on (tenant) (sum by (tenant) (increase(tempo_distributor_bytes_received_total{job="t"}[3600s])) == 0)' in stale["tempo"]

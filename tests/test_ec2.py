@@ -483,3 +483,151 @@ def test_make_cost_reads_the_fleets_from_their_user_data(plan):
     assert (found.loki.ingesters, found.loki.replication_factor, found.loki.compactors) == (3, 3, 1)
     assert (found.tempo.ingesters, found.tempo.replication_factor, found.tempo.compaction_copies) == (3, 3, 1)
     assert (found.thanos.uploaders, found.thanos.store_gateways) == (3, 2)
+
+
+def _imds_opener(answers: dict[str, list]):
+    """An IMDS stand-in: per path suffix, the answers in order (bytes, or an HTTP status to raise)."""
+    import io
+    import urllib.error
+
+    requests = []
+
+    def opener(request, timeout):
+        requests.append((request.full_url.rsplit("/latest/", 1)[1], dict(request.header_items())))
+        path = request.full_url.rsplit("/latest/", 1)[1]
+        answer = answers[path].pop(0)
+        if isinstance(answer, int):
+            raise urllib.error.HTTPError(request.full_url, answer, "error", {}, None)
+        return io.BytesIO(answer)
+
+    return opener, requests
+
+
+def test_the_agent_fetches_a_new_imds_token_once_when_its_token_expired():
+    import urllib.error
+
+    opener, requests = _imds_opener({"api/token": [b"old", b"new"], "meta-data/instance-id": [401, b"i-1"]})
+    assert agent_module.Imds("http://imds", opener).get("instance-id") == "i-1"
+    assert [r[0] for r in requests] == ["api/token", "meta-data/instance-id", "api/token", "meta-data/instance-id"]
+    assert requests[3][1] == {"X-aws-ec2-metadata-token": "new"}
+    # A second refusal with a fresh token is not an expired token: it is raised, as is any other error.
+    opener, requests = _imds_opener({"api/token": [b"a", b"b"], "meta-data/instance-id": [401, 401]})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        agent_module.Imds("http://imds", opener).get("instance-id")
+    assert info.value.code == 401 and len(requests) == 4
+    for status in (400, 500):  # any status but 401 (below and above it) is not an expired token: no new token
+        opener, requests = _imds_opener({"api/token": [b"a", b"b"], "meta-data/instance-id": [status, b"i-1"]})
+        with pytest.raises(urllib.error.HTTPError):
+            agent_module.Imds("http://imds", opener).get("instance-id")
+        assert len(requests) == 2, status
+
+
+def test_the_agent_writes_secrets_readable_by_the_containers_user_only(tmp_path):
+    import stat
+
+    path = tmp_path / "run" / "grafana" / "admin-password"
+    agent_module.write_private(str(path), "s3cret", 472)
+    assert path.read_text() == "s3cret"
+    info = path.stat()
+    assert stat.S_IMODE(info.st_mode) == 0o400 and (info.st_uid, info.st_gid) == (472, 472)
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o755
+    # Never readable by others, not even between creating the file and setting its mode.
+    modes = []
+    real_chmod = agent_module.os.chmod
+
+    def chmod(target, mode):
+        modes.append(stat.S_IMODE(agent_module.os.stat(target).st_mode))
+        real_chmod(target, mode)
+
+    agent_module.os.chmod = chmod
+    try:
+        agent_module.write_private(str(tmp_path / "other"), "x", 472)
+    finally:
+        agent_module.os.chmod = real_chmod
+    assert modes == [0o400]
+    # Written again at the next boot: the old value is replaced, not appended to.
+    agent_module.write_private(str(path), "new", 472)
+    assert path.read_text() == "new"
+
+
+def test_the_agent_reads_a_whole_secret_or_one_field_of_a_json_secret():
+    class SecretsManager:
+        def get_secret_value(self, SecretId):
+            return {"SecretString": {"arn:plain": "p@ss", "arn:json": '{"password": "from-json", "user": "admin"}'}[SecretId]}
+
+    got = agent_module.fetch_secrets(SecretsManager(), [
+        {"path": "/run/a", "secretArn": "arn:plain", "uid": 472},
+        {"path": "/run/b", "secretArn": "arn:json", "key": "password", "uid": 472},
+    ])
+    assert got == {"/run/a": "p@ss", "/run/b": "from-json"}
+
+
+def test_the_agent_boots_with_its_secrets_in_place_before_the_tools_start(monkeypatch, tmp_path):
+    session = Recorder()
+    written = []
+    monkeypatch.setattr(agent_module, "compose", lambda config, *args: session.calls.append(("compose",) + args))
+    monkeypatch.setattr(agent_module, "fetch_secrets", lambda client, secrets: {s["path"]: f"value-of-{s['secretArn']}" for s in secrets})
+    monkeypatch.setattr(agent_module, "write_private", lambda path, content, uid: written.append((path, content, uid, len(session.calls))))
+    secrets = [{"path": "/run/grafana/admin", "secretArn": "arn:g", "uid": 472}]
+    agent_module.boot({**CONFIG, "composeDir": str(tmp_path), "secrets": secrets}, FakeImds([]), session)
+    # Written before `docker-compose up` (no call recorded yet).
+    assert written == [("/run/grafana/admin", "value-of-arn:g", 472, 0)]
+    assert session.calls[0] == ("compose", "up", "-d", "--no-build")
+
+
+def test_the_agent_deregisters_an_instance_cloud_map_no_longer_has():
+    from botocore.exceptions import ClientError
+
+    class CloudMap:
+        def __init__(self, code):
+            self.code = code
+
+        def deregister_instance(self, ServiceId, InstanceId):
+            if ServiceId == "srv-gone":
+                raise ClientError({"Error": {"Code": self.code}}, "DeregisterInstance")
+            return {"OperationId": f"op-{ServiceId}"}
+
+    # The error code as botocore parses it from the answer: a string of its own, not a literal.
+    def code(text: str) -> str:
+        return json.loads(json.dumps(text))
+
+    # Already gone (a second drain, a reboot): nothing to do for that service, the others go on.
+    assert agent_module.deregister(CloudMap(code("InstanceNotFound")), ["srv-gone", "srv-2"], "i-1") == ["op-srv-2"]
+    # Any other error (sorting before or after InstanceNotFound) is raised.
+    for other in ("AccessDeniedException", "ThrottlingException"):
+        with pytest.raises(ClientError):
+            agent_module.deregister(CloudMap(code(other)), ["srv-gone", "srv-2"], "i-1")
+
+
+def test_the_agent_runs_compose_on_its_project(monkeypatch):
+    ran = []
+    monkeypatch.setattr(agent_module.subprocess, "run", lambda args, check: ran.append((args, check)))
+    agent_module.compose({"composeDir": "/etc/obs/compose"}, "stop", "-t", "90")
+    assert ran == [(["docker-compose", "--project-directory", "/etc/obs/compose", "-f", "/etc/obs/compose/docker-compose.yml", "stop", "-t", "90"], True)]
+
+
+def test_the_agent_command_line(monkeypatch, tmp_path, capsys):
+    config = tmp_path / "agent.json"
+    config.write_text(json.dumps({"region": "ap-northeast-2"}))
+    monkeypatch.setattr(agent_module, "CONFIG", str(config))
+    called = []
+    monkeypatch.setattr(agent_module, "boot", lambda cfg, imds, session: called.append(("boot", cfg, session.region_name)))
+    monkeypatch.setattr(agent_module, "watch", lambda cfg, imds, session: called.append(("watch", cfg, session.region_name)))
+    assert agent_module.main(["agent.py", "boot"]) == 0 and agent_module.main(["agent.py", "watch"]) == 0
+    assert called == [("boot", {"region": "ap-northeast-2"}, "ap-northeast-2"), ("watch", {"region": "ap-northeast-2"}, "ap-northeast-2")]
+    for argv in (["agent.py"], ["agent.py", "drain"]):
+        assert agent_module.main(argv) == 2
+        assert "usage: agent.py boot|watch" in capsys.readouterr().err
+    assert len(called) == 2
+
+
+def test_the_agent_drains_at_terminated_only_whatever_other_state_imds_reports(monkeypatch):
+    # EC2 Auto Scaling user guide, "Retrieve the target lifecycle state through instance metadata":
+    # InService, Standby, Terminated, Detached and the warm pool's Warmed:* states. Answers are
+    # read from the wire (decoded bytes), as Imds.get returns them.
+    session = Recorder()
+    monkeypatch.setattr(agent_module, "compose", lambda config, *args: session.calls.append(("compose",) + args))
+    slept = []
+    states = [s.encode().decode() for s in ("Warmed:Running", "Standby", "InService", "Terminated")]
+    agent_module.watch(CONFIG, FakeImds(states), session, sleep=slept.append)
+    assert len(slept) == 3 and [c[:2] for c in session.calls][-1] == ("autoscaling", "complete_lifecycle_action")

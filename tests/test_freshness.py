@@ -489,3 +489,76 @@ def test_each_tempo_tenant_is_read_after_one_without_an_index():
 
     newest = bf.tempo_newest(Missing({"team-b/index.json.gz": (0.0, index)}), "", ["single-tenant", "team-b"])
     assert newest == {"single-tenant": None, "team-b": datetime.datetime(2026, 8, 1, 11, 55, 30, tzinfo=datetime.timezone.utc).timestamp()}
+
+
+# ---------------------------------------------------------------- the probe's configuration (components/core/renderers/freshness.py)
+def test_each_tools_limit_is_the_sum_docs_operations_gives():
+    from components.core.renderers import freshness
+
+    # docs/operations.md "Bucket freshness": Loki 2 h + 15 min + 1 min + 10 min + 30 min, Tempo
+    # 30 min + 5 min + 25 min, Thanos a 2-hour block every 2 hours + 1 h.
+    assert freshness.MAX_AGE_SECONDS == {"loki": 2 * 3600 + 56 * 60, "tempo": 3600, "thanos": 3 * 3600}
+
+
+def test_probe_config_per_tool_and_endpoint():
+    from components.core import loading
+    from components.core.renderers import ObjectStore, freshness
+    from tests.conftest import aws_config
+
+    cfg = loading.load("staging", aws_config(tenants=["team-a", "team-b"]), set())
+    store = ObjectStore(bucket="b", prefix="p/", region="eu-central-1", endpoint="minio:9000", path_style=True, tls=False)
+    loki, tempo, thanos = (freshness.config(cfg, tool, store) for tool in ("loki", "tempo", "thanos"))
+    # A host without a scheme gets the one its TLS setting says; one with a scheme keeps it.
+    assert loki["endpoint"] == "http://minio:9000"
+    assert freshness.config(cfg, "loki", ObjectStore("b", "", "r", "s3.example.com", False, True))["endpoint"] == "https://s3.example.com"
+    assert freshness.config(cfg, "loki", ObjectStore("b", "", "r", "http://10.0.0.1:9000", True, True))["endpoint"] == "http://10.0.0.1:9000"
+    assert freshness.config(cfg, "loki", ObjectStore("b", "", "r", None, False, True))["endpoint"] is None
+    # Loki's index is at the bucket's top whatever the prefix; Tempo's tenants live under it.
+    assert (loki["prefix"], tempo["prefix"], thanos["prefix"]) == ("", "p/", "p/")
+    # Thanos keeps no tenant prefix; Loki and Tempo watch each tenant.
+    assert loki["tenants"] == tempo["tenants"] == ["team-a", "team-b"] and thanos["tenants"] == []
+    assert {k: loki[k] for k in ("tool", "bucket", "region", "tls", "path_style", "max_age_seconds", "interval_seconds", "port")} == {
+        "tool": "loki", "bucket": "b", "region": "eu-central-1", "tls": False, "path_style": True, "max_age_seconds": 10560,
+        # docs/operations.md: every 5 minutes; the port Prometheus scrapes (job bucket-freshness).
+        "interval_seconds": 300, "port": 9109}
+
+
+# ---------------------------------------------------------------- the probe's edges
+def test_thanos_opens_exactly_the_fifty_newest_blocks():
+    blocks = [bf.CROCKFORD[0] * 4 + f"{i:06d}" + "TSV4RRFFQ69G5FAV" for i in range(60)]  # oldest first
+    compactor = json.dumps({"thanos": {"source": "compactor"}}).encode()
+    for rank, found in ((50, True), (51, False)):  # the sidecar's block is the rank-th newest
+        objects = {f"{b}/meta.json": (0.0, compactor) for b in blocks}
+        sidecar = blocks[-rank]
+        objects[f"{sidecar}/meta.json"] = (0.0, json.dumps({"thanos": {"source": "sidecar"}}).encode())
+        assert bf.thanos_newest(FakeBucket(objects), "") == {"": bf.ulid_time(sidecar) if found else None}, rank
+
+
+def test_the_probe_reports_how_long_its_last_probe_took(monkeypatch):
+    class Slow:
+        def __init__(self, fail: bool):
+            self.fail = fail
+
+        def list(self, prefix, delimiter=""):
+            clock.append(clock[-1] + 2.5)  # the listing takes 2.5 s
+            if self.fail:
+                raise RuntimeError("AccessDenied")
+            return [], []
+
+    clock = [1000.0]
+    monkeypatch.setattr(bf.time, "time", lambda: clock[-1])
+    for fail in (False, True):
+        probe = bf.Probe("thanos", "acme-thanos", "", [], 10800, started=1.0)
+        probe.run(Slow(fail))
+        line = 'obs_bucket_probe_duration_seconds{tool="thanos",bucket="acme-thanos"} 2.500'
+        assert line in probe.metrics().splitlines(), (fail, probe.metrics())
+        assert probe.success is (not fail)
+
+
+def test_a_config_without_tls_and_path_style_reaches_the_bucket_over_https_by_its_virtual_host(tmp_path):
+    path = tmp_path / "bucket-freshness.json"
+    path.write_text(json.dumps({"tool": "tempo", "bucket": "acme-tempo", "tenants": ["single-tenant"], "region": "eu-central-1",
+                                "endpoint": "s3.example.com", "max_age_seconds": 3600}))
+    probe, s3, _ = bf.load(str(path), env={})
+    assert s3.base == "https://acme-tempo.s3.example.com"
+    assert (probe.prefix, probe.tenants, probe.max_age_seconds) == ("", ["single-tenant"], 3600)

@@ -244,3 +244,57 @@ def test_each_local_user_may_do_exactly_what_its_components_need(plan, stack):
         for statement in statements:
             on_bucket = all("/" not in r.removeprefix("arn:aws:s3:::") for r in statement["Resource"])
             assert on_bucket == (statement["Action"] == ["s3:ListBucket"]), (policy.urn, statement)
+
+
+# ---------------------------------------------------------------- the backends on their own
+def test_aws_roles_refuse_an_unknown_mode_and_irsa_without_the_clusters_oidc_provider():
+    from components.core import identity
+
+    oidc = identity.ClusterOidc(provider_arn="arn:aws:iam::123456789012:oidc-provider/x", issuer_host="x")
+    # Accepted: IRSA with the cluster's OIDC provider, Pod Identity with or without one.
+    assert identity.AwsRoles(None, "staging", "c", "observability", "irsa", oidc, None).kind == "irsa"
+    assert identity.AwsRoles(None, "staging", "c", "observability", "pod-identity", None, None).kind == "pod-identity"
+    # Refused: IRSA has nothing to trust without the provider; a mode the backend does not know.
+    for mode, provider in (("irsa", None), ("kiam", oidc), ("kiam", None)):
+        with pytest.raises(AssertionError):
+            identity.AwsRoles(None, "staging", "c", "observability", mode, provider, None)
+
+
+def test_local_secret_keys_are_the_longest_minio_accepts(plan):
+    # minio/minio RELEASE.2025-09-07T16-13-09Z internal/auth/credentials.go: at most 40 characters;
+    # the longest key is the strongest, and letters and digits need no quoting in the
+    # shared-credentials file whichever INI reader a tool's SDK uses.
+    users = [p for p in plan("local").by_type("random:index/randomPassword:RandomPassword") if p.name.endswith("-secret-key")]
+    assert len(users) == 3 and all(p.inputs["length"] == 40 and p.inputs["special"] is False for p in users), [(p.name, p.inputs) for p in users]
+
+
+def test_the_identities_module_loads_no_provider_sdk():
+    # Each backend imports its SDK when it is used: a stack pays only for its own target's SDK.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "import sys, components.core.identity; print(' '.join(m for m in sys.modules if m.startswith('pulumi_')))"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == []
+
+
+def test_irsa_stacks_declare_no_pod_identity_association(plan):
+    # With IRSA the role trusts the cluster's OIDC provider; an association would be a second,
+    # unintended way into the role.
+    result = plan("staging")
+    assert len(roles(result)) == len(EXPECTED_ACTIONS)
+    assert result.by_type("aws:eks/podIdentityAssociation:PodIdentityAssociation") == []
+
+
+def test_each_tool_identity_names_what_it_holds(monkeypatch):
+    # ToolIdentity's outputs (what `pulumi stack export` shows for the component): the role ARNs
+    # where there are roles, the MinIO user where there is one, the backend's kind always.
+    from components.core import identity
+
+    seen: dict[str, set] = {}
+    monkeypatch.setattr(identity.ToolIdentity, "register_outputs", lambda self, outputs: seen.setdefault(self.kind, set()).update(outputs))
+    engine.run("staging")
+    engine.run("local")
+    assert seen == {"irsa": {"kind", "roleArns"}, "minio-user": {"kind", "user"}}

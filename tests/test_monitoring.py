@@ -156,3 +156,34 @@ def test_dashboard_panels_tile_grafanas_24_column_grid_without_overlap():
             # Each query of a panel has its own refId, a letter as Grafana's editor names them.
             refs = [t["refId"] for t in panel["targets"]]
             assert len(set(refs)) == len(refs) and all(_re.fullmatch(r"[A-Z]", r) for r in refs), (name, panel["title"], refs)
+
+
+def test_dashboard_panels_leave_no_hole_in_the_grid():
+    # The panels are laid out two to a row of Grafana's 24 columns: together they cover a
+    # rectangle 24 columns wide with no empty cell (a panel one row short or one column narrow
+    # leaves a hole that Grafana shows as a gap).
+    for name, board in dashboards.dashboards().items():
+        covered = {(x, y) for p in board["panels"] for x in range(p["gridPos"]["x"], p["gridPos"]["x"] + p["gridPos"]["w"])
+                   for y in range(p["gridPos"]["y"], p["gridPos"]["y"] + p["gridPos"]["h"])}
+        bottom = max(y for _, y in covered) + 1
+        assert covered == {(x, y) for x in range(24) for y in range(bottom)}, name
+        # Six panels of the same size: three rows of two.
+        assert bottom == 3 * board["panels"][0]["gridPos"]["h"], name
+
+
+def test_dashboard_queries_are_named_as_grafanas_editor_names_them():
+    # Grafana's query editor gives a panel's queries the refIds A, B, C, ... in order (grafana/grafana
+    # packages/grafana-data/src/query/refId.ts, getNextRefId, read at commit e2fa81b).
+    for name, board in dashboards.dashboards().items():
+        for panel in board["panels"]:
+            assert [t["refId"] for t in panel["targets"]] == list("ABCDEFGHIJ"[: len(panel["targets"])]), (name, panel["title"])
+
+
+def test_dashboards_are_provisioned_read_only_from_their_directory():
+    # Grafana's file provisioning (docs: administration/provisioning, "Dashboards"): apiVersion 1,
+    # and with disableDeletion a user cannot delete a dashboard the stack put there.
+    provider = dashboards.provider()
+    assert provider["apiVersion"] == 1
+    (entry,) = provider["providers"]
+    assert entry["disableDeletion"] is True and entry["type"] == "file"
+    assert entry["options"] == {"path": dashboards.DASHBOARDS_DIR} and entry["folder"] == "obs-storage"

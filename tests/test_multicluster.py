@@ -729,3 +729,85 @@ def test_a_spoke_of_a_real_hub_is_still_planned_against_it(tmp_path, monkeypatch
     # The hub does not list `edge`: the spoke's check of the hub's real outputs says so.
     with pytest.raises(pulumi.RunError, match="does not list this stack"):
         engine.run("edge")
+
+
+# ---------------------------------------------------------------- the hub's output, per target, without a plan
+def test_hub_output_carries_what_only_its_target_has():
+    from types import SimpleNamespace
+
+    network, api = SimpleNamespace(name="obs-local-net"), "http://127.0.0.1:9000"
+    local = thanos_topology.hub_output(load("local"), SimpleNamespace(bucket_name="thanos", arn=None), network, api)
+    # Spokes on the same engine join the hub's network and create their user through its MinIO.
+    assert (local["dockerNetwork"], local["minioApi"]) == ("obs-local-net", api)
+    assert "arn" not in local and "note" not in local and "receiveUrl" not in local
+    # The same arguments elsewhere: no Docker network or MinIO of the hub to offer.
+    prod = thanos_topology.hub_output(load("prod"), SimpleNamespace(bucket_name="acme-prod-thanos", arn=None), network, api)
+    assert not {"dockerNetwork", "minioApi", "arn"} & set(prod) and prod["note"] == thanos_topology.HETZNER_NOTE
+    staging = thanos_topology.hub_output(load("staging"), SimpleNamespace(bucket_name="acme-staging-thanos", arn="arn:aws:s3:::acme-staging-thanos"), network, api)
+    assert staging["arn"] == "arn:aws:s3:::acme-staging-thanos" and not {"dockerNetwork", "minioApi", "note"} & set(staging)
+    assert (staging["pathStyle"], staging["tls"], local["pathStyle"], local["tls"]) == (False, True, True, False)
+    # Without a network or an API URL a local hub offers neither.
+    bare = thanos_topology.hub_output(load("local"), SimpleNamespace(bucket_name="thanos", arn=None))
+    assert not {"dockerNetwork", "minioApi"} & set(bare)
+
+
+def test_a_local_receive_hub_offers_its_first_receivers_in_network_url():
+    cfg = load("local", mode="receive", receiveReplicationFactor=3)
+    # The port renderers/thanos.py gives Receive's --remote-write.address (19291, also the flag's
+    # default in thanos-io/thanos cmd/thanos/receive.go), on the first replica's container name.
+    assert thanos_topology.hub_receive_url(cfg) == "http://thanos-receive-0:19291/api/v1/receive"
+    assert thanos_topology.hub_receive_url(load("local")) is None
+    url = "https://thanos-receive.staging.internal.example.com/api/v1/receive"
+    assert thanos_topology.hub_receive_url(load("staging", mode="receive", receiveUrl=url)) == url
+    # On EKS there is no network to join: without a configured URL the hub offers none.
+    assert thanos_topology.hub_receive_url(load("staging", mode="receive")) is None
+
+
+def test_the_hubs_query_asks_only_spokes_with_a_sidecar_endpoint():
+    # Pulumi.staging.yaml lists staging-us without one (no network path to its sidecar).
+    assert thanos_topology.sidecar_endpoints(load("staging")) == ["thanos-sidecar.staging-batch.internal.example.com:10901"]
+    assert thanos_topology.sidecar_endpoints(load("staging-batch")) == []
+
+
+def test_the_hubs_bucket_keeps_every_setting_for_the_spokes_tools():
+    hub = thanos_topology.HubBucket(stack=LOCAL_HUB, target="local", bucket="thanos", endpoint="minio:9000", region="us-east-1", prefix="m/",
+                                    path_style=True, tls=False, mode="sidecar", cluster_label="local", kms_key_arn=None)
+    store = hub.object_store(aws_sdk_auth=True)
+    assert (store.endpoint, store.prefix, store.path_style, store.tls, store.aws_sdk_auth, store.s3_compatible) == ("minio:9000", "m/", True, False, True, True)
+    assert hub.object_store().aws_sdk_auth is False
+    assert thanos_topology.SharedBucket(hub).arn is None
+    output = {**hub_outputs()["thanosHub"], "pathStyle": 1, "tls": 0}
+    read = thanos_topology.HubBucket.from_output(HUB, output)
+    assert (read.path_style, read.tls) == (True, False)
+
+
+def test_a_hub_that_is_itself_a_spoke_is_named_as_such_by_the_run():
+    # What the program reads through its StackReference: no thanosHub, a thanosSpoke of another hub.
+    spoke = {"thanosSpoke": {"role": "spoke", "hub": "organization/obs-storage/elsewhere", "clusterLabel": "staging", "mode": "sidecar",
+                             "bucket": "acme-elsewhere-thanos", "region": "ap-northeast-2"}}
+    with pytest.raises(pulumi.RunError, match=r"is itself a spoke \(of organization/obs-storage/elsewhere\)"):
+        engine.run("staging-batch", stack_outputs={HUB: spoke})
+
+
+def test_a_hub_output_with_any_role_but_hub_is_refused():
+    real = hub_outputs()["thanosHub"]
+    for role in ("edge", "Hub", "spoke", ""):  # sorting before and after "hub"
+        assert check_error("staging-batch", {**real, "role": role}).problem == "exports a thanosHub output without role hub", role
+
+
+def test_the_spokes_own_name_carries_its_organization(monkeypatch):
+    # Pulumi Cloud names stacks <organization>/<project>/<stack>; 'organization' stands in only
+    # where the backend has none (the offline plan, a self-managed backend).
+    monkeypatch.setattr(thanos_topology.pulumi, "get_project", lambda: "obs-storage")
+    monkeypatch.setattr(thanos_topology.pulumi, "get_stack", lambda: "staging-batch")
+    monkeypatch.setattr(thanos_topology.pulumi, "get_organization", lambda: "acme")
+    assert thanos_topology.own_stack_name() == "acme/obs-storage/staging-batch"
+    monkeypatch.setattr(thanos_topology.pulumi, "get_organization", lambda: None)
+    assert thanos_topology.own_stack_name() == "organization/obs-storage/staging-batch"
+
+
+def test_a_receive_hub_without_url_is_told_apart_as_the_reference_reads_it():
+    # Outputs arrive through the StackReference as parsed values: equal strings, not one object.
+    hub = json.loads(json.dumps({**hub_outputs()["thanosHub"], "mode": "receive"}))
+    hub.pop("receiveUrl", None)
+    assert check_error("staging-batch", hub, mode="receive").problem == "remote-writes to the hub, but organization/obs-storage/staging exports no Receive URL"

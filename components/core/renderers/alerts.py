@@ -497,7 +497,3 @@ def groups(s: Scope) -> list[dict[str, Any]]:
 def rule_file(s: Scope) -> dict[str, Any]:
     """A Prometheus rule file (`rule_files` in prometheus.yml)."""
     return {"groups": groups(s)}
-
-
-def alert_names(s: Scope) -> set[str]:
-    return {r["alert"] for g in groups(s) for r in g["rules"] if "alert" in r}

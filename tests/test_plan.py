@@ -305,3 +305,69 @@ def test_a_strict_mock_failure_exits_3(monkeypatch, capsys):
     code, out, err = plan_main(capsys, "--stack", "staging")
     assert (code, out) == (3, "")
     assert err == "error: strict mocks refused the plan:\naws:s3/bucket:Bucket loki-bucket: unknown input 'acl2'\n"
+
+
+# ---------------------------------------------------------------- several stacks in one run
+def _stub_plans(monkeypatch, codes: dict[str, int], unplannable: set[str] = frozenset()) -> list[str]:
+    """tools.plan.main with each stack's plan replaced: `codes` gives its exit code, a stack in
+    `unplannable` has no plan (a config error). Returns the stacks planned, in order."""
+    from tools import plan as plan_tool
+
+    planned: list[str] = []
+
+    def fake_plan(stack):
+        planned.append(stack)
+        return codes[stack], (None if stack in unplannable else (stack, []))
+
+    monkeypatch.setattr(plan_tool, "plan", fake_plan)
+    monkeypatch.setattr(plan_tool, "as_text", lambda result, violations: f"plan of {result}")
+    monkeypatch.setattr(plan_tool, "as_json", lambda result, violations: {"stack": result})
+    return planned
+
+
+def test_several_stacks_in_text_each_under_its_header_in_order(monkeypatch, capsys):
+    planned = _stub_plans(monkeypatch, {"local": 0, "prod": 0, "staging": 0})
+    code, out, _ = plan_main(capsys, "--stack", "local", "--stack", "prod", "--stack", "staging")
+    assert code == 0 and planned == ["local", "prod", "staging"]
+    assert out == "== local\nplan of local\n== prod\nplan of prod\n== staging\nplan of staging\n"
+    # One stack: no header, only its plan.
+    _stub_plans(monkeypatch, {"prod": 0})
+    assert plan_main(capsys, "--stack", "prod") == (0, "plan of prod\n", "")
+
+
+@pytest.mark.parametrize("failing, code", [("prod", 4), ("prod", 3), ("prod", 2)])
+def test_several_stacks_stop_at_the_first_that_does_not_plan_cleanly(monkeypatch, capsys, failing, code):
+    # A mandatory violation (4) still shows that stack's plan, then stops; so do the others.
+    planned = _stub_plans(monkeypatch, {"local": 0, "prod": code, "staging": 0}, unplannable={"prod"} if code != 4 else set())
+    got, out, _ = plan_main(capsys, "--stack", "local", "--stack", failing, "--stack", "staging")
+    assert got == code and planned == ["local", "prod"]
+    assert out == "== local\nplan of local\n== prod\n" + ("plan of prod\n" if code == 4 else "")
+
+
+def test_json_is_one_document_a_plan_for_one_stack_a_list_for_several(monkeypatch, capsys):
+    _stub_plans(monkeypatch, {"local": 0, "prod": 0})
+    code, out, _ = plan_main(capsys, "--stack", "local", "--stack", "prod", "--json")
+    assert code == 0 and json.loads(out) == [{"stack": "local"}, {"stack": "prod"}]
+    code, out, _ = plan_main(capsys, "--stack", "prod", "--json")
+    assert code == 0 and json.loads(out) == {"stack": "prod"}
+    # Several, the second unplannable: the list holds the plans made, and the run fails.
+    _stub_plans(monkeypatch, {"local": 0, "prod": 2}, unplannable={"prod"})
+    code, out, _ = plan_main(capsys, "--stack", "local", "--stack", "prod", "--json")
+    assert code == 2 and json.loads(out) == [{"stack": "local"}]
+    # One stack that cannot be planned prints nothing on stdout (its error is on stderr).
+    _stub_plans(monkeypatch, {"prod": 2}, unplannable={"prod"})
+    assert plan_main(capsys, "--stack", "prod", "--json")[:2] == (2, "")
+
+
+def test_text_plan_cuts_long_inputs_to_160_characters():
+    from tools import plan as plan_tool
+
+    # "  name=" plus the JSON string: 2 + 5 + 2 quotes around the value.
+    fits = {"name": "x" * (159 - 9)}
+    assert plan_tool._key_inputs(fits) == '  name="' + "x" * 150 + '"' and len(plan_tool._key_inputs(fits)) == 159
+    longer = {"name": "x" * (160 - 9)}
+    cut = plan_tool._key_inputs(longer)
+    assert len(cut) == 160 and cut == '  name="' + "x" * 149 + "..."
+    # Only scalars are shown, sorted by key; none at all gives nothing.
+    assert plan_tool._key_inputs({"b": 1, "a": True, "c": {"d": 1}, "e": [1]}) == "  a=true b=1"
+    assert plan_tool._key_inputs({"c": {"d": 1}}) == ""

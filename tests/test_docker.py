@@ -593,3 +593,18 @@ def test_grafana_reads_each_tool_by_its_short_name_and_default_port(plan):
     prod = yaml.safe_load(_service_file(plan("prod"), "grafana", path))["datasources"]
     for datasources in (local, prod):
         assert {d["type"]: d["url"] for d in datasources} == expected
+
+
+def test_local_minio_is_reached_over_plain_http_on_its_loopback_port_and_images_stay_after_down(plan):
+    result = plan("local")
+    minio_server = containers(result)["minio"]
+    # The server runs `minio server /data` with no certificate, so it speaks plain HTTP: a provider
+    # set to TLS could not create a single bucket. Its API port is published on loopback only.
+    (provider,) = [p for p in result.by_type("pulumi:providers:minio")]
+    # (Provider inputs reach the engine as strings.)
+    assert provider.inputs["minioSsl"] == "false" and provider.inputs["minioServer"] == "127.0.0.1:9000"
+    assert {"internal": 9000, "external": 9000, "ip": "127.0.0.1"} in minio_server.inputs["ports"]
+    assert "--certs-dir" not in minio_server.inputs["command"]
+    # docs/local.md: `make down` leaves the pulled images, so the next `make up` does not pull them.
+    images = result.by_type("docker:index/remoteImage:RemoteImage")
+    assert images and all(i.inputs["keepLocally"] is True for i in images)

@@ -92,6 +92,22 @@ def test_tempo_values_bucket_identity_retention_receivers(plan):
     assert values["traces"]["otlp"] == {"grpc": {"enabled": True}, "http": {"enabled": True}}
 
 
+def test_tempo_chart_makes_its_service_account_exposes_no_gateway_and_guards_its_ingesters(plan):
+    result = plan("staging")
+    values = chart(result, "tempo").inputs["values"]
+    # The IRSA role trusts system:serviceaccount:observability:tempo, and no other resource of the
+    # plan makes that account (only Thanos' two are made outside their chart): the chart must.
+    assert (values["serviceAccount"]["create"], values["serviceAccount"]["name"]) == (True, "tempo")
+    assert "tempo" not in {r.inputs["metadata"]["name"] for r in result.by_type("kubernetes:core/v1:ServiceAccount")}
+    # Shippers and Grafana reach the distributor and the query frontend directly (the stack's
+    # outputs), so the chart's nginx gateway would be one more hop and one more thing to run.
+    assert values["gateway"] == {"enabled": False}
+    assert result.outputs["urls"]["otlpGrpc"].startswith("tempo-distributor.") and result.outputs["urls"]["tempo"].startswith("http://tempo-query-frontend.")
+    # A node drain may evict at most replicas - (RF/2 + 1) ingesters, so every trace keeps a quorum
+    # of its copies (templates/ingester/poddisruptionbudget-ingester.yaml at tempo-distributed-2.26.2).
+    assert values["ingester"]["podDisruptionBudget"] == {"enabled": True}
+
+
 def test_no_ingester_volume_claim_unless_asked(plan, plan_with):
     values = {r: chart(plan("staging"), r).inputs["values"] for r in ("loki", "tempo")}
     assert values["loki"]["ingester"]["persistence"]["enabled"] is False

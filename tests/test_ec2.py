@@ -631,3 +631,72 @@ def test_the_agent_drains_at_terminated_only_whatever_other_state_imds_reports(m
     states = [s.encode().decode() for s in ("Warmed:Running", "Standby", "InService", "Terminated")]
     agent_module.watch(CONFIG, FakeImds(states), session, sleep=slept.append)
     assert len(slept) == 3 and [c[:2] for c in session.calls][-1] == ("autoscaling", "complete_lifecycle_action")
+
+
+# ---------------------------------------------------------------- traffic between fleets
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+
+
+def _ingress_rules(result) -> dict:
+    rules = result.by_type(INGRESS)
+    names = [r.name for r in rules]
+    # One resource per rule: the same name twice is the same rule declared twice.
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+    return {r.name: r for r in rules}
+
+
+def test_each_fleet_admits_exactly_the_flows_its_peers_need_from_their_security_groups(plan):
+    result = plan(STACK)
+    rules = _ingress_rules(result)
+    flows: dict[tuple[str, str], set[tuple[str, int]]] = {}
+    for name, r in rules.items():
+        short = name.removeprefix("tools-traffic-")
+        if "nlb" in short or not name.startswith("tools-traffic-"):
+            continue
+        target, rest = short.split("-from-")
+        source, protocol, port = rest.rsplit("-", 2)
+        flows.setdefault((source, target), set()).add((protocol, int(port)))
+        # Admitted by the sender's security group, never by an address range.
+        assert r.inputs.get("referencedSecurityGroupId") and not r.inputs.get("cidrIpv4") and not r.inputs.get("cidrIpv6"), name
+        assert (r.inputs["fromPort"], r.inputs["toPort"]) == (float(port), float(port)), name
+    # What each tool needs of its peers, at upstream's default ports: memberlist gossips over TCP
+    # and UDP on 7946 (dskit), ingesters are pushed to and queried over gRPC on 9095 (Loki's and
+    # Tempo's default grpc_listen_port), Grafana queries Loki 3100, Tempo 3200 and Thanos Query
+    # 10902, Query asks the store gateway and Receive over the StoreAPI on 10901, Receive replicates
+    # to its peers on 10901, and the monitoring fleet scrapes each tool's HTTP port.
+    needed = {
+        ("loki", "loki"): {("tcp", 7946), ("udp", 7946), ("tcp", 9095)},
+        ("tempo", "tempo"): {("tcp", 7946), ("udp", 7946), ("tcp", 9095)},
+        ("grafana", "loki"): {("tcp", 3100)},
+        ("grafana", "tempo"): {("tcp", 3200)},
+        ("grafana", "thanos-query"): {("tcp", 10902)},
+        ("thanos-query", "thanos-store"): {("tcp", 10901)},
+        ("thanos-query", "thanos-receive"): {("tcp", 10901)},
+        ("thanos-receive", "thanos-receive"): {("tcp", 10901)},
+        ("monitoring", "loki"): {("tcp", 3100)},
+        ("monitoring", "tempo"): {("tcp", 3200)},
+        ("monitoring", "thanos-receive"): {("tcp", 10902), ("tcp", 19291)},
+        ("monitoring", "thanos-store"): {("tcp", 10902)},
+        ("monitoring", "thanos-compact"): {("tcp", 10902)},
+        ("monitoring", "thanos-query"): {("tcp", 10902)},
+    }
+    for pair, ports in needed.items():
+        assert ports <= flows.get(pair, set()), (pair, flows.get(pair))
+    # Nothing reaches the compactor or the store gateway but the scrapes and Query.
+    assert {source for source, target in flows if target in ("thanos-compact", "thanos-store")} == {"monitoring", "thanos-query"}
+
+
+def test_the_load_balancer_reaches_each_fleet_on_its_listener_and_health_ports_once(plan):
+    result = plan(STACK)
+    rules = _ingress_rules(result)
+    from_nlb: dict[str, list[int]] = {}
+    for name, r in rules.items():
+        if "-from-nlb-" in name:
+            family = name.removeprefix("tools-traffic-").split("-from-nlb-")[0]
+            from_nlb.setdefault(family, []).append(int(r.inputs["fromPort"]))
+            assert r.inputs.get("referencedSecurityGroupId") and not r.inputs.get("cidrIpv4"), name
+    # Loki pushes on 3100; Tempo takes OTLP on 4317/4318 and is health-checked on 3200; Grafana
+    # on 3000; Receive takes remote write on 19291 and is health-checked on 10902. One rule per
+    # port: AWS refuses a duplicate rule (InvalidPermission.Duplicate).
+    assert {family: sorted(ports) for family, ports in from_nlb.items()} == {
+        "loki": [3100], "tempo": [3200, 4317, 4318], "grafana": [3000], "thanos-receive": [10902, 19291]}

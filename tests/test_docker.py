@@ -604,6 +604,9 @@ def test_local_minio_is_reached_over_plain_http_on_its_loopback_port_and_images_
     # (Provider inputs reach the engine as strings.)
     assert provider.inputs["minioSsl"] == "false" and provider.inputs["minioServer"] == "127.0.0.1:9000"
     assert {"internal": 9000, "external": 9000, "ip": "127.0.0.1"} in minio_server.inputs["ports"]
+    # A local spoke creates its user on the hub's MinIO, the same way.
+    (spoke_provider,) = plan("local-spoke").by_type("pulumi:providers:minio")
+    assert (spoke_provider.inputs["minioSsl"], spoke_provider.inputs["minioServer"]) == ("false", "127.0.0.1:9000")
     assert "--certs-dir" not in minio_server.inputs["command"]
     # docs/local.md: `make down` leaves the pulled images, so the next `make up` does not pull them.
     images = result.by_type("docker:index/remoteImage:RemoteImage")

@@ -5,6 +5,8 @@ grafana/tempo v2.10.8 modules/ingester), not from the program."""
 
 from __future__ import annotations
 
+import re
+
 import yaml
 
 from components.core import versions
@@ -54,3 +56,12 @@ def test_prometheus_replicas_restart_far_enough_apart_that_one_always_has_the_ho
     # `compactable`: 1.5 x the 2-hour block range): the next replica may restart only after the
     # first has had that long, plus time for the sidecar's upload.
     assert spec["replicas"] == 2 and spec["minReadySeconds"] > 3 * 3600
+
+
+def test_the_ingesters_grace_period_is_the_one_docs_aws_eks_states(plan):
+    from tests import documents
+
+    text = documents.read("docs/aws-eks.md")
+    stated = {int(n) for n in re.findall(r"terminationGracePeriodSeconds: (\d+)", text)}
+    values = {r: chart(plan("staging"), r).inputs["values"]["ingester"]["terminationGracePeriodSeconds"] for r in ("loki", "tempo")}
+    assert stated == {300} and values == {"loki": 300, "tempo": 300}

@@ -700,3 +700,20 @@ def test_the_load_balancer_reaches_each_fleet_on_its_listener_and_health_ports_o
     # port: AWS refuses a duplicate rule (InvalidPermission.Duplicate).
     assert {family: sorted(ports) for family, ports in from_nlb.items()} == {
         "loki": [3100], "tempo": [3200, 4317, 4318], "grafana": [3000], "thanos-receive": [10902, 19291]}
+
+
+def test_every_fleet_can_reach_s3_and_the_aws_apis_and_the_load_balancer_only_its_targets(plan):
+    result = plan(STACK)
+    egress = result.by_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+    groups = {r.urn: r.name for r in result.by_type("aws:ec2/securityGroup:SecurityGroup")}
+    # The fleets' groups (the database's own group admits Grafana and sends nothing).
+    fleets = {name for name in groups.values() if name.startswith("tools-traffic-") and not name.endswith("-nlb")}
+    assert fleets == {f"tools-traffic-{f}" for f in ("grafana", "loki", "tempo", "monitoring", "thanos-compact", "thanos-query", "thanos-receive",
+                                                     "thanos-store")}
+    # An instance flushes to S3 and reads its secrets from AWS APIs through the VPC's NAT or
+    # endpoints, whose addresses it cannot know: every fleet's group lets it out.
+    open_out = [r for r in egress if r.inputs.get("cidrIpv4") == "0.0.0.0/0" and r.inputs["ipProtocol"] == "-1"]
+    assert {r.name.removesuffix("-egress") for r in open_out} == fleets
+    # The load balancer's group only reaches the fleets' groups, port by port.
+    to_targets = [r for r in egress if r not in open_out]
+    assert to_targets and all(r.inputs.get("referencedSecurityGroupId") and not r.inputs.get("cidrIpv4") for r in to_targets)

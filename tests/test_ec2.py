@@ -634,7 +634,6 @@ def test_the_agent_drains_at_terminated_only_whatever_other_state_imds_reports(m
 
 
 # ---------------------------------------------------------------- traffic between fleets
-INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 
 
 def _ingress_rules(result) -> dict:

@@ -1537,3 +1537,142 @@ def test_a_datasource_whose_health_is_unknown_is_not_healthy(monkeypatch):
     r = report()
     verify_tools.check(stack, r)
     assert ("FAIL", "datasource Loki (loki) healthy: 200 no health check") in outcomes(r)
+
+
+# ---------------------------------------------------------------- EC2 fleets: Auto Scaling, Cloud Map, target health
+# Stand-ins shaped as boto3's answers (DescribeAutoScalingGroups, ListInstances, DescribeInstances,
+# DescribeTargetHealth); the same check against moto's servers: tests/integration/test_ec2.py.
+from tools.verify import fleets as verify_fleets
+
+TG = "arn:aws:elasticloadbalancing:ap-northeast-2:123456789012:targetgroup/obs-loki/0123456789abcdef"
+
+
+class FleetAws:
+    def __init__(self, instances=None, registered=None, addresses=None, health=None, denied=(), group=True):
+        # instances: id -> (LifecycleState, HealthStatus); registered: id -> address in Cloud Map;
+        # addresses: id -> PrivateIpAddress in EC2; health: target group ARN -> {id: state}.
+        self.instances = instances if instances is not None else {"i-1": ("InService", "Healthy"), "i-2": ("InService", "Healthy")}
+        self.registered = registered if registered is not None else {"i-1": "10.0.0.1", "i-2": "10.0.1.2"}
+        self.addresses = addresses if addresses is not None else {"i-1": "10.0.0.1", "i-2": "10.0.1.2"}
+        self.health = health if health is not None else {TG: {"i-1": "healthy", "i-2": "healthy"}}
+        self.denied = set(denied)
+        self.group = group  # False: Auto Scaling knows no such group
+        self.calls: list[str] = []
+
+    def _call(self, name, answer):
+        self.calls.append(name)
+        if name in self.denied:
+            raise DENIED
+        return answer()
+
+    def describe_auto_scaling_groups(self, AutoScalingGroupNames):
+        (group,) = AutoScalingGroupNames
+        return self._call("groups", lambda: {"AutoScalingGroups": [] if not self.group or group != "obs-loki" else [
+            {"AutoScalingGroupName": group, "Instances": [{"InstanceId": i, "LifecycleState": s, "HealthStatus": h} for i, (s, h) in self.instances.items()]}]})
+
+    def list_instances(self, ServiceId):
+        assert ServiceId == "srv-loki"
+        return self._call("discovery", lambda: {"Instances": [{"Id": i, "Attributes": {"AWS_INSTANCE_IPV4": a}} for i, a in self.registered.items()]})
+
+    def describe_instances(self, InstanceIds):
+        return self._call("ec2", lambda: {"Reservations": [{"Instances": [{"InstanceId": i, "PrivateIpAddress": self.addresses[i]}
+                                                                          for i in InstanceIds if i in self.addresses]}]})
+
+    def describe_target_health(self, TargetGroupArn):
+        return self._call("targets", lambda: {"TargetHealthDescriptions": [{"Target": {"Id": i, "Port": 3100}, "TargetHealth": {"State": s}}
+                                                                           for i, s in self.health[TargetGroupArn].items()]})
+
+
+def fleet_check(aws: FleetAws, **fleet: Any) -> verify.Report:
+    out = {"group": "obs-loki", "service": "loki.obs.internal", "serviceId": "srv-loki", "targetGroups": [TG], **fleet}
+    stack = verify.Stack("staging-ec2", {"target": "aws", "buckets": {"loki": {"region": "ap-northeast-2"}}, "fleets": {"loki": out}})
+    stack.aws = lambda service: aws  # type: ignore[method-assign]
+    r = report()
+    verify_fleets.check(stack, r)
+    return r
+
+
+def test_a_fleet_whose_group_cloud_map_and_targets_agree_passes():
+    r = fleet_check(FleetAws())
+    assert outcomes(r) == [
+        ("PASS", "group obs-loki exists"),
+        ("PASS", "2 healthy InService instance(s)"),
+        ("PASS", "Cloud Map loki.obs.internal lists exactly the healthy instances"),
+        ("PASS", "Cloud Map loki.obs.internal records carry the instances' private addresses"),
+        ("PASS", "2 target(s), all healthy"),
+    ]
+    assert [x.subject for x in r.results] == ["loki"] * 4 + ["targetgroup/obs-loki/0123456789abcdef"]
+
+
+def test_a_missing_group_fails_and_nothing_else_of_its_fleet_is_asked():
+    aws = FleetAws(group=False)
+    r = fleet_check(aws)
+    assert outcomes(r)[0] == ("FAIL", "group obs-loki exists: allowed not found")
+    assert "discovery" not in aws.calls and "ec2" not in aws.calls
+    denied = fleet_check(FleetAws(denied={"groups"}))
+    assert outcomes(denied)[0] == ("FAIL", "group obs-loki exists: denied AccessDenied")
+
+
+def test_an_instance_that_is_leaving_or_unhealthy_must_not_stay_in_cloud_map():
+    # The agent deregisters before termination: a Terminating or Unhealthy instance still listed fails.
+    leaving = {"i-1": ("InService", "Healthy"), "i-2": ("Terminating", "Healthy"), "i-3": ("InService", "Unhealthy")}
+    stale = fleet_check(FleetAws(instances=leaving, registered={"i-1": "10.0.0.1", "i-2": "10.0.1.2"}))
+    assert ("FAIL", "Cloud Map loki.obs.internal lists exactly the healthy instances: registered ['i-1', 'i-2'], healthy ['i-1']") in outcomes(stale)
+    assert ("PASS", "1 healthy InService instance(s)") in outcomes(stale)
+    clean = fleet_check(FleetAws(instances=leaving, registered={"i-1": "10.0.0.1"}))
+    assert ("PASS", "Cloud Map loki.obs.internal lists exactly the healthy instances") in outcomes(clean)
+    # A healthy instance that never registered is as wrong as a stale one.
+    missing = fleet_check(FleetAws(registered={"i-1": "10.0.0.1"}))
+    assert ("FAIL", "Cloud Map loki.obs.internal lists exactly the healthy instances: registered ['i-1'], healthy ['i-1', 'i-2']") in outcomes(missing)
+
+
+def test_a_group_without_a_healthy_instance_fails():
+    r = fleet_check(FleetAws(instances={"i-1": ("Pending", "Healthy")}, registered={}, health={TG: {}}))
+    assert ("FAIL", "0 healthy InService instance(s): no healthy InService instance") in outcomes(r)
+    assert ("FAIL", "0 target(s), all healthy: no targets") in outcomes(r)
+    # Nothing healthy to look up: EC2 is not asked.
+    aws = FleetAws(instances={"i-1": ("Pending", "Healthy")}, registered={})
+    fleet_check(aws)
+    assert "ec2" not in aws.calls
+
+
+def test_a_cloud_map_record_with_another_address_fails_naming_the_instance():
+    r = fleet_check(FleetAws(registered={"i-1": "10.0.0.1", "i-2": "10.0.9.9"}))
+    assert ("FAIL", "Cloud Map loki.obs.internal records carry the instances' private addresses: allowed: wrong address for ['i-2']") in outcomes(r)
+
+
+def test_unreadable_cloud_map_instances_or_target_health_fail():
+    aws = FleetAws(denied={"discovery"})
+    r = fleet_check(aws)
+    assert ("FAIL", "Cloud Map service loki.obs.internal not readable: denied AccessDenied") in outcomes(r)
+    assert "ec2" not in aws.calls and not any(d.startswith("Cloud Map loki") for _, d in outcomes(r))
+    r = fleet_check(FleetAws(denied={"ec2"}))
+    assert ("FAIL", "Cloud Map loki.obs.internal records carry the instances' private addresses: instances not readable: denied AccessDenied") in outcomes(r)
+    r = fleet_check(FleetAws(denied={"targets"}))
+    assert outcomes(r)[-1] == ("FAIL", "target health not readable: denied AccessDenied")
+
+
+@pytest.mark.parametrize("state", ["unhealthy", "initial", "draining", "unused"])
+def test_a_target_group_with_any_target_not_healthy_fails(state):
+    r = fleet_check(FleetAws(health={TG: {"i-1": "healthy", "i-2": state}}))
+    assert outcomes(r)[-1] == ("FAIL", f"2 target(s), all healthy: targets {{'i-1': 'healthy', 'i-2': '{state}'}}")
+
+
+def test_a_fleet_outside_cloud_map_checks_only_its_group_and_targets():
+    # Grafana's fleet is reached through the load balancer only: its outputs carry no serviceId.
+    out = {"group": "obs-loki", "targetGroups": [TG]}
+    stack = verify.Stack("staging-ec2", {"target": "aws", "buckets": {"loki": {"region": "ap-northeast-2"}}, "fleets": {"grafana": out}})
+    aws = FleetAws()
+    stack.aws = lambda service: aws  # type: ignore[method-assign]
+    r = report()
+    verify_fleets.check(stack, r)
+    assert [d for _, d in outcomes(r)] == ["group obs-loki exists", "2 healthy InService instance(s)", "2 target(s), all healthy"]
+    assert "discovery" not in aws.calls
+
+
+def test_a_stack_without_fleets_asks_aws_nothing():
+    stack = verify.Stack("staging", {"target": "aws", "buckets": {"loki": {"region": "ap-northeast-2"}}, "fleets": {}})
+    stack.aws = lambda service: pytest.fail("no AWS client for a stack without fleets")  # type: ignore[method-assign]
+    r = report()
+    verify_fleets.check(stack, r)
+    assert r.results == []

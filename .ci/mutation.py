@@ -136,10 +136,8 @@ TESTS: dict[str, list[str] | None] = {
     "tools/bench_plan.py": None,
     # tools.verify's decisions against fakes of S3, IAM and HTTP (its real-server tests are in
     # tests/integration/, which a mutation run does not start).
-    **{f"tools/verify/{name}.py": ["tests/test_verify_checks.py"] for name in ("cli", "common", "identity", "storage", "tools")},
+    **{f"tools/verify/{name}.py": ["tests/test_verify_checks.py"] for name in ("cli", "common", "identity", "storage", "tools", "fleets")},
     "tools/verify/freshness.py": ["tests/test_verify_checks.py", "tests/test_freshness.py"],
-    # The EC2 fleets check calls AWS only (tests/integration/).
-    "tools/verify/fleets.py": None,
 }
 
 
@@ -456,8 +454,18 @@ def baseline(baselines: dict, work: Path, module: str, slow: bool) -> Baseline:
     return baselines[tests]
 
 
+def slow_only(module: str, tests: list[str] | None) -> list[str]:
+    """What a survivor's recheck runs: of the tests that execute its line (FULL: all of them), the
+    ones in the slower files only. The fast files' tests already passed on it, or never executed
+    it, so they cannot kill it the second time either."""
+    fast_files = set(test_files(module))
+    if tests is Baseline.FULL:
+        return [f for f in test_files(module, slow=True) if f not in fast_files]
+    return [t for t in tests if t.split("::")[0] not in fast_files]
+
+
 def recheck(work: Path, workers: Workers, baselines: dict, module: str, result: dict, survivors: list[dict]) -> None:
-    """Run each survivor once more with the slower tests too (those of them that execute its line);
+    """Run each survivor once more with the slower tests (those of them that execute its line);
     move the ones they kill. Mutants no fast test executes are rechecked the same way."""
     full = baseline(baselines, work, module, slow=True)
     if full.failed:
@@ -468,8 +476,8 @@ def recheck(work: Path, workers: Workers, baselines: dict, module: str, result: 
     runs, jobs = [], []
     for s in candidates:
         span = spans.get(s["line"])
-        tests = Baseline.FULL if span is None else full.tests_for(module, span)
-        if tests == []:
+        tests = slow_only(module, Baseline.FULL if span is None else full.tests_for(module, span))
+        if not tests:
             continue
         runs.append(s)
         jobs.append(job({k: s[k] for k in ("module", "operator", "occurrence", "line", "column")}, tests, full, True, timeout))
@@ -512,17 +520,39 @@ def report(result: dict) -> None:
 
 
 # ---------------------------------------------------------------- parts of MODULES=all
-def parts(modules: list[str], count: int) -> list[list[str]]:
-    """`count` parts of about equal estimated time (ESTIMATES; largest first onto the part with the
-    least so far), each in the order of `modules`."""
+def weights(modules: list[str]) -> dict[str, float]:
+    """Each module's seconds of one job, for PART: its last measured run (`measured` in ESTIMATES,
+    wall seconds times the jobs it ran with, which a shared machine only makes longer), else its
+    estimate scaled by the median ratio of measured to estimated seconds over the modules that
+    have both (the estimate adds up every selected test's time under coverage, as if no mutant
+    were killed, so it is several times too long)."""
     estimates = json.loads(ESTIMATES.read_text()) if ESTIMATES.exists() else {}
+    measured = {m: e["measured"]["seconds"] * e["measured"]["jobs"] for m, e in estimates.items() if "measured" in e}
+    ratios = sorted(measured[m] / estimates[m]["seconds"] for m in measured if estimates[m].get("seconds"))
+    scale = ratios[len(ratios) // 2] if ratios else 1.0
+    return {m: measured.get(m, scale * estimates.get(m, {}).get("seconds", 0.0)) for m in modules}
+
+
+def parts(modules: list[str], count: int) -> list[list[str]]:
+    """`count` parts of about equal time (weights(); largest first onto the part with the least so
+    far), each in the order of `modules`."""
+    weight = weights(modules)
     load = [0.0] * count
     chosen: list[list[str]] = [[] for _ in range(count)]
-    for module in sorted(modules, key=lambda m: (-estimates.get(m, {}).get("seconds", 0.0), m)):
+    for module in sorted(modules, key=lambda m: (-weight[m], m)):
         i = min(range(count), key=lambda k: (load[k], k))
-        load[i] += estimates.get(module, {}).get("seconds", 0.0)
+        load[i] += weight[module]
         chosen[i].append(module)
     return [[m for m in modules if m in part] for part in chosen]
+
+
+def record(result: dict, jobs: int) -> None:
+    """Keep the module's measured run in ESTIMATES, for the next PART split."""
+    estimates = json.loads(ESTIMATES.read_text()) if ESTIMATES.exists() else {}
+    entry = estimates.setdefault(result["module"], {})
+    entry["measured"] = {"seconds": result["seconds"], "jobs": jobs, "mutants": result["runs"] + result["not_executed"],
+                         "killed_percent": round(score(result), 1), "date": time.strftime("%Y-%m-%d")}
+    ESTIMATES.write_text(json.dumps(estimates, indent=1, sort_keys=True) + "\n")
 
 
 # Seconds a mutant's run costs beyond its tests' own (Python's and pytest's start, imports,
@@ -563,7 +593,7 @@ def estimate(modules: list[str]) -> None:
                 runs += 1
                 full += tests is None
                 seconds += RUN_OVERHEAD + (every if tests is None else sum(fast.test_seconds[t] for t in tests))
-            estimates[module] = {"mutants": len(found), "runs": runs, "full_runs": full, "not_executed": not_executed,
+            estimates[module] = {**{k: v for k, v in estimates.get(module, {}).items() if k == "measured"}, "mutants": len(found), "runs": runs, "full_runs": full, "not_executed": not_executed,
                                  "baseline_seconds": round(fast.seconds, 1), "seconds": round(seconds)}
             print(f"{module:38} {len(found):>5} mutants, {runs:>5} runs ({full} with every test), ~{round(seconds)}s", flush=True)
             ESTIMATES.write_text(json.dumps(estimates, indent=1, sort_keys=True) + "\n")
@@ -591,7 +621,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: PART={args.part}: give K/N with 1 <= K <= N, e.g. PART=1/3", file=sys.stderr)
             return 2
         modules = parts(modules, n)[k - 1]
-        print(f"part {k}/{n}: {' '.join(modules)}")
+        minutes = sum(weights(modules).values()) / max(1, args.jobs) / 60
+        print(f"part {k}/{n}, about {minutes:.0f} min with --jobs {max(1, args.jobs)} on free cores: {' '.join(modules)}")
     if not COSMIC_RAY.exists():
         print(f"error: {COSMIC_RAY.relative_to(ROOT)} is missing; run `make mutation`, which installs it", file=sys.stderr)
         return 2
@@ -620,6 +651,7 @@ def main(argv: list[str] | None = None) -> int:
                 failed = True
                 continue
             report(result)
+            record(result, max(1, args.jobs))
             below = module in BAR and score(result) < THRESHOLD
             failed |= below
             notes = f", {result['errors']} mutants could not run" if result["errors"] else ""

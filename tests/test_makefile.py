@@ -339,6 +339,19 @@ def test_make_mutation_hands_a_cached_result_s_lines_to_every_test_that_uses_it(
     assert baseline.tests_for("other.py", range(1, 100)) == []
 
 
+def test_make_mutation_rechecks_a_survivor_with_the_slower_files_tests_only(monkeypatch):
+    mutation = mutation_script()
+    monkeypatch.setitem(mutation.TESTS, "m.py", ["tests/test_config.py", "tests/test_access.py"])
+    monkeypatch.setitem(mutation.SLOW_TESTS, "m.py", ["tests/test_access.py", "tests/test_multicluster.py", "tests/test_plan.py"])
+    # The fast files' tests passed on the survivor already; a slower file's tests are what is left.
+    selected = ["tests/test_config.py::test_a", "tests/test_plan.py::test_b", "tests/test_access.py::test_c",
+                "tests/test_multicluster.py::test_d[x::y]"]
+    assert mutation.slow_only("m.py", selected) == ["tests/test_plan.py::test_b", "tests/test_multicluster.py::test_d[x::y]"]
+    assert mutation.slow_only("m.py", ["tests/test_config.py::test_a"]) == []
+    # Code that runs at import: every slower file that is not a fast one, in order.
+    assert mutation.slow_only("m.py", None) == ["tests/test_multicluster.py", "tests/test_plan.py"]
+
+
 @pytest.mark.skipif(not (ROOT / ".venv-mutation/bin/python").exists(), reason="needs .venv-mutation (make mutation installs it)")
 def test_make_mutation_baseline_follows_caches_fixtures_and_processes(tmp_path):
     mutation = mutation_script()
@@ -371,6 +384,32 @@ def test_make_mutation_parts_take_about_equal_time(tmp_path, monkeypatch):
     # 110 s each; any other split of these four leaves one part longer.
     assert mutation.parts(["a.py", "b.py", "c.py", "d.py"], 2) == [["a.py", "d.py"], ["b.py", "c.py"]]
     assert mutation.parts(["d.py", "c.py"], 3) == [["c.py"], ["d.py"], []]
+
+
+def test_make_mutation_parts_weigh_measured_runs_and_scale_the_estimates(tmp_path, monkeypatch):
+    mutation = mutation_script()
+    estimates = tmp_path / "estimates.json"
+    estimates.write_text(json.dumps({
+        "a.py": {"seconds": 1000, "measured": {"seconds": 100, "jobs": 2}},  # 200 s of one job: 0.2 of its estimate
+        "b.py": {"seconds": 500, "measured": {"seconds": 50, "jobs": 1}},    # 0.1
+        "c.py": {"seconds": 700, "measured": {"seconds": 210, "jobs": 1}},   # 0.3
+        "d.py": {"seconds": 4000},                                           # never measured: the median 0.2, 800 s
+    }))
+    monkeypatch.setattr(mutation, "ESTIMATES", estimates)
+    assert mutation.weights(["a.py", "b.py", "c.py", "d.py", "e.py"]) == {"a.py": 200, "b.py": 50, "c.py": 210, "d.py": 800, "e.py": 0}
+    assert mutation.parts(["a.py", "b.py", "c.py", "d.py"], 2) == [["d.py"], ["a.py", "b.py", "c.py"]]
+
+
+def test_make_mutation_records_a_run_beside_the_estimate(tmp_path, monkeypatch):
+    mutation = mutation_script()
+    estimates = tmp_path / "estimates.json"
+    estimates.write_text(json.dumps({"a.py": {"seconds": 1000, "mutants": 10}}))
+    monkeypatch.setattr(mutation, "ESTIMATES", estimates)
+    mutation.record({"module": "a.py", "seconds": 120, "runs": 9, "not_executed": 1, "killed": 8, "survived": 2}, jobs=2)
+    kept = json.loads(estimates.read_text())["a.py"]
+    assert kept["seconds"] == 1000 and kept["mutants"] == 10
+    assert {k: kept["measured"][k] for k in ("seconds", "jobs", "mutants", "killed_percent")} == {"seconds": 120, "jobs": 2, "mutants": 10, "killed_percent": 80.0}
+    assert mutation.weights(["a.py"]) == {"a.py": 240}
 
 
 def test_make_mutation_parts_of_all_hold_every_module_once():

@@ -4,11 +4,16 @@ its default, which port speaks which protocol)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
-from components.core.renderers import CHECKSUM_ENV, Cluster, ObjectStore, dump, grafana, hours, loki, prometheus, ring_kvstore, tempo, thanos
+from components.core import config, loading, thanos_topology
+from components.core.renderers import (CHECKSUM_ENV, Cluster, ObjectStore, dump, grafana, hours, loki, memberlist_block, object_store, prometheus,
+                                       ring_kvstore, tempo, thanos)
 from tests.conftest import aws_stack_config
+from tools import engine
 
 KEY = "arn:aws:kms:ap-northeast-2:123456789012:key/11111111-2222-3333-4444-555555555555"
 AWS_STORE = ObjectStore(bucket="acme-loki", prefix="", region="ap-northeast-2", endpoint=None, path_style=False, tls=True)
@@ -41,6 +46,48 @@ def test_checksums_only_when_required():
 
 def test_dump_keeps_the_order_a_reader_expects():
     assert dump({"b": 1, "a": {"c": [1, 2]}}) == "b: 1\na:\n  c:\n  - 1\n  - 2\n"
+
+
+def test_memberlist_lets_a_new_fleets_first_member_start_alone():
+    # EC2 fleets: the first instance of a new fleet finds no member to join; if joining had to
+    # succeed it would exit, and so would every instance after it.
+    fleet = Cluster(replicas=3, replication_factor=3, kvstore="memberlist", join_members=("dns+loki.obs.internal:7946",), address="${INSTANCE_IP}")
+    assert memberlist_block(fleet) == {"join_members": ["dns+loki.obs.internal:7946"], "abort_if_cluster_join_fails": False,
+                                       "advertise_addr": "${INSTANCE_IP}"}
+    # Without an address of its own, dskit advertises the interface's: no advertise_addr key.
+    assert memberlist_block(Cluster(join_members=("a:7946", "b:7946"))) == {"join_members": ["a:7946", "b:7946"], "abort_if_cluster_join_fails": False}
+
+
+def committed_config(stack: str, **tools: dict) -> config.StackConfig:
+    """The committed stack's config, with some tools' fields replaced."""
+    raw, secret = engine.stack_config(stack)
+    declared = json.loads(raw["obs-storage:tools"])
+    for tool, fields in tools.items():
+        declared[tool] = {**declared.get(tool, {}), **fields}
+    raw["obs-storage:tools"] = json.dumps(declared)
+    return loading.load(stack, raw, set(secret))
+
+
+def test_object_store_on_aws_lets_the_sdk_find_the_endpoint_and_elsewhere_is_a_generic_s3_store():
+    aws = object_store(committed_config("staging"), "loki")
+    # No endpoint: the SDKs derive the regional one; and AWS takes the SDKs' default checksums.
+    assert (aws.endpoint, aws.s3_compatible, aws.tls, aws.aws_sdk_auth) == (None, False, True, False)
+    assert object_store(committed_config("staging"), "thanos", aws_sdk_auth=True).aws_sdk_auth is True
+    prod = committed_config("prod")
+    for tool in ("loki", "tempo", "thanos"):
+        store = object_store(prod, tool)
+        assert (store.endpoint, store.s3_compatible, store.bucket) == (prod.storage.endpoint, True, prod.tools.enabled()[tool].bucket)
+    local = object_store(committed_config("local"), "tempo")
+    assert (local.endpoint, local.s3_compatible, local.tls) == ("minio:9000", True, False)
+
+
+def test_a_spokes_thanos_writes_to_the_hubs_bucket_and_its_other_tools_to_their_own():
+    spoke = committed_config("local-spoke", loki={"enabled": True, "bucket": "spoke-loki"})
+    spoke.tools.thanos.use_hub(thanos_topology.HubBucket(stack="organization/obs-storage/local", target="local", bucket="thanos", endpoint="minio:9000",
+                                                         region="us-east-1", prefix="m/", path_style=True, tls=False, mode="sidecar", cluster_label="local"))
+    thanos_store = object_store(spoke, "thanos", aws_sdk_auth=True)
+    assert (thanos_store.bucket, thanos_store.prefix, thanos_store.aws_sdk_auth) == ("thanos", "m/", True)
+    assert (object_store(spoke, "loki").bucket, object_store(spoke, "loki").prefix) == ("spoke-loki", "")
 
 
 # ---------------------------------------------------------------- Loki

@@ -137,6 +137,20 @@ def test_loki_single_binary_ports_rings_and_wal():
     assert "runtime_config" not in rendered
     single = loki.render(cfg, MINIO_STORE, Cluster())
     assert single["common"]["replication_factor"] == 1 and "instance_interface_names" not in single["common"]
+    # One instance keeps Loki's own ring readiness and has no gossip.
+    assert single["ingester"] == {"wal": {"enabled": True, "dir": "/loki/wal", "flush_on_shutdown": True}}
+    assert "memberlist" not in single and "memberlist" not in rendered
+
+
+def test_loki_on_a_fleet_gossips_and_forgets_ingesters_lost_without_a_clean_stop():
+    fleet = Cluster(replicas=3, replication_factor=3, kvstore="memberlist", join_members=("dns+loki.obs.internal:7946",), address="${INSTANCE_IP}")
+    rendered = loki.render(cfg_of(), AWS_STORE, fleet)
+    assert rendered["memberlist"] == memberlist_block(fleet)
+    assert rendered["common"]["ring"] == {"kvstore": {"store": "memberlist"}} and rendered["common"]["instance_addr"] == "${INSTANCE_IP}"
+    # A replaced instance never returns under its old name: without autoforget its dead entry
+    # would keep every new ingester unready (pkg/ingester/ingester.go AutoForgetUnhealthy).
+    assert rendered["ingester"]["autoforget_unhealthy"] is True
+    assert "lifecycler" not in rendered["ingester"]
 
 
 def test_loki_tenants_get_auth_and_their_own_retention():

@@ -210,6 +210,22 @@ def test_tempo_replicas_share_rings_in_etcd_on_the_overlay_interface():
     assert rendered["distributor"]["ring"] == {"kvstore": etcd, "instance_interface_names": ["eth0"]}
 
 
+def test_tempo_on_a_fleet_gossips_and_registers_the_instances_address_in_every_ring():
+    fleet = Cluster(replicas=3, replication_factor=3, kvstore="memberlist", join_members=("dns+tempo.obs.internal:7946",), address="${INSTANCE_IP}")
+    rendered = tempo.render(cfg_of(), AWS_STORE, fleet)
+    assert rendered["memberlist"] == memberlist_block(fleet)
+    member = {"store": "memberlist"}
+    # Tempo 2.10's ingester has no autoforget: a replaced instance's entry must not hold the others unready.
+    assert rendered["ingester"]["lifecycler"] == {"ring": {"replication_factor": 3, "kvstore": member}, "readiness_check_ring_health": False,
+                                                  "address": "${INSTANCE_IP}"}
+    assert rendered["compactor"]["ring"] == {"kvstore": member, "instance_addr": "${INSTANCE_IP}"}
+    assert rendered["distributor"]["ring"] == {"kvstore": member, "instance_addr": "${INSTANCE_IP}"}
+    # Replicated: blocks cut every 5 minutes (docs/hetzner-swarm.md, "Tempo after a node loss").
+    assert rendered["ingester"]["max_block_duration"] == "5m"
+    assert rendered["querier"] == {"frontend_worker": {"frontend_address": "127.0.0.1:9095"}}
+    assert "memberlist" not in tempo.render(cfg_of(), MINIO_STORE, SWARM)
+
+
 # ---------------------------------------------------------------- Thanos
 @pytest.mark.parametrize("tls", [True, False])
 def test_thanos_objstore_insecure_follows_tls(tls):

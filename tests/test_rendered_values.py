@@ -293,6 +293,24 @@ def test_prometheus_labels_its_replica_and_scrapes_each_job():
     assert remote["remote_write"] == [{"url": "http://r:19291/api/v1/receive", "queue_config": {"max_samples_per_send": 5000}}]
 
 
+def test_replicated_prometheus_drops_its_replica_label_from_alerts_and_a_single_one_sends_them_as_they_are():
+    base = prometheus.render(cfg_of(), "prod", "prometheus-1", {})
+    sent = {"alertmanagers": [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]}
+    # Two replicas add replica="prometheus" / "prometheus-1" to the same alert; Alertmanager
+    # deduplicates only identical label sets, so the label must go (notifier/alert.go relabelAlerts).
+    pair = prometheus.with_monitoring(base, [], ["/etc/prometheus/rules.yml"], ["alertmanager:9093"], replicated=True)
+    assert pair["alerting"] == {"alert_relabel_configs": [{"action": "labeldrop", "regex": "replica"}], **sent}
+    assert pair["rule_files"] == ["/etc/prometheus/rules.yml"] and pair["global"] == base["global"]
+    single = prometheus.with_monitoring(base, [], [], ["alertmanager:9093"])
+    assert single["alerting"] == sent
+
+
+def test_two_tempo_replicas_cut_blocks_every_five_minutes_and_one_every_thirty():
+    pair = Cluster(replicas=2, replication_factor=2, kvstore="etcd", etcd_endpoints=("ring-kv:2379",))
+    assert tempo.render(cfg_of(), MINIO_STORE, pair)["ingester"]["max_block_duration"] == "5m"
+    assert tempo.render(cfg_of(), MINIO_STORE, Cluster())["ingester"]["max_block_duration"] == "30m"
+
+
 def test_prometheus_listens_on_its_default_port():
     # No --web.listen-address: Prometheus listens on :9090, where the sidecar, health check and
     # published port must find it.

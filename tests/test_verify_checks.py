@@ -1676,3 +1676,92 @@ def test_a_stack_without_fleets_asks_aws_nothing():
     r = report()
     verify_fleets.check(stack, r)
     assert r.results == []
+
+
+def fresh_text(text: str) -> str:
+    """The same text as a new string object, as a parsed AWS answer carries it (a literal of the
+    test would be the very object the check compares with, hiding an `is` where `==` belongs)."""
+    return "".join(list(text))
+
+
+class Fleets:
+    """Several fleets' answers: each group name, Cloud Map service and target group to its own
+    FleetAws (whose `group`/`denied` settings apply to that fleet only)."""
+
+    def __init__(self, by_group: dict[str, FleetAws], by_service: dict[str, FleetAws], health: dict[str, Any]):
+        self.by_group, self.by_service, self.health = by_group, by_service, health
+        self.calls: list[str] = []
+
+    def describe_auto_scaling_groups(self, AutoScalingGroupNames):
+        (group,) = AutoScalingGroupNames
+        fleet = self.by_group[group]
+        answer = fleet._call("groups", lambda: {"AutoScalingGroups": [] if not fleet.group else [
+            {"AutoScalingGroupName": group, "Instances": [{"InstanceId": i, "LifecycleState": fresh_text(s), "HealthStatus": fresh_text(h)}
+                                                          for i, (s, h) in fleet.instances.items()]}]})
+        self.calls.append(f"groups {group}")
+        return answer
+
+    def list_instances(self, ServiceId):
+        fleet = self.by_service[ServiceId]
+        self.calls.append(f"discovery {ServiceId}")
+        return fleet._call("discovery", lambda: {"Instances": [{"Id": i, "Attributes": {"AWS_INSTANCE_IPV4": fresh_text(a)}} for i, a in fleet.registered.items()]})
+
+    def describe_instances(self, InstanceIds):
+        fleet = next(f for f in self.by_group.values() if set(InstanceIds) <= set(f.instances))
+        return fleet.describe_instances(InstanceIds)
+
+    def describe_target_health(self, TargetGroupArn):
+        self.calls.append(f"targets {TargetGroupArn.rsplit('/', 2)[1]}")
+        answer = self.health[TargetGroupArn]
+        if isinstance(answer, Exception):
+            raise answer
+        return {"TargetHealthDescriptions": [{"Target": {"Id": i, "Port": 3100}, "TargetHealth": {"State": fresh_text(s)}} for i, s in answer.items()]}
+
+
+def two_fleets(first: FleetAws, first_health: Any = None, first_in_cloud_map: bool = True) -> tuple[verify.Report, Fleets]:
+    tg = {name: f"arn:aws:elasticloadbalancing:ap-northeast-2:123456789012:targetgroup/obs-{name}/0123456789abcdef" for name in ("a", "b")}
+    second = FleetAws(instances={"i-7": ("InService", "Healthy")}, registered={"i-7": "10.0.2.7"}, addresses={"i-7": "10.0.2.7"})
+    aws = Fleets({"obs-a": first, "obs-b": second}, {"srv-a": first, "srv-b": second},
+                 {tg["a"]: first_health if first_health is not None else {"i-1": "healthy", "i-2": "healthy"}, tg["b"]: {"i-7": "healthy"}})
+    outputs = {name: {"group": f"obs-{name}", "service": f"{name}.obs.internal", "serviceId": f"srv-{name}", "targetGroups": [tg[name]]} for name in ("a", "b")}
+    if not first_in_cloud_map:
+        outputs["a"] = {"group": "obs-a", "targetGroups": [tg["a"]]}
+    stack = verify.Stack("staging-ec2", {"target": "aws", "buckets": {"loki": {"region": "ap-northeast-2"}}, "fleets": outputs})
+    stack.aws = lambda service: aws  # type: ignore[method-assign]
+    r = report()
+    verify_fleets.check(stack, r)
+    return r, aws
+
+
+SECOND_FLEET_PASSES = [("PASS", "group obs-b exists"), ("PASS", "1 healthy InService instance(s)"),
+                       ("PASS", "Cloud Map b.obs.internal lists exactly the healthy instances"),
+                       ("PASS", "Cloud Map b.obs.internal records carry the instances' private addresses")]
+
+
+@pytest.mark.parametrize("first", [FleetAws(group=False), FleetAws(instances={}, registered={}), FleetAws(denied={"discovery"})],
+                         ids=["no group", "no instance", "Cloud Map unreadable"])
+def test_a_failing_fleet_does_not_stop_the_check_of_the_next(first):
+    r, aws = two_fleets(first)
+    assert r.counts()["FAIL"] >= 1
+    assert [o for o, x in zip(outcomes(r), r.results) if x.subject == "b"] == SECOND_FLEET_PASSES
+    assert "discovery srv-b" in aws.calls
+
+
+def test_a_fleet_outside_cloud_map_does_not_stop_the_check_of_the_next():
+    # Sorted by name, Grafana's fleet (no Cloud Map service) comes before Loki's.
+    r, aws = two_fleets(FleetAws(), first_in_cloud_map=False)
+    assert [o for o, x in zip(outcomes(r), r.results) if x.subject == "b"] == SECOND_FLEET_PASSES
+    assert "discovery srv-a" not in aws.calls
+
+
+def test_an_unreadable_target_group_does_not_stop_the_check_of_the_next():
+    r, aws = two_fleets(FleetAws(), first_health=DENIED)
+    assert outcomes(r)[-2:] == [("FAIL", "target health not readable: denied AccessDenied"), ("PASS", "1 target(s), all healthy")]
+    assert aws.calls[-2:] == ["targets obs-a", "targets obs-b"]
+
+
+def test_answers_are_compared_by_value_not_by_identity():
+    # Addresses, states and health as new string objects, as boto3 parses them: all still match.
+    first = FleetAws(addresses={"i-1": fresh_text("10.0.0.1"), "i-2": fresh_text("10.0.1.2")})
+    r, _ = two_fleets(first)
+    assert r.counts() == {"PASS": 10, "FAIL": 0, "SKIP": 0}, outcomes(r)

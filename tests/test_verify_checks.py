@@ -1615,7 +1615,9 @@ def test_a_missing_group_fails_and_nothing_else_of_its_fleet_is_asked():
 
 def test_an_instance_that_is_leaving_or_unhealthy_must_not_stay_in_cloud_map():
     # The agent deregisters before termination: a Terminating or Unhealthy instance still listed fails.
-    leaving = {"i-1": ("InService", "Healthy"), "i-2": ("Terminating", "Healthy"), "i-3": ("InService", "Unhealthy")}
+    leaving = {"i-1": ("InService", "Healthy"), "i-2": ("Terminating", "Healthy"), "i-3": ("InService", "Unhealthy"),
+               # Auto Scaling's other lifecycle states, those that sort before InService among them.
+               "i-4": ("Detaching", "Healthy"), "i-5": ("EnteringStandby", "Healthy"), "i-6": ("Standby", "Healthy")}
     stale = fleet_check(FleetAws(instances=leaving, registered={"i-1": "10.0.0.1", "i-2": "10.0.1.2"}))
     assert ("FAIL", "Cloud Map loki.obs.internal lists exactly the healthy instances: registered ['i-1', 'i-2'], healthy ['i-1']") in outcomes(stale)
     assert ("PASS", "1 healthy InService instance(s)") in outcomes(stale)

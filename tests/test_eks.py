@@ -337,6 +337,35 @@ def test_prometheus_has_no_zone_bound_volume(plan):
     assert spec["replicas"] == 2
 
 
+def test_prometheus_chart_makes_its_service_account_and_the_sidecars_discovery_service(plan, plan_with):
+    result = plan("staging")
+    prom = chart(result, "kps").inputs["values"]["prometheus"]
+    # The IRSA role trusts system:serviceaccount:observability:prometheus and no other resource of
+    # the plan makes that account: the chart must (templates/prometheus/serviceaccount.yaml renders
+    # only with serviceAccount.create, kube-prometheus-stack-88.5.3), or no Prometheus pod starts.
+    assert (prom["serviceAccount"]["create"], prom["serviceAccount"]["name"]) == (True, "prometheus")
+    assert "prometheus" not in {r.inputs["metadata"]["name"] for r in result.by_type("kubernetes:core/v1:ServiceAccount")}
+    # Query finds the sidecars through <fullname>-thanos-discovery, a Service the chart renders only
+    # with prometheus.thanosService.enabled (templates/prometheus/serviceThanosSidecar.yaml): without
+    # it Query would answer without the last hours no block holds yet.
+    query = k8s(result, "kubernetes:apps/v1:Deployment", "thanos-query").inputs["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--endpoint=dnssrv+_grpc._tcp.kps-thanos-discovery.observability.svc.cluster.local" in query
+    assert prom["thanosService"] == {"enabled": True}
+    # Mode receive: no sidecar, so no Service selecting a gRPC port no container serves.
+    receive = chart(plan_with("staging", tool_overrides("staging", thanos={"mode": "receive"})), "kps").inputs["values"]["prometheus"]
+    assert receive["thanosService"] == {"enabled": False}
+
+
+def test_one_prometheus_replica_at_a_time_may_be_evicted(plan):
+    prom = chart(plan("staging"), "kps").inputs["values"]["prometheus"]
+    # Two replicas: a drain may take one (minAvailable 0 would let it take both heads at once, 2
+    # would block every drain of a node running one). The chart's template renders the budget
+    # only with podDisruptionBudget.enabled (templates/prometheus/podDisruptionBudget.yaml).
+    replicas = prom["prometheusSpec"]["replicas"]
+    assert replicas == 2
+    assert prom["podDisruptionBudget"] == {"enabled": True, "minAvailable": replicas - 1}
+
+
 def test_kube_prometheus_stack_fits_a_managed_control_plane(plan, plan_with):
     values = chart(plan("staging"), "kps").inputs["values"]
     for part in ("kubeEtcd", "kubeControllerManager", "kubeScheduler", "kubeProxy", "nodeExporter"):

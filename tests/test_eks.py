@@ -83,6 +83,59 @@ def test_loki_values_bucket_region_identity_retention(plan):
     assert "accessKeyId" not in all_strings(values) and "secretAccessKey" not in all_strings(values)
 
 
+# grafana-community/helm-charts tag loki-18.11.0, charts/loki/values.yaml: the replicas of the
+# targets of the other deployment modes (what templates/validate.yaml checks them against).
+LOKI_CHART_REPLICAS = {"singleBinary": 0, "write": 3, "read": 3, "backend": 3}
+LOKI_DISTRIBUTED = ("ingester", "distributor", "querier", "queryFrontend", "queryScheduler", "indexGateway", "compactor", "ruler")
+
+
+def loki_render_refusals(values: dict) -> list[str]:
+    """What templates/validate.yaml (loki-18.11.0) fails the render for, of the deployment-mode and
+    dependency rules, with the chart's defaults for what `values` leaves out."""
+    def replicas(component: str) -> int:
+        return int(values.get(component, {}).get("replicas", LOKI_CHART_REPLICAS.get(component, 0)))
+
+    monolithic = replicas("singleBinary")
+    scalable = any(replicas(c) > 0 for c in ("backend", "read", "write"))
+    distributed = any(replicas(c) > 0 for c in LOKI_DISTRIBUTED)
+    out = []
+    if scalable and distributed and values["deploymentMode"] != "SimpleScalable<->Distributed":
+        out.append("scalable and distributed targets")
+    if monolithic > 0 and distributed:
+        out.append("monolithic and distributed targets")
+    if values.get("minio", {}).get("enabled") and not values.get("ignoreMinioDeprecation"):
+        out.append("the deprecated MinIO subchart")
+    if not values["lokiCanary"]["enabled"] and values.get("test", {}).get("enabled", True):
+        out.append("a Helm test without the canary")
+    return out
+
+
+def test_loki_values_pass_the_charts_own_validation(plan):
+    values = chart(plan("staging"), "loki").inputs["values"]
+    assert values["deploymentMode"] == "Distributed"
+    assert loki_render_refusals(values) == []
+    # Every other mode's target is off: the chart's defaults (3 write, read and backend replicas)
+    # would fail the render next to the distributed targets, and so would one single binary.
+    assert {c: values[c]["replicas"] for c in LOKI_CHART_REPLICAS} == {"singleBinary": 0, "write": 0, "read": 0, "backend": 0}
+    assert loki_render_refusals({**values, "backend": {}}) == ["scalable and distributed targets"]
+    assert loki_render_refusals({**values, "singleBinary": {"replicas": 1}}) == ["monolithic and distributed targets"]
+    # The program's buckets are S3: no MinIO subchart.
+    assert values["minio"] == {"enabled": False}
+    assert loki_render_refusals({**values, "minio": {"enabled": True}}) == ["the deprecated MinIO subchart"]
+
+
+def test_no_loki_component_claims_a_zone_bound_volume(plan, plan_with):
+    # docs/aws-eks.md: no pod is bound to a single-AZ volume unless aws.walVolume asks for the
+    # ingesters'. The chart makes those claims itself, so the plan's own resources cannot show them.
+    def claims(result) -> dict[str, bool]:
+        values = chart(result, "loki").inputs["values"]
+        return {c: values[c]["persistence"]["enabled"] for c in values if isinstance(values[c], dict) and "persistence" in values[c]}
+
+    assert claims(plan("staging")) == {"ingester": False, "indexGateway": False, "compactor": False}
+    asked = plan_with("staging", {"obs-storage:aws": {"clusterName": "staging-eks", "walVolume": "persistentVolume"}})
+    assert claims(asked) == {"ingester": True, "indexGateway": False, "compactor": False}
+
+
 def test_tempo_values_bucket_identity_retention_receivers(plan):
     values = chart(plan("staging"), "tempo").inputs["values"]
     assert values["serviceAccount"]["annotations"] == {"eks.amazonaws.com/role-arn": ROLE.format("tempo")}

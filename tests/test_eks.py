@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import yaml
@@ -134,6 +135,23 @@ def test_no_loki_component_claims_a_zone_bound_volume(plan, plan_with):
     assert claims(plan("staging")) == {"ingester": False, "indexGateway": False, "compactor": False}
     asked = plan_with("staging", {"obs-storage:aws": {"clusterName": "staging-eks", "walVolume": "persistentVolume"}})
     assert claims(asked) == {"ingester": True, "indexGateway": False, "compactor": False}
+
+
+def test_loki_caches_cost_what_docs_aws_eks_states(plan, plan_with):
+    from tests import documents
+
+    text = documents.read("docs/aws-eks.md")
+    values = chart(plan("staging"), "loki").inputs["values"]
+    for cache, key in (("chunks", "lokiChunksCacheMb"), ("results", "lokiResultsCacheMb")):
+        (row,) = [line for line in text.splitlines() if line.startswith(f"| Loki {cache} cache |")]
+        megabytes, requested = int(re.search(rf"`aws\.{key}: (\d+)`", row)[1]), int(re.search(r"\| (\d+) Mi", row)[1])
+        assert values[f"{cache}Cache"] == {"enabled": True, "allocatedMemory": megabytes}, cache
+        # The chart requests round(1.2 x allocatedMemory) MiB, in integers: (m * 12 + 5) / 10
+        # (templates/memcached/_memcached-statefulset.tpl at loki-18.11.0).
+        assert (megabytes * 12 + 5) // 10 == requested, cache
+    # 0 turns a cache off: no memcached StatefulSet at all, not one with no memory.
+    off = chart(plan_with("staging", {"obs-storage:aws": {"clusterName": "staging-eks", "lokiResultsCacheMb": 0}}), "loki").inputs["values"]
+    assert off["resultsCache"] == {"enabled": False} and off["chunksCache"]["enabled"] is True
 
 
 def test_tempo_values_bucket_identity_retention_receivers(plan):

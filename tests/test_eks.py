@@ -154,6 +154,20 @@ def test_loki_caches_cost_what_docs_aws_eks_states(plan, plan_with):
     assert off["resultsCache"] == {"enabled": False} and off["chunksCache"]["enabled"] is True
 
 
+def test_a_drain_evicts_one_pod_of_each_replicated_loki_component_at_a_time(plan):
+    values = chart(plan("staging"), "loki").inputs["values"]
+    # loki-18.11.0 templates/_pdb.tpl: a component with more than one replica and
+    # podDisruptionBudget.enabled (every one's default) gets a budget with its `maxUnavailable`;
+    # the zone-aware ingesters share one over the whole rollout group (ingester/pdb-zone.yaml).
+    # Replication factor 3 needs a quorum of 3 // 2 + 1 = 2, so only 3 - 2 = 1 ingester may be down;
+    # 0 would block every drain of a node running one of these pods.
+    factor = values["loki"]["commonConfig"]["replication_factor"]
+    assert factor - (factor // 2 + 1) == 1
+    budgets = {c: values[c].get("maxUnavailable") for c in ("ingester", "distributor", "querier", "queryFrontend", "indexGateway")}
+    assert all(values[c]["replicas"] > 1 for c in budgets)
+    assert budgets == dict.fromkeys(budgets, 1)
+
+
 def test_tempo_values_bucket_identity_retention_receivers(plan):
     values = chart(plan("staging"), "tempo").inputs["values"]
     assert values["serviceAccount"]["annotations"] == {"eks.amazonaws.com/role-arn": ROLE.format("tempo")}

@@ -168,6 +168,17 @@ def test_a_drain_evicts_one_pod_of_each_replicated_loki_component_at_a_time(plan
     assert budgets == dict.fromkeys(budgets, 1)
 
 
+def test_the_stacks_loki_urls_name_a_service_the_chart_renders(plan):
+    result = plan("staging")
+    values = chart(result, "loki").inputs["values"]
+    # Shippers push to, and Grafana and the canary read from, loki-gateway: the chart renders
+    # that Service (port 80, values.yaml gateway.service.port) only with gateway.enabled
+    # (templates/gateway/service.yaml at loki-18.11.0).
+    assert values["gateway"]["enabled"] is True
+    svc = "loki-gateway.observability.svc.cluster.local"
+    assert result.outputs["urls"]["lokiPush"] == f"http://{svc}/loki/api/v1/push" and result.outputs["urls"]["loki"] == f"http://{svc}"
+
+
 def test_tempo_values_bucket_identity_retention_receivers(plan):
     values = chart(plan("staging"), "tempo").inputs["values"]
     assert values["serviceAccount"]["annotations"] == {"eks.amazonaws.com/role-arn": ROLE.format("tempo")}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import yaml
@@ -81,6 +82,101 @@ def test_loki_values_bucket_region_identity_retention(plan):
     assert structured["compactor"]["retention_enabled"] is True and structured["compactor"]["delete_request_store"] == "s3"
     assert values["loki"]["schemaConfig"]["configs"][0]["schema"] == "v13" and values["loki"]["schemaConfig"]["configs"][0]["store"] == "tsdb"
     assert "accessKeyId" not in all_strings(values) and "secretAccessKey" not in all_strings(values)
+
+
+# grafana-community/helm-charts tag loki-18.11.0, charts/loki/values.yaml: the replicas of the
+# targets of the other deployment modes (what templates/validate.yaml checks them against).
+LOKI_CHART_REPLICAS = {"singleBinary": 0, "write": 3, "read": 3, "backend": 3}
+LOKI_DISTRIBUTED = ("ingester", "distributor", "querier", "queryFrontend", "queryScheduler", "indexGateway", "compactor", "ruler")
+
+
+def loki_render_refusals(values: dict) -> list[str]:
+    """What templates/validate.yaml (loki-18.11.0) fails the render for, of the deployment-mode and
+    dependency rules, with the chart's defaults for what `values` leaves out."""
+    def replicas(component: str) -> int:
+        return int(values.get(component, {}).get("replicas", LOKI_CHART_REPLICAS.get(component, 0)))
+
+    monolithic = replicas("singleBinary")
+    scalable = any(replicas(c) > 0 for c in ("backend", "read", "write"))
+    distributed = any(replicas(c) > 0 for c in LOKI_DISTRIBUTED)
+    out = []
+    if scalable and distributed and values["deploymentMode"] != "SimpleScalable<->Distributed":
+        out.append("scalable and distributed targets")
+    if monolithic > 0 and distributed:
+        out.append("monolithic and distributed targets")
+    if values.get("minio", {}).get("enabled") and not values.get("ignoreMinioDeprecation"):
+        out.append("the deprecated MinIO subchart")
+    if not values["lokiCanary"]["enabled"] and values.get("test", {}).get("enabled", True):
+        out.append("a Helm test without the canary")
+    return out
+
+
+def test_loki_values_pass_the_charts_own_validation(plan):
+    values = chart(plan("staging"), "loki").inputs["values"]
+    assert values["deploymentMode"] == "Distributed"
+    assert loki_render_refusals(values) == []
+    # Every other mode's target is off: the chart's defaults (3 write, read and backend replicas)
+    # would fail the render next to the distributed targets, and so would one single binary.
+    assert {c: values[c]["replicas"] for c in LOKI_CHART_REPLICAS} == {"singleBinary": 0, "write": 0, "read": 0, "backend": 0}
+    assert loki_render_refusals({**values, "backend": {}}) == ["scalable and distributed targets"]
+    assert loki_render_refusals({**values, "singleBinary": {"replicas": 1}}) == ["monolithic and distributed targets"]
+    # The program's buckets are S3: no MinIO subchart.
+    assert values["minio"] == {"enabled": False}
+    assert loki_render_refusals({**values, "minio": {"enabled": True}}) == ["the deprecated MinIO subchart"]
+
+
+def test_no_loki_component_claims_a_zone_bound_volume(plan, plan_with):
+    # docs/aws-eks.md: no pod is bound to a single-AZ volume unless aws.walVolume asks for the
+    # ingesters'. The chart makes those claims itself, so the plan's own resources cannot show them.
+    def claims(result) -> dict[str, bool]:
+        values = chart(result, "loki").inputs["values"]
+        return {c: values[c]["persistence"]["enabled"] for c in values if isinstance(values[c], dict) and "persistence" in values[c]}
+
+    assert claims(plan("staging")) == {"ingester": False, "indexGateway": False, "compactor": False}
+    asked = plan_with("staging", {"obs-storage:aws": {"clusterName": "staging-eks", "walVolume": "persistentVolume"}})
+    assert claims(asked) == {"ingester": True, "indexGateway": False, "compactor": False}
+
+
+def test_loki_caches_cost_what_docs_aws_eks_states(plan, plan_with):
+    from tests import documents
+
+    text = documents.read("docs/aws-eks.md")
+    values = chart(plan("staging"), "loki").inputs["values"]
+    for cache, key in (("chunks", "lokiChunksCacheMb"), ("results", "lokiResultsCacheMb")):
+        (row,) = [line for line in text.splitlines() if line.startswith(f"| Loki {cache} cache |")]
+        megabytes, requested = int(re.search(rf"`aws\.{key}: (\d+)`", row)[1]), int(re.search(r"\| (\d+) Mi", row)[1])
+        assert values[f"{cache}Cache"] == {"enabled": True, "allocatedMemory": megabytes}, cache
+        # The chart requests round(1.2 x allocatedMemory) MiB, in integers: (m * 12 + 5) / 10
+        # (templates/memcached/_memcached-statefulset.tpl at loki-18.11.0).
+        assert (megabytes * 12 + 5) // 10 == requested, cache
+    # 0 turns a cache off: no memcached StatefulSet at all, not one with no memory.
+    off = chart(plan_with("staging", {"obs-storage:aws": {"clusterName": "staging-eks", "lokiResultsCacheMb": 0}}), "loki").inputs["values"]
+    assert off["resultsCache"] == {"enabled": False} and off["chunksCache"]["enabled"] is True
+
+
+def test_a_drain_evicts_one_pod_of_each_replicated_loki_component_at_a_time(plan):
+    values = chart(plan("staging"), "loki").inputs["values"]
+    # loki-18.11.0 templates/_pdb.tpl: a component with more than one replica and
+    # podDisruptionBudget.enabled (every one's default) gets a budget with its `maxUnavailable`;
+    # the zone-aware ingesters share one over the whole rollout group (ingester/pdb-zone.yaml).
+    # Replication factor 3 needs a quorum of 3 // 2 + 1 = 2, so only 3 - 2 = 1 ingester may be down;
+    # 0 would block every drain of a node running one of these pods.
+    factor = values["loki"]["commonConfig"]["replication_factor"]
+    assert factor - (factor // 2 + 1) == 1
+    budgets = {c: values[c].get("maxUnavailable") for c in ("ingester", "distributor", "querier", "queryFrontend", "indexGateway")}
+    assert all(values[c]["replicas"] > 1 for c in budgets)
+    assert budgets == dict.fromkeys(budgets, 1)
+
+
+def test_the_stacks_loki_urls_name_a_service_the_chart_renders(plan):
+    result = plan("staging")
+    values = chart(result, "loki").inputs["values"]
+    # Shippers push to, and Grafana and the canary read from, loki-gateway: the chart renders
+    # that Service (port 80, values.yaml gateway.service.port) only with gateway.enabled
+    # (templates/gateway/service.yaml at loki-18.11.0).
+    assert values["gateway"]["enabled"] is True
+    svc = "loki-gateway.observability.svc.cluster.local"
+    assert result.outputs["urls"]["lokiPush"] == f"http://{svc}/loki/api/v1/push" and result.outputs["urls"]["loki"] == f"http://{svc}"
 
 
 def test_tempo_values_bucket_identity_retention_receivers(plan):
@@ -335,6 +431,35 @@ def test_prometheus_has_no_zone_bound_volume(plan):
     (constraint,) = spec["topologySpreadConstraints"]
     assert (constraint["topologyKey"], constraint["whenUnsatisfiable"]) == ("topology.kubernetes.io/zone", "DoNotSchedule")
     assert spec["replicas"] == 2
+
+
+def test_prometheus_chart_makes_its_service_account_and_the_sidecars_discovery_service(plan, plan_with):
+    result = plan("staging")
+    prom = chart(result, "kps").inputs["values"]["prometheus"]
+    # The IRSA role trusts system:serviceaccount:observability:prometheus and no other resource of
+    # the plan makes that account: the chart must (templates/prometheus/serviceaccount.yaml renders
+    # only with serviceAccount.create, kube-prometheus-stack-88.5.3), or no Prometheus pod starts.
+    assert (prom["serviceAccount"]["create"], prom["serviceAccount"]["name"]) == (True, "prometheus")
+    assert "prometheus" not in {r.inputs["metadata"]["name"] for r in result.by_type("kubernetes:core/v1:ServiceAccount")}
+    # Query finds the sidecars through <fullname>-thanos-discovery, a Service the chart renders only
+    # with prometheus.thanosService.enabled (templates/prometheus/serviceThanosSidecar.yaml): without
+    # it Query would answer without the last hours no block holds yet.
+    query = k8s(result, "kubernetes:apps/v1:Deployment", "thanos-query").inputs["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--endpoint=dnssrv+_grpc._tcp.kps-thanos-discovery.observability.svc.cluster.local" in query
+    assert prom["thanosService"] == {"enabled": True}
+    # Mode receive: no sidecar, so no Service selecting a gRPC port no container serves.
+    receive = chart(plan_with("staging", tool_overrides("staging", thanos={"mode": "receive"})), "kps").inputs["values"]["prometheus"]
+    assert receive["thanosService"] == {"enabled": False}
+
+
+def test_one_prometheus_replica_at_a_time_may_be_evicted(plan):
+    prom = chart(plan("staging"), "kps").inputs["values"]["prometheus"]
+    # Two replicas: a drain may take one (minAvailable 0 would let it take both heads at once, 2
+    # would block every drain of a node running one). The chart's template renders the budget
+    # only with podDisruptionBudget.enabled (templates/prometheus/podDisruptionBudget.yaml).
+    replicas = prom["prometheusSpec"]["replicas"]
+    assert replicas == 2
+    assert prom["podDisruptionBudget"] == {"enabled": True, "minAvailable": replicas - 1}
 
 
 def test_kube_prometheus_stack_fits_a_managed_control_plane(plan, plan_with):

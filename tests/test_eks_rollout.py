@@ -58,6 +58,20 @@ def test_prometheus_replicas_restart_far_enough_apart_that_one_always_has_the_ho
     assert spec["replicas"] == 2 and spec["minReadySeconds"] > 3 * 3600
 
 
+def test_prometheus_waits_between_replicas_exactly_what_docs_aws_eks_states(plan):
+    from tests import documents
+
+    # The 3-hour head plus half an hour for the 2-hour block's cut and upload: what the rollout
+    # table promises operators (a longer wait leaves KubeStatefulSetUpdateNotRolledOut firing for
+    # longer than they were told; a shorter one may restart the second replica before the first's
+    # block is in the bucket).
+    (stated,) = re.findall(r"`minReadySeconds` \((\d+) h (\d+) min\)", documents.read("docs/aws-eks.md"))
+    hours, minutes = map(int, stated)
+    assert (hours, minutes) == (3, 30)
+    spec = chart(plan("staging"), "kps").inputs["values"]["prometheus"]["prometheusSpec"]
+    assert spec["minReadySeconds"] == (hours * 60 + minutes) * 60 == 12_600
+
+
 def test_the_ingesters_grace_period_is_the_one_docs_aws_eks_states(plan):
     from tests import documents
 

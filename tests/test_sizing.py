@@ -133,8 +133,10 @@ def _replicas(result, component: str) -> int:
         return int(chart(result, "kps").inputs["values"]["prometheus"]["prometheusSpec"]["replicas"])
     if component == "config-reloader":  # next to each Prometheus and Alertmanager pod
         return _replicas(result, "prometheus") + 1
-    if component in ("alertmanager", "operator"):
-        return 1  # kube-prometheus-stack's defaults (alertmanagerSpec.replicas, the operator Deployment)
+    if component == "alertmanager":
+        return int(chart(result, "kps").inputs["values"]["alertmanager"]["alertmanagerSpec"]["replicas"])
+    if component == "operator":
+        return 1  # kube-prometheus-stack-88.5.3 templates/prometheus-operator/deployment.yaml: `replicas: 1`, no value
     return int(k8s(result, "kubernetes:apps/v1:Deployment", component).inputs["spec"]["replicas"])
 
 

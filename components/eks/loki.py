@@ -143,11 +143,6 @@ def _cache(megabytes: int) -> dict[str, Any]:
     return {"enabled": megabytes > 0, **({"allocatedMemory": megabytes} if megabytes else {})}
 
 
-def cache_memory_mib(megabytes: int) -> int:
-    """What one cache pod requests: round(1.2 x allocatedMemory) MiB, as the chart computes it."""
-    return (megabytes * 12 + 5) // 10 if megabytes else 0
-
-
 def deploy(ctx: EksContext, identity: ToolIdentity, bucket: ToolBucket) -> dict[str, str]:
     annotations = {sa: irsa_annotations(identity, sa) for sa in COMPONENT_ACCOUNTS.values()}
     ctx.chart(RELEASE, "loki-chart", values(ctx.cfg, annotations), [bucket, identity, *operator_release(ctx)],

@@ -119,5 +119,8 @@ def values(cfg: StackConfig, annotations: dict, receive_url: Optional[str]) -> d
         # The storage-path alert rules, and the Alertmanager that routes them.
         **eks_monitoring.kps_values(cfg),
     }
-    out["alertmanager"]["alertmanagerSpec"]["resources"] = ALERTMANAGER.resources()
+    # alertmanagerSpec.replicas (values.yaml default 1 at kube-prometheus-stack-88.5.3) is set from
+    # ALERTMANAGER like its resources; the operator's Deployment has no such value (its template,
+    # templates/prometheus-operator/deployment.yaml, fixes `replicas: 1`).
+    out["alertmanager"]["alertmanagerSpec"].update({"replicas": ALERTMANAGER.replicas, "resources": ALERTMANAGER.resources()})
     return out

@@ -307,6 +307,55 @@ def test_load_balancer_is_internal_with_readiness_health_checks(plan):
     assert {t.inputs["preserveClientIp"] for t in result.by_type(TARGET_GROUP)} == {"false"}
 
 
+def test_target_groups_take_a_lost_instance_out_after_three_failed_checks_10_s_apart(plan):
+    # docs/aws-ec2.md ("What a loss or a rollout costs"): the load balancer marks a lost instance
+    # unhealthy after three failed checks 10 s apart; the groups behind it (health check type ELB)
+    # are replaced on that verdict alone, so the checks must be on (pulumi_aws 7.51.1
+    # TargetGroupHealthCheckArgs: `enabled` defaults to true).
+    groups = plan(STACK).by_type(TARGET_GROUP)
+    assert len(groups) == 6
+    for t in groups:
+        check = t.inputs["healthCheck"]
+        assert check.get("enabled", True) is True, t.name
+        assert (check["unhealthyThreshold"], check["interval"]) == (3, 10), t.name
+        # No timeout of its own: an HTTP check's default, 6 s (same Args), ends before the next check.
+        assert "timeout" not in check, t.name
+        # CreateTargetGroup's range for both thresholds is 2-10 (same Args): AWS refuses any other.
+        assert 2 <= check["healthyThreshold"] <= 10 and check["matcher"] == "200", t.name
+
+
+def test_the_load_balancer_spreads_connections_over_the_instances_of_every_zone(plan):
+    result = plan(STACK)
+    (nlb,) = result.by_type("aws:lb/loadBalancer:LoadBalancer")
+    # Elastic Load Balancing, "Health checks for Network Load Balancer target groups": without
+    # cross-zone load balancing each load balancer node routes only to the healthy targets of its
+    # own zone, and the DNS answers spread clients evenly over the zones. The groups balance over
+    # the zones without promising one instance per zone (docs/aws-ec2.md): three Loki instances
+    # as two in one zone and one in another would hand the lone one 1/2 of the pushes instead of
+    # 1/3, and Grafana's two instances can never cover three zones evenly.
+    assert nlb.inputs["enableCrossZoneLoadBalancing"] is True
+    # No target group overrides it for itself (pulumi_aws: load_balancing_cross_zone_enabled).
+    assert not any("loadBalancingCrossZoneEnabled" in t.inputs for t in result.by_type(TARGET_GROUP))
+
+
+def test_senders_reach_each_listener_by_ipv4_or_ipv6_network_or_by_their_security_group(plan_with):
+    aws = yaml.safe_load(Path("Pulumi.staging-ec2.yaml").read_text())["config"]["obs-storage:aws"]
+    aws["ec2"]["senders"] = {"cidrs": ["10.20.0.0/16", "fd00:10:20::/48"], "securityGroups": ["sg-0123456789abcdef0"]}
+    rules = [r for r in plan_with(STACK, {"obs-storage:aws": aws}).by_type(INGRESS) if "-nlb-" in r.name and "-from-nlb-" not in r.name]
+    seen: dict[str, set[int]] = {}
+    for r in rules:
+        sender = {k: r.inputs[k] for k in ("cidrIpv4", "cidrIpv6", "referencedSecurityGroupId") if r.inputs.get(k)}
+        # Exactly one source a rule: EC2 refuses an IPv4 network as cidrIpv6 and a rule with two.
+        assert len(sender) == 1, (r.name, sender)
+        ((kind, value),) = sender.items()
+        seen.setdefault(f"{kind}={value}", set()).add(int(r.inputs["fromPort"]))
+        assert r.inputs["fromPort"] == r.inputs["toPort"] and r.inputs["ipProtocol"] == "tcp", r.name
+    # docs/aws-ec2.md: 3100 push and query, 4317/4318 OTLP, 3200 trace query, 3000 Grafana, 19291 remote write.
+    listeners = {3000, 3100, 3200, 4317, 4318, 19291}
+    assert seen == {"cidrIpv4=10.20.0.0/16": listeners, "cidrIpv6=fd00:10:20::/48": listeners,
+                    "referencedSecurityGroupId=sg-0123456789abcdef0": listeners}
+
+
 def test_only_senders_reach_the_load_balancer_and_instances_admit_groups_only(plan):
     result = plan(STACK)
     groups = {r.urn: r.name for r in result.by_type("aws:ec2/securityGroup:SecurityGroup")}
@@ -395,6 +444,10 @@ def test_cloud_map_services_answer_every_instance(plan):
     for s in services:
         assert s.inputs["dnsConfig"]["routingPolicy"] == "MULTIVALUE" and s.inputs["dnsConfig"]["dnsRecords"] == [{"type": "A", "ttl": 10}]
         assert "healthCheckConfig" not in s.inputs
+        # An instance lost without draining keeps its registration (docs/aws-ec2.md), and Cloud Map
+        # refuses to delete a service that still has one (API DeleteService: ResourceInUse):
+        # without force_destroy, destroying the stack or replacing a service stops there.
+        assert s.inputs["forceDestroy"] is True, s.name
 
 
 # ---------------------------------------------------------------- the instance agent

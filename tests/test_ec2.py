@@ -438,6 +438,55 @@ def test_user_data_over_the_ec2_limit_is_refused():
         userdata.encode("#cloud-config\n" + base64.b64encode(random.Random(0).randbytes(24_000)).decode())
 
 
+def test_user_data_of_exactly_16_kb_compressed_is_accepted_and_one_byte_more_refused():
+    # EC2 user guide: user data is limited to 16 KB before base64; cloud-init reads it gzipped.
+    rng = random.Random(0)
+    text = "#cloud-config\n" + "".join(rng.choice("".join(map(chr, range(33, 127)))) for _ in range(20_500))
+    by_size = {}
+    for n in range(19_000, 20_500):
+        by_size.setdefault(len(gzip.compress(text[:n].encode(), mtime=0)), n)
+    at_limit, over = by_size[16 * 1024], by_size[16 * 1024 + 1]
+    data = base64.b64decode(userdata.encode(text[:at_limit]))
+    assert len(data) == 16 * 1024 and gzip.decompress(data).decode() == text[:at_limit]
+    with pytest.raises(ValueError, match="user data is 16385 bytes compressed, over EC2's 16384"):
+        userdata.encode(text[:over])
+    # The same text gives the same bytes (no timestamp in the gzip header): a plan that changes
+    # nothing leaves the launch templates as they are.
+    assert userdata.encode(text[:100]) == userdata.encode(text[:100])
+
+
+def test_compose_services_run_their_workload_as_declared_with_every_dollar_literal():
+    from components.containers.workloads import File, Workload
+
+    probe = Workload(
+        name="probe", tool="thanos", pin="thanos", image="quay.io/thanos/thanos:v0.42.4", args=["--label=cost=$5"], health=["CMD", "/bin/true"],
+        env={"HINT": "a$b"}, files=[File("/etc/probe.yaml", f"addr: {userdata.ADDRESS_REF}")], volumes={"probe-data": "/data"},
+        user="65534:65534", entrypoint=["/bin/run", "$HOME"], labels={"b": "2", "a": "1"}, after=["ring", "elsewhere"], stop_grace_seconds=45)
+    ring = Workload(name="ring", tool="ring", pin="thanos", image="quay.io/thanos/thanos:v0.42.4", args=[], health=None)
+    compose = userdata.compose_file([probe, ring], {"probe": [("/run/obs-secrets/x", "/run/secrets/x")]}, host_network=False)
+    service = compose["services"]["probe"]
+    # Compose interpolates `$` in its own file and reads `$$` as one literal `$` (Compose file
+    # reference, "Interpolation"): the workload's values reach the container unchanged.
+    assert service["command"] == ["--label=cost=$$5"] and service["entrypoint"] == ["/bin/run", "$$HOME"]
+    environment = dict(service["environment"])
+    # The only value Compose fills in: the instance's address from the .env the agent writes,
+    # refused (`:?`) while unset rather than left empty.
+    assert environment.pop(userdata.ADDRESS_VAR).startswith("${" + userdata.ADDRESS_VAR + ":?") and environment == {"HINT": "a$$b"}
+    assert service["volumes"] == ["probe-data:/data", f"{userdata.FILES_DIR}/probe/etc/probe.yaml:/etc/probe.yaml:ro", "/run/obs-secrets/x:/run/secrets/x:ro"]
+    assert compose["volumes"] == {"probe-data": {}}
+    assert (service["user"], service["healthcheck"]["test"], service["labels"]) == ("65534:65534", ["CMD", "/bin/true"], {"a": "1", "b": "2"})
+    assert (service["restart"], service["stop_grace_period"], service["image"]) == ("unless-stopped", "45s", "quay.io/thanos/thanos:v0.42.4")
+    # docker-compose refuses a dependency on a service its file does not define ("Service 'probe'
+    # depends on service 'elsewhere' which is undefined.", compose/config/validation.py
+    # validate_depends_on): only this fleet's own.
+    assert service["depends_on"] == ["ring"]
+    assert "network_mode" not in service
+    # Nothing a workload does not declare (the image's own command, user and health check apply),
+    # and no address variable where no config reads it.
+    assert compose["services"]["ring"] == {"image": "quay.io/thanos/thanos:v0.42.4", "restart": "unless-stopped", "stop_grace_period": "10s"}
+    assert userdata.compose_file([ring])["services"]["ring"]["network_mode"] == "host" and "volumes" not in userdata.compose_file([ring])
+
+
 def test_cloud_map_services_answer_every_instance(plan):
     services = plan(STACK).by_type(SERVICE)
     assert len(services) == 9  # every fleet but monitoring

@@ -416,6 +416,73 @@ def test_grafana_database_password_is_kept_by_aws_and_no_secret_is_in_user_data(
     assert result.outputs["grafanaAdminPassword"] == "[secret]"
 
 
+def test_grafana_reads_each_secret_file_the_agent_writes_and_its_database_by_the_writer_endpoint(plan):
+    result = plan(STACK)
+    files = written(user_data(result, "grafana"))
+    grafana = yaml.safe_load(files[f"{userdata.COMPOSE_DIR}/docker-compose.yml"])["services"]["grafana"]
+    env = grafana["environment"]
+    # Grafana reads GF_<SECTION>_<KEY>__FILE from that file: each must be mounted from the tmpfs
+    # path the agent writes at boot (agent config), or Grafana starts without its password, its
+    # secret key (datasource secrets it cannot decrypt) or its database.
+    written_by_agent = {s["path"] for s in json.loads(files[userdata.AGENT_CONFIG])["secrets"]}
+    mounts = {target: source for source, target, mode in (v.split(":") for v in grafana["volumes"] if v.count(":") == 2) if mode == "ro"}
+    wanted = {k: v for k, v in env.items() if k.endswith("__FILE")}
+    assert set(wanted) == {"GF_SECURITY_ADMIN_PASSWORD__FILE", "GF_SECURITY_SECRET_KEY__FILE", "GF_DATABASE_PASSWORD__FILE"}
+    assert {mounts[path] for path in wanted.values()} == written_by_agent
+    # The writer endpoint on PostgreSQL's port, over TLS; no other fleet gets a database host.
+    (cluster,) = result.by_type("aws:rds/cluster:Cluster")
+    assert env["GF_DATABASE_HOST"].endswith(":5432") and env["GF_DATABASE_HOST"] != ":5432" and env["GF_DATABASE_SSL_MODE"] == "require"
+    loki = yaml.safe_load(written(user_data(result, "loki"))[f"{userdata.COMPOSE_DIR}/docker-compose.yml"])["services"]["loki"]
+    assert not any(k.startswith("GF_") for k in loki.get("environment", {}))
+
+
+def test_the_stack_outputs_name_the_load_balancer_urls_and_each_fleet_as_tools_verify_reads_them(plan):
+    from urllib.parse import urlsplit
+
+    result = plan(STACK)
+    urls = result.outputs["urls"]
+    hosts = {urlsplit(u if "://" in u else f"grpc://{u}").hostname for u in urls.values()}
+    # One internal load balancer for all of them (ELB names its NLBs <name>-<id>.elb.<region>.amazonaws.com).
+    (host,) = hosts
+    assert host.endswith(".elb.ap-northeast-2.amazonaws.com")
+    # docs/aws-ec2.md's listeners; Loki's push API and Thanos Receive's remote-write path; OTLP
+    # gRPC as host:port, as OpenTelemetry exporters take it.
+    assert urls == {
+        "grafana": f"http://{host}:3000", "loki": f"http://{host}:3100", "lokiPush": f"http://{host}:3100/loki/api/v1/push",
+        "otlpGrpc": f"{host}:4317", "otlpHttp": f"http://{host}:4318", "tempo": f"http://{host}:3200",
+        "remoteWrite": f"http://{host}:19291/api/v1/receive",
+    }
+    # tools/verify/fleets.py compares each group's instances with the Cloud Map service the
+    # instances' agent registers in, and checks the target groups the group is attached to.
+    fleets = result.outputs["fleets"]
+    groups = {g.inputs["name"]: g.inputs for g in result.by_type(ASG)}
+    listeners = {"loki": ["loki"], "tempo": ["otlp-grpc", "otlp-http", "tempo"], "grafana": ["grafana"],
+                 **{f"thanos-receive-{i}": ["remote-write"] for i in range(3)}}
+    assert len(fleets) == 10
+    for name, fleet in fleets.items():
+        assert fleet["group"] == f"obs-staging-ec2-{name}" and fleet["group"] in groups, name
+        assert [arn.split("/")[1] for arn in fleet["targetGroups"]] == [f"tools-traffic-{l}" for l in listeners.get(name, [])], name
+        assert sorted(fleet["targetGroups"]) == sorted(groups[fleet["group"]].get("targetGroupArns", [])), name
+        agent = json.loads(written(user_data(result, name))[userdata.AGENT_CONFIG])
+        if name == "monitoring":
+            assert "service" not in fleet and "serviceId" not in fleet and agent["serviceIds"] == []
+        else:
+            assert fleet["service"] == f"{name}.obs-staging-ec2.internal" and agent["serviceIds"] == [fleet["serviceId"]], name
+
+
+def test_each_fleet_starts_after_the_bucket_grants_of_the_tools_it_runs(plan):
+    # Instances flush to their bucket with their role from their first second: each group waits
+    # for the identities of the tools it runs (the monitoring instance's probes read all three
+    # buckets; Grafana touches none). An identity is its tool's roles and bucket policies.
+    grants = {"loki": {"loki"}, "tempo": {"tempo"}, "thanos": {"thanos-store", "thanos-compact", "thanos-receive"}}
+    tools = {"loki": ["loki"], "tempo": ["tempo"], "grafana": [], "monitoring": ["loki", "tempo", "thanos"],
+             **{f: ["thanos"] for f in ("thanos-store", "thanos-compact", "thanos-query", "thanos-receive-0", "thanos-receive-2")}}
+    fleets = {r.name.removeprefix("tools-"): {d.rsplit("::", 1)[1] for d in r.depends_on} for r in plan(STACK).resources if r.type == "obs:ec2:FleetGroup"}
+    for fleet, used in tools.items():
+        waits_for = {d.removesuffix("-bucket-access") for d in fleets[fleet] if d.endswith("-bucket-access")}
+        assert waits_for == set().union(*(grants[t] for t in used)), fleet
+
+
 def test_user_data_ships_the_agent_compose_file_and_configs(plan):
     result = plan(STACK)
     document = user_data(result, "loki")

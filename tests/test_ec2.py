@@ -552,6 +552,12 @@ def test_compose_services_run_their_workload_as_declared_with_every_dollar_liter
     # and no address variable where no config reads it.
     assert compose["services"]["ring"] == {"image": "quay.io/thanos/thanos:v0.42.4", "restart": "unless-stopped", "stop_grace_period": "10s"}
     assert userdata.compose_file([ring])["services"]["ring"]["network_mode"] == "host" and "volumes" not in userdata.compose_file([ring])
+    # The user data writes every file a service mounts (a missing one becomes an empty directory
+    # in the container), the Compose file and the agent's config as given.
+    agent = userdata.agent_config("probe", "ap-northeast-2", "obs-s-probe", "drain", ["srv-1"], 45, [])
+    files = {f["path"]: f["content"] for f in yaml.safe_load(userdata.cloud_config([probe, ring], compose, agent))["write_files"]}
+    assert files[f"{userdata.FILES_DIR}/probe/etc/probe.yaml"] == f"addr: {userdata.ADDRESS_REF}"
+    assert yaml.safe_load(files[f"{userdata.COMPOSE_DIR}/docker-compose.yml"]) == compose and json.loads(files[userdata.AGENT_CONFIG]) == agent
 
 
 def test_cloud_map_services_answer_every_instance(plan):

@@ -307,6 +307,55 @@ def test_load_balancer_is_internal_with_readiness_health_checks(plan):
     assert {t.inputs["preserveClientIp"] for t in result.by_type(TARGET_GROUP)} == {"false"}
 
 
+def test_target_groups_take_a_lost_instance_out_after_three_failed_checks_10_s_apart(plan):
+    # docs/aws-ec2.md ("What a loss or a rollout costs"): the load balancer marks a lost instance
+    # unhealthy after three failed checks 10 s apart; the groups behind it (health check type ELB)
+    # are replaced on that verdict alone, so the checks must be on (pulumi_aws 7.51.1
+    # TargetGroupHealthCheckArgs: `enabled` defaults to true).
+    groups = plan(STACK).by_type(TARGET_GROUP)
+    assert len(groups) == 6
+    for t in groups:
+        check = t.inputs["healthCheck"]
+        assert check.get("enabled", True) is True, t.name
+        assert (check["unhealthyThreshold"], check["interval"]) == (3, 10), t.name
+        # No timeout of its own: an HTTP check's default, 6 s (same Args), ends before the next check.
+        assert "timeout" not in check, t.name
+        # CreateTargetGroup's range for both thresholds is 2-10 (same Args): AWS refuses any other.
+        assert 2 <= check["healthyThreshold"] <= 10 and check["matcher"] == "200", t.name
+
+
+def test_the_load_balancer_spreads_connections_over_the_instances_of_every_zone(plan):
+    result = plan(STACK)
+    (nlb,) = result.by_type("aws:lb/loadBalancer:LoadBalancer")
+    # Elastic Load Balancing, "Health checks for Network Load Balancer target groups": without
+    # cross-zone load balancing each load balancer node routes only to the healthy targets of its
+    # own zone, and the DNS answers spread clients evenly over the zones. The groups balance over
+    # the zones without promising one instance per zone (docs/aws-ec2.md): three Loki instances
+    # as two in one zone and one in another would hand the lone one 1/2 of the pushes instead of
+    # 1/3, and Grafana's two instances can never cover three zones evenly.
+    assert nlb.inputs["enableCrossZoneLoadBalancing"] is True
+    # No target group overrides it for itself (pulumi_aws: load_balancing_cross_zone_enabled).
+    assert not any("loadBalancingCrossZoneEnabled" in t.inputs for t in result.by_type(TARGET_GROUP))
+
+
+def test_senders_reach_each_listener_by_ipv4_or_ipv6_network_or_by_their_security_group(plan_with):
+    aws = yaml.safe_load(Path("Pulumi.staging-ec2.yaml").read_text())["config"]["obs-storage:aws"]
+    aws["ec2"]["senders"] = {"cidrs": ["10.20.0.0/16", "fd00:10:20::/48"], "securityGroups": ["sg-0123456789abcdef0"]}
+    rules = [r for r in plan_with(STACK, {"obs-storage:aws": aws}).by_type(INGRESS) if "-nlb-" in r.name and "-from-nlb-" not in r.name]
+    seen: dict[str, set[int]] = {}
+    for r in rules:
+        sender = {k: r.inputs[k] for k in ("cidrIpv4", "cidrIpv6", "referencedSecurityGroupId") if r.inputs.get(k)}
+        # Exactly one source a rule: EC2 refuses an IPv4 network as cidrIpv6 and a rule with two.
+        assert len(sender) == 1, (r.name, sender)
+        ((kind, value),) = sender.items()
+        seen.setdefault(f"{kind}={value}", set()).add(int(r.inputs["fromPort"]))
+        assert r.inputs["fromPort"] == r.inputs["toPort"] and r.inputs["ipProtocol"] == "tcp", r.name
+    # docs/aws-ec2.md: 3100 push and query, 4317/4318 OTLP, 3200 trace query, 3000 Grafana, 19291 remote write.
+    listeners = {3000, 3100, 3200, 4317, 4318, 19291}
+    assert seen == {"cidrIpv4=10.20.0.0/16": listeners, "cidrIpv6=fd00:10:20::/48": listeners,
+                    "referencedSecurityGroupId=sg-0123456789abcdef0": listeners}
+
+
 def test_only_senders_reach_the_load_balancer_and_instances_admit_groups_only(plan):
     result = plan(STACK)
     groups = {r.urn: r.name for r in result.by_type("aws:ec2/securityGroup:SecurityGroup")}
@@ -367,6 +416,73 @@ def test_grafana_database_password_is_kept_by_aws_and_no_secret_is_in_user_data(
     assert result.outputs["grafanaAdminPassword"] == "[secret]"
 
 
+def test_grafana_reads_each_secret_file_the_agent_writes_and_its_database_by_the_writer_endpoint(plan):
+    result = plan(STACK)
+    files = written(user_data(result, "grafana"))
+    grafana = yaml.safe_load(files[f"{userdata.COMPOSE_DIR}/docker-compose.yml"])["services"]["grafana"]
+    env = grafana["environment"]
+    # Grafana reads GF_<SECTION>_<KEY>__FILE from that file: each must be mounted from the tmpfs
+    # path the agent writes at boot (agent config), or Grafana starts without its password, its
+    # secret key (datasource secrets it cannot decrypt) or its database.
+    written_by_agent = {s["path"] for s in json.loads(files[userdata.AGENT_CONFIG])["secrets"]}
+    mounts = {target: source for source, target, mode in (v.split(":") for v in grafana["volumes"] if v.count(":") == 2) if mode == "ro"}
+    wanted = {k: v for k, v in env.items() if k.endswith("__FILE")}
+    assert set(wanted) == {"GF_SECURITY_ADMIN_PASSWORD__FILE", "GF_SECURITY_SECRET_KEY__FILE", "GF_DATABASE_PASSWORD__FILE"}
+    assert {mounts[path] for path in wanted.values()} == written_by_agent
+    # The writer endpoint on PostgreSQL's port, over TLS; no other fleet gets a database host.
+    (cluster,) = result.by_type("aws:rds/cluster:Cluster")
+    assert env["GF_DATABASE_HOST"].endswith(":5432") and env["GF_DATABASE_HOST"] != ":5432" and env["GF_DATABASE_SSL_MODE"] == "require"
+    loki = yaml.safe_load(written(user_data(result, "loki"))[f"{userdata.COMPOSE_DIR}/docker-compose.yml"])["services"]["loki"]
+    assert not any(k.startswith("GF_") for k in loki.get("environment", {}))
+
+
+def test_the_stack_outputs_name_the_load_balancer_urls_and_each_fleet_as_tools_verify_reads_them(plan):
+    from urllib.parse import urlsplit
+
+    result = plan(STACK)
+    urls = result.outputs["urls"]
+    hosts = {urlsplit(u if "://" in u else f"grpc://{u}").hostname for u in urls.values()}
+    # One internal load balancer for all of them (ELB names its NLBs <name>-<id>.elb.<region>.amazonaws.com).
+    (host,) = hosts
+    assert host.endswith(".elb.ap-northeast-2.amazonaws.com")
+    # docs/aws-ec2.md's listeners; Loki's push API and Thanos Receive's remote-write path; OTLP
+    # gRPC as host:port, as OpenTelemetry exporters take it.
+    assert urls == {
+        "grafana": f"http://{host}:3000", "loki": f"http://{host}:3100", "lokiPush": f"http://{host}:3100/loki/api/v1/push",
+        "otlpGrpc": f"{host}:4317", "otlpHttp": f"http://{host}:4318", "tempo": f"http://{host}:3200",
+        "remoteWrite": f"http://{host}:19291/api/v1/receive",
+    }
+    # tools/verify/fleets.py compares each group's instances with the Cloud Map service the
+    # instances' agent registers in, and checks the target groups the group is attached to.
+    fleets = result.outputs["fleets"]
+    groups = {g.inputs["name"]: g.inputs for g in result.by_type(ASG)}
+    listeners = {"loki": ["loki"], "tempo": ["otlp-grpc", "otlp-http", "tempo"], "grafana": ["grafana"],
+                 **{f"thanos-receive-{i}": ["remote-write"] for i in range(3)}}
+    assert len(fleets) == 10
+    for name, fleet in fleets.items():
+        assert fleet["group"] == f"obs-staging-ec2-{name}" and fleet["group"] in groups, name
+        assert [arn.split("/")[1] for arn in fleet["targetGroups"]] == [f"tools-traffic-{l}" for l in listeners.get(name, [])], name
+        assert sorted(fleet["targetGroups"]) == sorted(groups[fleet["group"]].get("targetGroupArns", [])), name
+        agent = json.loads(written(user_data(result, name))[userdata.AGENT_CONFIG])
+        if name == "monitoring":
+            assert "service" not in fleet and "serviceId" not in fleet and agent["serviceIds"] == []
+        else:
+            assert fleet["service"] == f"{name}.obs-staging-ec2.internal" and agent["serviceIds"] == [fleet["serviceId"]], name
+
+
+def test_each_fleet_starts_after_the_bucket_grants_of_the_tools_it_runs(plan):
+    # Instances flush to their bucket with their role from their first second: each group waits
+    # for the identities of the tools it runs (the monitoring instance's probes read all three
+    # buckets; Grafana touches none). An identity is its tool's roles and bucket policies.
+    grants = {"loki": {"loki"}, "tempo": {"tempo"}, "thanos": {"thanos-store", "thanos-compact", "thanos-receive"}}
+    tools = {"loki": ["loki"], "tempo": ["tempo"], "grafana": [], "monitoring": ["loki", "tempo", "thanos"],
+             **{f: ["thanos"] for f in ("thanos-store", "thanos-compact", "thanos-query", "thanos-receive-0", "thanos-receive-2")}}
+    fleets = {r.name.removeprefix("tools-"): {d.rsplit("::", 1)[1] for d in r.depends_on} for r in plan(STACK).resources if r.type == "obs:ec2:FleetGroup"}
+    for fleet, used in tools.items():
+        waits_for = {d.removesuffix("-bucket-access") for d in fleets[fleet] if d.endswith("-bucket-access")}
+        assert waits_for == set().union(*(grants[t] for t in used)), fleet
+
+
 def test_user_data_ships_the_agent_compose_file_and_configs(plan):
     result = plan(STACK)
     document = user_data(result, "loki")
@@ -389,12 +505,71 @@ def test_user_data_over_the_ec2_limit_is_refused():
         userdata.encode("#cloud-config\n" + base64.b64encode(random.Random(0).randbytes(24_000)).decode())
 
 
+def test_user_data_of_exactly_16_kb_compressed_is_accepted_and_one_byte_more_refused():
+    # EC2 user guide: user data is limited to 16 KB before base64; cloud-init reads it gzipped.
+    rng = random.Random(0)
+    text = "#cloud-config\n" + "".join(rng.choice("".join(map(chr, range(33, 127)))) for _ in range(20_500))
+    by_size = {}
+    for n in range(19_000, 20_500):
+        by_size.setdefault(len(gzip.compress(text[:n].encode(), mtime=0)), n)
+    at_limit, over = by_size[16 * 1024], by_size[16 * 1024 + 1]
+    data = base64.b64decode(userdata.encode(text[:at_limit]))
+    assert len(data) == 16 * 1024 and gzip.decompress(data).decode() == text[:at_limit]
+    with pytest.raises(ValueError, match="user data is 16385 bytes compressed, over EC2's 16384"):
+        userdata.encode(text[:over])
+    # The same text gives the same bytes (no timestamp in the gzip header): a plan that changes
+    # nothing leaves the launch templates as they are.
+    assert userdata.encode(text[:100]) == userdata.encode(text[:100])
+
+
+def test_compose_services_run_their_workload_as_declared_with_every_dollar_literal():
+    from components.containers.workloads import File, Workload
+
+    probe = Workload(
+        name="probe", tool="thanos", pin="thanos", image="quay.io/thanos/thanos:v0.42.4", args=["--label=cost=$5"], health=["CMD", "/bin/true"],
+        env={"HINT": "a$b"}, files=[File("/etc/probe.yaml", f"addr: {userdata.ADDRESS_REF}")], volumes={"probe-data": "/data"},
+        user="65534:65534", entrypoint=["/bin/run", "$HOME"], labels={"b": "2", "a": "1"}, after=["ring", "elsewhere"], stop_grace_seconds=45)
+    ring = Workload(name="ring", tool="ring", pin="thanos", image="quay.io/thanos/thanos:v0.42.4", args=[], health=None)
+    compose = userdata.compose_file([probe, ring], {"probe": [("/run/obs-secrets/x", "/run/secrets/x")]}, host_network=False)
+    service = compose["services"]["probe"]
+    # Compose interpolates `$` in its own file and reads `$$` as one literal `$` (Compose file
+    # reference, "Interpolation"): the workload's values reach the container unchanged.
+    assert service["command"] == ["--label=cost=$$5"] and service["entrypoint"] == ["/bin/run", "$$HOME"]
+    environment = dict(service["environment"])
+    # The only value Compose fills in: the instance's address from the .env the agent writes,
+    # refused (`:?`) while unset rather than left empty.
+    assert environment.pop(userdata.ADDRESS_VAR).startswith("${" + userdata.ADDRESS_VAR + ":?") and environment == {"HINT": "a$$b"}
+    assert service["volumes"] == ["probe-data:/data", f"{userdata.FILES_DIR}/probe/etc/probe.yaml:/etc/probe.yaml:ro", "/run/obs-secrets/x:/run/secrets/x:ro"]
+    assert compose["volumes"] == {"probe-data": {}}
+    assert (service["user"], service["healthcheck"]["test"], service["labels"]) == ("65534:65534", ["CMD", "/bin/true"], {"a": "1", "b": "2"})
+    assert (service["restart"], service["stop_grace_period"], service["image"]) == ("unless-stopped", "45s", "quay.io/thanos/thanos:v0.42.4")
+    # docker-compose refuses a dependency on a service its file does not define ("Service 'probe'
+    # depends on service 'elsewhere' which is undefined.", compose/config/validation.py
+    # validate_depends_on): only this fleet's own.
+    assert service["depends_on"] == ["ring"]
+    assert "network_mode" not in service
+    # Nothing a workload does not declare (the image's own command, user and health check apply),
+    # and no address variable where no config reads it.
+    assert compose["services"]["ring"] == {"image": "quay.io/thanos/thanos:v0.42.4", "restart": "unless-stopped", "stop_grace_period": "10s"}
+    assert userdata.compose_file([ring])["services"]["ring"]["network_mode"] == "host" and "volumes" not in userdata.compose_file([ring])
+    # The user data writes every file a service mounts (a missing one becomes an empty directory
+    # in the container), the Compose file and the agent's config as given.
+    agent = userdata.agent_config("probe", "ap-northeast-2", "obs-s-probe", "drain", ["srv-1"], 45, [])
+    files = {f["path"]: f["content"] for f in yaml.safe_load(userdata.cloud_config([probe, ring], compose, agent))["write_files"]}
+    assert files[f"{userdata.FILES_DIR}/probe/etc/probe.yaml"] == f"addr: {userdata.ADDRESS_REF}"
+    assert yaml.safe_load(files[f"{userdata.COMPOSE_DIR}/docker-compose.yml"]) == compose and json.loads(files[userdata.AGENT_CONFIG]) == agent
+
+
 def test_cloud_map_services_answer_every_instance(plan):
     services = plan(STACK).by_type(SERVICE)
     assert len(services) == 9  # every fleet but monitoring
     for s in services:
         assert s.inputs["dnsConfig"]["routingPolicy"] == "MULTIVALUE" and s.inputs["dnsConfig"]["dnsRecords"] == [{"type": "A", "ttl": 10}]
         assert "healthCheckConfig" not in s.inputs
+        # An instance lost without draining keeps its registration (docs/aws-ec2.md), and Cloud Map
+        # refuses to delete a service that still has one (API DeleteService: ResourceInUse):
+        # without force_destroy, destroying the stack or replacing a service stops there.
+        assert s.inputs["forceDestroy"] is True, s.name
 
 
 # ---------------------------------------------------------------- the instance agent

@@ -53,10 +53,10 @@ class Fleet:
     # Host networking: one interface, so the tools' own address is the instance's. The monitoring
     # fleet runs several containers that listen on one port each (the freshness probes) and
     # reaches them by name: a Compose network.
-    host_network: bool = True
+    host_network: bool
     # A singleton whose replacement must wait for the old instance to stop (two compactors on one
     # bucket corrupt it; two instances of one Receive slot would split its samples).
-    stop_first: bool = False
+    stop_first: bool
 
     @property
     def settings_key(self) -> str:

@@ -577,3 +577,28 @@ def test_a_config_without_tls_and_path_style_reaches_the_bucket_over_https_by_it
     probe, s3, _ = bf.load(str(path), env={})
     assert s3.base == "https://acme-tempo.s3.example.com"
     assert (probe.prefix, probe.tenants, probe.max_age_seconds) == ("", ["single-tenant"], 3600)
+
+
+def test_the_exporter_serves_metrics_and_nothing_else():
+    """What Prometheus scrapes and the container health check asks for (`--health` reads /metrics):
+    the probe's metrics at /metrics, with or without a query, in the text format; 404 elsewhere."""
+    import urllib.error
+    import urllib.request
+
+    probe = bf.Probe("loki", "obs-loki", "", ["fake"], 10560, started=5.0)
+    server = bf.serve(probe, 0)  # port 0: any free port
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        assert bf._http_get(f"{base}/metrics", timeout=5).decode() == probe.metrics()
+        with urllib.request.urlopen(f"{base}/metrics?debug=1", timeout=5) as response:
+            assert response.status == 200 and response.headers["Content-Type"] == "text/plain; version=0.0.4"
+            assert int(response.headers["Content-Length"]) == len(probe.metrics().encode())
+        for path in ("/", "/metric", "/metrics/x"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                bf._http_get(base + path, timeout=5)
+            assert refused.value.code == 404, path
+        assert bf.main(["--health", f"{base}/metrics"]) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert bf.main(["--health", f"{base}/metrics"]) == 1

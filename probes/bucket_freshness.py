@@ -57,7 +57,6 @@ CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 THANOS_UPLOADERS = ("sidecar", "receive")
 # How many of the newest Thanos blocks to open looking for one a sidecar or Receive uploaded.
 THANOS_MAX_METAS = 50
-DAY = 86400
 
 
 # ---------------------------------------------------------------- credentials

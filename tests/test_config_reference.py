@@ -75,3 +75,82 @@ def test_a_key_without_a_description_stops_the_generator():
 
 def test_cells_never_break_the_table():
     assert config_reference._cell("a | b <stack>") == "a / b &lt;stack&gt;"
+
+
+def test_make_config_reference_writes_the_file_and_plain_runs_only_print_it(monkeypatch, tmp_path, capsys):
+    """`make config-reference` runs `--write`: the reference lands in the file and nothing on
+    stdout; without it the reference goes to stdout and no file is touched."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "Pulumi.yaml").write_text(PULUMI_YAML)
+    target = tmp_path / "docs" / "configuration-reference.md"
+    monkeypatch.setattr(config_reference, "ROOT", tmp_path)
+    monkeypatch.setattr(config_reference, "OUTPUT", target)
+    assert config_reference.main([]) == 0
+    assert capsys.readouterr().out == COMMITTED.read_text() and not target.exists()
+    assert config_reference.main(["--write"]) == 0
+    assert capsys.readouterr().out == "" and target.read_text() == COMMITTED.read_text()
+
+
+def test_allowed_values_list_the_enum_then_the_bounds():
+    # No key of today's model has a maximum; a key that gains one shows both bounds.
+    assert config_reference._allowed({"minimum": 1, "maximum": 10}) == ">= 1; <= 10"
+    assert config_reference._allowed({"enum": ["a", "b"], "minimum": 0}) == "`a`, `b`; >= 0"
+    assert config_reference._allowed({"type": "string"}) == ""
+
+
+def test_every_undocumented_key_is_named_not_only_the_first():
+    undocumented = re.sub(r"^#   (aws\.nodeExporter|storage\.versioning) .*\n", "", PULUMI_YAML, flags=re.M)
+    assert undocumented.count("\n") == PULUMI_YAML.count("\n") - 2
+    with pytest.raises(SystemExit, match=r"without a description in Pulumi.yaml: (aws.nodeExporter, storage.versioning|storage.versioning, aws.nodeExporter)$"):
+        config_reference.reference(undocumented)
+
+
+def test_keys_after_the_secrets_are_still_listed(monkeypatch):
+    """The secrets are left out of the table where the model has them, not everything after them."""
+    schema = config.StackConfig.model_json_schema(by_alias=True)
+    secrets_first = {**schema, "properties": {"secrets": schema["properties"]["secrets"],
+                                              **{k: v for k, v in schema["properties"].items() if k != "secrets"}}}
+    assert list(secrets_first["properties"])[0] == "secrets" and list(schema["properties"])[0] != "secrets"
+    monkeypatch.setattr(config.StackConfig, "model_json_schema", classmethod(lambda cls, **kwargs: secrets_first))
+    assert config_reference.reference() == COMMITTED.read_text()
+
+
+def test_project_config_entries_without_a_default_have_none():
+    text = "name: x\nconfig:\n  a:\n    type: string\n    default: one\n  b:\n    type: integer\n    description: no default\n"
+    assert config_reference.project_defaults(text) == {"a": "one"}
+    assert config_reference.project_defaults("name: x\n") == {}
+
+
+def test_optional_keys_read_as_their_one_type_with_their_own_description_and_default():
+    defs = {"Spoke": {"type": "object", "properties": {"stack": {"type": "string"}}}}
+    optional_int = {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}], "default": None, "description": "days"}
+    assert config_reference._nullable(optional_int, defs) == {"type": "integer", "minimum": 1, "default": None, "description": "days"}
+    # A reference keeps the keys written beside it.
+    optional_ref = {"anyOf": [{"$ref": "#/$defs/Spoke"}, {"type": "null"}], "description": "the hub"}
+    assert config_reference._nullable(optional_ref, defs) == {**defs["Spoke"], "description": "the hub"}
+    assert config_reference._nullable({"$ref": "#/$defs/Spoke", "title": "S"}, defs) == {**defs["Spoke"], "title": "S"}
+    # Two types left: no single type to show, the schema stays as it is.
+    either = {"anyOf": [{"type": "integer"}, {"type": "string"}, {"type": "null"}]}
+    assert config_reference._nullable(either, defs) == either
+    assert config_reference._nullable({"type": "string"}, defs) == {"type": "string"}
+
+
+def test_type_names_of_lists_and_maps():
+    assert config_reference._type({"type": "array", "items": {"type": "integer"}}, {}) == "list of integers"
+    assert config_reference._type({"type": "array", "items": {"type": "string"}}, {}) == "list of strings"
+    assert config_reference._type({"type": "array", "items": {"type": "object", "properties": {}}}, {}) == "list of objects"
+    assert config_reference._type({"type": "object", "additionalProperties": {"type": "integer"}}, {}) == "map of integers"
+    assert config_reference._type({"type": "object"}, {}) == "map"
+    assert config_reference._type({"type": "object", "properties": {"a": {}}}, {}) == "object"
+    assert config_reference._type({}, {}) == "any"
+
+
+def test_shared_descriptions_reach_exactly_the_keys_they_describe():
+    described = {"tools.<tool>.bucket": "B", "aws.ec2.fleets.<fleet>.size": "S"}
+    assert config_reference._description("tools.loki.bucket", described) == "B"
+    assert config_reference._description("aws.ec2.fleets.loki.size", described) == "S"
+    # Same last word elsewhere, or deeper down: not described (the generator stops on it).
+    for key in ("aws.loki.bucket", "zone.loki.bucket", "tools.loki.bucket.name",
+                "aws.ec2.apps.loki.size", "aws.ec2.zoo.loki.size", "aws.ec2.fleets.loki.size.max"):
+        assert config_reference._description(key, described) is None, key
+    assert config_reference._description("tools.thanos.spokes[].stack", described) == ""

@@ -392,7 +392,8 @@ def test_each_tool_reads_its_own_layout_and_an_unknown_tool_is_refused():
     assert bf.newest_uploads(loki, bucket, "", ["fake"]) == {"fake": 5000.0}
     assert bf.newest_uploads(tempo, bucket, "", ["single-tenant"]) == {"single-tenant": bf._parse_time("2026-08-01T11:55:30Z")}
     assert bf.newest_uploads(thanos, bucket, "", []) == {"": bf.ulid_time("01ARYZ6S41TSV4RRFFQ69G5FAV")}
-    for unknown in ("mimir", "zipkin"):
+    # A name sorting before each tool's and one after: refused, not read as the nearest layout.
+    for unknown in ("grafana", "mimir", "zipkin"):
         with pytest.raises(ValueError, match=f"unknown tool '{unknown}'"):
             bf.newest_uploads(unknown, FakeBucket({}), "", [])
 
@@ -404,6 +405,8 @@ def test_a_bucket_is_reached_over_https_by_its_virtual_host_unless_told_otherwis
 def test_metrics_before_the_first_probe_have_no_success_line():
     text = bf.Probe("tempo", "acme-tempo", "", ["single-tenant"], 3600, started=5.0).metrics()
     assert "obs_bucket_probe_success{" not in text and 'obs_bucket_probe_timestamp_seconds{tool="tempo",bucket="acme-tempo"} 0.000' in text
+    # The probe serves before its first run ends: no probe has taken any time yet.
+    assert 'obs_bucket_probe_duration_seconds{tool="tempo",bucket="acme-tempo"} 0.000' in text
 
 
 def write_probe_config(tmp_path, **extra) -> str:
@@ -439,7 +442,7 @@ def test_health_check_exit_codes_and_a_missing_config(monkeypatch):
     assert exit_.value.code == 2
 
 
-def test_the_loop_serves_and_probes_every_interval(tmp_path, monkeypatch):
+def test_the_loop_serves_and_probes_every_interval(tmp_path, monkeypatch, capsys):
     served, slept = [], []
     monkeypatch.setattr(bf, "serve", lambda probe, port: served.append(port))
     monkeypatch.setattr(bf, "_http_get", Http(listing([], []), listing([], [])))
@@ -462,6 +465,18 @@ def test_the_loop_serves_and_probes_every_interval(tmp_path, monkeypatch):
         monkeypatch.setattr(bf, "_http_get", Http(listing([], []), listing([], [])))
         bf.main(["--config", write_probe_config(tmp_path)], sleep=sleep)
     assert served == [9200, 9109] and slept == [300, 300]
+    assert capsys.readouterr().err == ""
+    # A refused listing is said on stderr (the container's log) at every interval, and the loop goes on.
+    import urllib.error
+
+    refused = urllib.error.HTTPError("u", 403, "Forbidden", {}, io.BytesIO(b"<Code>AccessDenied</Code>"))
+    refused_again = urllib.error.HTTPError("u", 403, "Forbidden", {}, io.BytesIO(b"<Code>AccessDenied</Code>"))
+    monkeypatch.setattr(bf, "_http_get", Http(refused, refused_again))
+    slept.clear()
+    with pytest.raises(Stop):
+        bf.main(["--config", write_probe_config(tmp_path)], sleep=sleep)
+    assert slept == [300, 300]
+    assert capsys.readouterr().err == "probe of obs-loki failed: RuntimeError: S3 answered 403 AccessDenied\n" * 2
 
 
 def test_half_an_irsa_setting_is_no_credential(tmp_path):
@@ -562,3 +577,28 @@ def test_a_config_without_tls_and_path_style_reaches_the_bucket_over_https_by_it
     probe, s3, _ = bf.load(str(path), env={})
     assert s3.base == "https://acme-tempo.s3.example.com"
     assert (probe.prefix, probe.tenants, probe.max_age_seconds) == ("", ["single-tenant"], 3600)
+
+
+def test_the_exporter_serves_metrics_and_nothing_else():
+    """What Prometheus scrapes and the container health check asks for (`--health` reads /metrics):
+    the probe's metrics at /metrics, with or without a query, in the text format; 404 elsewhere."""
+    import urllib.error
+    import urllib.request
+
+    probe = bf.Probe("loki", "obs-loki", "", ["fake"], 10560, started=5.0)
+    server = bf.serve(probe, 0)  # port 0: any free port
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        assert bf._http_get(f"{base}/metrics", timeout=5).decode() == probe.metrics()
+        with urllib.request.urlopen(f"{base}/metrics?debug=1", timeout=5) as response:
+            assert response.status == 200 and response.headers["Content-Type"] == "text/plain; version=0.0.4"
+            assert int(response.headers["Content-Length"]) == len(probe.metrics().encode())
+        for path in ("/", "/metric", "/metrics/x"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                bf._http_get(base + path, timeout=5)
+            assert refused.value.code == 404, path
+        assert bf.main(["--health", f"{base}/metrics"]) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert bf.main(["--health", f"{base}/metrics"]) == 1

@@ -968,6 +968,21 @@ def test_grafana_datasources_must_each_be_healthy(monkeypatch):
     assert ("SKIP", "datasource health not checked: no grafanaAdminPassword in the outputs") in outcomes(r)
 
 
+def test_an_ec2_stack_has_its_fleets_checked_and_other_stacks_do_not(monkeypatch):
+    """An ec2 stack outputs its fleets (components/ec2/platform.py): `make verify` checks their
+    groups, registrations and target groups; the other stacks have none to check."""
+    from tools.verify import fleets
+
+    checked = []
+    monkeypatch.setattr(fleets, "check", lambda stack, r: checked.append(stack.name))
+    monkeypatch.setattr(verify_tools, "http", Web({}))
+    ec2 = verify.Stack("staging-ec2", {"target": "aws", "buckets": {}, "urls": {}, "fleets": {"loki": {"group": "staging-ec2-loki"}}})
+    verify_tools.check(ec2, report())
+    assert checked == ["staging-ec2"]
+    verify_tools.check(verify.Stack("staging", {"target": "aws", "buckets": {}, "urls": {}}), report())
+    assert checked == ["staging-ec2"]
+
+
 def local_tools(monkeypatch, answers) -> verify.Report:
     outputs = json.loads(json.dumps({"target": "local", "buckets": {}, "urls": {"lokiPush": "http://127.0.0.1:3100/loki/api/v1/push",
                                                                               "otlpHttp": "http://127.0.0.1:4318"}}))

@@ -59,21 +59,21 @@ def _resolve(schema: dict, defs: dict) -> dict:
     return schema
 
 
-def _nullable(schema: dict, defs: dict) -> tuple[dict, bool]:
-    """The schema without its `null` alternative (pydantic's Optional), and whether it had one."""
+def _nullable(schema: dict, defs: dict) -> dict:
+    """The schema without its `null` alternative (pydantic's Optional), its own keys (description,
+    default) kept beside those of the one type left."""
     options = schema.get("anyOf")
     if options:
         rest = [o for o in options if o.get("type") != "null"]
         if len(rest) == 1:
-            merged = {**{k: v for k, v in schema.items() if k != "anyOf"}, **_resolve(rest[0], defs)}
-            return merged, len(rest) < len(options)
-    return _resolve(schema, defs), False
+            return {**{k: v for k, v in schema.items() if k != "anyOf"}, **_resolve(rest[0], defs)}
+    return _resolve(schema, defs)
 
 
 def _type(schema: dict, defs: dict) -> str:
     kind = schema.get("type")
     if kind == "array":
-        item, _ = _nullable(schema.get("items", {}), defs)
+        item = _nullable(schema.get("items", {}), defs)
         return f"list of {'objects' if item.get('type') == 'object' else _type(item, defs) + 's'}"
     if kind == "object" and "properties" not in schema:
         values = schema.get("additionalProperties")
@@ -105,11 +105,11 @@ def rows(schema: dict, defs: dict, prefix: str = "", required: frozenset[str] = 
     """(dotted key, its schema, whether it is required) for every key at any depth."""
     for name, prop in schema.get("properties", {}).items():
         key = f"{prefix}{name}"
-        resolved, _ = _nullable(prop, defs)
+        resolved = _nullable(prop, defs)
         yield key, prop, name in required
         if resolved.get("type") == "object" and "properties" in resolved:
             yield from rows(resolved, defs, key + ".", frozenset(resolved.get("required", ())))
-        item = _nullable(resolved.get("items", {}), defs)[0] if resolved.get("type") == "array" else {}
+        item = _nullable(resolved.get("items", {}), defs) if resolved.get("type") == "array" else {}
         if item.get("type") == "object" and "properties" in item:
             yield from rows(item, defs, key + "[].", frozenset(item.get("required", ())))
 
@@ -136,7 +136,7 @@ def reference(pulumi_yaml: Optional[str] = None) -> str:
     for key, prop, required in rows(schema, defs, required=frozenset(schema.get("required", ()))):
         if key == "secrets" or key.startswith("secrets."):
             continue  # credentials are listed below, by their config key
-        resolved, _ = _nullable(prop, defs)
+        resolved = _nullable(prop, defs)
         meaning = _description(key, described)
         if meaning is None and resolved.get("type") == "object" and "properties" in resolved:
             meaning = " ".join(resolved.get("description", "").split())  # the model's docstring

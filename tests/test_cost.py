@@ -1125,6 +1125,42 @@ def test_from_prometheus_replaces_the_assumptions_and_shows_both(fake_prometheus
     assert thanos["PUT-class requests a day"]["measured"] is None
 
 
+def test_measured_figures_are_per_copy_of_a_replicated_stack(fake_prometheus):
+    url, _ = fake_prometheus
+    topo = topology.Topology(loki=topology.LokiTopology(ingesters=3, replication_factor=3),
+                             tempo=topology.TempoTopology(ingesters=3, replication_factor=3),
+                             thanos=topology.ThanosTopology(prometheus_replicas=2, uploaders=2))
+    m = measure.measure(url, "1d", topo)
+    # Every replica stores and counts its own copy: 2.5 GB/day stored of 10 received over 3
+    # copies is a ratio of 2.5 / 3 / 10 = 0.083333; 40 streams held by 3 ingesters are 13.33
+    # streams; 0.5 chunks/s x 86,400 / 3 = 14,400 chunks a day. Tempo: 1.5 / 3 / 5 = 0.1.
+    assert m["assumptions"] == {"loki.stored_ratio": pytest.approx(2.5 / 30), "tempo.stored_ratio": pytest.approx(0.1),
+                                "loki.streams": pytest.approx(40 / 3)}
+    assert m["figures"] == {"loki": {"chunks": pytest.approx(14_400)}, "tempo": {"blocks": pytest.approx(48)}}
+    # The HA pair appends every sample twice: 2,000/s counted is 1,000/s of data.
+    assert m["ingest"] == {"logs": pytest.approx(10), "traces": pytest.approx(5), "metrics": pytest.approx(1_000)}
+    # Requests a day by price class: PutObject and List 0.6/s, GetObject 0.2/s, DeleteObject 0.05/s.
+    assert m["requests"]["loki"] == {"put_class": pytest.approx(51_840), "get_class": pytest.approx(17_280),
+                                     "delete": pytest.approx(4_320), "other": 0}
+    assert m["requests"]["thanos"] is None and (m["url"], m["window"]) == (url, "1d")
+
+
+def test_a_measurement_replaces_only_what_was_not_given_and_has_a_value():
+    m = {"ingest": {"logs": 0.0, "traces": None, "metrics": 500.0},
+         "assumptions": {"loki.stored_ratio": 0.3, "tempo.stored_ratio": None, "loki.streams": 0.0}}
+    ingest = {"logs": 4.0, "traces": 2.0, "metrics": 3_000.0}
+    used, a, before = measure.apply_measurement(m, ingest, A, given={"metrics"})
+    # metrics were given; logs measured as zero and traces without a series keep the model's.
+    assert used == ingest
+    # The measured ratio replaces the assumption; zero streams do not.
+    assert (a["loki.stored_ratio"], a["tempo.stored_ratio"], a["loki.streams"]) == (0.3, 0.298, 500)
+    assert before == {"logs": 4.0, "traces": 2.0, "metrics": 3_000.0, "loki.stored_ratio": 0.261, "tempo.stored_ratio": 0.298,
+                      "loki.streams": 500}
+    # The inputs are not changed in place.
+    assert A["loki.stored_ratio"] == 0.261
+    assert measure.apply_measurement(m, ingest, A, given=set())[0]["metrics"] == 500
+
+
 def test_from_prometheus_text_puts_model_and_measurement_side_by_side(fake_prometheus, capsys):
     url, _ = fake_prometheus
     assert cost_cli.main(["--stack", "local", "--from-prometheus", url]) == 0

@@ -1159,6 +1159,43 @@ def test_a_measurement_replaces_only_what_was_not_given_and_has_a_value():
     # The inputs are not changed in place.
     assert A["loki.stored_ratio"] == 0.261
     assert measure.apply_measurement(m, ingest, A, given=set())[0]["metrics"] == 500
+    # A small stack's half a GB of logs a day is a measurement like any other.
+    small = {**m, "ingest": {"logs": 0.5, "traces": None, "metrics": None}}
+    assert measure.apply_measurement(small, ingest, A, given=set())[0]["logs"] == 0.5
+
+
+def test_metrics_without_series_keep_the_model_and_the_rest_is_still_read(fake_prometheus, monkeypatch):
+    url, _ = fake_prometheus
+    # A Prometheus that scrapes neither Loki's S3 client nor its ingesters' stored bytes, and
+    # sees no logs at all this window (a rate of 0).
+    monkeypatch.delitem(CANNED, "loki_s3_request_duration_seconds_count")
+    monkeypatch.delitem(CANNED, "loki_ingester_chunk_stored_bytes_total")
+    monkeypatch.setitem(CANNED, "loki_distributor_bytes_received_total", _vector(({}, 0)))
+    m = measure.measure(url, "1d", topology.Topology())
+    assert m["requests"]["loki"] is None and m["assumptions"]["loki.stored_ratio"] is None
+    assert m["ingest"]["logs"] == 0
+    # The queries after Loki's are still read: Tempo's requests, PUT + POST = 0.3/s = 25,920 a day.
+    assert m["requests"]["tempo"]["put_class"] == pytest.approx(25_920)
+    # Stored bytes without received bytes make no ratio either (no division by zero).
+    monkeypatch.setitem(CANNED, "loki_ingester_chunk_stored_bytes_total", _vector(({}, 2.5 * PER_GB_DAY)))
+    assert measure.measure(url, "1d", topology.Topology())["assumptions"]["loki.stored_ratio"] is None
+
+
+def test_the_model_side_of_the_comparison_is_the_estimates_requests_a_day():
+    # The replicated Loki stack of test_loki_requests_of_a_replicated_stack_by_hand: 23,784
+    # PUT-class and 576 GET requests a day by hand.
+    cfg = hypothetical({"loki": {"retentionDays": 10, "deleteDelayHours": 0}}, storage={"versioning": False})
+    topo = topology.Topology(loki=topology.LokiTopology(ingesters=3, replication_factor=3, index_readers=2))
+    e = tool_estimate(cfg, ingest={"logs": 10}, topo=topo)
+    m = {"ingest": {"logs": None}, "assumptions": {"loki.stored_ratio": None, "loki.streams": None}, "figures": {},
+         "requests": {"loki": {"put_class": 20_000.0, "get_class": 500.0}}}
+    before = {"logs": 10, "loki.stored_ratio": 1, "loki.streams": 1}
+    rows = {r["figure"]: r for r in measure.compare(m, before, {}, SIMPLE, set(), e)["loki"]}
+    assert rows["PUT-class requests a day"] == {"figure": "PUT-class requests a day", "model": pytest.approx(23_784), "measured": 20_000,
+                                                "used": "model"}
+    assert rows["GET-class requests a day"]["model"] == pytest.approx(576)
+    # No measurement of an input: the model's value was assumed.
+    assert rows["logs (GB/day raw log bytes)"]["used"] == "assumed" and rows["loki.streams"]["measured"] is None
 
 
 def test_from_prometheus_text_puts_model_and_measurement_side_by_side(fake_prometheus, capsys):

@@ -128,7 +128,7 @@ TESTS: dict[str, list[str] | None] = {
     "tools/engine.py": ["tests/test_engine.py", "tests/test_plan.py", "tests/test_identity.py"],
     "tools/plan.py": ["tests/test_plan.py", "tests/test_policies.py"],
     "tools/config_reference.py": ["tests/test_config_reference.py"],
-    **{f"tools/cost/{name}.py": ["tests/test_cost.py", "tests/test_cost_model.py"]
+    **{f"tools/cost/{name}.py": ["tests/test_cost_model.py", "tests/test_cost.py"]
        for name in ("facts", "prices", "topology", "patterns", "usage", "pricing", "timeline", "measure", "report", "cli")},
     # Entry points that only call cli.main: nothing to mutate.
     "tools/cost/__main__.py": None,

@@ -602,6 +602,87 @@ def test_timeline_on_a_model_construct_config_the_validator_would_refuse():
 
 
 
+def test_timeline_transitions_that_come_too_late_for_some_or_all_data():
+    # Thanos-like: raw deleted at 32, 5m at 92, 1h at 397. GLACIER_IR at 60 reaches 5m and 1h only.
+    tl = timeline.timeline({"raw": 32.0, "5m": 92.0, "1h": 397.0}, [(60, "GLACIER_IR")], None)
+    assert {"day": 60, "event": "moves to GLACIER_IR (bucket rule) for 5m, 1h"} in tl["events"]
+    # A transition on the very day the tool deletes everything moves nothing.
+    tl = timeline.timeline({"chunks": 31.0}, [(31, "STANDARD_IA")], None)
+    assert {"day": 31, "event": "(moves to STANDARD_IA: never reached, every object is deleted before)"} in tl["events"]
+    # One day earlier it does: every object spends its last day in STANDARD_IA.
+    tl = timeline.timeline({"chunks": 31.0}, [(30, "STANDARD_IA")], None)
+    assert {"day": 30, "event": "moves to STANDARD_IA (bucket rule)"} in tl["events"]
+
+
+def test_timeline_archive_only_flags_data_still_served():
+    # GLACIER at day 40: raw is gone at 32 (not reached), 5m is served until 92 (unreadable).
+    tl = timeline.timeline({"raw": 32.0, "5m": 92.0}, [(40, "GLACIER")], None)
+    assert tl["problems"] == ["5m: unreadable from day 40 (GLACIER needs a restore; queriers get 403 InvalidObjectState) "
+                              "while the tool serves it until day 92"]
+    # Glacier Instant Retrieval is readable: no problem.
+    assert timeline.timeline({"raw": 32.0, "5m": 92.0}, [(40, "GLACIER_IR")], None)["problems"] == []
+    # Data kept forever and archived is unreadable forever.
+    (problem,) = timeline.timeline({"1h": None}, [(400, "DEEP_ARCHIVE")], None)["problems"]
+    assert problem.endswith("while the tool serves it forever")
+
+
+@pytest.mark.parametrize("expire, problems", [(31, 1), (32, 0)])
+def test_timeline_a_rule_expiring_on_the_tools_last_day_is_already_too_early(expire, problems):
+    assert len(timeline.timeline({"chunks": 31.0}, [], expire)["problems"]) == problems
+
+
+def test_timeline_noncurrent_versions_go_after_the_first_deletion():
+    # The bucket rule deletes at 20, before the tool's 31: noncurrent versions go 7 days after that.
+    tl = timeline.timeline({"chunks": 31.0}, [], 20, 7)
+    assert {"day": 27, "event": "chunks: noncurrent versions expire (versioned bucket, 7d)"} in tl["events"]
+    # Unversioned: no such event.
+    assert not any("noncurrent" in e["event"] for e in timeline.timeline({"chunks": 31.0}, [], 35)["events"])
+
+
+@pytest.mark.parametrize("deleted, noncurrent, note", [
+    # STANDARD_IA from day 30; the 30-day minimum is met at 60 (30 current days) or at 55 + 5 noncurrent days.
+    (60.0, None, False), (59.5, None, True), (55.0, 5, False), (55.0, 4, True),
+])
+def test_timeline_minimum_duration_counts_noncurrent_days_of_the_last_class(deleted, noncurrent, note):
+    tl = timeline.timeline({"chunks": deleted}, [(30, "STANDARD_IA")], None, noncurrent, {"STANDARD_IA": 30})
+    assert bool(tl["notes"]) == note
+
+
+def test_timeline_minimum_duration_of_a_class_left_before_deletion():
+    # GLACIER_IR days 10-20 then DEEP_ARCHIVE to 300: 10 days in GLACIER_IR billed 90; the 7
+    # noncurrent days only extend the last class (DEEP_ARCHIVE 280 + 7 days >= 180).
+    tl = timeline.timeline({"x": 300.0}, [(10, "GLACIER_IR"), (20, "DEEP_ARCHIVE")], None, 7, {"GLACIER_IR": 90, "DEEP_ARCHIVE": 180})
+    assert [n.split(":")[0:2] for n in tl["notes"]] == [["x", " 10 days in GLACIER_IR, billed 90 (minimum duration)"]]
+
+
+@pytest.mark.parametrize("standard, cheaper", [(0.0251, True), (0.025, False)])
+def test_timeline_a_billed_minimum_that_costs_exactly_as_much_is_not_cheaper(standard, cheaper):
+    # 90 billed days x 0.005 = 0.45 against 18 kept days in STANDARD: 18 x 0.025 = 0.45 (equal,
+    # no saving) or 18 x 0.0251 = 0.4518 (a saving).
+    tl = timeline.timeline({"5m": 78.0}, [(60, "GLACIER_IR")], None, None, {"GLACIER_IR": 90}, {"STANDARD": standard, "GLACIER_IR": 0.005})
+    (note,) = tl["notes"]
+    assert ("still less than 18 days in STANDARD" in note) == cheaper
+
+
+def test_timeline_says_when_data_is_kept_forever_without_a_safety_net():
+    assert "some data is kept forever: storage grows without bound" in timeline.timeline({"raw": 32.0, "1h": None}, [], None)["notes"]
+    assert timeline.timeline({"raw": 32.0, "1h": None}, [], 400)["notes"] == []
+    assert timeline.timeline({"raw": 32.0}, [], None)["notes"] == []
+    tl = timeline.timeline({"raw": 32.0, "1h": None}, [], None)
+    # A kept-forever kind is the last event, with no day.
+    assert tl["events"][-1] == {"day": None, "event": "1h: kept and queryable forever (no tool deletion)"}
+
+
+def test_thanos_retentions_add_the_delete_delay_and_zero_days_is_forever():
+    cfg = hypothetical({"thanos": {"retention": {"rawDays": 30, "fiveMinuteDays": 90, "oneHourDays": 0}, "deleteDelayHours": 12}})
+    # 12 h delete delay = 0.5 days; 0 days keeps the 1h data forever.
+    assert timeline.tool_retentions(cfg, "thanos") == {"raw": 30.5, "5m": 90.5, "1h": None}
+    loki = hypothetical({"loki": {"retentionDays": 10, "deleteDelayHours": 6}})
+    tempo = hypothetical({"tempo": {"retentionDays": 14, "deleteDelayHours": 12}})
+    assert timeline.tool_retentions(loki, "loki") == {"chunks": 10.25}
+    assert timeline.tool_retentions(tempo, "tempo") == {"blocks": 14.5}
+
+
 # ---------------------------------------------------------------- scale
 def test_lifecycle_rule_limit_warns_before_it_bites():
     tenants = [f"t{i}" for i in range(850)]
@@ -672,6 +753,113 @@ def test_hetzner_under_the_included_terabyte_costs_the_base_fee(capsys):
     assert report["total"]["object_storage"] == 5.00
 
 
+def _price_file(tmp_path, name="mine.yaml", drop=(), **changes):
+    """A copy of the us-east-1 price file, some top-level keys dropped or replaced."""
+    data = {k: v for k, v in yaml.safe_load((facts.PRICES_DIR / "aws-us-east-1.yaml").read_text()).items() if k not in drop}
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump({**data, **changes}))
+    return path
+
+
+@pytest.mark.parametrize("name", ["mine.yaml", "mine.yml"])
+def test_a_price_file_given_as_a_path_is_read_as_it_is(tmp_path, name):
+    # --prices FILE: a path ending in .yaml or .yml is read where it is, not in tools/cost/prices.
+    path = _price_file(tmp_path, name, volume={"name": "gp3", "gb_month": 0.1})
+    loaded = prices.load_prices(str(path))
+    assert loaded["volume"]["gb_month"] == 0.1
+    # Outside the repository the report names the path as given.
+    assert loaded["file"] == str(path) and loaded["overrides"] == {}
+
+
+def test_an_unknown_price_file_names_the_files_there_are():
+    with pytest.raises(facts.CostError) as error:
+        prices.load_prices("aws-eu-west-9")
+    assert str(error.value) == (f"no price file {facts.PRICES_DIR / 'aws-eu-west-9.yaml'}; add one or pass --prices "
+                                "(known: aws-ap-northeast-2, aws-us-east-1, hetzner-fsn1, local)")
+
+
+@pytest.mark.parametrize("key", ["provider", "region", "currency", "as_of", "source", "s3", "volume", "account"])
+def test_a_price_file_without_a_required_part_is_refused(tmp_path, key):
+    # The report prints the provider, region, currency, date and sources of its prices, prices
+    # the bucket from s3, the baseline from volume and the account fee from account.
+    path = _price_file(tmp_path, drop=(key,))
+    with pytest.raises(facts.CostError) as error:
+        prices.load_prices(str(path))
+    assert str(error.value) == f"price file {path} has no '{key}'"
+
+
+def test_a_price_file_without_s3_standard_is_refused(tmp_path):
+    # Every tool writes into STANDARD: a file without its price cannot price anything.
+    path = _price_file(tmp_path, s3={"STANDARD_IA": {"gb_month": 0.0125}})
+    with pytest.raises(facts.CostError, match=r"has no s3\.STANDARD$"):
+        prices.load_prices(str(path))
+
+
+@pytest.mark.parametrize("key, value, problem", [
+    # a section, a name and a figure one level too deep are not prices
+    ("s3.STANDARD", "1", "has no such price"),
+    ("volume.name", "1", "has no such price"),
+    ("s3.STANDARD.gb_month.usd", "1", "has no such price"),
+    ("nothing.gb_month", "1", "has no such price"),
+    ("s3.STANDARD.gb_month", "cheap", "'cheap' is not a number"),
+])
+def test_price_overrides_that_are_not_a_figure_are_refused(key, value, problem):
+    with pytest.raises(facts.CostError, match=f"^--price {key}: .*{problem}"):
+        prices.load_prices("aws-us-east-1", {key: value})
+
+
+def test_a_price_override_changes_only_its_figure_and_is_recorded():
+    loaded = prices.load_prices("aws-us-east-1", {"s3.GLACIER_IR.gb_month": "0.0036", "volume.gb_month": "0.1"})
+    assert loaded["s3"]["GLACIER_IR"]["gb_month"] == 0.0036 and loaded["volume"]["gb_month"] == 0.1
+    # The neighbours keep the file's figures (Glacier IR GET 0.01 per 1,000; Standard 0.023).
+    assert loaded["s3"]["GLACIER_IR"]["get_per_1000"] == 0.01 and loaded["s3"]["STANDARD"]["gb_month"] == 0.023
+    assert loaded["overrides"] == {"s3.GLACIER_IR.gb_month": "0.0036", "volume.gb_month": "0.1"}
+    assert loaded["file"] == "tools/cost/prices/aws-us-east-1.yaml"
+
+
+def test_a_class_the_price_file_does_not_price_is_an_error():
+    hetzner = prices.load_prices("hetzner-fsn1")
+    assert prices.class_price(hetzner, "STANDARD")["gb_month"] == 0.004891
+    with pytest.raises(facts.CostError) as error:
+        prices.class_price(hetzner, "GLACIER_IR")
+    assert str(error.value) == ("price file tools/cost/prices/hetzner-fsn1.yaml has no s3.GLACIER_IR "
+                                "(the bucket rules move data there)")
+
+
+@pytest.mark.parametrize("key", ["cold_read_share", "transition_min_object_kb", "loki.queried_days"])
+def test_assumptions_that_may_be_zero(key):
+    # No cold reads, no minimum object size for transitions, no index reader holding tables.
+    assert prices.assumptions({key: "0"})[key] == 0
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"loki.stream": "10"}, "--assume loki.stream: unknown (known: cold_read_share, forever_days, loki.chunk_fill, "),
+    ({"loki.streams": "many"}, "--assume loki.streams: 'many' is not a number"),
+    # Sizes, counts and intervals the model divides by.
+    ({"loki.streams": "0"}, "--assume loki.streams: must be more than zero"),
+    ({"thanos.bytes_per_sample": "0"}, "--assume thanos.bytes_per_sample: must be more than zero"),
+    ({"cold_read_share": "-0.1"}, "--assume cold_read_share: must be zero or more"),
+    ({"loki.chunk_fill": "-1"}, "--assume loki.chunk_fill: must be more than zero"),
+])
+def test_bad_assumptions_are_refused(overrides, message):
+    with pytest.raises(facts.CostError) as error:
+        prices.assumptions(overrides)
+    assert str(error.value).startswith(message)
+
+
+def test_an_assumption_override_keeps_the_others():
+    a = prices.assumptions({"loki.streams": "2000", "cold_read_share": "0.5"})
+    assert (a["loki.streams"], a["cold_read_share"]) == (2000, 0.5)
+    # The documented defaults stay: loki x0.261, tempo x0.298, 2 B/sample.
+    assert (a["loki.stored_ratio"], a["tempo.stored_ratio"], a["thanos.bytes_per_sample"]) == (0.261, 0.298, 2)
+
+
+@pytest.mark.parametrize("stack, expected", [("local", "local"), ("staging", "aws-ap-northeast-2"), ("prod", "hetzner-fsn1")])
+def test_each_stack_is_priced_with_its_targets_region(stack, expected):
+    # docs/cost.md: local prices local.yaml, staging (AWS, ap-northeast-2) and prod (Hetzner, fsn1).
+    assert prices.price_file_for(stack_cfg(stack)) == expected
+
+
 # ---------------------------------------------------------------- the command
 @pytest.mark.parametrize("stack", ["local", "staging", "prod"])
 def test_each_stack_reports_and_json_matches_text(stack, capsys):
@@ -690,6 +878,79 @@ def test_each_stack_reports_and_json_matches_text(stack, capsys):
         data["total"]["gb"], data["total"]["object_storage"], data["total"]["baseline_gb"], data["total"]["baseline"]]
     assert "retention timeline" in text and "scale checks" in text
     assert f"topology (rendered by the program for stack {stack} (offline plan)):" in text
+
+
+@pytest.mark.parametrize("text, message", [
+    ("logs", "--ingest: 'logs' is not KEY=VALUE"),
+    ("logs=-1", "--ingest logs: must not be negative"),
+    ("logs=lots", "--ingest logs: 'lots' is not a number"),
+])
+def test_bad_ingest_is_refused(text, message):
+    with pytest.raises(facts.CostError) as error:
+        cost_cli.parse_ingest(text, "staging")
+    assert str(error.value) == message
+
+
+def test_ingest_given_replaces_only_its_kinds():
+    # Spaces and empty items are forgiven; zero is a valid ingest (a tool that receives nothing).
+    ingest, source, given = cost_cli.parse_ingest(" logs = 0 ,, metrics=100", "prod")
+    # prod's defaults (docs/cost.md): 400 GB/day logs, 170 GB/day traces, 45,000 samples/s.
+    assert ingest == {"logs": 0, "traces": 170, "metrics": 100} and source == "--ingest" and given == {"logs", "metrics"}
+    assert cost_cli.parse_ingest(None, "local") == ({"logs": 4, "traces": 2, "metrics": 3_000}, "stack default; set with --ingest", set())
+    # A stack without defaults of its own is sized like staging: 75, 35, 30,000.
+    assert cost_cli.parse_ingest("", "staging-ec2")[0] == {"logs": 75, "traces": 35, "metrics": 30_000}
+
+
+def test_spoke_metrics_are_each_spokes_rate_and_the_rest_are_assumed_like_the_hub():
+    cfg = stack_cfg("staging")
+    topo = cost_cli.with_spokes(ONE, cfg, "staging-us=1500", 30_000)
+    # staging-us at 1,500 samples/s as given, staging-batch assumed like the hub: 31,500 in all.
+    assert (topo.thanos.spokes, topo.thanos.spoke_samples_per_s) == (2, 31_500)
+    assert topo.notes == ("thanos: 2 spoke(s) upload into this bucket (staging-batch 30,000, staging-us 1,500 samples/s; "
+                          "staging-batch assumed like this cluster, set with --spoke-metrics LABEL=N); "
+                          "its one compactor compacts every cluster's blocks",)
+    both = cost_cli.with_spokes(ONE, cfg, "staging-us=0,staging-batch=10", 30_000)
+    assert both.thanos.spoke_samples_per_s == 10 and "assumed" not in both.notes[0]
+
+
+@pytest.mark.parametrize("stack, text, message", [
+    ("staging", "staging-us=-1", "--spoke-metrics: samples/s must not be negative"),
+    ("staging", "staging-eu=1", "--spoke-metrics staging-eu: not a spoke of this hub (tools.thanos.spokes: staging-batch, staging-us)"),
+    ("prod", "edge=1", "--spoke-metrics edge: not a spoke of this hub (tools.thanos.spokes: none)"),
+])
+def test_bad_spoke_metrics_are_refused(stack, text, message):
+    with pytest.raises(facts.CostError) as error:
+        cost_cli.with_spokes(ONE, stack_cfg(stack), text, 30_000)
+    assert str(error.value) == message
+
+
+def test_a_hub_without_spokes_and_a_stack_without_thanos_keep_their_topology():
+    assert cost_cli.with_spokes(ONE, stack_cfg("prod"), None, 45_000) == ONE
+    cfg = hypothetical({"loki": {}})
+    assert cost_cli.with_spokes(ONE, cfg, "anything=1", 1) == ONE
+
+
+def test_a_spoke_in_its_hubs_region_has_no_transfer_note():
+    (note,) = cost_cli.with_spokes(ONE, stack_cfg("staging-batch"), None, 1).notes
+    assert note == ("thanos: this stack is a spoke; its metrics are stored and costed in the bucket of its hub "
+                    "organization/obs-storage/staging (its --spoke-metrics)")
+
+
+@pytest.mark.parametrize("flag, value, ok", [("--headroom", "0.9", False), ("--replicas", "0.5", False), ("--headroom", "1", True), ("--replicas", "1", True)])
+def test_the_volume_baseline_needs_headroom_and_replicas_of_at_least_one(flag, value, ok, capsys):
+    assert cost_cli.main(["--stack", "local", "--json", flag, value]) == (0 if ok else 2)
+    out, err = capsys.readouterr()
+    if ok:
+        baseline = json.loads(out)["baseline"]
+        assert baseline[flag.lstrip("-")] == 1
+    else:
+        assert err == "error: --headroom and --replicas must be at least 1\n"
+
+
+def test_several_stacks_in_json_stop_at_the_first_error_with_the_reports_so_far(capsys):
+    assert cost_cli.main(["--stack", "local", "--stack", "nope", "--stack", "prod", "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert [r["stack"] for r in json.loads(out)] == ["local"] and err.startswith("error: ") and err.count("\n") == 1
 
 
 def test_command_line_runs_as_a_module():
@@ -756,6 +1017,18 @@ def fake_prometheus():
                 return
             if query == "broken(":
                 body, status = {"status": "error", "errorType": "bad_data", "error": "parse error"}, 400
+            elif query == "proxy(":
+                # A proxy in front of Prometheus failing with a page, not JSON.
+                payload = b"<html>bad gateway</html>"
+                self.send_response(502)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
+            elif query == "range(":
+                body, status = {"status": "success", "data": {"resultType": "matrix", "result": []}}, 200
+            elif query == "torn(":
+                body, status = {"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [1]}]}}, 200
             else:
                 result = next((rows for name, rows in CANNED.items() if name in query), [])
                 body, status = {"status": "success", "data": {"resultType": "vector", "result": result}}, 200
@@ -787,6 +1060,31 @@ def test_prometheus_refusing_a_query_is_one_line(fake_prometheus):
     url, _ = fake_prometheus
     with pytest.raises(facts.CostError, match=r"refused broken\(: parse error$"):
         measure.prometheus_query(url, "broken(")
+
+
+@pytest.mark.parametrize("query, message", [
+    ("proxy(", r"answered HTTP 502 to proxy\($"),
+    ("range(", r"answered 'matrix' to range\(, not a vector$"),
+    ("torn(", r"answered torn\( with a malformed vector$"),
+])
+def test_prometheus_answers_that_are_not_a_vector_are_one_line(fake_prometheus, query, message):
+    url, _ = fake_prometheus
+    with pytest.raises(facts.CostError, match=f"^Prometheus at {url} {message}"):
+        measure.prometheus_query(url, query)
+
+
+@pytest.mark.parametrize("url, window, problem", [
+    # The base URL with its scheme, and a Prometheus range.
+    ("127.0.0.1:9090", "1d", "--from-prometheus '127.0.0.1:9090': use the Prometheus base URL"),
+    ("http:///api", "1d", "--from-prometheus 'http:///api': use the Prometheus base URL"),
+    ("http://127.0.0.1:9", "1 day", "--window '1 day': use a Prometheus range"),
+    ("http://127.0.0.1:9", "d", "--window 'd': use a Prometheus range"),
+    ("http://127.0.0.1:9", "6h ", "--window '6h ': use a Prometheus range"),
+])
+def test_bad_prometheus_url_or_window_is_refused_before_any_query(url, window, problem):
+    with pytest.raises(facts.CostError) as error:
+        measure.measure(url, window, topology.Topology())
+    assert str(error.value).startswith(problem)
 
 
 def test_unreachable_prometheus_is_one_line():
@@ -825,6 +1123,79 @@ def test_from_prometheus_replaces_the_assumptions_and_shows_both(fake_prometheus
     assert tempo["blocks written a day"]["measured"] == pytest.approx(48)
     thanos = {row["figure"]: row for row in r["comparison"]["tools"]["thanos"]}
     assert thanos["PUT-class requests a day"]["measured"] is None
+
+
+def test_measured_figures_are_per_copy_of_a_replicated_stack(fake_prometheus):
+    url, _ = fake_prometheus
+    topo = topology.Topology(loki=topology.LokiTopology(ingesters=3, replication_factor=3),
+                             tempo=topology.TempoTopology(ingesters=3, replication_factor=3),
+                             thanos=topology.ThanosTopology(prometheus_replicas=2, uploaders=2))
+    m = measure.measure(url, "1d", topo)
+    # Every replica stores and counts its own copy: 2.5 GB/day stored of 10 received over 3
+    # copies is a ratio of 2.5 / 3 / 10 = 0.083333; 40 streams held by 3 ingesters are 13.33
+    # streams; 0.5 chunks/s x 86,400 / 3 = 14,400 chunks a day. Tempo: 1.5 / 3 / 5 = 0.1.
+    assert m["assumptions"] == {"loki.stored_ratio": pytest.approx(2.5 / 30), "tempo.stored_ratio": pytest.approx(0.1),
+                                "loki.streams": pytest.approx(40 / 3)}
+    assert m["figures"] == {"loki": {"chunks": pytest.approx(14_400)}, "tempo": {"blocks": pytest.approx(48)}}
+    # The HA pair appends every sample twice: 2,000/s counted is 1,000/s of data.
+    assert m["ingest"] == {"logs": pytest.approx(10), "traces": pytest.approx(5), "metrics": pytest.approx(1_000)}
+    # Requests a day by price class: PutObject and List 0.6/s, GetObject 0.2/s, DeleteObject 0.05/s.
+    assert m["requests"]["loki"] == {"put_class": pytest.approx(51_840), "get_class": pytest.approx(17_280),
+                                     "delete": pytest.approx(4_320), "other": 0}
+    assert m["requests"]["thanos"] is None and (m["url"], m["window"]) == (url, "1d")
+
+
+def test_a_measurement_replaces_only_what_was_not_given_and_has_a_value():
+    m = {"ingest": {"logs": 0.0, "traces": None, "metrics": 500.0},
+         "assumptions": {"loki.stored_ratio": 0.3, "tempo.stored_ratio": None, "loki.streams": 0.0}}
+    ingest = {"logs": 4.0, "traces": 2.0, "metrics": 3_000.0}
+    used, a, before = measure.apply_measurement(m, ingest, A, given={"metrics"})
+    # metrics were given; logs measured as zero and traces without a series keep the model's.
+    assert used == ingest
+    # The measured ratio replaces the assumption; zero streams do not.
+    assert (a["loki.stored_ratio"], a["tempo.stored_ratio"], a["loki.streams"]) == (0.3, 0.298, 500)
+    assert before == {"logs": 4.0, "traces": 2.0, "metrics": 3_000.0, "loki.stored_ratio": 0.261, "tempo.stored_ratio": 0.298,
+                      "loki.streams": 500}
+    # The inputs are not changed in place.
+    assert A["loki.stored_ratio"] == 0.261
+    assert measure.apply_measurement(m, ingest, A, given=set())[0]["metrics"] == 500
+    # A small stack's half a GB of logs a day is a measurement like any other.
+    small = {**m, "ingest": {"logs": 0.5, "traces": None, "metrics": None}}
+    assert measure.apply_measurement(small, ingest, A, given=set())[0]["logs"] == 0.5
+
+
+def test_metrics_without_series_keep_the_model_and_the_rest_is_still_read(fake_prometheus, monkeypatch):
+    url, _ = fake_prometheus
+    # A Prometheus that scrapes neither Loki's S3 client nor its ingesters' stored bytes, and
+    # sees no logs at all this window (a rate of 0).
+    monkeypatch.delitem(CANNED, "loki_s3_request_duration_seconds_count")
+    monkeypatch.delitem(CANNED, "loki_ingester_chunk_stored_bytes_total")
+    monkeypatch.setitem(CANNED, "loki_distributor_bytes_received_total", _vector(({}, 0)))
+    m = measure.measure(url, "1d", topology.Topology())
+    assert m["requests"]["loki"] is None and m["assumptions"]["loki.stored_ratio"] is None
+    assert m["ingest"]["logs"] == 0
+    # The queries after Loki's are still read: Tempo's requests, PUT + POST = 0.3/s = 25,920 a day.
+    assert m["requests"]["tempo"]["put_class"] == pytest.approx(25_920)
+    # Stored bytes without received bytes make no ratio either (no division by zero).
+    monkeypatch.setitem(CANNED, "loki_ingester_chunk_stored_bytes_total", _vector(({}, 2.5 * PER_GB_DAY)))
+    assert measure.measure(url, "1d", topology.Topology())["assumptions"]["loki.stored_ratio"] is None
+
+
+def test_the_model_side_of_the_comparison_is_the_estimates_requests_a_day():
+    # The replicated Loki stack of test_loki_requests_of_a_replicated_stack_by_hand: 23,784
+    # PUT-class and 576 GET requests a day by hand.
+    cfg = hypothetical({"loki": {"retentionDays": 10, "deleteDelayHours": 0}}, storage={"versioning": False})
+    topo = topology.Topology(loki=topology.LokiTopology(ingesters=3, replication_factor=3, index_readers=2))
+    e = tool_estimate(cfg, ingest={"logs": 10}, topo=topo)
+    m = {"ingest": {"logs": None}, "assumptions": {"loki.stored_ratio": None, "loki.streams": None}, "figures": {},
+         "requests": {"loki": {"put_class": 20_000.0, "get_class": 500.0}}}
+    before = {"logs": 10, "loki.stored_ratio": 1, "loki.streams": 1}
+    rows = {r["figure"]: r for r in measure.compare(m, before, {}, SIMPLE, set(), e)["loki"]}
+    assert rows["PUT-class requests a day"] == {"figure": "PUT-class requests a day", "model": pytest.approx(23_784), "measured": 20_000,
+                                                "used": "model"}
+    assert rows["GET-class requests a day"]["model"] == pytest.approx(576)
+    # No measurement of an input: the model's value was assumed.
+    assert rows["logs (GB/day raw log bytes)"]["used"] == "assumed" and rows["loki.streams"]["measured"] is None
 
 
 def test_from_prometheus_text_puts_model_and_measurement_side_by_side(fake_prometheus, capsys):

@@ -67,10 +67,10 @@ def _runs_minio(cfg: StackConfig) -> bool:
     return cfg.target.value == "local" and bool(cfg.tools.owned())
 
 
-def scrape_configs(cfg: StackConfig, workloads: list[Workload], layout: Optional[Layout] = None) -> list[dict[str, Any]]:
+def scrape_configs(cfg: StackConfig, workloads: list[Workload], layout: Layout) -> list[dict[str, Any]]:
     # EC2 fleets (layout.domain): any workload beside Prometheus is a fleet of instances found
     # through its Cloud Map name, however many there are.
-    fleet = bool(layout and layout.domain)
+    fleet = bool(layout.domain)
     # A single Prometheus scrapes itself; each of an HA pair scrapes both, so that the survivor
     # sees the other one down (ObsStorageTargetDown) and both evaluate the same rules on the same data.
     alone = sum(_job(w.name) == "prometheus" for w in workloads) == 1
@@ -83,7 +83,7 @@ def scrape_configs(cfg: StackConfig, workloads: list[Workload], layout: Optional
         host = "localhost" if w.name == "prometheus" and alone else w.name
         labels = {PAIR_LABEL: w.prometheus_replica} if w.prometheus_replica else {}
         if w.replicas > 1 or (fleet and w.name not in layout.colocated):
-            job["dns_sd_configs"].append({"names": [layout.peers(w.name) if layout else f"tasks.{w.name}"], "type": "A", "port": port})
+            job["dns_sd_configs"].append({"names": [layout.peers(w.name)], "type": "A", "port": port})
         elif labels:
             job["static_configs"].append({"targets": [f"{host}:{port}"], "labels": labels})
         elif job["static_configs"] and "labels" not in job["static_configs"][-1]:
@@ -129,9 +129,8 @@ def receiver_secret_files(cfg: StackConfig, secrets_dir: str = ALERTMANAGER_SECR
 
 def _probes(cfg: StackConfig) -> list[Workload]:
     out = []
-    for tool in sorted(cfg.tools.enabled()):
-        if tool == "thanos" and not getattr(cfg.tools.thanos, "owns_bucket", True):
-            continue  # the hub that owns the bucket probes it
+    # Only the buckets this stack owns: a Thanos spoke's bucket is its hub's, which probes it.
+    for tool in sorted(cfg.tools.owned()):
         store = object_store(cfg, tool)
         out.append(Workload(
             name=f"{freshness.JOB}-{tool}", tool=tool, pin="python", image=versions.image(cfg.pins, "python"),

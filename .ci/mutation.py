@@ -79,6 +79,8 @@ SLOW_TESTS: dict[str, list[str]] = {
     "components/containers/workloads.py": ["tests/test_images.py", "tests/test_monitoring.py", "tests/test_multicluster.py"],
     "components/docker/local.py": ["tests/test_swarm_ha.py", "tests/test_identity.py", "tests/test_monitoring.py", "tests/test_multicluster.py"],
     "components/docker/swarm.py": ["tests/test_identity.py", "tests/test_monitoring.py"],
+    # The Swarm HA pair's scrape jobs, pair labels and alert relabelling.
+    "components/containers/monitoring.py": ["tests/test_swarm_ha.py"],
     "components/targets.py": ["tests/test_ec2.py", "tests/test_multicluster.py"],
     **{f"components/ec2/{name}.py": ["tests/test_policies.py", "tests/test_swarm_ha.py"]
        for name in ("platform", "topology", "network", "fleet", "identity", "userdata", "database")},

@@ -183,6 +183,46 @@ def test_each_tool_reads_its_own_minio_user_credentials(plan):
         assert uploaded(c[name], "/run/secrets/s3-credentials") == engine.SECRET
 
 
+def test_only_grafana_holds_its_admin_password(plan):
+    # Each container gets the secret files it reads and no other: Alertmanager or a probe holding
+    # Grafana's admin password could hand the whole UI to whoever reads that container's files.
+    password = "/run/secrets/grafana-admin-password"
+    holders = [name for name, c in containers(plan("local")).items() if any(u["file"] == password for u in c.inputs.get("uploads", []))]
+    assert holders == ["grafana"]
+    assert containers(plan("local"))["grafana"].inputs["envs"].count(f"GF_SECURITY_ADMIN_PASSWORD__FILE={password}") == 1
+
+
+def test_each_local_probe_runs_the_script_and_config_shipped_beside_it(plan):
+    # The python image's own command is an interactive `python3` (docker-library/python commit
+    # 7914d06, 3.14/slim-trixie/Dockerfile: CMD ["python3"], no ENTRYPOINT), which exits at once
+    # without a terminal: the probe runs only if the container names the interpreter, the script
+    # and its config.
+    python = versions.DEFAULT_PINS["python"].facts
+    probes = {name: c for name, c in containers(plan("local")).items() if name.startswith("bucket-freshness-")}
+    assert sorted(probes) == ["bucket-freshness-loki", "bucket-freshness-tempo", "bucket-freshness-thanos"]
+    for name, c in probes.items():
+        interpreter, script, flag, config = c.inputs["entrypoints"]
+        files = {u["file"] for u in c.inputs["uploads"]}
+        assert interpreter in python.executables and interpreter.endswith("/python3"), name
+        assert flag == "--config" and {script, config} <= files and script.endswith(".py") and config.endswith(".json"), name
+        assert uploaded(c, script) == PROBE_SCRIPT, name
+
+
+def test_a_local_spoke_puts_only_its_sidecar_on_the_hubs_network(plan):
+    # On the hub's network the short names (`alertmanager`, `thanos-sidecar`, `minio`) are the
+    # hub's containers' aliases. A spoke container on both networks could reach the hub's
+    # Alertmanager or scrape the hub's sidecar under the names its own config uses; only the
+    # sidecar, which the hub's Query dials, joins the hub's network (tests/test_multicluster.py).
+    hub_network = plan("local").outputs["thanosHub"]["dockerNetwork"]
+    spoke = containers(plan("local-spoke"), "obs-local-spoke-")
+    networks = {name: [n["name"] for n in c.inputs["networksAdvanced"]] for name, c in spoke.items()}
+    assert networks == {"prometheus": ["obs-local-spoke"], "alertmanager": ["obs-local-spoke"],
+                        "thanos-sidecar": ["obs-local-spoke", hub_network]}
+    # The names the spoke's own Prometheus dials are aliases the hub also answers to.
+    hub_aliases = {a for c in containers(plan("local")).values() for n in c.inputs["networksAdvanced"] for a in n.get("aliases", [])}
+    assert {"alertmanager", "thanos-sidecar"} <= hub_aliases
+
+
 def test_local_rendered_configs_name_bucket_endpoint_and_path_style(plan):
     c = containers(plan("local"))
     loki = yaml.safe_load(uploaded(c["loki"], "/etc/loki/config.yaml"))

@@ -63,6 +63,50 @@ def test_local_minio_serves_metrics_without_a_token(plan):
     assert "MINIO_PROMETHEUS_AUTH_TYPE=public" in minio.inputs["envs"]
 
 
+SPOKE_WITH_LOKI = {"obs-storage:tools": {"loki": {"enabled": True, "bucket": "spoke-loki", "retentionDays": 7}, "tempo": {"enabled": False},
+                                         "thanos": {"role": "spoke", "hub": "organization/obs-storage/local"}}}
+
+
+def test_a_local_stack_scrapes_and_alerts_on_minio_only_where_it_runs_one(plan, plan_with):
+    # A Thanos-only spoke keeps nothing in a bucket of its own and runs no MinIO; the hub's is on
+    # the hub's network, which its Prometheus does not join. A `minio:9000` target there would
+    # never answer: ObsStorageTargetDown would fire for as long as the spoke runs.
+    stacks = {"local": plan("local"), "local-spoke": plan("local-spoke"), "local-spoke with Loki": plan_with("local-spoke", SPOKE_WITH_LOKI)}
+    runs = {}
+    for name, result in stacks.items():
+        containers = [c.inputs["name"] for c in result.by_type("docker:index/container:Container")]
+        runs[name] = any(c.endswith("-minio") for c in containers)
+        (prom,) = [c for c in result.by_type("docker:index/container:Container") if c.inputs["name"].endswith("-prometheus")]
+        rules = next(u["content"] for u in prom.inputs["uploads"] if u["file"] == "/etc/prometheus/rules/obs-storage.yml")
+        jobs = set(targets(prometheus_config(result, "local")))
+        assert jobs & {"minio", "minio-bucket"} == ({"minio", "minio-bucket"} if runs[name] else set()), name
+        assert ('job="minio"' in rules) is runs[name], name
+    # The neighbours: the hub and a spoke that keeps Loki's bucket run one; a Thanos-only spoke does not.
+    assert runs == {"local": True, "local-spoke": False, "local-spoke with Loki": True}
+
+
+def test_a_stack_probes_the_buckets_it_owns_and_not_its_hubs(plan, plan_with):
+    # A Thanos spoke uploads into its hub's bucket, which the hub's own probe already watches: a
+    # second probe would alert twice on one bucket, and under the spoke's user. A spoke that keeps
+    # Loki's bucket probes that one.
+    def probes(result):
+        return sorted(c.inputs["name"].split("bucket-freshness-")[1] for c in result.by_type("docker:index/container:Container")
+                      if "bucket-freshness-" in c.inputs["name"])
+
+    assert probes(plan("local")) == ["loki", "tempo", "thanos"]
+    assert probes(plan("local-spoke")) == []
+    assert probes(plan_with("local-spoke", SPOKE_WITH_LOKI)) == ["loki"]
+
+
+def test_dashboards_go_to_grafana_only(plan, plan_with):
+    # A stack without Grafana (a Thanos spoke) provisions its dashboards nowhere, not into another
+    # container; one with Grafana puts them in Grafana alone.
+    for result, expected in ((plan("local"), ["grafana"]), (plan("local-spoke"), []), (plan_with("local-spoke", SPOKE_WITH_LOKI), ["grafana"])):
+        holders = sorted(c.inputs["name"].rsplit("-", 1)[-1] for c in result.by_type("docker:index/container:Container")
+                         if any(u["file"].startswith(dashboards.DASHBOARDS_DIR) or u["file"] == dashboards.PROVIDER_FILE for u in c.inputs.get("uploads", [])))
+        assert holders == expected
+
+
 def test_eks_scrapes_through_the_operator_and_routes_alerts(plan):
     result = plan("staging")
     charts = {c.inputs["name"]: c.inputs["values"] for c in result.by_type("kubernetes:helm.sh/v4:Chart")}

@@ -61,10 +61,16 @@ def _job(name: str) -> str:
     return name
 
 
-def scrape_configs(cfg: StackConfig, workloads: list[Workload], layout: Optional[Layout] = None) -> list[dict[str, Any]]:
+def _runs_minio(cfg: StackConfig) -> bool:
+    """The stack runs a MinIO of its own: target local with a bucket to keep (components/targets.py
+    `_local`). A spoke running only Thanos has none, and the hub's is not on its network."""
+    return cfg.target.value == "local" and bool(cfg.tools.owned())
+
+
+def scrape_configs(cfg: StackConfig, workloads: list[Workload], layout: Layout) -> list[dict[str, Any]]:
     # EC2 fleets (layout.domain): any workload beside Prometheus is a fleet of instances found
     # through its Cloud Map name, however many there are.
-    fleet = bool(layout and layout.domain)
+    fleet = bool(layout.domain)
     # A single Prometheus scrapes itself; each of an HA pair scrapes both, so that the survivor
     # sees the other one down (ObsStorageTargetDown) and both evaluate the same rules on the same data.
     alone = sum(_job(w.name) == "prometheus" for w in workloads) == 1
@@ -77,14 +83,14 @@ def scrape_configs(cfg: StackConfig, workloads: list[Workload], layout: Optional
         host = "localhost" if w.name == "prometheus" and alone else w.name
         labels = {PAIR_LABEL: w.prometheus_replica} if w.prometheus_replica else {}
         if w.replicas > 1 or (fleet and w.name not in layout.colocated):
-            job["dns_sd_configs"].append({"names": [layout.peers(w.name) if layout else f"tasks.{w.name}"], "type": "A", "port": port})
+            job["dns_sd_configs"].append({"names": [layout.peers(w.name)], "type": "A", "port": port})
         elif labels:
             job["static_configs"].append({"targets": [f"{host}:{port}"], "labels": labels})
         elif job["static_configs"] and "labels" not in job["static_configs"][-1]:
             job["static_configs"][-1]["targets"].append(f"{host}:{port}")
         else:
             job["static_configs"].append({"targets": [f"{host}:{port}"]})
-    if cfg.target.value == "local":
+    if _runs_minio(cfg):
         for job, path in MINIO_METRICS.items():
             jobs[job] = {"job_name": job, "metrics_path": path, "static_configs": [{"targets": ["minio:9000"]}]}
     return [{k: v for k, v in job.items() if v != []} for _, job in sorted(jobs.items())]
@@ -101,7 +107,7 @@ def scope(cfg: StackConfig, workloads: list[Workload]) -> alerts.Scope:
         prometheus=sel("prometheus"), sidecar=sel("thanos-sidecar"), receive=sel("thanos-receive"), store=sel("thanos-store"),
         compact=sel("thanos-compact"), query=sel("thanos-query"), loki=sel("loki"), tempo=sel("tempo"),
         freshness=sel(freshness.JOB), alertmanager=sel("alertmanager"), ring=sel("ring-kv"),
-        minio='job="minio"' if cfg.target.value == "local" else None,
+        minio='job="minio"' if _runs_minio(cfg) else None,
         sidecar_join=PAIR_LABEL,
         freshness_windows={tool: freshness.MAX_AGE_SECONDS[tool] for tool in sorted(probed)},
     )
@@ -123,9 +129,8 @@ def receiver_secret_files(cfg: StackConfig, secrets_dir: str = ALERTMANAGER_SECR
 
 def _probes(cfg: StackConfig) -> list[Workload]:
     out = []
-    for tool in sorted(cfg.tools.enabled()):
-        if tool == "thanos" and not getattr(cfg.tools.thanos, "owns_bucket", True):
-            continue  # the hub that owns the bucket probes it
+    # Only the buckets this stack owns: a Thanos spoke's bucket is its hub's, which probes it.
+    for tool in sorted(cfg.tools.owned()):
         store = object_store(cfg, tool)
         out.append(Workload(
             name=f"{freshness.JOB}-{tool}", tool=tool, pin="python", image=versions.image(cfg.pins, "python"),

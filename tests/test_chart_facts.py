@@ -120,3 +120,14 @@ def test_defaults_the_program_relies_on_are_the_recorded_ones():
     assert tempo["ingester.config.flush_all_on_shutdown"] is False and tempo["reportingEnabled"] is True
     kps = versions.DEFAULT_PINS["kube-prometheus-stack-chart"].chart_facts.defaults
     assert kps["prometheus.prometheusSpec.scrapeInterval"] == "30s"
+    # The rest as each chart's values.yaml has them at the pinned tag: grafana-community/helm-charts
+    # loki-18.11.0 charts/loki/values.yaml (ingester.terminationGracePeriodSeconds 300 at line
+    # 3106, rbac.namespaced false at 1139, sidecar.rules.enabled true at 7001) and
+    # tempo-distributed-2.26.2 (ingester.terminationGracePeriodSeconds 300 at line 255);
+    # prometheus-community/helm-charts kube-prometheus-stack-88.5.3 (commit ea930ba) values.yaml
+    # (crds.upgradeJob.enabled false at line 40, prometheusOperator.tls.enabled true at 2842,
+    # prometheusOperator.admissionWebhooks.enabled true at 2875). tests/test_eks_rollout.py holds
+    # the ingesters to at least the 300 s grace.
+    assert (loki["ingester.terminationGracePeriodSeconds"], loki["rbac.namespaced"], loki["sidecar.rules.enabled"]) == (300, False, True)
+    assert tempo["ingester.terminationGracePeriodSeconds"] == 300
+    assert (kps["crds.upgradeJob.enabled"], kps["prometheusOperator.tls.enabled"], kps["prometheusOperator.admissionWebhooks.enabled"]) == (False, True, True)

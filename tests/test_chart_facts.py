@@ -111,6 +111,14 @@ def test_the_checks_refuse_what_the_chart_defaults_do():
     assert holds({"ingester": {"statefulSetRecreateJob": {"enabled": True}}}, (("*.statefulSetRecreateJob.enabled", False),))
 
 
+@pytest.mark.parametrize("key", CHART_PINS)
+def test_a_reason_is_recorded_only_for_a_role_that_reads_secrets(key):
+    # `accepted` says why a role reading every Secret may stay; on a role marked as reading none it
+    # means the mark is wrong, and the check above would let that role through unexamined.
+    for role in versions.DEFAULT_PINS[key].chart_facts.cluster_rbac:
+        assert role.secrets or not role.accepted, f"{key}: {role.what}"
+
+
 def test_defaults_the_program_relies_on_are_the_recorded_ones():
     """The charts' defaults the program keeps (it states them in comments and docs), each
     compared with what the program's values end up as."""

@@ -111,6 +111,50 @@ def test_the_checks_refuse_what_the_chart_defaults_do():
     assert holds({"ingester": {"statefulSetRecreateJob": {"enabled": True}}}, (("*.statefulSetRecreateJob.enabled", False),))
 
 
+# The chart's own default of every value a recorded condition names, read in values.yaml at the
+# pinned tag: grafana-community/helm-charts loki-18.11.0 charts/loki/values.yaml (every component's
+# statefulSetRecreateJob.enabled is false) and tempo-distributed-2.26.2
+# charts/tempo-distributed/values.yaml; prometheus-community/helm-charts kube-prometheus-stack-88.5.3
+# (commit ea930ba) charts/kube-prometheus-stack/values.yaml.
+VALUES_YAML_DEFAULTS = {
+    "loki-chart": {
+        "*.statefulSetRecreateJob.enabled": False, "test.enabled": True, "lokiCanary.enabled": True, "rbac.namespaced": False,
+        "sidecar.rules.enabled": True, "rollout_operator.enabled": False,
+    },
+    "tempo-chart": {
+        "ingester.persistence.enabled": False, "ingester.persistence.enableStatefulSetRecreationForSizeChange": False,
+        "metricsGenerator.persistence.enabled": False, "metricsGenerator.persistence.enableStatefulSetRecreationForSizeChange": False,
+        "enterprise.enabled": False, "tokengenJob.enable": True, "provisioner.enabled": False, "tests.integration.enabled": False,
+        "rollout_operator.enabled": False,
+    },
+    "kube-prometheus-stack-chart": {
+        "prometheusOperator.enabled": True, "prometheusOperator.admissionWebhooks.enabled": True,
+        "prometheusOperator.admissionWebhooks.patch.enabled": True, "prometheusOperator.admissionWebhooks.certManager.enabled": False,
+        "prometheusOperator.tls.enabled": True, "crds.enabled": True, "crds.upgradeJob.enabled": False, "grafana.enabled": True,
+        "kubeStateMetrics.enabled": True, "prometheus.enabled": True,
+    },
+}
+
+
+@pytest.mark.parametrize("key", CHART_PINS)
+def test_every_condition_starts_from_the_charts_own_default(key):
+    # A wrong default here decides whether a hook or a role is thought rendered whenever the
+    # program's values leave that key alone.
+    facts = versions.DEFAULT_PINS[key].chart_facts
+    conditions = [c for h in facts.hooks for c in h.when] + [c for h in facts.hooks for _, cs in h.mounted_by for c in cs]
+    conditions += [c for r in facts.cluster_rbac for c in r.when]
+    # As pairs: a value named by two conditions must have the same default in both.
+    assert {(path.removeprefix("!"), default) for path, default in conditions} == set(VALUES_YAML_DEFAULTS[key].items())
+
+
+@pytest.mark.parametrize("key", CHART_PINS)
+def test_a_reason_is_recorded_only_for_a_role_that_reads_secrets(key):
+    # `accepted` says why a role reading every Secret may stay; on a role marked as reading none it
+    # means the mark is wrong, and the check above would let that role through unexamined.
+    for role in versions.DEFAULT_PINS[key].chart_facts.cluster_rbac:
+        assert role.secrets or not role.accepted, f"{key}: {role.what}"
+
+
 def test_defaults_the_program_relies_on_are_the_recorded_ones():
     """The charts' defaults the program keeps (it states them in comments and docs), each
     compared with what the program's values end up as."""
@@ -120,3 +164,14 @@ def test_defaults_the_program_relies_on_are_the_recorded_ones():
     assert tempo["ingester.config.flush_all_on_shutdown"] is False and tempo["reportingEnabled"] is True
     kps = versions.DEFAULT_PINS["kube-prometheus-stack-chart"].chart_facts.defaults
     assert kps["prometheus.prometheusSpec.scrapeInterval"] == "30s"
+    # The rest as each chart's values.yaml has them at the pinned tag: grafana-community/helm-charts
+    # loki-18.11.0 charts/loki/values.yaml (ingester.terminationGracePeriodSeconds 300 at line
+    # 3106, rbac.namespaced false at 1139, sidecar.rules.enabled true at 7001) and
+    # tempo-distributed-2.26.2 (ingester.terminationGracePeriodSeconds 300 at line 255);
+    # prometheus-community/helm-charts kube-prometheus-stack-88.5.3 (commit ea930ba) values.yaml
+    # (crds.upgradeJob.enabled false at line 40, prometheusOperator.tls.enabled true at 2842,
+    # prometheusOperator.admissionWebhooks.enabled true at 2875). tests/test_eks_rollout.py holds
+    # the ingesters to at least the 300 s grace.
+    assert (loki["ingester.terminationGracePeriodSeconds"], loki["rbac.namespaced"], loki["sidecar.rules.enabled"]) == (300, False, True)
+    assert tempo["ingester.terminationGracePeriodSeconds"] == 300
+    assert (kps["crds.upgradeJob.enabled"], kps["prometheusOperator.tls.enabled"], kps["prometheusOperator.admissionWebhooks.enabled"]) == (False, True, True)

@@ -359,6 +359,10 @@ def test_version_in_another_tag_format_is_refused(key, version, expected):
     err = error_of(raw)
     assert err.key == f"versions.{key}" and "registry" in err.problem
     assert f"'{expected}" in err.fix, err.fix
+    # A chart's is a version in its repository's index, an image's a tag.
+    pin = versions.DEFAULT_PINS[key]
+    what = "chart version" if key.endswith("-chart") else "tag"
+    assert f"is not an exact {pin.name} {what} as its registry publishes it" in str(err), str(err)
 
 
 @pytest.mark.parametrize("key", sorted(versions.DEFAULT_PINS))

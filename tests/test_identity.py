@@ -9,6 +9,7 @@ import pytest
 from tests.conftest import policy_of, tool_overrides
 from tools import engine
 
+OIDC_LOOKUP = "aws:iam/getOpenIdConnectProvider:getOpenIdConnectProvider"
 ISSUER = f"oidc.eks.ap-northeast-2.amazonaws.com/id/{engine.OIDC_ID}"
 LOKI = {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
 EXPECTED_ACTIONS = {
@@ -101,11 +102,16 @@ def test_pod_identity_variant(plan_with):
     assert set(associations) == set(EXPECTED_ACTIONS)
     for sa, association in associations.items():
         assert association.inputs["clusterName"] == "staging-eks" and association.inputs["namespace"] == "observability"
+    # Nor looked up: a cluster using Pod Identity alone often has no IAM OIDC provider, and the
+    # lookup would fail the whole stack.
     assert not result.by_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    assert OIDC_LOOKUP not in result.invokes
 
 
 def test_oidc_provider_is_created_only_when_asked(plan, plan_with):
+    # Staging's irsa stack (oidcProvider existing) looks the cluster's provider up instead.
     assert not plan("staging").by_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    assert OIDC_LOOKUP in plan("staging").invokes
     result = plan_with("staging", {"obs-storage:aws": {"clusterName": "staging-eks", "oidcProvider": "create"}})
     (oidc,) = result.by_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
     assert oidc.inputs["url"] == f"https://{ISSUER}" and oidc.inputs["clientIdLists"] == ["sts.amazonaws.com"]
@@ -268,13 +274,15 @@ def test_local_secret_keys_are_the_longest_minio_accepts(plan):
     assert len(users) == 3 and all(p.inputs["length"] == 40 and p.inputs["special"] is False for p in users), [(p.name, p.inputs) for p in users]
 
 
-def test_the_identities_module_loads_no_provider_sdk():
-    # Each backend imports its SDK when it is used: a stack pays only for its own target's SDK.
+@pytest.mark.parametrize("module", ["components.core.identity", "components.targets"])
+def test_the_identities_and_targets_modules_load_no_provider_sdk(module):
+    # Each backend and each target imports its SDKs when it is used: a stack pays only for its own
+    # target's SDKs (every preview pays for the imports).
     import subprocess
     import sys
     from pathlib import Path
 
-    code = "import sys, components.core.identity; print(' '.join(m for m in sys.modules if m.startswith('pulumi_')))"
+    code = f"import sys, {module}; print(' '.join(m for m in sys.modules if m.startswith('pulumi_')))"
     proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == []

@@ -57,6 +57,91 @@ def test_tempo_follows_the_guides_rate_per_replica():
     assert sizes["ingester"].memory_mib == math.ceil(4e9 / 2**20 / 16) * 16
 
 
+def test_loki_between_the_floors_and_the_tier_top_gets_the_guides_figures_for_its_share():
+    # 2000 GB/day, two thirds of the tier's 3000. Per pod the guide carries 3000 / replicas GB/day;
+    # replicas = the load over that, rounded up (ingesters to threes), at least the project's count;
+    # each pod requests the guide's CPU and memory times load / (replicas x per-pod load),
+    # rounded up to 10m and 16Mi.
+    expected = {
+        # 3000/6 = 500 a pod: 2000/500 = 4 -> 6 (threes); share 2000/3000 = 2/3: 2 x 2/3 = 1.333 cores, 4096 x 2/3 = 2730.7 Mi.
+        "ingester": (6, 1340, 2736),
+        # 3000/4 = 750: 2.67 -> 3 (the project's 3 too); share 2000/2250 = 0.889: 1.778 cores, 512 x 0.889 = 455.1 Mi.
+        "distributor": (3, 1780, 464),
+        # 750: 2.67 -> 3 (above the project's 2); share 0.889: 0.444 cores, 2048 x 0.889 = 1820.4 Mi.
+        "indexGateway": (3, 450, 1824),
+        # 3000/10 = 300: 6.67 -> 7; share 2000/2100 = 0.952: 0.952 cores, 1024 x 0.952 = 975.2 Mi.
+        "querier": (7, 960, 976),
+        # 3000/2 = 1500: 1.33 -> 2; share 2000/3000 = 0.667: 0.667 cores, 2048 x 0.667 = 1365.3 Mi.
+        "queryFrontend": (2, 670, 1376),
+        # 1500: 2; share 0.667: 0.667 cores, 512 x 0.667 = 341.3 Mi.
+        "queryScheduler": (2, 670, 352),
+        # 3000/1: 1; share 0.667: 2 x 0.667 = 1.333 cores, 10240 x 0.667 = 6826.7 Mi.
+        "compactor": (1, 1340, 6832),
+    }
+    sizes = sizing.loki(2000)
+    assert {c: (sizes[c].replicas, sizes[c].cpu_millis, sizes[c].memory_mib) for c in expected} == expected
+    # Neither the nginx gateway nor the canary follows ingest.
+    assert (sizes["gateway"], sizes["lokiCanary"]) == (sizing.loki(1)["gateway"], sizing.loki(1)["lokiCanary"])
+
+
+def test_tempo_at_20_mb_per_s_gets_the_guides_replicas_and_figures():
+    # 1728 GB/day = 1728e9 B / 86400 s = 20 MB/s.
+    sizes = sizing.tempo(1728)
+    got = {c: (sizes[c].replicas, sizes[c].cpu_millis, sizes[c].memory_mib) for c in ("distributor", "ingester", "querier", "compactor")}
+    gb = 1e9 / 2**20  # MiB in the guide's GB
+    assert got == {
+        # "1 replica per every 10MB/s": 2, each at the guide's full 2 cores and 2 GB (1907.3 Mi -> 1920).
+        "distributor": (2, 2000, math.ceil(2 * gb / 16) * 16),
+        # One per 4 MB/s: 5 -> 6 (threes); share 20 / (6 x 4) = 0.833: 2.5 x 0.833 = 2.083 cores, 4 GB x 0.833 = 3178.9 Mi.
+        "ingester": (6, 2090, 3184),
+        # One per 1.5 MB/s: 13.3 -> 14; share 20 / 21 = 0.952: 0.952 cores, 4 GB x 0.952 = 3633.1 Mi.
+        "querier": (14, 960, 3648),
+        # One per 4 MB/s, not zoned: 5, each at the full 1 core and 4 GB (3814.7 Mi -> 3824).
+        "compactor": (5, 1000, math.ceil(4 * gb / 16) * 16),
+    }
+    # Query-driven, not by ingest: the same at any rate.
+    small = sizing.tempo(1)
+    assert (sizes["queryFrontend"], sizes["memcached"]) == (small["queryFrontend"], small["memcached"])
+
+
+def test_prometheus_memory_cpu_and_disk_follow_the_measurement_and_storage_md():
+    # 60,000 samples/s at the operator's 30 s scrape interval: 1,800,000 head series x 3,209 bytes
+    # x 1.5 = 8,664,300,000 B = 8262.9 Mi -> 8272; CPU 60,000 x 0.032 / 20,000 cores x 2 = 0.192 ->
+    # 200m; disk (storage.md) 60,000 x (12 + 3) h x 3600 s x 2 B x 1.2 = 7.776e9 B = 7.24 GiB -> 8.
+    size = sizing.prometheus(60_000, 12)
+    assert (size.replicas, size.cpu_millis, size.memory_mib, size.ephemeral_gib) == (2, 200, 8272, 8)
+    # 1,000 samples/s: 30,000 series x 3,209 x 1.5 = 137.7 Mi, under the 512 Mi floor; 0.0032 cores,
+    # under 100m; 0.24 GiB of disk, 1 GiB at least.
+    size = sizing.prometheus(1_000, 12)
+    assert (size.cpu_millis, size.memory_mib, size.ephemeral_gib) == (100, 512, 1)
+
+
+def test_prometheus_tsdb_up_to_the_nodes_10_gib_is_accepted_and_over_it_refused():
+    # 10 GiB = 10,737,418,240 B over (12 + 3) h x 3600 s x 2 B x 1.2 = 129,600 B a sample/s:
+    # 82,850.4 samples/s fill it.
+    assert (sizing.prometheus_disk_gib(82_850, 12), sizing.prometheus_disk_gib(82_851, 12)) == (10, 11)
+    aws = {"clusterName": "staging-eks", "thanosCompactStorageClass": "gp3"}
+    stack_cfg("staging", {"obs-storage:aws": {**aws, "sizing": {"metricsSamplesPerSecond": 82_850}}})
+    with pytest.raises(ConfigError, match="needs 11 GiB of Prometheus TSDB .* over the 10 GiB"):
+        stack_cfg("staging", {"obs-storage:aws": {**aws, "sizing": {"metricsSamplesPerSecond": 82_851}}})
+
+
+def test_receive_is_one_prometheus_of_this_size_per_replica_with_a_days_tsdb():
+    from tests.conftest import tool_overrides
+
+    # 40,000 samples/s: 1,200,000 series x 3,209 x 1.5 = 5,776,200,000 B = 5508.6 Mi -> 5520;
+    # 40,000 x 0.032 / 20,000 x 2 = 0.128 cores -> 130m; (24 + 3) h x 3600 s x 2 B x 1.2 x 40,000 =
+    # 9.33e9 B = 8.69 GiB -> 9. As many replicas as the replication factor.
+    size = sizing.thanos_receive(40_000, 3)
+    assert (size.replicas, size.cpu_millis, size.memory_mib, size.ephemeral_gib) == (3, 130, 5520, 9)
+    assert sizing.thanos_receive(1_000, 2) == sizing.Size(2, 100, 512, ephemeral_gib=1)
+    # 10 GiB over 27 h x 3600 s x 2 B x 1.2 = 233,280 B a sample/s: 46,028.0 samples/s fill it.
+    receive = tool_overrides("staging", thanos={"mode": "receive"})
+    stack_cfg("staging", {**receive, "obs-storage:aws": {"clusterName": "staging-eks", "sizing": {"metricsSamplesPerSecond": 46_028}}})
+    with pytest.raises(ConfigError, match="needs 11 GiB of Thanos Receive TSDB"):
+        stack_cfg("staging", {**receive, "obs-storage:aws": {"clusterName": "staging-eks", "sizing": {"metricsSamplesPerSecond": 46_029}}})
+
+
 def test_limits_are_twice_the_memory_request_and_cpu_is_never_capped():
     resources = sizing.Size(1, 250, 512, ephemeral_gib=3).resources()
     assert resources == {"requests": {"cpu": "250m", "memory": "512Mi", "ephemeral-storage": "3Gi"},
@@ -78,6 +163,7 @@ def test_defaults_are_the_cost_models_staging_ingest():
 
 @pytest.mark.parametrize("sizing_value,key,message", [
     ({"logsGbPerDay": 4000}, "aws.sizing.logsGbPerDay", "3 TB/day tier"),
+    ({"logsGbPerDay": 3001}, "aws.sizing.logsGbPerDay", "3 TB/day tier"),
     ({"tracesGbPerDay": 0}, "aws.sizing.tracesGbPerDay", "greater than 0"),
     ({"metricsSamplesPerSecond": 200_000}, "aws.sizing.metricsSamplesPerSecond", "GiB of Prometheus TSDB"),
     ({"logsGbPerDy": 10}, "aws.sizing.logsGbPerDy", "unknown key"),

@@ -32,6 +32,23 @@ def test_loki_checksum_versions_are_refused(version):
     assert "21926" in versions.version_problem("loki", version)
 
 
-@pytest.mark.parametrize("version", ["3.6.16", "3.7.7", "3.7.8"])
+# The ranges compare whole release numbers, major, minor and patch each in its place: 2.7.4 is not
+# 3.7.4, 3.7.12 is not 3.12.x, 3.12.0 is not 3.0.0.
+@pytest.mark.parametrize("version", ["3.6.16", "3.7.7", "3.7.8", "2.7.4", "3.7.12", "3.12.0"])
 def test_fixed_loki_versions_are_accepted(version):
     assert versions.version_problem("loki", version) is None
+
+
+def test_a_charts_pin_is_no_image():
+    pins = versions.resolve({})
+    assert versions.image(pins, "loki") == "grafana/loki:3.7.8"
+    with pytest.raises(AssertionError, match="loki-chart"):
+        versions.image(pins, "loki-chart")
+
+
+@pytest.mark.parametrize("key", sorted(k for k, pin in versions.DEFAULT_PINS.items() if pin.kind == "image"))
+def test_an_image_has_a_shell_exactly_when_its_facts_list_one(key):
+    # Both facts come from the same Dockerfile: a shell the image has is one of the executables a
+    # health check may call, and one it lacks cannot be (tests/test_images.py relies on both).
+    facts = versions.DEFAULT_PINS[key].facts
+    assert facts.shell == any(path.rsplit("/", 1)[-1] == "sh" for path in facts.executables), (key, facts.executables)

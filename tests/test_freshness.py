@@ -521,13 +521,13 @@ def test_probe_config_per_tool_and_endpoint():
     from tests.conftest import aws_config
 
     cfg = loading.load("staging", aws_config(tenants=["team-a", "team-b"]), set())
-    store = ObjectStore(bucket="b", prefix="p/", region="eu-central-1", endpoint="minio:9000", path_style=True, tls=False)
+    store = ObjectStore(bucket="b", prefix="p/", region="eu-central-1", endpoint="minio:9000", path_style=True, tls=False, s3_compatible=True)
     loki, tempo, thanos = (freshness.config(cfg, tool, store) for tool in ("loki", "tempo", "thanos"))
     # A host without a scheme gets the one its TLS setting says; one with a scheme keeps it.
     assert loki["endpoint"] == "http://minio:9000"
-    assert freshness.config(cfg, "loki", ObjectStore("b", "", "r", "s3.example.com", False, True))["endpoint"] == "https://s3.example.com"
-    assert freshness.config(cfg, "loki", ObjectStore("b", "", "r", "http://10.0.0.1:9000", True, True))["endpoint"] == "http://10.0.0.1:9000"
-    assert freshness.config(cfg, "loki", ObjectStore("b", "", "r", None, False, True))["endpoint"] is None
+    assert freshness.config(cfg, "loki", ObjectStore("b", "", "r", "s3.example.com", False, True, s3_compatible=True))["endpoint"] == "https://s3.example.com"
+    assert freshness.config(cfg, "loki", ObjectStore("b", "", "r", "http://10.0.0.1:9000", True, True, s3_compatible=True))["endpoint"] == "http://10.0.0.1:9000"
+    assert freshness.config(cfg, "loki", ObjectStore("b", "", "r", None, False, True, s3_compatible=False))["endpoint"] is None
     # Loki's index is at the bucket's top whatever the prefix; Tempo's tenants live under it.
     assert (loki["prefix"], tempo["prefix"], thanos["prefix"]) == ("", "p/", "p/")
     # Thanos keeps no tenant prefix; Loki and Tempo watch each tenant.

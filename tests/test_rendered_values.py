@@ -16,7 +16,7 @@ from tests.conftest import aws_stack_config
 from tools import engine
 
 KEY = "arn:aws:kms:ap-northeast-2:123456789012:key/11111111-2222-3333-4444-555555555555"
-AWS_STORE = ObjectStore(bucket="acme-loki", prefix="", region="ap-northeast-2", endpoint=None, path_style=False, tls=True)
+AWS_STORE = ObjectStore(bucket="acme-loki", prefix="", region="ap-northeast-2", endpoint=None, path_style=False, tls=True, s3_compatible=False)
 MINIO_STORE = ObjectStore(bucket="loki", prefix="", region="us-east-1", endpoint="minio:9000", path_style=True, tls=False, s3_compatible=True)
 SWARM = Cluster(replicas=3, replication_factor=3, kvstore="etcd", etcd_endpoints=("ring-kv:2379",), interface="eth0")
 
@@ -168,7 +168,7 @@ def test_tempo_otlp_receivers_listen_on_the_otlp_ports():
 
 
 def test_tempo_s3_block_needs_an_endpoint_even_on_aws():
-    traces = ObjectStore(bucket="acme-tempo", prefix="traces/", region="ap-northeast-2", endpoint=None, path_style=False, tls=True, kms_key_arn=KEY)
+    traces = ObjectStore(bucket="acme-tempo", prefix="traces/", region="ap-northeast-2", endpoint=None, path_style=False, tls=True, kms_key_arn=KEY, s3_compatible=False)
     assert tempo.s3_block(traces) == {
         "bucket": "acme-tempo", "region": "ap-northeast-2", "endpoint": "s3.ap-northeast-2.amazonaws.com",
         "forcepathstyle": False, "insecure": False, "prefix": "traces", "sse": {"type": "SSE-KMS", "kms_key_id": KEY},
@@ -229,13 +229,13 @@ def test_tempo_on_a_fleet_gossips_and_registers_the_instances_address_in_every_r
 # ---------------------------------------------------------------- Thanos
 @pytest.mark.parametrize("tls", [True, False])
 def test_thanos_objstore_insecure_follows_tls(tls):
-    store = ObjectStore(bucket="thanos", prefix="", region="us-east-1", endpoint="minio:9000", path_style=True, tls=tls)
+    store = ObjectStore(bucket="thanos", prefix="", region="us-east-1", endpoint="minio:9000", path_style=True, tls=tls, s3_compatible=True)
     assert thanos.objstore(store)["config"]["insecure"] is (not tls)
 
 
 def test_thanos_objstore_addressing_auth_encryption_and_prefix():
     aws = ObjectStore(bucket="acme-thanos", prefix="metrics/", region="ap-northeast-2", endpoint=None, path_style=False, tls=True,
-                      kms_key_arn=KEY, aws_sdk_auth=True)
+                      kms_key_arn=KEY, aws_sdk_auth=True, s3_compatible=False)
     assert thanos.objstore(aws) == {
         "type": "S3",
         "config": {
@@ -244,7 +244,7 @@ def test_thanos_objstore_addressing_auth_encryption_and_prefix():
         },
         "prefix": "metrics",
     }
-    minio = thanos.objstore(ObjectStore(bucket="thanos", prefix="", region="us-east-1", endpoint="minio:9000", path_style=True, tls=False))
+    minio = thanos.objstore(ObjectStore(bucket="thanos", prefix="", region="us-east-1", endpoint="minio:9000", path_style=True, tls=False, s3_compatible=True))
     assert minio == {"type": "S3", "config": {"bucket": "thanos", "region": "us-east-1", "endpoint": "minio:9000", "insecure": True, "bucket_lookup_type": "path"}}
 
 

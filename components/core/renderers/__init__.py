@@ -9,7 +9,7 @@ Identity) or from a shared-credentials file named by AWS_SHARED_CREDENTIALS_FILE
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import yaml
@@ -29,8 +29,9 @@ class ObjectStore:
     kms_key_arn: Optional[str] = None
     # Thanos only: use the AWS SDK credential chain (needed for EKS Pod Identity).
     aws_sdk_auth: bool = False
-    # Not AWS: S3-compatible stores reject the newer SDKs' default request checksums.
-    s3_compatible: bool = False
+    # Not AWS: S3-compatible stores reject the newer SDKs' default request checksums. No default:
+    # whoever builds a store says which it is (a Hetzner store built as AWS would fail its uploads).
+    s3_compatible: bool = field(kw_only=True)
 
 
 @dataclass(frozen=True)

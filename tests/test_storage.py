@@ -298,3 +298,17 @@ def test_bucket_components_record_their_arn_only_where_it_exists(monkeypatch):
     recorded.clear()
     engine.run("local")
     assert set(recorded["ToolBucket:loki"]) == {"bucketName", "endpoint", "region", "prefix"}
+
+
+def test_the_storage_module_loads_no_provider_sdk():
+    # Each backend imports its provider SDK when it declares a bucket: a stack pays only for its
+    # own target's SDK (every preview pays for the imports; tests/test_identity.py checks the same
+    # of the identities and targets modules).
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "import sys, components.core.storage; print(' '.join(m for m in sys.modules if m.startswith('pulumi_')))"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == []

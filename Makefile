@@ -20,7 +20,7 @@ help:
 	@echo "make config-reference  regenerate docs/configuration-reference.md from the config model"
 	@echo "make bench  offline plan time of each stack against the import time of its provider SDKs"
 	@echo "make mutation  mutation score of the tested modules (slow; MODULES=\"components/core/config.py\" or all, JOBS=2 mutants at once)"
-	@echo "               MODULES=all PART=1/8 ... PART=8/8 JOBS=2: every module in eight parts of about equal time (docs/testing.md)"
+	@echo "               MODULES=all PART=1/16 ... PART=16/16 JOBS=2: every module in sixteen parts of about 42 min each (docs/testing.md)"
 	@echo "make policy-pack  install the policy pack's virtualenv (for pulumi preview --policy-pack policies)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt

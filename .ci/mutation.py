@@ -595,7 +595,8 @@ def estimate(modules: list[str]) -> None:
                 runs += 1
                 full += tests is None
                 seconds += RUN_OVERHEAD + (every if tests is None else sum(fast.test_seconds[t] for t in tests))
-            estimates[module] = {**{k: v for k, v in estimates.get(module, {}).items() if k == "measured"}, "mutants": len(found), "runs": runs, "full_runs": full, "not_executed": not_executed,
+            kept = {k: v for k, v in estimates.get(module, {}).items() if k == "measured"}
+            estimates[module] = {**kept, "mutants": len(found), "runs": runs, "full_runs": full, "not_executed": not_executed,
                                  "baseline_seconds": round(fast.seconds, 1), "seconds": round(seconds)}
             print(f"{module:38} {len(found):>5} mutants, {runs:>5} runs ({full} with every test), ~{round(seconds)}s", flush=True)
             ESTIMATES.write_text(json.dumps(estimates, indent=1, sort_keys=True) + "\n")

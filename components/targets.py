@@ -75,7 +75,7 @@ def _local(cfg: StackConfig, hub: Optional[Hub]) -> Target:
         opts=pulumi.ResourceOptions(provider=docker_provider),
     )
     hub_identity = _hub_minio_users(cfg, hub) if hub else None
-    if not cfg.tools.owned():
+    if not cfg.runs_minio:
         # A spoke running only Thanos keeps nothing in a bucket of its own: no MinIO to run.
         return Target(cfg.target, None, None, LocalPlatform(network, docker_provider), docker_provider=docker_provider,
                       docker_network=network, hub_identity=hub_identity)

@@ -61,12 +61,6 @@ def _job(name: str) -> str:
     return name
 
 
-def _runs_minio(cfg: StackConfig) -> bool:
-    """The stack runs a MinIO of its own: target local with a bucket to keep (components/targets.py
-    `_local`). A spoke running only Thanos has none, and the hub's is not on its network."""
-    return cfg.target.value == "local" and bool(cfg.tools.owned())
-
-
 def scrape_configs(cfg: StackConfig, workloads: list[Workload], layout: Layout) -> list[dict[str, Any]]:
     # EC2 fleets (layout.domain): any workload beside Prometheus is a fleet of instances found
     # through its Cloud Map name, however many there are.
@@ -90,7 +84,7 @@ def scrape_configs(cfg: StackConfig, workloads: list[Workload], layout: Layout) 
             job["static_configs"][-1]["targets"].append(f"{host}:{port}")
         else:
             job["static_configs"].append({"targets": [f"{host}:{port}"]})
-    if _runs_minio(cfg):
+    if cfg.runs_minio:
         for job, path in MINIO_METRICS.items():
             jobs[job] = {"job_name": job, "metrics_path": path, "static_configs": [{"targets": ["minio:9000"]}]}
     return [{k: v for k, v in job.items() if v != []} for _, job in sorted(jobs.items())]
@@ -107,7 +101,7 @@ def scope(cfg: StackConfig, workloads: list[Workload]) -> alerts.Scope:
         prometheus=sel("prometheus"), sidecar=sel("thanos-sidecar"), receive=sel("thanos-receive"), store=sel("thanos-store"),
         compact=sel("thanos-compact"), query=sel("thanos-query"), loki=sel("loki"), tempo=sel("tempo"),
         freshness=sel(freshness.JOB), alertmanager=sel("alertmanager"), ring=sel("ring-kv"),
-        minio='job="minio"' if _runs_minio(cfg) else None,
+        minio='job="minio"' if cfg.runs_minio else None,
         sidecar_join=PAIR_LABEL,
         freshness_windows={tool: freshness.MAX_AGE_SECONDS[tool] for tool in sorted(probed)},
     )

@@ -919,6 +919,13 @@ class StackConfig(_Model):
     def pins(self) -> dict[str, versions.Pin]:
         return versions.resolve(self.versions)
 
+    @property
+    def runs_minio(self) -> bool:
+        """Target local with a bucket of its own: the stack runs a MinIO (components/targets.py). A
+        spoke running only Thanos keeps nothing in a bucket of its own, and its hub's MinIO is not
+        on its network."""
+        return self.target is Target.LOCAL and bool(self.tools.owned())
+
     @model_validator(mode="after")
     def _resolve_and_check(self) -> "StackConfig":
         self._apply_target_defaults()

@@ -93,8 +93,9 @@ SLOW_TESTS: dict[str, list[str]] = {
 # The fast tests that exercise each module, quickest and most pointed first (`-x` stops at the
 # first failure). None: only the integration suite runs the module, so it is not mutated here.
 TESTS: dict[str, list[str] | None] = {
-    "components/core/config.py": ["tests/test_config.py", "tests/test_lifecycle.py", "tests/test_access.py", "tests/test_rendered_values.py",
-                                  "tests/test_swarm_ha.py"],
+    # test_ec2.py: the aws.ec2 refusals (Ec2Senders, Ec2Fleets, Ec2Config) are tested there.
+    "components/core/config.py": ["tests/test_config.py", "tests/test_ec2.py", "tests/test_lifecycle.py", "tests/test_access.py",
+                                  "tests/test_rendered_values.py", "tests/test_swarm_ha.py"],
     "components/core/loading.py": ["tests/test_config.py", "tests/test_access.py", "tests/test_lifecycle.py"],
     "components/core/access.py": ["tests/test_access.py", "tests/test_identity.py"],
     "components/core/lifecycle.py": ["tests/test_lifecycle.py", "tests/test_storage.py"],

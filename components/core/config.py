@@ -519,7 +519,7 @@ class Ec2Fleets(_Model):
 
 
 class Ec2Senders(_Model):
-    """Who may reach the internal load balancer: CIDRs and/or security groups. Never the world."""
+    """Who may reach the internal load balancer: IPv4 CIDRs and/or security groups. Never the world."""
 
     cidrs: list[str] = []
     security_groups: list[str] = []
@@ -534,6 +534,14 @@ class Ec2Senders(_Model):
                 raise _fail(f"[{i}]", cidr, "is not a network in CIDR notation", "use the network address and prefix, e.g. 10.20.0.0/16") from None
             if network.prefixlen == 0:
                 raise _fail(f"[{i}]", cidr, "admits every address", "name the networks that send logs, traces and metrics")
+            # The load balancer is internal, and an internal load balancer answers on IPv4 only
+            # (Elastic Load Balancing API, CreateLoadBalancer IpAddressType: "Internal load
+            # balancers must use ipv4"; botocore 1.44.8 elbv2 model, pulumi_aws 7.51.1
+            # lb.LoadBalancerArgs): a rule for an IPv6 network would admit senders that can never
+            # connect.
+            if network.version != 4:
+                raise _fail(f"[{i}]", cidr, "is an IPv6 network, and the internal load balancer has IPv4 addresses only",
+                            "name the senders' IPv4 networks (or their security groups)")
         return cidrs
 
     @field_validator("security_groups")

@@ -64,10 +64,11 @@ class Discovery(pulumi.ComponentResource):
 
 def _ingress(name: str, group: pulumi.Input[str], port: int, protocol: str, parent: pulumi.Resource, provider: aws.Provider,
              source_group: Optional[pulumi.Input[str]] = None, cidr: Optional[str] = None, description: str = "") -> None:
-    v6 = cidr is not None and ":" in cidr
+    # IPv4 only: the config refuses an IPv6 sender network (the internal load balancer has no
+    # IPv6 address; components/core/config.py, Ec2Senders).
     aws.vpc.SecurityGroupIngressRule(
         name, security_group_id=group, ip_protocol=protocol, from_port=port, to_port=port,
-        referenced_security_group_id=source_group, cidr_ipv4=None if v6 else cidr, cidr_ipv6=cidr if v6 else None,
+        referenced_security_group_id=source_group, cidr_ipv4=cidr,
         description=description, opts=pulumi.ResourceOptions(parent=parent, provider=provider))
 
 
@@ -97,7 +98,7 @@ class Traffic(pulumi.ComponentResource):
         opened: set[tuple[str, int]] = set()
         for listener in listeners:
             for cidr in ec2.senders.cidrs:
-                _ingress(f"{name}-nlb-{listener.name}-from-{cidr.replace('/', '-').replace(':', '-')}", self.balancer_group.id, listener.port, "tcp",
+                _ingress(f"{name}-nlb-{listener.name}-from-{cidr.replace('/', '-')}", self.balancer_group.id, listener.port, "tcp",
                          self, provider, cidr=cidr, description=f"senders to {listener.name}")
             for sender in ec2.senders.security_groups:
                 _ingress(f"{name}-nlb-{listener.name}-from-{sender}", self.balancer_group.id, listener.port, "tcp", self, provider,
@@ -114,7 +115,8 @@ class Traffic(pulumi.ComponentResource):
             f"{name}-nlb",
             load_balancer_type="network",
             # Internal only: senders reach it inside the VPC (or peered networks); the policy pack
-            # refuses an internet-facing one.
+            # refuses an internet-facing one. No ip_address_type: an internal load balancer must
+            # use ipv4 (CreateLoadBalancer IpAddressType), hence IPv4 sender networks only.
             internal=True,
             subnets=subnets,
             # Security groups can only be attached when the NLB is created (Elastic Load Balancing

@@ -123,7 +123,8 @@ TESTS: dict[str, list[str] | None] = {
     "components/core/renderers/freshness.py": ["tests/test_freshness.py", "tests/test_monitoring.py", "tests/test_docker.py"],
     "probes/bucket_freshness.py": ["tests/test_freshness.py"],
     "probes/ec2_agent.py": ["tests/test_ec2.py"],
-    "components/containers/monitoring.py": ["tests/test_monitoring.py", "tests/test_alerts.py", "tests/test_docker.py"],
+    # test_ec2.py: the EC2 monitoring fleet's scrapes against the fleets' Cloud Map names and ports.
+    "components/containers/monitoring.py": ["tests/test_monitoring.py", "tests/test_ec2.py", "tests/test_alerts.py", "tests/test_docker.py"],
     "components/eks/monitoring.py": ["tests/test_monitoring.py", "tests/test_eks.py", "tests/test_swarm_ha.py"],
     "policies/rules.py": ["tests/test_policies.py"],
     "policies/offline.py": ["tests/test_policies.py"],

@@ -12,6 +12,7 @@ import copy
 import gzip
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from components.core.renderers import loki, tempo
 from components.ec2 import fleet as fleet_module, platform, topology, userdata
 from probes import ec2_agent as agent_module
 from tests.conftest import aws_config
+from tools import engine
 
 STACK = "staging-ec2"
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -917,3 +919,153 @@ def test_every_fleet_can_reach_s3_and_the_aws_apis_and_the_load_balancer_only_it
     # The load balancer's group only reaches the fleets' groups, port by port.
     to_targets = [r for r in egress if r not in open_out]
     assert to_targets and all(r.inputs.get("referencedSecurityGroupId") and not r.inputs.get("cidrIpv4") for r in to_targets)
+
+
+# ---------------------------------------------------------------- the monitoring instance's scrapes
+# What the Prometheus on the monitoring instance scrapes, against what the other fleets declare:
+# the Cloud Map service each fleet's agent registers in, the port each tool's own config or flags
+# make it serve /metrics on, and the security group rules between the fleets. Expected values come
+# from those declared resources and from upstream defaults, never from the scrape renderer.
+PROMETHEUS_FILES = f"{userdata.FILES_DIR}/prometheus/etc/prometheus"
+
+
+def _flag(args: list[str], flag: str, default: str | None = None) -> str:
+    values = [a.split("=", 1)[1] for a in args if a.startswith(f"{flag}=")]
+    assert values or default is not None, (flag, args)
+    return values[-1] if values else default
+
+
+def _mounted(files: dict[str, str], service: dict, path: str) -> str:
+    """The content of the file the user data writes for `path` inside the container."""
+    (host,) = [v.split(":")[0] for v in service.get("volumes", []) if v.split(":")[1] == path]
+    return files[host]
+
+
+def _metrics_port(files: dict[str, str], name: str, service: dict) -> int | None:
+    """The port a Compose service serves /metrics on, as its own config or flags set it; None
+    for Grafana, which is not among the components Prometheus scrapes (docs/operations.md, "What
+    is watched": Loki, Tempo, Prometheus itself, each Thanos component, Alertmanager, the
+    bucket-freshness probes)."""
+    args = service.get("command") or []
+    if name in ("loki", "tempo"):
+        # Loki and Tempo serve /metrics on their HTTP server: server.http_listen_port of the file
+        # -config.file names.
+        return yaml.safe_load(_mounted(files, service, _flag(args, "-config.file")))["server"]["http_listen_port"]
+    if name.startswith("thanos-"):
+        # Every Thanos component serves /metrics on its --http-address.
+        return int(_flag(args, "--http-address").rsplit(":", 1)[1])
+    if name == "prometheus":
+        # prometheus/prometheus v3.14.0 cmd/prometheus/main.go: --web.listen-address defaults to 0.0.0.0:9090.
+        return int(_flag(args, "--web.listen-address", "0.0.0.0:9090").rsplit(":", 1)[1])
+    if name == "alertmanager":
+        # prometheus/alertmanager v0.34.0 cmd/alertmanager/main.go: webflag.AddFlags(..., ":9093").
+        return int(_flag(args, "--web.listen-address", ":9093").rsplit(":", 1)[1])
+    if name.startswith("bucket-freshness-"):
+        # probes/bucket_freshness.py serves on its config's "port" (9109 when unset).
+        entrypoint = service["entrypoint"]
+        return json.loads(_mounted(files, service, entrypoint[entrypoint.index("--config") + 1])).get("port", 9109)
+    assert name == "grafana", f"{name}: say whether and where it serves metrics"
+    return None
+
+
+def _job(name: str) -> str:
+    # One job per kind of component: Receive's slots and the probes of each bucket share theirs.
+    for family in ("thanos-receive", "bucket-freshness"):
+        if name.startswith(f"{family}-"):
+            return family
+    return name
+
+
+def _fleets_as_declared(result) -> dict[str, dict]:
+    """Fleet -> its Compose services, written files, security group and Cloud Map names."""
+    (namespace,) = result.by_type("aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace")
+    # The mock engine's id of each Cloud Map service (tools/engine.py StrictMocks.new_resource):
+    # the id a fleet's agent registers its instances under.
+    services = {f"srv-{engine._fake_id(SERVICE, s.name)}": s.inputs for s in result.by_type(SERVICE)}
+    out = {}
+    for lt in result.by_type(LT):
+        fleet = lt.name.removeprefix("tools-").removesuffix("-launch-template")
+        files = written(user_data(result, fleet))
+        agent = json.loads(files[userdata.AGENT_CONFIG])
+        registered = [services[i] for i in agent["serviceIds"]]
+        (interface,) = lt.inputs["networkInterfaces"]
+        (group,) = interface["securityGroups"]
+        out[fleet] = {
+            "services": yaml.safe_load(files[f"{userdata.COMPOSE_DIR}/docker-compose.yml"])["services"],
+            "files": files, "group": group,
+            "names": [(f"{s['name']}.{namespace.inputs['name']}", [r["type"] for r in s["dnsConfig"]["dnsRecords"]]) for s in registered],
+        }
+    return out
+
+
+def _scrapes(config: dict) -> dict[str, set[tuple]]:
+    out: dict[str, set[tuple]] = {}
+    for job in config["scrape_configs"]:
+        found = out.setdefault(job["job_name"], set())
+        found |= {("static", t) for s in job.get("static_configs", []) for t in s["targets"]}
+        found |= {("dns", d["type"], n, d["port"]) for d in job.get("dns_sd_configs", []) for n in d["names"]}
+    return out
+
+
+def test_prometheus_scrapes_each_fleet_by_the_cloud_map_name_it_registers_in_and_the_port_its_tool_serves(plan):
+    result = plan(STACK)
+    fleets = _fleets_as_declared(result)
+    expected: dict[str, set[tuple]] = {}
+    for fleet, declared in fleets.items():
+        for name, service in declared["services"].items():
+            port = _metrics_port(declared["files"], name, service)
+            if port is None:
+                continue
+            if declared["names"]:
+                # Every instance of the fleet, as its A records in the service its agent registers in.
+                for host, types in declared["names"]:
+                    expected.setdefault(_job(name), set()).update(("dns", t, host, port) for t in types)
+            else:
+                # The monitoring instance's own containers: one Compose project on its own network,
+                # where each is reached by its service name; Prometheus scrapes itself in its container.
+                assert fleet == "monitoring" and "network_mode" not in service, (fleet, name)
+                expected.setdefault(_job(name), set()).add(("static", f"{'localhost' if name == 'prometheus' else name}:{port}"))
+    config = yaml.safe_load(fleets["monitoring"]["files"][f"{PROMETHEUS_FILES}/prometheus.yml"])
+    assert _scrapes(config) == expected
+    # Nine fleets in Cloud Map, all scraped but Grafana's; the probes and Alertmanager beside Prometheus.
+    assert sum(len(f["names"]) for f in fleets.values()) == 9 and len(expected) == 9
+    # The alert rules watch exactly these jobs: a renamed job would leave ObsStorageTargetDown and
+    # ObsStorageTargetMissing looking at a job that no longer exists.
+    rules = fleets["monitoring"]["files"][f"{PROMETHEUS_FILES}/rules/obs-storage.yml"]
+    assert set(re.findall(r'job="([^"]+)"', rules)) == set(expected)
+
+
+def test_prometheus_remote_writes_to_the_first_receive_slot_by_its_cloud_map_name_and_remote_write_port(plan):
+    fleets = _fleets_as_declared(plan(STACK))
+    config = yaml.safe_load(fleets["monitoring"]["files"][f"{PROMETHEUS_FILES}/prometheus.yml"])
+    receive = fleets["thanos-receive-0"]
+    ((host, _),) = receive["names"]
+    port = int(_flag(receive["services"]["thanos-receive-0"]["command"], "--remote-write.address").rsplit(":", 1)[1])
+    # docs/aws-ec2.md: Prometheus remote-writes to thanos-receive-0, which routes by the hashring;
+    # Receive takes remote write on /api/v1/receive (thanos-io/thanos v0.42.4 docs/components/receive.md).
+    assert [w["url"] for w in config["remote_write"]] == [f"http://{host}:{port}/api/v1/receive"]
+
+
+def test_the_fleets_admit_the_monitoring_instance_on_exactly_the_ports_it_scrapes_and_writes_to(plan):
+    result = plan(STACK)
+    fleets = _fleets_as_declared(result)
+    monitoring = fleets["monitoring"]["group"]
+    config = yaml.safe_load(fleets["monitoring"]["files"][f"{PROMETHEUS_FILES}/prometheus.yml"])
+    by_host = {host: f["group"] for f in fleets.values() for host, _ in f["names"]}
+    needed: dict[str, set[int]] = {}
+    for targets in _scrapes(config).values():
+        for kind, *rest in targets:
+            if kind == "dns":
+                _, host, port = rest
+                needed.setdefault(by_host[host], set()).add(port)
+    for write in config["remote_write"]:
+        host, port = write["url"].split("//")[1].split("/")[0].rsplit(":", 1)
+        needed.setdefault(by_host[host], set()).add(int(port))
+    admitted: dict[str, set[int]] = {}
+    for r in result.by_type(INGRESS):
+        if r.inputs.get("referencedSecurityGroupId") == monitoring:
+            assert r.inputs["ipProtocol"] == "tcp" and r.inputs["fromPort"] == r.inputs["toPort"], r.name
+            admitted.setdefault(r.inputs["securityGroupId"], set()).add(int(r.inputs["fromPort"]))
+    # Every scrape and the remote-write get through, and the monitoring instance reaches nothing
+    # else: a port opened for a scrape that does not exist is one more way in.
+    assert admitted == needed

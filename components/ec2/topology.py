@@ -97,8 +97,9 @@ def fleets(workloads: list[Workload]) -> list[Fleet]:
 
 
 def metrics_port(family: str) -> Optional[int]:
-    return {"loki": loki.HTTP_PORT, "tempo": tempo.HTTP_PORT, "grafana": GRAFANA_PORT}.get(
-        family, thanos.HTTP_PORT if family.startswith("thanos-") else None)
+    """The port the monitoring fleet's Prometheus scrapes a family on (containers/monitoring.py
+    scrapes Loki, Tempo and every Thanos component; not Grafana)."""
+    return {"loki": loki.HTTP_PORT, "tempo": tempo.HTTP_PORT}.get(family, thanos.HTTP_PORT if family.startswith("thanos-") else None)
 
 
 def flows(families: set[str]) -> list[Flow]:

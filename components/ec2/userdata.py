@@ -120,7 +120,10 @@ def compose_file(workloads: list[Workload], secret_mounts: dict[str, list[tuple[
         if mounts:
             service["volumes"] = mounts
         if w.health:
-            service["healthcheck"] = {"test": w.health, "interval": "10s", "timeout": "5s", "retries": 6, "start_period": "60s"}
+            # The workload's own start window, as on Swarm: Loki's /ready waits for its WAL replay
+            # and Thanos store's for its initial bucket sync (containers/workloads.py).
+            service["healthcheck"] = {"test": w.health, "interval": "10s", "timeout": "5s", "retries": 6,
+                                      "start_period": f"{w.health_start_seconds}s"}
         if w.labels:
             service["labels"] = dict(sorted(w.labels.items()))
         after = [name for name in w.after if name in names]

@@ -307,6 +307,24 @@ def test_aws_roles_refuse_an_unknown_mode_and_irsa_without_the_clusters_oidc_pro
             identity.AwsRoles(None, "staging", "c", "observability", mode, provider, None)
 
 
+@pytest.mark.parametrize("prefix", ["a", "a" * 30])
+def test_every_name_prefix_the_config_accepts_names_users_minio_accepts(plan_with, prefix):
+    # A spoke's user is <namePrefix>-<tool> on its hub's MinIO; the shortest and the longest prefix
+    # the config takes (1 to 30 characters) give names MinIO takes (at least 3, no maximum).
+    (user,) = plan_with("local-spoke", {"obs-storage:namePrefix": prefix}).by_type("minio:index/iamUser:IamUser")
+    assert user.inputs["name"] == f"{prefix}-thanos" and not minio_refuses(user.inputs["name"], MINIO_SECRET_KEY_MIN)
+
+
+def test_a_name_prefix_minio_would_refuse_in_a_user_name_is_refused_at_load():
+    from components.core.config import ConfigError
+
+    # '=' and ',' (MinIO's reserved characters) fail the stack before any resource is declared.
+    for prefix in ("obs=x", "obs,x"):
+        with pytest.raises(ConfigError) as info:
+            engine.run("local-spoke", {"obs-storage:namePrefix": prefix})
+        assert info.value.key == "namePrefix" and prefix in str(info.value) and str(info.value).startswith("stack 'local-spoke': "), str(info.value)
+
+
 def test_local_secret_keys_are_as_long_as_the_ones_minio_generates(plan):
     # 40 characters: the length minio/minio RELEASE.2025-09-07T16-13-09Z generates its own secret
     # keys with (internal/auth/credentials.go:50 secretKeyMaxLen, used at :235), five times the

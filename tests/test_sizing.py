@@ -272,13 +272,15 @@ def test_sizing_is_an_eks_setting(plan_with):
 
 # Pods the charts render with requests the program does not set, at the pinned chart versions.
 # grafana-community/helm-charts loki-18.11.0 charts/loki: each memcached cache (chunks-cache/statefulset.yaml,
-# results-cache/statefulset.yaml) is a StatefulSet of `replicas` (values.yaml:6501 and :6339: 1) whose
+# results-cache/statefulset.yaml), rendered when its `enabled` and `memcached.enabled` (values.yaml:6187,
+# true) hold, is a StatefulSet of `replicas` (values.yaml:6501 and :6339: 1) whose
 # memcached container requests `allocatedCPU` (values.yaml:6507 and :6345: 500m) and
 # round(1.2 x allocatedMemory) Mi (templates/memcached/_memcached-statefulset.tpl:99-104,
 # `div (add (mul .allocatedMemory 12) 5) 10`); its exporter sidecar requests nothing
 # (values.yaml:6274-6275 `requests: {}`). grafana/helm-charts rollout-operator-0.51.1
 # charts/rollout-operator: one replica (templates/deployment.yaml:13) requesting 100m and 100Mi
-# (values.yaml:95-101; loki-18.11.0 values.yaml:6814 sets no resources for it). kube-state-metrics
+# (values.yaml:95-101; loki-18.11.0 values.yaml:6814 sets no resources for it; the same at
+# rollout-operator-0.50.0, which tempo-distributed-2.26.2 installs when Loki is off). kube-state-metrics
 # 8.4.0 (kube-prometheus-stack's subchart) requests nothing (values.yaml:515 `resources: {}`).
 MEMCACHED_CPU_MILLIS, MEMCACHED_REPLICAS = 500, 1
 ROLLOUT_OPERATOR = (100, 100)  # CPU millis, memory Mi
@@ -309,6 +311,7 @@ def staging_requests(result) -> list[tuple[str, int, int, int]]:
                 requests = container["resources"]["requests"]
                 rows.append((workload.inputs["metadata"]["name"], int(workload.inputs["spec"]["replicas"]), _millis(requests["cpu"]), _mib(requests["memory"])))
     loki = chart(result, "loki").inputs["values"]
+    assert "memcached" not in loki
     for cache in ("chunksCache", "resultsCache"):
         values = loki[cache]
         assert "resources" not in values and "replicas" not in values and "allocatedCPU" not in values, cache

@@ -190,10 +190,51 @@ def test_credentials_file_gives_the_sdks_the_keys_it_was_made_from(tmp_path):
     assert verify.parse_credentials_file(text) == verify.Keys("obs-loki", "Zq4secretKey0123456789abcdefghijKLMN%PQR")
 
 
-def test_local_secret_keys_have_a_length_minio_accepts(plan):
-    # minio/minio RELEASE.2025-09-07T16-13-09Z internal/auth/credentials.go: 8 to 40 characters.
-    keys = [p for p in plan("local").by_type("random:index/randomPassword:RandomPassword") if p.name.endswith("-secret-key") or p.name == "minio-root-password"]
-    assert len(keys) == 4 and all(8 <= p.inputs["length"] <= 40 for p in keys), [(p.name, p.inputs.get("length")) for p in keys]
+# What the pinned MinIO (minio/minio RELEASE.2025-09-07T16-13-09Z) checks of a login it is given.
+# A user, created with the admin API's add-user (terraform-provider-minio v1.20.1
+# minio/resource_minio_iam_user.go:86 -> madmin-go v1.7.5 user-commands.go:266 -> cmd/admin-handlers-users.go:532),
+# passes IAMSys.CreateUser (cmd/iam.go:1400-1410); the root login passes auth.CreateCredentials
+# (cmd/common-main.go:855, internal/auth/credentials.go:370-381). Neither has a maximum: the 20/40 of
+# credentials.go:42/:50 are checked only in CreateNewCredentialsWithMetadata (:306-313), for service accounts.
+MINIO_ACCESS_KEY_MIN = 3  # accessKeyMinLen, credentials.go:38, IsAccessKeyValid :79-81
+MINIO_SECRET_KEY_MIN = 8  # secretKeyMinLen, credentials.go:45, IsSecretKeyValid :84-86
+MINIO_USER_RESERVED = "=,"  # reservedChars, credentials.go:58; ContainsReservedChars for users only (cmd/iam.go:1404)
+
+
+def minio_refuses(name: str, secret_length: int, user: bool = True) -> bool:
+    """Whether the pinned MinIO refuses a login with this access key and a secret this long."""
+    return (len(name) < MINIO_ACCESS_KEY_MIN or secret_length < MINIO_SECRET_KEY_MIN
+            or (user and any(c in MINIO_USER_RESERVED for c in name)))
+
+
+def test_the_minio_check_refuses_and_accepts_at_the_upstream_boundaries():
+    # The neighbours of each limit, and no maximum: a 41-character secret and a 22-character user
+    # name (over the service-account maxima) are accepted for a user, as is the 56-character secret
+    # the provider itself generates when given none (terraform-provider-minio v1.20.1 minio/utils.go:16,
+    # 40 random bytes, base64: 56 characters). So the check used below neither refuses nothing nor
+    # refuses too much.
+    assert minio_refuses("obs-loki", MINIO_SECRET_KEY_MIN - 1) and not minio_refuses("obs-loki", MINIO_SECRET_KEY_MIN)
+    assert minio_refuses("ab", 40) and not minio_refuses("abc", 40)
+    assert minio_refuses("obs=loki", 40) and minio_refuses("obs,loki", 40) and not minio_refuses("obs=loki", 40, user=False)
+    assert not minio_refuses("obs-local-spoke-thanos", 41) and not minio_refuses("o" * 37, 56)
+
+
+@pytest.mark.parametrize("stack", ["local", "local-spoke"])
+def test_local_minio_logins_pass_the_checks_minio_makes(plan, stack):
+    result = plan(stack)
+    secrets = {p.name: p.inputs for p in result.by_type("random:index/randomPassword:RandomPassword")}
+    users = result.by_type("minio:index/iamUser:IamUser")
+    assert users, stack
+    for user in users:
+        key = secrets[user.name.removesuffix("-user") + "-secret-key"]
+        assert not minio_refuses(user.inputs["name"], key["length"]), (user.name, user.inputs["name"], key)
+    if stack == "local":
+        root = result.one("random:index/randomString:RandomString", "minio-root-user").inputs
+        assert not minio_refuses("r" * int(root["length"]), secrets["minio-root-password"]["length"], user=False)
+    else:
+        # A spoke's user is named after its stack: longer than the 20 a service account may have,
+        # which a user may (no maximum, above).
+        assert [u.inputs["name"] for u in users] == ["obs-local-spoke-thanos"]
 
 
 # ---------------------------------------------------------------- settings the committed stacks leave at their defaults
@@ -266,10 +307,30 @@ def test_aws_roles_refuse_an_unknown_mode_and_irsa_without_the_clusters_oidc_pro
             identity.AwsRoles(None, "staging", "c", "observability", mode, provider, None)
 
 
-def test_local_secret_keys_are_the_longest_minio_accepts(plan):
-    # minio/minio RELEASE.2025-09-07T16-13-09Z internal/auth/credentials.go: at most 40 characters;
-    # the longest key is the strongest, and letters and digits need no quoting in the
-    # shared-credentials file whichever INI reader a tool's SDK uses.
+@pytest.mark.parametrize("prefix", ["a", "a" * 30])
+def test_every_name_prefix_the_config_accepts_names_users_minio_accepts(plan_with, prefix):
+    # A spoke's user is <namePrefix>-<tool> on its hub's MinIO; the shortest and the longest prefix
+    # the config takes (1 to 30 characters) give names MinIO takes (at least 3, no maximum).
+    (user,) = plan_with("local-spoke", {"obs-storage:namePrefix": prefix}).by_type("minio:index/iamUser:IamUser")
+    assert user.inputs["name"] == f"{prefix}-thanos" and not minio_refuses(user.inputs["name"], MINIO_SECRET_KEY_MIN)
+
+
+def test_a_name_prefix_minio_would_refuse_in_a_user_name_is_refused_at_load():
+    from components.core.config import ConfigError
+
+    # '=' and ',' (MinIO's reserved characters) fail the stack before any resource is declared.
+    for prefix in ("obs=x", "obs,x"):
+        with pytest.raises(ConfigError) as info:
+            engine.run("local-spoke", {"obs-storage:namePrefix": prefix})
+        assert info.value.key == "namePrefix" and prefix in str(info.value) and str(info.value).startswith("stack 'local-spoke': "), str(info.value)
+
+
+def test_local_secret_keys_are_as_long_as_the_ones_minio_generates(plan):
+    # 40 characters: the length minio/minio RELEASE.2025-09-07T16-13-09Z generates its own secret
+    # keys with (internal/auth/credentials.go:50 secretKeyMaxLen, used at :235), five times the
+    # minimum it asks of a user's (above); letters and digits need no quoting in the
+    # shared-credentials file whichever INI reader a tool's SDK uses. Changing the length would
+    # replace every user's secret on the next update.
     users = [p for p in plan("local").by_type("random:index/randomPassword:RandomPassword") if p.name.endswith("-secret-key")]
     assert len(users) == 3 and all(p.inputs["length"] == 40 and p.inputs["special"] is False for p in users), [(p.name, p.inputs) for p in users]
 

@@ -6,6 +6,7 @@ not taken from the code."""
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -267,3 +268,75 @@ def test_sizing_is_an_eks_setting(plan_with):
     with pytest.raises(ConfigError, match=r"obs-storage:aws\.sizing = .* is an EKS setting"):
         stack_cfg("staging-ec2", {"obs-storage:aws": {**aws, "sizing": {"logsGbPerDay": 10}}})
     stack_cfg("staging-ec2")
+
+
+# Pods the charts render with requests the program does not set, at the pinned chart versions.
+# grafana-community/helm-charts loki-18.11.0 charts/loki: each memcached cache (chunks-cache/statefulset.yaml,
+# results-cache/statefulset.yaml), rendered when its `enabled` and `memcached.enabled` (values.yaml:6187,
+# true) hold, is a StatefulSet of `replicas` (values.yaml:6501 and :6339: 1) whose
+# memcached container requests `allocatedCPU` (values.yaml:6507 and :6345: 500m) and
+# round(1.2 x allocatedMemory) Mi (templates/memcached/_memcached-statefulset.tpl:99-104,
+# `div (add (mul .allocatedMemory 12) 5) 10`); its exporter sidecar requests nothing
+# (values.yaml:6274-6275 `requests: {}`). grafana/helm-charts rollout-operator-0.51.1
+# charts/rollout-operator: one replica (templates/deployment.yaml:13) requesting 100m and 100Mi
+# (values.yaml:95-101; loki-18.11.0 values.yaml:6814 sets no resources for it; the same at
+# rollout-operator-0.50.0, which tempo-distributed-2.26.2 installs when Loki is off). kube-state-metrics
+# 8.4.0 (kube-prometheus-stack's subchart) requests nothing (values.yaml:515 `resources: {}`).
+MEMCACHED_CPU_MILLIS, MEMCACHED_REPLICAS = 500, 1
+ROLLOUT_OPERATOR = (100, 100)  # CPU millis, memory Mi
+
+
+def _millis(cpu: str) -> int:
+    return int(cpu.removesuffix("m")) if cpu.endswith("m") else int(float(cpu) * 1000)
+
+
+def _mib(memory: str) -> int:
+    assert memory.endswith("Mi") or memory.endswith("Gi"), memory
+    return int(memory[:-2]) * (1024 if memory.endswith("Gi") else 1)
+
+
+def staging_requests(result) -> list[tuple[str, int, int, int]]:
+    """(pod, replicas, CPU millis, memory Mi) of every container a staging install schedules."""
+    rows = []
+    # The chart pods whose resources the program's values set (the docs' sizing table).
+    for component, resources in _resources_everywhere(result).items():
+        if not component.startswith("thanos-") or component == "thanos-sidecar":
+            requests = resources["requests"]
+            rows.append((component, _replicas(result, component), _millis(requests["cpu"]), _mib(requests["memory"])))
+    # Every workload the program declares itself (the Thanos Deployments, the bucket-freshness probes).
+    for kind in ("Deployment", "StatefulSet", "DaemonSet"):
+        for workload in result.by_type(f"kubernetes:apps/v1:{kind}"):
+            assert kind != "DaemonSet", workload.urn  # one pod a node: the sum below would not hold
+            for container in workload.inputs["spec"]["template"]["spec"]["containers"]:
+                requests = container["resources"]["requests"]
+                rows.append((workload.inputs["metadata"]["name"], int(workload.inputs["spec"]["replicas"]), _millis(requests["cpu"]), _mib(requests["memory"])))
+    loki = chart(result, "loki").inputs["values"]
+    assert "memcached" not in loki
+    for cache in ("chunksCache", "resultsCache"):
+        values = loki[cache]
+        assert "resources" not in values and "replicas" not in values and "allocatedCPU" not in values, cache
+        if values["enabled"]:
+            rows.append((f"loki {cache}", MEMCACHED_REPLICAS, MEMCACHED_CPU_MILLIS, (int(values["allocatedMemory"]) * 12 + 5) // 10))
+    operators = [release for release in ("loki", "tempo") if chart(result, release).inputs["values"]["rollout_operator"]["enabled"]]
+    assert len(operators) == 1 and "resources" not in chart(result, operators[0]).inputs["values"]["rollout_operator"], operators
+    rows.append(("rollout-operator", 1, *ROLLOUT_OPERATOR))
+    return rows
+
+
+def test_docs_state_the_staging_installs_total_requests(plan):
+    from tests import documents
+
+    rows = staging_requests(plan("staging"))
+    cpu = sum(n * c for _, n, c, _ in rows) / 1000
+    memory = sum(n * m for _, n, _, m in rows) / 1024
+    text = " ".join(documents.read("docs/aws-eks.md").split())
+    (documented,) = re.findall(r"([\d.]+) CPU and ([\d.]+) GiB of memory requested in all", text)
+    assert documented == (f"{cpu:.1f}", f"{memory:.1f}"), rows
+
+
+def test_the_caches_and_the_operator_are_counted_as_their_charts_render_them(plan):
+    rows = {name: (n, c, m) for name, n, c, m in staging_requests(plan("staging"))}
+    # aws.lokiChunksCacheMb 2048 and lokiResultsCacheMb 512 by default: 1.2 x, rounded.
+    assert rows["loki chunksCache"] == (1, 500, 2458) and rows["loki resultsCache"] == (1, 500, 614)
+    assert rows["rollout-operator"] == (1, 100, 100)
+    assert {n for n in rows if "bucket-freshness" in n} == {f"bucket-freshness-{t}" for t in ("loki", "tempo", "thanos")}

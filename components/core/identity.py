@@ -208,9 +208,18 @@ class MinioUsers:
         # The union of the tool's grants: locally one user serves all of a tool's components.
         actions = tuple(sorted({a for g in grants for a in g.actions}))
         tool = grants[0].tool
-        # MinIO refuses secret keys shorter than 8 or longer than 40 characters where it creates
-        # credentials (minio/minio RELEASE.2025-09-07T16-13-09Z internal/auth/credentials.go,
-        # CreateNewCredentialsWithMetadata); 40 is also the length it generates.
+        # The provider creates the user with the admin API's add-user (terraform-provider-minio
+        # v1.20.1, which pulumi_minio 0.17.1 bundles per pulumi/pulumi-minio v0.17.1
+        # provider/go.mod:8: minio/resource_minio_iam_user.go:86; madmin-go v1.7.5
+        # user-commands.go:266). At the pinned minio/minio
+        # RELEASE.2025-09-07T16-13-09Z that reaches IAMSys.CreateUser (cmd/iam.go:1395-1410),
+        # which asks the user name for at least 3 characters without '=' or ',' and the secret key
+        # for at least 8 (internal/auth/credentials.go:38, :45, :58, :79-86), with no maximum for
+        # either. The 20/40 maxima (credentials.go:42, :50) are enforced only by
+        # CreateNewCredentialsWithMetadata (:306-313), i.e. service accounts (cmd/iam.go:1130),
+        # not users, although the error a short secret gets reads "between 8 and 40" (:64). 40 is
+        # the length MinIO generates its own secret keys with (credentials.go:235);
+        # letters and digits need no quoting in the shared-credentials file.
         secret = random.RandomPassword(f"{name}-secret-key", length=40, special=False, opts=pulumi.ResourceOptions(parent=parent))
         user = minio.IamUser(f"{name}-user", name=f"{self.prefix}-{tool}", secret=secret.result, opts=child)
         policy = minio.IamPolicy(

@@ -1543,6 +1543,62 @@ def test_only_objects_written_since_the_push_count_and_unreadable_ones_do_not():
     assert objects_appear({}, list_answer=DENIED).detail.endswith("none within 120s")
 
 
+def local_flush_check(monkeypatch, modified: Any, now: Any, tool_keys: dict | None = None) -> tuple[verify.Report, list]:
+    """check() on a local stack with Loki alone, started at `now`, whose bucket lists one chunk
+    written at `modified`; returns the report and the keys each S3 client was made with."""
+    from datetime import datetime
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return now
+
+    outputs = json.loads(json.dumps({"target": "local", "urls": {"lokiPush": "http://127.0.0.1:3100/loki/api/v1/push"},
+                                     "buckets": {"loki": {"name": "loki", "prefix": "", "region": "us-east-1", "endpoint": "minio:9000"}}}))
+    stack = verify.Stack("local", outputs, run_id="run1", admin_keys=verify.Keys("root", "root-secret"), tool_keys=tool_keys or {})
+    made = []
+    client = FakeS3(list_objects_v2={"Contents": [{"Key": "fake/1b2c3d4e5f", "LastModified": modified}]})
+    stack.s3 = lambda keys: made.append(keys) or client  # type: ignore[method-assign]
+    monkeypatch.setattr(verify_tools, "datetime", Clock)
+    monkeypatch.setattr(verify_tools, "wait_for", lambda report, what, poll, timeout, interval=2.0: poll())
+    monkeypatch.setattr(verify_tools, "http", Web({("GET", "http://127.0.0.1:3100/ready"): (200, b""),
+                                                   ("POST", "http://127.0.0.1:3100/loki/api/v1/push"): (204, b""),
+                                                   ("GET", "http://127.0.0.1:3100/loki/api/v1/query_range"): (200, b"obs-verify run1"),
+                                                   ("POST", "http://127.0.0.1:3100/flush"): (204, b"")}))
+    r = report()
+    verify_tools.check(stack, r)
+    return r, made
+
+
+def test_a_chunk_flushed_in_the_second_the_run_started_counts(monkeypatch):
+    """The run's start is taken at its whole second: a listing dates objects to the second or the
+    millisecond (MinIO: internal/amztime/iso8601_time.go at the pinned release, `.000Z` format),
+    and the container's clock may trail this machine's, so a chunk flushed within that second
+    must not read as older than the run (a false "none within 120s"). One second earlier is."""
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 11, 28, 10, 26, 30, 500000, tzinfo=timezone.utc)
+    for modified, status in [(datetime(2026, 11, 28, 10, 26, 30, tzinfo=timezone.utc), "PASS"),
+                             (datetime(2026, 11, 28, 10, 26, 29, 999000, tzinfo=timezone.utc), "FAIL")]:
+        r, _ = local_flush_check(monkeypatch, modified, now)
+        (flushed,) = [x for x in r.results if x.detail.startswith("objects written to bucket loki")]
+        assert flushed.status == status, (modified, outcomes(r))
+
+
+def test_the_flushed_chunks_are_listed_with_the_tools_own_key_else_the_owners(monkeypatch):
+    """The round trip reads the bucket as the tool does, with its own MinIO user's key; outputs
+    without a key for the tool (no `s3Credentials`) fall back to MinIO's root, never to no key
+    at all (boto3 would then sign with whatever AWS credentials this machine has)."""
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 11, 28, 10, 26, 30, tzinfo=timezone.utc)
+    own = verify.Keys("obs-loki", "loki-secret")
+    r, made = local_flush_check(monkeypatch, now, now, tool_keys={"loki": own})
+    assert made == [own] and "FAIL" not in {x.status for x in r.results}, outcomes(r)
+    r, made = local_flush_check(monkeypatch, now, now)
+    assert made == [verify.Keys("root", "root-secret")] and "FAIL" not in {x.status for x in r.results}, outcomes(r)
+
+
 def test_a_datasource_whose_health_is_unknown_is_not_healthy(monkeypatch):
     stack = verify.Stack("prod", {"target": "hetzner", "buckets": {}, "urls": {"grafana": "http://g:3000"}, "grafanaAdminPassword": "pw"})
     monkeypatch.setattr(verify_tools, "http", Web({

@@ -161,7 +161,7 @@ def flushed_data(tool: str, prefix: str, key: str, read: Callable[[str], bytes])
     pkg/compactor/config.go delete-request-store key prefix). Tempo's compactor rewrites the
     tenant index <tenant>/index.json.gz every blocklist poll and writes merged blocks; a block is
     complete once <tenant>/<block id>/meta.json exists, and only a flushed one has
-    compactionLevel 0 (grafana/tempo v2.10.6 tempodb/backend/raw.go, v1.pb.go,
+    compactionLevel 0 (grafana/tempo v2.10.8 tempodb/backend/raw.go, v1.pb.go,
     encoding/vparquet4/compactor.go)."""
     rest = key[len(prefix):] if key.startswith(prefix) else key
     if rest.startswith("obs-verify/"):

@@ -878,10 +878,10 @@ def test_each_fleet_admits_exactly_the_flows_its_peers_need_from_their_security_
         # Admitted by the sender's security group, never by an address range.
         assert r.inputs.get("referencedSecurityGroupId") and not r.inputs.get("cidrIpv4") and not r.inputs.get("cidrIpv6"), name
         assert (r.inputs["fromPort"], r.inputs["toPort"]) == (float(port), float(port)), name
-    # What each tool needs of its peers, at upstream's default ports: memberlist gossips over TCP
-    # and UDP on 7946 (dskit), ingesters are pushed to and queried over gRPC on 9095 (Loki's and
-    # Tempo's default grpc_listen_port), Grafana queries Loki 3100, Tempo 3200 and Thanos Query
-    # 10902, Query asks the store gateway and Receive over the StoreAPI on 10901, Receive replicates
+    # What each tool needs of its peers, and nothing more, at upstream's default ports: memberlist
+    # gossips over TCP and UDP on 7946 (dskit), ingesters are pushed to and queried over gRPC on
+    # 9095 (Loki's and Tempo's default grpc_listen_port), never over HTTP; Grafana queries Loki
+    # 3100, Tempo 3200 and Thanos Query 10902, Query asks the store gateway and Receive over the StoreAPI on 10901, Receive replicates
     # to its peers on 10901, and the monitoring fleet scrapes each tool's HTTP port.
     needed = {
         ("loki", "loki"): {("tcp", 7946), ("udp", 7946), ("tcp", 9095)},
@@ -899,8 +899,9 @@ def test_each_fleet_admits_exactly_the_flows_its_peers_need_from_their_security_
         ("monitoring", "thanos-compact"): {("tcp", 10902)},
         ("monitoring", "thanos-query"): {("tcp", 10902)},
     }
-    for pair, ports in needed.items():
-        assert ports <= flows.get(pair, set()), (pair, flows.get(pair))
+    extra = {pair: ports - needed.get(pair, set()) for pair, ports in flows.items() if ports - needed.get(pair, set())}
+    missing = {pair: ports - flows.get(pair, set()) for pair, ports in needed.items() if ports - flows.get(pair, set())}
+    assert (missing, extra) == ({}, {})
     # Nothing reaches the compactor or the store gateway but the scrapes and Query.
     assert {source for source, target in flows if target in ("thanos-compact", "thanos-store")} == {"monitoring", "thanos-query"}
 

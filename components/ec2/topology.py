@@ -105,10 +105,14 @@ def metrics_port(family: str) -> Optional[int]:
 def flows(families: set[str]) -> list[Flow]:
     """Every flow between the families present: cluster ports within a family, the read path,
     the metrics scrapes and remote-write. Never a CIDR: sources are security groups."""
+    # Peers of one family talk memberlist and gRPC only, never HTTP: every instance runs
+    # -target=all, whose query path stays on the instance (Loki's querier reaches the compactor
+    # over its own gRPC address in single-binary mode, grafana/loki v3.7.6 pkg/loki/modules.go
+    # compactorAddress; Tempo's querier is pointed at its own frontend, renderers/tempo.py).
     wanted = [
-        Flow("loki", "loki", (MEMBERLIST_PORT, loki.GRPC_PORT, loki.HTTP_PORT)),
+        Flow("loki", "loki", (MEMBERLIST_PORT, loki.GRPC_PORT)),
         Flow("loki", "loki", (MEMBERLIST_PORT,), "udp"),
-        Flow("tempo", "tempo", (MEMBERLIST_PORT, tempo.GRPC_PORT, tempo.HTTP_PORT)),
+        Flow("tempo", "tempo", (MEMBERLIST_PORT, tempo.GRPC_PORT)),
         Flow("tempo", "tempo", (MEMBERLIST_PORT,), "udp"),
         # Receive replicates every series to the other slots' gRPC API.
         Flow("thanos-receive", "thanos-receive", (thanos.GRPC_PORT,)),

@@ -1087,3 +1087,80 @@ def test_the_fleets_admit_the_monitoring_instance_on_exactly_the_ports_it_scrape
     # Every scrape and the remote-write get through, and the monitoring instance reaches nothing
     # else: a port opened for a scrape that does not exist is one more way in.
     assert admitted == needed
+
+
+# ---------------------------------------------------------------- what platform.py hands each fleet
+def test_only_grafana_gets_grafana_settings_and_only_address_readers_expand_their_config():
+    cfg = load(ec2_raw())
+    declared = {w.name: w for w in platform.declared_workloads(cfg, "obs-staging-ec2.internal")}
+    # The monitoring fleet's names sort before "grafana" (alertmanager, bucket-freshness-*): a
+    # name comparison that is not equality would hand them Grafana's database settings.
+    assert {"alertmanager", "bucket-freshness-loki", "prometheus", "thanos-query"} <= set(declared)
+    for name, w in declared.items():
+        assert any(k.startswith("GF_") for k in w.env) == (name == "grafana"), name
+        # -config.expand-env=true is a Loki and Tempo flag (their configs hold ${INSTANCE_IP});
+        # Grafana, Prometheus, Alertmanager or Thanos given it would refuse to start.
+        reads_address = any(userdata.ADDRESS_REF in f.content for f in w.files)
+        assert (platform.EXPAND_ENV in w.args) == reads_address, name
+    assert {n for n, w in declared.items() if platform.EXPAND_ENV in w.args} == {"loki", "tempo"}
+
+
+def test_no_fleet_but_grafanas_gets_a_database_host(plan):
+    result = plan(STACK)
+    for lt in result.by_type(LT):
+        fleet = lt.name.removeprefix("tools-").removesuffix("-launch-template")
+        services = yaml.safe_load(written(user_data(result, fleet))[f"{userdata.COMPOSE_DIR}/docker-compose.yml"])["services"]
+        for service_name, service in services.items():
+            has_host = "GF_DATABASE_HOST" in (service.get("environment") or {})
+            assert has_host == (service_name == "grafana"), (fleet, service_name)
+
+
+def test_instance_policies_name_the_namespace_zone_and_this_accounts_groups(plan):
+    result = plan(STACK)
+    (namespace,) = result.by_type("aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace")
+    # tools/engine.py's mock gives a namespace the hosted zone "Z" + its fake id.
+    zone = f"arn:aws:route53:::hostedzone/Z{engine._fake_id(namespace.name).upper()}"
+    policies = {p.name: json.loads(p.inputs["policy"]) for p in result.by_type(ROLE_POLICY) if p.name.endswith("-instance")}
+    assert len(policies) == 8
+    for name, policy in policies.items():
+        statements = {s["Sid"]: s for s in policy["Statement"]}
+        if "OwnRecords" in statements:
+            assert statements["OwnRecords"]["Resource"] == [zone] and statements["NamespaceZone"]["Resource"] == [zone], name
+        for arn in statements["OwnLifecycleHook"]["Resource"]:
+            assert arn.startswith(f"arn:aws:autoscaling:ap-northeast-2:{engine.ACCOUNT_ID}:autoScalingGroup:*:autoScalingGroupName/obs-staging-ec2-"), name
+
+
+def test_the_grafana_agent_fetches_each_secret_from_the_secret_that_holds_it(plan):
+    result = plan(STACK)
+    (secret,) = result.by_type("aws:secretsmanager/secret:Secret")
+    (cluster,) = result.by_type("aws:rds/cluster:Cluster")
+    # The mocks' ARNs (tools/engine.py): a Secrets Manager secret's and the RDS-managed master secret's.
+    grafana_arn = f"arn:aws:secretsmanager:ap-northeast-2:{engine.ACCOUNT_ID}:secret:{secret.name}-{engine._fake_id(secret.name)[:6]}"
+    rds_arn = f"arn:aws:secretsmanager:ap-northeast-2:{engine.ACCOUNT_ID}:secret:rds!cluster-{engine._fake_id(cluster.name)}-abc123"
+    agent = json.loads(written(user_data(result, "grafana"))[userdata.AGENT_CONFIG])
+    assert [(s["key"], s["secretArn"]) for s in agent["secrets"]] == [("adminPassword", grafana_arn), ("secretKey", grafana_arn), ("password", rds_arn)]
+    # The instance role may read exactly those two secrets.
+    (policy,) = [json.loads(p.inputs["policy"]) for p in result.by_type(ROLE_POLICY) if p.name == "grafana-instance"]
+    (own,) = [s for s in policy["Statement"] if s["Sid"] == "OwnSecrets"]
+    assert own["Resource"] == sorted([grafana_arn, rds_arn])
+
+
+def test_the_grafana_secret_holds_the_admin_password_and_the_secret_key_under_their_own_names(monkeypatch):
+    # The plan shows the secret version as "[secret]"; the mock sees the value the provider would get.
+    seen = {}
+    new_resource = engine.StrictMocks.new_resource
+
+    def recording(self, args):
+        if args.typ == "aws:secretsmanager/secretVersion:SecretVersion":
+            value = args.inputs["secretString"]
+            # A secret input arrives wrapped as the engine's secret value ({<signature>, "value"}).
+            seen[args.name] = value["value"] if isinstance(value, dict) else value
+        return new_resource(self, args)
+
+    monkeypatch.setattr(engine.StrictMocks, "new_resource", recording)
+    engine.run(STACK)
+    # The mocks' random results are "mock-<resource name>-<fake id>" (tools/engine.py).
+    assert json.loads(seen["tools-grafana"]) == {
+        "adminPassword": f"mock-tools-grafana-admin-password-{engine._fake_id('tools-grafana-admin-password')}",
+        "secretKey": f"mock-tools-grafana-secret-key-{engine._fake_id('tools-grafana-secret-key')}",
+    }

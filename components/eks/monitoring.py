@@ -117,7 +117,9 @@ def chart_service_monitor(cfg: StackConfig) -> dict[str, Any]:
 
 def _probe(ctx: EksContext, tool: str, identity: ToolIdentity, bucket) -> None:
     cfg = ctx.cfg
-    store = object_store(cfg, tool, aws_sdk_auth=tool == "thanos" and cfg.aws.identity == "pod-identity")
+    # The probe finds IRSA's or Pod Identity's credentials from its environment itself
+    # (probes/bucket_freshness.py), so its config has no auth setting (renderers/freshness.py).
+    store = object_store(cfg, tool)
     name = f"{freshness.JOB}-{tool}"
     labels = {"app.kubernetes.io/name": freshness.JOB, "app.kubernetes.io/instance": name}
     files = k8s.core.v1.ConfigMap(

@@ -125,7 +125,7 @@ TESTS: dict[str, list[str] | None] = {
     "probes/ec2_agent.py": ["tests/test_ec2.py"],
     # test_ec2.py: the EC2 monitoring fleet's scrapes against the fleets' Cloud Map names and ports.
     "components/containers/monitoring.py": ["tests/test_monitoring.py", "tests/test_ec2.py", "tests/test_alerts.py", "tests/test_docker.py"],
-    "components/eks/monitoring.py": ["tests/test_monitoring.py", "tests/test_eks.py", "tests/test_swarm_ha.py", "tests/test_sizing.py"],
+    "components/eks/monitoring.py": ["tests/test_eks_monitoring.py", "tests/test_monitoring.py", "tests/test_eks.py", "tests/test_swarm_ha.py", "tests/test_sizing.py"],
     "policies/rules.py": ["tests/test_policies.py"],
     "policies/offline.py": ["tests/test_policies.py"],
     "policies/__main__.py": ["tests/test_policies.py"],

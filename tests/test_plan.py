@@ -474,3 +474,18 @@ def test_the_process_exit_status_is_what_blocks_a_pull_request(tmp_path, reason,
     flagged = [line for line in proc.stdout.splitlines() if line.startswith("  [") and "] policy-exemptions: " in line]
     assert len(flagged) == 1 and flagged[0].startswith(f"  [{level}]"), proc.stdout[-2000:] + proc.stderr
     assert proc.returncode == status, proc.stderr
+
+
+def test_in_one_log_a_stacks_error_comes_under_its_header_after_the_plans_before_it():
+    """CI shows stdout and stderr as one log: the plans and headers are flushed before the next
+    stack is planned, so an error (stderr, line-buffered) appears under the header of its stack.
+    Python block-buffers stdout into a pipe unless PYTHONUNBUFFERED is set, which CI does not set."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    proc = subprocess.run([sys.executable, "-m", "tools.plan", "--stack", "local", "--stack", "nope"], cwd=ROOT, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "== local" and lines[1].startswith("stack local: ")
+    assert lines[-2] == "== nope" and lines[-1].startswith("error: "), lines[-3:]

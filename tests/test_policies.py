@@ -1447,3 +1447,63 @@ def test_pack_config_cli_needs_a_stack(capsys):
     with pytest.raises(SystemExit) as info:
         offline.main([])
     assert info.value.code == 2 and "--stack" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- documents and statements of every shape
+def test_a_bucket_policy_given_as_an_object_is_judged_as_its_json():
+    # pulumi_aws 7.51.1 (requirements.txt), pulumi_aws/s3/bucket_policy.py: BucketPolicy's `policy`
+    # is Input[Union[str, PolicyDocumentArgs]], so a program may hand the document as an object.
+    assert resource_violations(BUCKET_POLICY, {"bucket": "b", "policy": json.loads(doc(allow("*")))}) == [("s3-no-public-bucket-policy", urn(BUCKET_POLICY, "r"), public_statement("statement 0"))]
+    tls = (BUCKET_POLICY, "tls", {"bucket": "b", "policy": json.loads(tls_only())})
+    assert resource_violations(BUCKET_POLICY, tls[2]) == [] and stack_violations(*hardened(policy=tls)) == []
+    # An object that is no document (a list of statements) is refused like text that is not JSON.
+    assert check_resource("s3-no-public-bucket-policy", BUCKET_POLICY, {"bucket": "b", "policy": [allow("*")]}) == [
+        "the bucket policy is not a JSON object, so it cannot be shown to be private."]
+
+
+def test_a_statement_that_is_not_an_object_is_skipped_and_the_next_keeps_its_position():
+    policy = json.dumps({"Version": "2012-10-17", "Statement": ["junk", allow("*")]})
+    assert check_resource("s3-no-public-bucket-policy", BUCKET_POLICY, {"bucket": "b", "policy": policy}) == [public_statement("statement 1")]
+
+
+def test_a_tls_deny_resource_that_is_not_a_string_covers_nothing():
+    # Only strings are ARNs: an object beside the bucket's ARN leaves its objects uncovered.
+    part = (BUCKET_POLICY, "tls", {"bucket": "b", "policy": doc({**tls_only_statement(), "Resource": ["arn:aws:s3:::b", {"Ref": "b/*"}]})})
+    assert [u for p, u, _ in stack_violations(*hardened(policy=part)) if p == "s3-tls-only"] == [urn(BUCKET, "bucket")]
+
+
+def test_a_tls_deny_under_bool_if_exists_and_any_key_case_counts():
+    # IAM: condition key names are not case-sensitive, and a ...IfExists operator also matches when
+    # the key is present (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition.html,
+    # reference_policies_elements_condition_operators.html#Conditions_IfExists); aws:SecureTransport
+    # is present on every S3 request, so the deny holds for plain HTTP either way.
+    statement = {**tls_only_statement(), "Condition": {"BoolIfExists": {"AWS:SECURETRANSPORT": "false"}}}
+    assert check_stack("s3-tls-only", *hardened(policy=(BUCKET_POLICY, "tls", {"bucket": "b", "policy": doc(statement)}))) == []
+    statement["Condition"]["BoolIfExists"]["AWS:SECURETRANSPORT"] = "true"
+    assert check_stack("s3-tls-only", *hardened(policy=(BUCKET_POLICY, "tls", {"bucket": "b", "policy": doc(statement)}))) == [
+        (urn(BUCKET, "bucket"), 'bucket b: no bucket policy denying s3:* to "*" on the bucket and its objects when aws:SecureTransport is false.')]
+
+
+GOOGLE = {"Effect": "Allow", "Principal": {"Federated": "accounts.google.com"}, "Action": "sts:AssumeRoleWithWebIdentity"}
+
+
+def test_a_web_identity_trust_of_an_issuer_without_an_oidc_provider_arn_needs_sub_and_aud_too():
+    # Google's keys are accounts.google.com:sub and accounts.google.com:aud
+    # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#condition-keys-wif);
+    # no oidc-provider/ ARN names the issuer, so the messages say <issuer>.
+    assert check_resource("irsa-trust-restricts-sub-and-aud", ROLE, {"assumeRolePolicy": doc(GOOGLE)}) == [
+        "statement 0 trusts web identities without StringEquals <issuer>:sub = system:serviceaccount:<ns>:<sa>; "
+        "any service account in the cluster could assume the role.",
+        "statement 0 trusts web identities without StringEquals <issuer>:aud = sts.amazonaws.com."]
+    pinned = {**GOOGLE, "Condition": {"StringEquals": {"accounts.google.com:sub": "110123456789", "accounts.google.com:aud": "app.apps.googleusercontent.com"}}}
+    assert check_resource("irsa-trust-restricts-sub-and-aud", ROLE, {"assumeRolePolicy": doc(pinned)}) == []
+
+
+def test_an_exemption_of_a_resource_the_stack_lacks_is_listed_as_stale():
+    gone = urn(BUCKET, "gone")
+    config = {"exemptions": [{"policy": "s3-tls-only", "urn": gone, "reason": " legacy client (OPS-7) "},
+                             {"policy": "s3-tls-only", "urn": urn(BUCKET, "bucket"), "reason": "x"}]}
+    # The stale one is reported on no resource (there is none), the other on its bucket.
+    assert check_stack("policy-exemptions", *hardened(), config=config) == [
+        ("", f"{gone} is exempt from s3-tls-only: legacy client (OPS-7) (no such resource in this stack: remove the stale exemption)"),
+        (urn(BUCKET, "bucket"), f"{urn(BUCKET, 'bucket')} is exempt from s3-tls-only: x")]

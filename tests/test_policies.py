@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import pytest
 import yaml
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy
 
 from policies import offline, rules
 from tools import engine, plan as plan_cli
@@ -1507,3 +1507,26 @@ def test_an_exemption_of_a_resource_the_stack_lacks_is_listed_as_stale():
     assert check_stack("policy-exemptions", *hardened(), config=config) == [
         ("", f"{gone} is exempt from s3-tls-only: legacy client (OPS-7) (no such resource in this stack: remove the stale exemption)"),
         (urn(BUCKET, "bucket"), f"{urn(BUCKET, 'bucket')} is exempt from s3-tls-only: x")]
+
+
+def test_each_policy_runs_the_rule_of_its_name_as_the_kind_of_policy_the_rule_is_written_for():
+    """s3-no-public-acl runs rules.s3_no_public_acl (through the exemption filter, which keeps the
+    rule reachable as __wrapped__); a rule reading StackValidationArgs is a stack policy, one reading
+    ResourceValidationArgs a resource policy: the analyzer hands each kind only its own arguments."""
+    import inspect
+    import typing
+
+    def callback(policy):
+        # pulumi_policy 1.21.0 (requirements.txt) keeps the `validate` argument in a private attribute
+        # (pulumi_policy/policy.py, `__validate`).
+        (found,) = [v for k, v in vars(policy).items() if k.endswith("__validate")]
+        return found
+
+    for policy in rules.POLICIES:
+        rule = getattr(rules, policy.name.replace("-", "_"))
+        assert inspect.unwrap(callback(policy)) is rule, policy.name
+        reads = typing.get_type_hints(rule)["args"]
+        kind = StackValidationPolicy if reads is StackValidationArgs else ResourceValidationPolicy
+        assert reads in (StackValidationArgs, ResourceValidationArgs) and isinstance(policy, kind), policy.name
+    # Every policy but the notice drops the violations its config exempts.
+    assert [p.name for p in rules.POLICIES if callback(p) is getattr(rules, p.name.replace("-", "_"))] == [rules.NOTICE_POLICY]

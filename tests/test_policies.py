@@ -1530,3 +1530,58 @@ def test_each_policy_runs_the_rule_of_its_name_as_the_kind_of_policy_the_rule_is
         assert reads in (StackValidationArgs, ResourceValidationArgs) and isinstance(policy, kind), policy.name
     # Every policy but the notice drops the violations its config exempts.
     assert [p.name for p in rules.POLICIES if callback(p) is getattr(rules, p.name.replace("-", "_"))] == [rules.NOTICE_POLICY]
+
+
+# ---------------------------------------------------------------- every resource type a rule names
+# Written out here, not read from rules.py: a type dropped from a rule's set must fail a test.
+BUCKET_V2 = "aws:s3/bucketV2:BucketV2"
+SSE_V2 = "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2"
+LIFECYCLE_V2 = "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2"
+IDENTITY_POLICY_TYPES = [IAM_POLICY, ROLE_POLICY, "aws:iam/userPolicy:UserPolicy", "aws:iam/groupPolicy:GroupPolicy",
+                         MINIO_IAM_POLICY, "minio:index/iamGroupPolicy:IamGroupPolicy", "minio:index/iamServiceAccount:IamServiceAccount"]
+LOAD_BALANCER_TYPES = ["aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer"]
+
+
+@pytest.mark.parametrize("token", [BUCKET, BUCKET_V2, ACL, ACL_V2, BUCKET_POLICY, PAB, SSE, SSE_V2, LIFECYCLE, LIFECYCLE_V2, MINIO_BUCKET, MINIO_POLICY,
+                                   ROLE, *IDENTITY_POLICY_TYPES, *LOAD_BALANCER_TYPES])
+def test_each_type_a_rule_names_is_one_the_pinned_provider_declares(token):
+    # A misspelt token would make its rule apply to nothing. The SDKs are the pinned ones
+    # (requirements.txt); each declares its type tokens (or their aliases) in its own source.
+    import importlib.util
+
+    provider, module = token.split(":")[0], token.split(":")[1].split("/")[0]
+    root = Path(importlib.util.find_spec(f"pulumi_{provider}").origin).parent
+    where = root if module == "index" else root / module
+    assert any(f"'{token}'" in p.read_text() or f'"{token}"' in p.read_text() for p in where.glob("*.py")), token
+
+
+@pytest.mark.parametrize("typ", IDENTITY_POLICY_TYPES)
+def test_every_identity_policy_type_is_checked_for_wildcards(typ):
+    assert check_resource("iam-least-privilege", typ, {"policy": doc(allow(None, action="s3:*"))}) == [least("policy statement 0 allows action s3:*")]
+    assert check_resource("iam-least-privilege", typ, {"policy": LOKI_ACCESS}) == []
+
+
+@pytest.mark.parametrize("typ", LOAD_BALANCER_TYPES)
+def test_every_load_balancer_type_must_be_internal(typ):
+    assert len(check_resource("load-balancer-internal", typ, {"internal": False})) == 1
+    assert check_resource("load-balancer-internal", typ, {"internal": True}) == []
+
+
+def test_a_bucket_v2_is_judged_like_a_bucket():
+    assert [p for p, _, _ in resource_violations(BUCKET_V2, {"bucket": "b", "acl": "public-read"})] == ["s3-no-public-acl"]
+    v2 = [(BUCKET_V2, "bucket", {"bucket": "b"}), *hardened(bucket=None)]
+    assert stack_violations(*v2) == []
+    assert [p for p, _, _ in stack_violations(*[part for part in v2 if part[0] != PAB])] == ["s3-public-access-block"]
+
+
+def test_the_v2_encryption_and_lifecycle_configurations_count():
+    sse_v2 = (SSE_V2, "sse", {"bucket": "b", "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]})
+    lifecycle_v2 = (LIFECYCLE_V2, "lifecycle", lifecycle()[2])
+    assert stack_violations(*hardened(sse=sse_v2, lifecycle=lifecycle_v2)) == []
+
+
+def test_dual_layer_kms_is_default_encryption():
+    # SSEAlgorithm: AES256 | aws:kms | aws:kms:dsse
+    # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ServerSideEncryptionByDefault.html).
+    sse = (SSE, "sse", {"bucket": "b", "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms:dsse"}}]})
+    assert check_stack("s3-default-encryption", *hardened(sse=sse)) == []

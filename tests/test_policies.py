@@ -268,6 +268,8 @@ def test_inline_bucket_policy_is_checked_too():
         doc(allow("*", Condition={"StringEquals": {"aws:SourceVpce": "vpce-1a2b3c"}})),
         doc(allow("*", Condition={"StringEquals": {"aws:PrincipalOrgID": ["o-abc123"]}})),
         doc(allow("*", Condition={"ArnEquals": {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/loki"}})),
+        # Exact but for case (IAM's string condition operators): still one VPC.
+        doc(allow("*", Condition={"StringEqualsIgnoreCase": {"aws:SourceVpc": "vpc-1a2b3c4d"}})),
         doc(allow({"AWS": "arn:aws:iam::123456789012:role/loki"})),
     ],
 )

@@ -371,3 +371,121 @@ def test_text_plan_cuts_long_inputs_to_160_characters():
     # Only scalars are shown, sorted by key; none at all gives nothing.
     assert plan_tool._key_inputs({"b": 1, "a": True, "c": {"d": 1}, "e": [1]}) == "  a=true b=1"
     assert plan_tool._key_inputs({"c": {"d": 1}}) == ""
+
+
+# ---------------------------------------------------------------- the Thanos role under the text plan
+def test_text_plan_names_a_hubs_spokes_a_spokes_hub_and_the_hetzner_note():
+    """What components/core/thanos_topology.py exports as thanosHub / thanosSpoke, one line each,
+    with the Hetzner note (a key pair reaches every bucket of its project) under it when present."""
+    from tools import plan as plan_tool
+
+    hub = {"role": "hub", "bucket": "hub-thanos", "region": "eu-1", "clusterLabel": "hub-c",
+           "spokes": [{"stack": "s1", "clusterLabel": "c1"}, {"stack": "s2", "clusterLabel": "c2"}]}
+    (line,) = plan_tool.thanos_topology_lines({"thanosHub": hub})
+    assert line.startswith("thanos hub: bucket hub-thanos in eu-1, cluster hub-c, ")
+    # Two spokes listed, each by stack and cluster label, in the hub's order.
+    assert line.endswith("; 2 spoke(s): s1 (cluster c1), s2 (cluster c2)"), line
+    # A hub with no spoke says 0 and lists none.
+    (alone,) = plan_tool.thanos_topology_lines({"thanosHub": {**hub, "spokes": []}})
+    assert alone.endswith("; 0 spoke(s)"), alone
+    assert plan_tool.thanos_topology_lines({"thanosHub": {**hub, "note": "hetzner key"}})[1:] == ["  note: hetzner key"]
+
+    spoke = {"role": "spoke", "hub": "acme/obs-storage/hub", "clusterLabel": "s1", "mode": "sidecar", "bucket": "hub-thanos", "region": "eu-1"}
+    (line,) = plan_tool.thanos_topology_lines({"thanosSpoke": spoke})
+    assert line.startswith("thanos spoke of acme/obs-storage/hub: sidecar into bucket hub-thanos in eu-1 as cluster s1;"), line
+    assert "no bucket, store gateway, query or compactor of its own" in line
+    assert plan_tool.thanos_topology_lines({"thanosSpoke": {**spoke, "note": "hetzner key"}})[1:] == ["  note: hetzner key"]
+
+    # Neither output (a stack without Thanos across clusters): nothing.
+    assert plan_tool.thanos_topology_lines({"buckets": {}}) == []
+    assert plan_tool.thanos_topology_lines({"thanosHub": None, "thanosSpoke": None}) == []
+
+
+def test_the_text_plan_shows_the_topology_after_the_outputs():
+    from tools import plan as plan_tool
+
+    result = engine.PlanResult(stack="s1", resources=[], outputs={"thanosSpoke": {"hub": "h", "mode": "receive", "bucket": "b", "region": "r", "clusterLabel": "s1"}})
+    lines = plan_tool.as_text(result, []).splitlines()
+    assert lines[-2].startswith("thanos spoke of h: receive into bucket b in r as cluster s1;") and lines[-1] == "policy violations: 0"
+
+
+def test_text_plan_is_a_tree_two_spaces_a_level_sorted_by_type_then_name():
+    from tools import plan as plan_tool
+
+    stack_urn = "urn:pulumi:s::obs-storage::pulumi:pulumi:Stack::obs-storage-s"
+
+    def reg(typ: str, name: str, parent: str, **inputs) -> engine.Registration:
+        return engine.Registration(urn=f"urn:pulumi:s::obs-storage::{typ}::{name}", type=typ, name=name, parent=parent, custom=True, inputs=inputs)
+
+    tool = reg("obs:storage:ToolBucket", "loki", stack_urn)
+    bucket = reg("aws:s3/bucket:Bucket", "loki-bucket", tool.urn, bucket="acme-loki")
+    block = reg("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "loki-pab", tool.urn)
+    other = reg("aws:s3/bucket:Bucket", "a-bucket", stack_urn)
+    result = engine.PlanResult(stack="s", resources=[tool, block, bucket, other], outputs={"urls": {"b": "y", "a": "x"}})
+    violation = {"enforcement": "mandatory", "policy": "s3-tls-only", "urn": bucket.urn, "message": "bucket acme-loki: no deny"}
+    assert plan_tool.as_text(result, [violation]).splitlines() == [
+        "stack s: 4 resources (offline plan under strict mocks)",
+        # The stack's children one level in ("aws..." sorts before "obs..."), theirs two levels.
+        "  aws:s3/bucket:Bucket  a-bucket",
+        "  obs:storage:ToolBucket  loki",
+        '    aws:s3/bucket:Bucket  loki-bucket  bucket="acme-loki"',
+        "    aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock  loki-pab",
+        "outputs:",
+        # Keys sorted: the same outputs read alike in two plans, whatever order the program built them in.
+        '  urls: {"a": "x", "b": "y"}',
+        "policy violations: 1",
+        f"  [mandatory] s3-tls-only: {bucket.urn}: bucket acme-loki: no deny",
+    ]
+
+
+def test_stack_is_required_and_the_help_lists_the_stacks(capsys):
+    from tools import plan as plan_tool
+
+    # argparse's usage error: exit status 2 and the missing option named
+    # (https://docs.python.org/3/library/argparse.html#exit-on-error, ArgumentParser.error).
+    with pytest.raises(SystemExit) as exited:
+        plan_tool.main([])
+    assert exited.value.code == 2 and "--stack" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        plan_tool.main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert exited.value.code == 0
+    # The description is the module docstring's first line; the choices are the stack files.
+    assert plan_tool.__doc__.splitlines()[0] in out
+    stacks = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
+    assert "one of: " + ", ".join(stacks) + " (repeat it for several)" in out, out
+
+
+@pytest.mark.parametrize("reason, status, level", [(" ", 4, "mandatory"), ("reviewed (SEC-1)", 0, "advisory")])
+def test_the_process_exit_status_is_what_blocks_a_pull_request(tmp_path, reason, status, level):
+    """`python -m tools.plan` itself exits non-zero on a mandatory violation (the pull-request
+    workflow fails on a non-zero status): here the refused exemption, one without a reason, against
+    its accepted neighbour, the same exemption with a reason (advisory, exit 0)."""
+    import shutil
+
+    root = project_with(tmp_path, (ROOT / "Pulumi.local.yaml").read_text())
+    (root / "Pulumi.broken.yaml").rename(root / "Pulumi.local.yaml")
+    # A copy of policies/, so that its exemptions.yaml is this test's.
+    (root / "policies").unlink()
+    shutil.copytree(ROOT / "policies", root / "policies", ignore=shutil.ignore_patterns("__pycache__"))
+    entry = {"policy": "s3-abort-incomplete-multipart", "urn": "urn:pulumi:local::obs-storage::x", "reason": reason}
+    (root / "policies" / "exemptions.yaml").write_text(json.dumps({"local": [entry]}))
+    proc = plan_cli("--stack", "local", cwd=root)
+    flagged = [line for line in proc.stdout.splitlines() if line.startswith("  [") and "] policy-exemptions: " in line]
+    assert len(flagged) == 1 and flagged[0].startswith(f"  [{level}]"), proc.stdout[-2000:] + proc.stderr
+    assert proc.returncode == status, proc.stderr
+
+
+def test_in_one_log_a_stacks_error_comes_under_its_header_after_the_plans_before_it():
+    """CI shows stdout and stderr as one log: the plans and headers are flushed before the next
+    stack is planned, so an error (stderr, line-buffered) appears under the header of its stack.
+    Python block-buffers stdout into a pipe unless PYTHONUNBUFFERED is set, which CI does not set."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    proc = subprocess.run([sys.executable, "-m", "tools.plan", "--stack", "local", "--stack", "nope"], cwd=ROOT, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "== local" and lines[1].startswith("stack local: ")
+    assert lines[-2] == "== nope" and lines[-1].startswith("error: "), lines[-3:]

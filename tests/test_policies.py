@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import pytest
 import yaml
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy
 
 from policies import offline, rules
 from tools import engine, plan as plan_cli
@@ -268,6 +268,8 @@ def test_inline_bucket_policy_is_checked_too():
         doc(allow("*", Condition={"StringEquals": {"aws:SourceVpce": "vpce-1a2b3c"}})),
         doc(allow("*", Condition={"StringEquals": {"aws:PrincipalOrgID": ["o-abc123"]}})),
         doc(allow("*", Condition={"ArnEquals": {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/loki"}})),
+        # Exact but for case (IAM's string condition operators): still one VPC.
+        doc(allow("*", Condition={"StringEqualsIgnoreCase": {"aws:SourceVpc": "vpc-1a2b3c4d"}})),
         doc(allow({"AWS": "arn:aws:iam::123456789012:role/loki"})),
     ],
 )
@@ -1447,3 +1449,141 @@ def test_pack_config_cli_needs_a_stack(capsys):
     with pytest.raises(SystemExit) as info:
         offline.main([])
     assert info.value.code == 2 and "--stack" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- documents and statements of every shape
+def test_a_bucket_policy_given_as_an_object_is_judged_as_its_json():
+    # pulumi_aws 7.51.1 (requirements.txt), pulumi_aws/s3/bucket_policy.py: BucketPolicy's `policy`
+    # is Input[Union[str, PolicyDocumentArgs]], so a program may hand the document as an object.
+    assert resource_violations(BUCKET_POLICY, {"bucket": "b", "policy": json.loads(doc(allow("*")))}) == [("s3-no-public-bucket-policy", urn(BUCKET_POLICY, "r"), public_statement("statement 0"))]
+    tls = (BUCKET_POLICY, "tls", {"bucket": "b", "policy": json.loads(tls_only())})
+    assert resource_violations(BUCKET_POLICY, tls[2]) == [] and stack_violations(*hardened(policy=tls)) == []
+    # An object that is no document (a list of statements) is refused like text that is not JSON.
+    assert check_resource("s3-no-public-bucket-policy", BUCKET_POLICY, {"bucket": "b", "policy": [allow("*")]}) == [
+        "the bucket policy is not a JSON object, so it cannot be shown to be private."]
+
+
+def test_a_statement_that_is_not_an_object_is_skipped_and_the_next_keeps_its_position():
+    policy = json.dumps({"Version": "2012-10-17", "Statement": ["junk", allow("*")]})
+    assert check_resource("s3-no-public-bucket-policy", BUCKET_POLICY, {"bucket": "b", "policy": policy}) == [public_statement("statement 1")]
+
+
+def test_a_tls_deny_resource_that_is_not_a_string_covers_nothing():
+    # Only strings are ARNs: an object beside the bucket's ARN leaves its objects uncovered.
+    part = (BUCKET_POLICY, "tls", {"bucket": "b", "policy": doc({**tls_only_statement(), "Resource": ["arn:aws:s3:::b", {"Ref": "b/*"}]})})
+    assert [u for p, u, _ in stack_violations(*hardened(policy=part)) if p == "s3-tls-only"] == [urn(BUCKET, "bucket")]
+
+
+def test_a_tls_deny_under_bool_if_exists_and_any_key_case_counts():
+    # IAM: condition key names are not case-sensitive, and a ...IfExists operator also matches when
+    # the key is present (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition.html,
+    # reference_policies_elements_condition_operators.html#Conditions_IfExists); aws:SecureTransport
+    # is present on every S3 request, so the deny holds for plain HTTP either way.
+    statement = {**tls_only_statement(), "Condition": {"BoolIfExists": {"AWS:SECURETRANSPORT": "false"}}}
+    assert check_stack("s3-tls-only", *hardened(policy=(BUCKET_POLICY, "tls", {"bucket": "b", "policy": doc(statement)}))) == []
+    statement["Condition"]["BoolIfExists"]["AWS:SECURETRANSPORT"] = "true"
+    assert check_stack("s3-tls-only", *hardened(policy=(BUCKET_POLICY, "tls", {"bucket": "b", "policy": doc(statement)}))) == [
+        (urn(BUCKET, "bucket"), 'bucket b: no bucket policy denying s3:* to "*" on the bucket and its objects when aws:SecureTransport is false.')]
+
+
+GOOGLE = {"Effect": "Allow", "Principal": {"Federated": "accounts.google.com"}, "Action": "sts:AssumeRoleWithWebIdentity"}
+
+
+def test_a_web_identity_trust_of_an_issuer_without_an_oidc_provider_arn_needs_sub_and_aud_too():
+    # Google's keys are accounts.google.com:sub and accounts.google.com:aud
+    # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#condition-keys-wif);
+    # no oidc-provider/ ARN names the issuer, so the messages say <issuer>.
+    assert check_resource("irsa-trust-restricts-sub-and-aud", ROLE, {"assumeRolePolicy": doc(GOOGLE)}) == [
+        "statement 0 trusts web identities without StringEquals <issuer>:sub = system:serviceaccount:<ns>:<sa>; "
+        "any service account in the cluster could assume the role.",
+        "statement 0 trusts web identities without StringEquals <issuer>:aud = sts.amazonaws.com."]
+    pinned = {**GOOGLE, "Condition": {"StringEquals": {"accounts.google.com:sub": "110123456789", "accounts.google.com:aud": "app.apps.googleusercontent.com"}}}
+    assert check_resource("irsa-trust-restricts-sub-and-aud", ROLE, {"assumeRolePolicy": doc(pinned)}) == []
+
+
+def test_an_exemption_of_a_resource_the_stack_lacks_is_listed_as_stale():
+    gone = urn(BUCKET, "gone")
+    config = {"exemptions": [{"policy": "s3-tls-only", "urn": gone, "reason": " legacy client (OPS-7) "},
+                             {"policy": "s3-tls-only", "urn": urn(BUCKET, "bucket"), "reason": "x"}]}
+    # The stale one is reported on no resource (there is none), the other on its bucket.
+    assert check_stack("policy-exemptions", *hardened(), config=config) == [
+        ("", f"{gone} is exempt from s3-tls-only: legacy client (OPS-7) (no such resource in this stack: remove the stale exemption)"),
+        (urn(BUCKET, "bucket"), f"{urn(BUCKET, 'bucket')} is exempt from s3-tls-only: x")]
+
+
+def test_each_policy_runs_the_rule_of_its_name_as_the_kind_of_policy_the_rule_is_written_for():
+    """s3-no-public-acl runs rules.s3_no_public_acl (through the exemption filter, which keeps the
+    rule reachable as __wrapped__); a rule reading StackValidationArgs is a stack policy, one reading
+    ResourceValidationArgs a resource policy: the analyzer hands each kind only its own arguments."""
+    import inspect
+    import typing
+
+    def callback(policy):
+        # pulumi_policy 1.21.0 (requirements.txt) keeps the `validate` argument in a private attribute
+        # (pulumi_policy/policy.py, `__validate`).
+        (found,) = [v for k, v in vars(policy).items() if k.endswith("__validate")]
+        return found
+
+    for policy in rules.POLICIES:
+        rule = getattr(rules, policy.name.replace("-", "_"))
+        assert inspect.unwrap(callback(policy)) is rule, policy.name
+        reads = typing.get_type_hints(rule)["args"]
+        kind = StackValidationPolicy if reads is StackValidationArgs else ResourceValidationPolicy
+        assert reads in (StackValidationArgs, ResourceValidationArgs) and isinstance(policy, kind), policy.name
+    # Every policy but the notice drops the violations its config exempts.
+    assert [p.name for p in rules.POLICIES if callback(p) is getattr(rules, p.name.replace("-", "_"))] == [rules.NOTICE_POLICY]
+
+
+# ---------------------------------------------------------------- every resource type a rule names
+# Written out here, not read from rules.py: a type dropped from a rule's set must fail a test.
+BUCKET_V2 = "aws:s3/bucketV2:BucketV2"
+SSE_V2 = "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2"
+LIFECYCLE_V2 = "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2"
+IDENTITY_POLICY_TYPES = [IAM_POLICY, ROLE_POLICY, "aws:iam/userPolicy:UserPolicy", "aws:iam/groupPolicy:GroupPolicy",
+                         MINIO_IAM_POLICY, "minio:index/iamGroupPolicy:IamGroupPolicy", "minio:index/iamServiceAccount:IamServiceAccount"]
+LOAD_BALANCER_TYPES = ["aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer"]
+
+
+@pytest.mark.parametrize("token", [BUCKET, BUCKET_V2, ACL, ACL_V2, BUCKET_POLICY, PAB, SSE, SSE_V2, LIFECYCLE, LIFECYCLE_V2, MINIO_BUCKET, MINIO_POLICY,
+                                   ROLE, *IDENTITY_POLICY_TYPES, *LOAD_BALANCER_TYPES])
+def test_each_type_a_rule_names_is_one_the_pinned_provider_declares(token):
+    # A misspelt token would make its rule apply to nothing. The SDKs are the pinned ones
+    # (requirements.txt); each declares its type tokens (or their aliases) in its own source.
+    import importlib.util
+
+    provider, module = token.split(":")[0], token.split(":")[1].split("/")[0]
+    root = Path(importlib.util.find_spec(f"pulumi_{provider}").origin).parent
+    where = root if module == "index" else root / module
+    assert any(f"'{token}'" in p.read_text() or f'"{token}"' in p.read_text() for p in where.glob("*.py")), token
+
+
+@pytest.mark.parametrize("typ", IDENTITY_POLICY_TYPES)
+def test_every_identity_policy_type_is_checked_for_wildcards(typ):
+    assert check_resource("iam-least-privilege", typ, {"policy": doc(allow(None, action="s3:*"))}) == [least("policy statement 0 allows action s3:*")]
+    assert check_resource("iam-least-privilege", typ, {"policy": LOKI_ACCESS}) == []
+
+
+@pytest.mark.parametrize("typ", LOAD_BALANCER_TYPES)
+def test_every_load_balancer_type_must_be_internal(typ):
+    assert len(check_resource("load-balancer-internal", typ, {"internal": False})) == 1
+    assert check_resource("load-balancer-internal", typ, {"internal": True}) == []
+
+
+def test_a_bucket_v2_is_judged_like_a_bucket():
+    assert [p for p, _, _ in resource_violations(BUCKET_V2, {"bucket": "b", "acl": "public-read"})] == ["s3-no-public-acl"]
+    v2 = [(BUCKET_V2, "bucket", {"bucket": "b"}), *hardened(bucket=None)]
+    assert stack_violations(*v2) == []
+    assert [p for p, _, _ in stack_violations(*[part for part in v2 if part[0] != PAB])] == ["s3-public-access-block"]
+
+
+def test_the_v2_encryption_and_lifecycle_configurations_count():
+    sse_v2 = (SSE_V2, "sse", {"bucket": "b", "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]})
+    lifecycle_v2 = (LIFECYCLE_V2, "lifecycle", lifecycle()[2])
+    assert stack_violations(*hardened(sse=sse_v2, lifecycle=lifecycle_v2)) == []
+
+
+def test_dual_layer_kms_is_default_encryption():
+    # SSEAlgorithm: AES256 | aws:kms | aws:kms:dsse
+    # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ServerSideEncryptionByDefault.html).
+    sse = (SSE, "sse", {"bucket": "b", "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms:dsse"}}]})
+    assert check_stack("s3-default-encryption", *hardened(sse=sse)) == []

@@ -193,8 +193,8 @@ def build(cfg: StackConfig, layout: Layout) -> list[Workload]:
     pins = cfg.pins
     enabled = cfg.tools.enabled()
     cluster = layout.cluster()
-    # memberlist: each tool joins its own members (etcd and the in-memory store need no name).
-    loki_cluster, tempo_cluster = (layout.cluster("loki"), layout.cluster("tempo")) if cluster.kvstore == "memberlist" else (cluster, cluster)
+    # memberlist: each tool joins its own members (etcd and the in-memory store ignore the name).
+    loki_cluster, tempo_cluster = layout.cluster("loki"), layout.cluster("tempo")
     out: list[Workload] = []
     ring = layout.ring_members() if cluster.kvstore == "etcd" and ({"loki", "tempo"} & set(enabled)) else []
     out += [_ring_member(cfg, layout, i) for i in range(len(ring))]

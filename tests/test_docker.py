@@ -415,6 +415,19 @@ def test_swarm_services_reference_the_credentials_secret(plan):
     assert "secrets" not in s["thanos-query"].inputs["taskSpec"]["containerSpec"]
 
 
+def test_secret_files_belong_to_the_user_not_its_group():
+    # Docker's user is `<uid>[:<gid>]` (`docker run --user`, a service's `user`): the secret files,
+    # mode 0400, must belong to the uid that reads them. The sidecar and the probes run as
+    # 65534:65534, where either half would do; a workload whose group differs must not get its
+    # secrets owned by the group's number.
+    from components.containers.workloads import Workload
+
+    def uid(user: str) -> str:
+        return Workload(name="x", tool="thanos", pin="thanos", image="i", args=[], health=None, user=user).uid
+
+    assert (uid("1000:2000"), uid("1000")) == ("1000", "1000")
+
+
 def test_swarm_configs_carry_no_secret(plan):
     result = plan("prod")
     for config in result.by_type("docker:index/serviceConfig:ServiceConfig"):
@@ -563,6 +576,21 @@ def test_swarm_ring_members_keep_one_wal_per_task(plan):
     assert s["loki"].inputs["taskSpec"]["containerSpec"]["mounts"] == [{"target": "/loki", "type": "volume", "source": "obs-prod-loki-data-{{.Task.Slot}}"}]
     (tempo,) = s["tempo"].inputs["taskSpec"]["containerSpec"]["mounts"]
     assert tempo["source"] == "obs-prod-tempo-data-{{.Task.Slot}}"
+
+
+@pytest.mark.parametrize("replicas, own_volumes", [(1, False), (2, True), (3, True)])
+def test_only_several_ingester_replicas_ask_for_a_volume_each(replicas, own_volumes):
+    # Tasks of one service on one node would share its named volume, hence one WAL directory:
+    # each of several replicas needs its own (Swarm suffixes the task slot, test above). A single
+    # replica keeps the plain name its volume has always had.
+    from components.containers import workloads
+    from components.core import loading
+
+    raw, secret = engine.stack_config("local")
+    cfg = loading.load("local", raw, set(secret))
+    layout = workloads.Layout(replicas, None, "x", domain="obs-x.internal", ring_store="memberlist")
+    built = {w.name: w for w in workloads.build(cfg, layout)}
+    assert [(built[name].replicas, built[name].per_replica_volumes) for name in ("loki", "tempo")] == [(replicas, own_volumes)] * 2
 
 
 def test_swarm_receive_replicas_keep_their_tsdb_on_volumes(plan_with):

@@ -593,6 +593,23 @@ def test_only_several_ingester_replicas_ask_for_a_volume_each(replicas, own_volu
     assert [(built[name].replicas, built[name].per_replica_volumes) for name in ("loki", "tempo")] == [(replicas, own_volumes)] * 2
 
 
+def test_a_layout_that_names_no_nodes_declares_one_of_each_with_prometheus_and_sidecar_node_local():
+    # The local engine's layout (components/docker/local.py) says only how many ring replicas: it
+    # runs one container per workload, and monitoring scrapes a workload of several replicas through
+    # DNS (tasks.<name>) instead of its container name. With no node for the Prometheus pair, the
+    # pair's shared TSDB volume must still keep both on one node: both say their state is node-local
+    # (Swarm pins such state to hetzner.stateNode).
+    from components.containers import workloads
+    from components.core import loading
+    from components.core.renderers import prometheus
+
+    raw, secret = engine.stack_config("local")
+    built = workloads.build(loading.load("local", raw, set(secret)), workloads.Layout(1, None, "x"))
+    assert {w.name: w.replicas for w in built} == {w.name: 1 for w in built}
+    tsdb = {w.name: w.node_local_state for w in built if prometheus.TSDB_PATH in w.volumes.values()}
+    assert tsdb == {"prometheus": True, "thanos-sidecar": True}
+
+
 def test_swarm_receive_replicas_keep_their_tsdb_on_volumes(plan_with):
     result = plan_with("prod", tool_overrides("prod", thanos={"mode": "receive", "receiveReplicationFactor": 3}))
     s = services(result)

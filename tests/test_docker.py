@@ -428,6 +428,32 @@ def test_secret_files_belong_to_the_user_not_its_group():
     assert (uid("1000:2000"), uid("1000")) == ("1000", "1000")
 
 
+def test_each_health_check_asks_its_own_process_on_its_own_port(plan):
+    # docs/operations.md, "Health checks": `wget -q -O /dev/null http://127.0.0.1:<port>/-/ready`
+    # for Prometheus and Thanos, `/api/health` for Grafana, `etcdctl get --consistency=s
+    # obs-storage-liveness` for a ring-store member. The paths: Prometheus' management API
+    # (prometheus.io/docs/prometheus/3.14/management_api: GET /-/ready); Thanos registers /-/ready
+    # on --http-address, default 0.0.0.0:10902 (thanos-io/thanos v0.42.4 pkg/server/http/http.go
+    # registerProbes, pkg/extkingpin/flags.go); Grafana's Health API, GET /api/health (grafana.com
+    # docs v13.0 http-api "other"), on its default http_port 3000. Prometheus listens on 9090 by
+    # default (--web.listen-address). A check on another port or path never passes: the task would
+    # restart in a loop and every update roll back.
+    def wget(url: str) -> list[str]:
+        return ["-q", "-O", "/dev/null", url]
+
+    expected = {"prometheus": wget("http://127.0.0.1:9090/-/ready"), "grafana": wget("http://127.0.0.1:3000/api/health")}
+    expected |= {n: wget("http://127.0.0.1:10902/-/ready") for n in ("thanos-sidecar", "thanos-store", "thanos-compact", "thanos-query")}
+    swarm = {name: svc.inputs["taskSpec"]["containerSpec"]["healthcheck"]["tests"] for name, svc in services(plan("prod")).items()
+             if "healthcheck" in svc.inputs["taskSpec"]["containerSpec"]}
+    local = {name: c.inputs["healthcheck"]["tests"] for name, c in containers(plan("local")).items() if "healthcheck" in c.inputs}
+    for checks in (swarm, local):
+        for name, args in expected.items():
+            assert checks[name][0] == "CMD" and checks[name][1].endswith("/wget") and checks[name][2:] == args, name
+    assert swarm["prometheus-1"] == swarm["prometheus"] and swarm["thanos-sidecar-1"] == swarm["thanos-sidecar"]
+    for member in ("ring-kv-1", "ring-kv-2", "ring-kv-3"):
+        assert swarm[member] == ["CMD", "/usr/local/bin/etcdctl", "get", "--consistency=s", "obs-storage-liveness"], member
+
+
 def test_swarm_configs_carry_no_secret(plan):
     result = plan("prod")
     for config in result.by_type("docker:index/serviceConfig:ServiceConfig"):

@@ -636,6 +636,39 @@ def test_a_layout_that_names_no_nodes_declares_one_of_each_with_prometheus_and_s
     assert tsdb == {"prometheus": True, "thanos-sidecar": True}
 
 
+@pytest.mark.parametrize("stack, overrides", [("local", None), ("prod", None),
+                                               ("prod", tool_overrides("prod", thanos={"mode": "receive", "receiveReplicationFactor": 3}))])
+def test_every_path_a_flag_names_is_there_for_the_workload(stack, overrides):
+    # A config file a flag names but the workload does not ship, or a data directory its user
+    # cannot write, stops the process at start: the task restarts in a loop. Writable: under a
+    # volume mounted for it, or under a directory the pinned image lets its own user write
+    # (components/core/versions.py ImageFacts.writable, read at the pinned tags; Thanos: only /tmp).
+    import re
+
+    from components.containers import workloads
+    from components.core import loading
+    from components.docker.swarm import swarm_layout
+
+    raw, secret = engine.stack_config(stack, overrides)
+    cfg = loading.load(stack, raw, set(secret))
+    layout = workloads.Layout(1, None, "x") if stack == "local" else swarm_layout("x", tuple(cfg.hetzner.nodes), cfg.hetzner.state_node)
+    checked = 0
+    for w in workloads.build(cfg, layout):
+        facts = versions.DEFAULT_PINS[w.pin].facts
+        writable = list(w.volumes.values()) + (list(facts.writable) if w.user is None else [])
+        for arg in w.args:
+            found = re.match(r"-{1,2}[\w.-]*?(config\.file|config-file|hashrings-file|data-dir|tsdb\.path|storage\.path)=(.+)", arg)
+            if not found:
+                continue
+            kind, path = found.groups()
+            if kind.endswith("file"):
+                assert path in {f.path for f in w.files}, f"{w.name}: {arg}"
+            else:
+                assert any(path == d or path.startswith(d.rstrip("/") + "/") for d in writable), f"{w.name}: {arg} ({writable})"
+            checked += 1
+    assert checked >= 10
+
+
 def test_swarm_receive_replicas_keep_their_tsdb_on_volumes(plan_with):
     result = plan_with("prod", tool_overrides("prod", thanos={"mode": "receive", "receiveReplicationFactor": 3}))
     s = services(result)

@@ -101,6 +101,25 @@ def test_tempo_publishes_its_api_and_both_otlp_ports_on_loopback(plan):
     assert (protocols["grpc"]["endpoint"], protocols["http"]["endpoint"]) == ("0.0.0.0:4317", "0.0.0.0:4318")
 
 
+def test_each_documented_local_url_is_a_port_its_container_publishes_on_loopback(plan):
+    # docs/local.md lists what `pulumi stack output urls` shows; each address must be a port the
+    # container behind it publishes on 127.0.0.1, and those containers publish nothing else.
+    import re
+
+    text = documents.read("docs/local.md")
+    urls = re.findall(r"^\s+(\w+)\s*: \"(?:http://)?127\.0\.0\.1:(\d+)", text.split("urls                : {", 1)[1].split("}", 1)[0], re.M)
+    behind = {"grafana": "grafana", "loki": "loki", "lokiPush": "loki", "minioApi": "minio", "minioConsole": "minio", "otlpGrpc": "tempo",
+              "otlpHttp": "tempo", "prometheus": "prometheus", "tempo": "tempo", "thanosQuery": "thanos-query"}
+    assert sorted(name for name, _ in urls) == sorted(behind)
+    documented: dict[str, set[int]] = {}
+    for name, port in urls:
+        documented.setdefault(behind[name], set()).add(int(port))
+    c = containers(plan("local"))
+    for name, ports in documented.items():
+        published = {(p["internal"], p["external"], p["ip"]) for p in c[name].inputs["ports"]}
+        assert published == {(port, port, "127.0.0.1") for port in ports}, name
+
+
 def test_tempo_has_no_health_check_to_wait_for(plan):
     # Tempo 2.x ships no shell, no wget and no self-check; `wait` without a health check is an
     # error in the Docker provider, so the container must not ask for it.

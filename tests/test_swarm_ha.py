@@ -31,6 +31,7 @@ def _arg(args: list[str], flag: str) -> str:
 def test_ring_store_is_three_members_one_per_configured_node(plan):
     s = services(plan("prod"))
     assert "ring-kv" not in s
+    tokens = set()
     for member, node in zip(MEMBERS, NODES):
         spec = s[member].inputs["taskSpec"]
         args = spec["containerSpec"]["args"]
@@ -40,8 +41,16 @@ def test_ring_store_is_three_members_one_per_configured_node(plan):
         assert _arg(args, "initial-advertise-peer-urls") == f"http://{member}:2380"
         assert _arg(args, "advertise-client-urls") == f"http://{member}:2379"
         assert _arg(args, "initial-cluster-state") == "new"
+        # Each member listens, on every interface of its task (the overlay included), on the
+        # ports its advertised URLs name; all bootstrap with one cluster token, from which etcd
+        # computes every member's ID and the cluster's (etcd v3.6.14 server/etcdserver/api/
+        # membership/member.go computeMemberID, cluster.go NewClusterFromURLsMap): members given
+        # different tokens do not recognise each other as one cluster.
+        assert (_arg(args, "listen-client-urls"), _arg(args, "listen-peer-urls")) == ("http://0.0.0.0:2379", "http://0.0.0.0:2380")
+        tokens.add(_arg(args, "initial-cluster-token"))
         # Each member keeps its own identity and revision on a volume of its own node.
         assert spec["containerSpec"]["mounts"] == [{"target": "/var/lib/etcd", "type": "volume", "source": f"obs-prod-{member}-data"}]
+    assert len(tokens) == 1
 
 
 def test_ring_clients_know_every_member(plan):

@@ -101,6 +101,25 @@ def test_tempo_publishes_its_api_and_both_otlp_ports_on_loopback(plan):
     assert (protocols["grpc"]["endpoint"], protocols["http"]["endpoint"]) == ("0.0.0.0:4317", "0.0.0.0:4318")
 
 
+def test_each_documented_local_url_is_a_port_its_container_publishes_on_loopback(plan):
+    # docs/local.md lists what `pulumi stack output urls` shows; each address must be a port the
+    # container behind it publishes on 127.0.0.1, and those containers publish nothing else.
+    import re
+
+    text = documents.read("docs/local.md")
+    urls = re.findall(r"^\s+(\w+)\s*: \"(?:http://)?127\.0\.0\.1:(\d+)", text.split("urls                : {", 1)[1].split("}", 1)[0], re.M)
+    behind = {"grafana": "grafana", "loki": "loki", "lokiPush": "loki", "minioApi": "minio", "minioConsole": "minio", "otlpGrpc": "tempo",
+              "otlpHttp": "tempo", "prometheus": "prometheus", "tempo": "tempo", "thanosQuery": "thanos-query"}
+    assert sorted(name for name, _ in urls) == sorted(behind)
+    documented: dict[str, set[int]] = {}
+    for name, port in urls:
+        documented.setdefault(behind[name], set()).add(int(port))
+    c = containers(plan("local"))
+    for name, ports in documented.items():
+        published = {(p["internal"], p["external"], p["ip"]) for p in c[name].inputs["ports"]}
+        assert published == {(port, port, "127.0.0.1") for port in ports}, name
+
+
 def test_tempo_has_no_health_check_to_wait_for(plan):
     # Tempo 2.x ships no shell, no wget and no self-check; `wait` without a health check is an
     # error in the Docker provider, so the container must not ask for it.
@@ -415,6 +434,45 @@ def test_swarm_services_reference_the_credentials_secret(plan):
     assert "secrets" not in s["thanos-query"].inputs["taskSpec"]["containerSpec"]
 
 
+def test_secret_files_belong_to_the_user_not_its_group():
+    # Docker's user is `<uid>[:<gid>]` (`docker run --user`, a service's `user`): the secret files,
+    # mode 0400, must belong to the uid that reads them. The sidecar and the probes run as
+    # 65534:65534, where either half would do; a workload whose group differs must not get its
+    # secrets owned by the group's number.
+    from components.containers.workloads import Workload
+
+    def uid(user: str) -> str:
+        return Workload(name="x", tool="thanos", pin="thanos", image="i", args=[], health=None, user=user).uid
+
+    assert (uid("1000:2000"), uid("1000")) == ("1000", "1000")
+
+
+def test_each_health_check_asks_its_own_process_on_its_own_port(plan):
+    # docs/operations.md, "Health checks": `wget -q -O /dev/null http://127.0.0.1:<port>/-/ready`
+    # for Prometheus and Thanos, `/api/health` for Grafana, `etcdctl get --consistency=s
+    # obs-storage-liveness` for a ring-store member. The paths: Prometheus' management API
+    # (prometheus.io/docs/prometheus/3.14/management_api: GET /-/ready); Thanos registers /-/ready
+    # on --http-address, default 0.0.0.0:10902 (thanos-io/thanos v0.42.4 pkg/server/http/http.go
+    # registerProbes, pkg/extkingpin/flags.go); Grafana's Health API, GET /api/health (grafana.com
+    # docs v13.0 http-api "other"), on its default http_port 3000. Prometheus listens on 9090 by
+    # default (--web.listen-address). A check on another port or path never passes: the task would
+    # restart in a loop and every update roll back.
+    def wget(url: str) -> list[str]:
+        return ["-q", "-O", "/dev/null", url]
+
+    expected = {"prometheus": wget("http://127.0.0.1:9090/-/ready"), "grafana": wget("http://127.0.0.1:3000/api/health")}
+    expected |= {n: wget("http://127.0.0.1:10902/-/ready") for n in ("thanos-sidecar", "thanos-store", "thanos-compact", "thanos-query")}
+    swarm = {name: svc.inputs["taskSpec"]["containerSpec"]["healthcheck"]["tests"] for name, svc in services(plan("prod")).items()
+             if "healthcheck" in svc.inputs["taskSpec"]["containerSpec"]}
+    local = {name: c.inputs["healthcheck"]["tests"] for name, c in containers(plan("local")).items() if "healthcheck" in c.inputs}
+    for checks in (swarm, local):
+        for name, args in expected.items():
+            assert checks[name][0] == "CMD" and checks[name][1].endswith("/wget") and checks[name][2:] == args, name
+    assert swarm["prometheus-1"] == swarm["prometheus"] and swarm["thanos-sidecar-1"] == swarm["thanos-sidecar"]
+    for member in ("ring-kv-1", "ring-kv-2", "ring-kv-3"):
+        assert swarm[member] == ["CMD", "/usr/local/bin/etcdctl", "get", "--consistency=s", "obs-storage-liveness"], member
+
+
 def test_swarm_configs_carry_no_secret(plan):
     result = plan("prod")
     for config in result.by_type("docker:index/serviceConfig:ServiceConfig"):
@@ -563,6 +621,71 @@ def test_swarm_ring_members_keep_one_wal_per_task(plan):
     assert s["loki"].inputs["taskSpec"]["containerSpec"]["mounts"] == [{"target": "/loki", "type": "volume", "source": "obs-prod-loki-data-{{.Task.Slot}}"}]
     (tempo,) = s["tempo"].inputs["taskSpec"]["containerSpec"]["mounts"]
     assert tempo["source"] == "obs-prod-tempo-data-{{.Task.Slot}}"
+
+
+@pytest.mark.parametrize("replicas, own_volumes", [(1, False), (2, True), (3, True)])
+def test_only_several_ingester_replicas_ask_for_a_volume_each(replicas, own_volumes):
+    # Tasks of one service on one node would share its named volume, hence one WAL directory:
+    # each of several replicas needs its own (Swarm suffixes the task slot, test above). A single
+    # replica keeps the plain name its volume has always had.
+    from components.containers import workloads
+    from components.core import loading
+
+    raw, secret = engine.stack_config("local")
+    cfg = loading.load("local", raw, set(secret))
+    layout = workloads.Layout(replicas, None, "x", domain="obs-x.internal", ring_store="memberlist")
+    built = {w.name: w for w in workloads.build(cfg, layout)}
+    assert [(built[name].replicas, built[name].per_replica_volumes) for name in ("loki", "tempo")] == [(replicas, own_volumes)] * 2
+
+
+def test_a_layout_that_names_no_nodes_declares_one_of_each_with_prometheus_and_sidecar_node_local():
+    # The local engine's layout (components/docker/local.py) says only how many ring replicas: it
+    # runs one container per workload, and monitoring scrapes a workload of several replicas through
+    # DNS (tasks.<name>) instead of its container name. With no node for the Prometheus pair, the
+    # pair's shared TSDB volume must still keep both on one node: both say their state is node-local
+    # (Swarm pins such state to hetzner.stateNode).
+    from components.containers import workloads
+    from components.core import loading
+    from components.core.renderers import prometheus
+
+    raw, secret = engine.stack_config("local")
+    built = workloads.build(loading.load("local", raw, set(secret)), workloads.Layout(1, None, "x"))
+    assert {w.name: w.replicas for w in built} == {w.name: 1 for w in built}
+    tsdb = {w.name: w.node_local_state for w in built if prometheus.TSDB_PATH in w.volumes.values()}
+    assert tsdb == {"prometheus": True, "thanos-sidecar": True}
+
+
+@pytest.mark.parametrize("stack, overrides", [("local", None), ("prod", None),
+                                               ("prod", tool_overrides("prod", thanos={"mode": "receive", "receiveReplicationFactor": 3}))])
+def test_every_path_a_flag_names_is_there_for_the_workload(stack, overrides):
+    # A config file a flag names but the workload does not ship, or a data directory its user
+    # cannot write, stops the process at start: the task restarts in a loop. Writable: under a
+    # volume mounted for it, or under a directory the pinned image lets its own user write
+    # (components/core/versions.py ImageFacts.writable, read at the pinned tags; Thanos: only /tmp).
+    import re
+
+    from components.containers import workloads
+    from components.core import loading
+    from components.docker.swarm import swarm_layout
+
+    raw, secret = engine.stack_config(stack, overrides)
+    cfg = loading.load(stack, raw, set(secret))
+    layout = workloads.Layout(1, None, "x") if stack == "local" else swarm_layout("x", tuple(cfg.hetzner.nodes), cfg.hetzner.state_node)
+    checked = 0
+    for w in workloads.build(cfg, layout):
+        facts = versions.DEFAULT_PINS[w.pin].facts
+        writable = list(w.volumes.values()) + (list(facts.writable) if w.user is None else [])
+        for arg in w.args:
+            found = re.match(r"-{1,2}[\w.-]*?(config\.file|config-file|hashrings-file|data-dir|tsdb\.path|storage\.path)=(.+)", arg)
+            if not found:
+                continue
+            kind, path = found.groups()
+            if kind.endswith("file"):
+                assert path in {f.path for f in w.files}, f"{w.name}: {arg}"
+            else:
+                assert any(path == d or path.startswith(d.rstrip("/") + "/") for d in writable), f"{w.name}: {arg} ({writable})"
+            checked += 1
+    assert checked >= 10
 
 
 def test_swarm_receive_replicas_keep_their_tsdb_on_volumes(plan_with):

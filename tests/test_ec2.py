@@ -241,6 +241,27 @@ def test_instances_use_their_role_and_their_own_address():
     assert declared["grafana"].env["GF_DATABASE_TYPE"] == "postgres" and declared["grafana"].env["GF_DATABASE_PASSWORD__FILE"].startswith("/run/secrets/")
 
 
+def test_thanos_instances_reach_each_other_by_cloud_map_names():
+    # Instances of different fleets share no Docker network: every address between them is
+    # <name>.<namespace>. Each receiver identifies itself in the hashring by its local endpoint
+    # ("Used to identify the local node in the hashring configuration", thanos-io/thanos v0.42.4
+    # cmd/thanos/receive.go receive.local-endpoint), so that endpoint must be its own entry there.
+    # Query reads every instance behind a name through `dns+` (an A lookup, each record one
+    # endpoint: v0.42.4 docs/service-discovery.md).
+    import json as json_module
+
+    domain = "obs-staging-ec2.internal"
+    declared = {w.name: w for w in platform.declared_workloads(load(ec2_raw()), domain)}
+    receivers = [f"thanos-receive-{i}" for i in range(3)]
+    expected = [f"{name}.{domain}:10901" for name in receivers]
+    for name, own in zip(receivers, expected):
+        (hashring,) = [f.content for f in declared[name].files if f.path.endswith("hashrings.json")]
+        assert json_module.loads(hashring) == [{"hashring": "default", "endpoints": expected}], name
+        assert f"--receive.local-endpoint={own}" in declared[name].args, name
+    endpoints = [a.split("=", 1)[1] for a in declared["thanos-query"].args if a.startswith("--endpoint=")]
+    assert sorted(endpoints) == sorted(f"dns+{n}.{domain}:10901" for n in ["thanos-store", *receivers])
+
+
 @pytest.mark.parametrize("size, stop_first, expected", [(3, False, (100, 134)), (2, False, (100, 150)), (5, False, (100, 120)), (1, True, (0, 100))])
 def test_instance_refresh_keeps_the_full_ring_or_stops_a_singleton_first(size, stop_first, expected):
     low, high = topology.refresh_percentages(size, stop_first)

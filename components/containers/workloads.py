@@ -193,8 +193,8 @@ def build(cfg: StackConfig, layout: Layout) -> list[Workload]:
     pins = cfg.pins
     enabled = cfg.tools.enabled()
     cluster = layout.cluster()
-    # memberlist: each tool joins its own members (etcd and the in-memory store need no name).
-    loki_cluster, tempo_cluster = (layout.cluster("loki"), layout.cluster("tempo")) if cluster.kvstore == "memberlist" else (cluster, cluster)
+    # memberlist: each tool joins its own members (etcd and the in-memory store ignore the name).
+    loki_cluster, tempo_cluster = layout.cluster("loki"), layout.cluster("tempo")
     out: list[Workload] = []
     ring = layout.ring_members() if cluster.kvstore == "etcd" and ({"loki", "tempo"} & set(enabled)) else []
     out += [_ring_member(cfg, layout, i) for i in range(len(ring))]
@@ -343,15 +343,14 @@ def _thanos(cfg: StackConfig, layout: Layout) -> list[Workload]:
     out: list[Workload] = []
     receive_names = [f"thanos-receive-{i}" for i in range(thanos_cfg.receive_replication_factor)] if receive and not spoke else []
 
-    scrape = {"prometheus": [f"localhost:{prometheus.PORT}"], "thanos": [f"{layout.host('thanos-query')}:{thanos.HTTP_PORT}", f"{layout.host('thanos-store')}:{thanos.HTTP_PORT}"]}
     receive_url = f"http://{layout.host(receive_names[0])}:{thanos.RECEIVE_REMOTE_WRITE_PORT}/api/v1/receive" if receive_names else None
     if spoke:
-        # Only this cluster's Prometheus (and sidecar): the hub runs the rest.
-        scrape = {"prometheus": scrape["prometheus"], **({} if receive else {"thanos": [f"thanos-sidecar:{thanos.HTTP_PORT}"]})}
         receive_url = thanos_cfg.hub_bucket.receive_url if receive else None
     pairs = prometheus_pairs(layout)
     for pair in pairs:
-        prom_config = prometheus.render(cfg, layout.cluster_label, pair.replica, scrape, receive_url)
+        # No scrape jobs here: every platform passes these workloads through monitoring.attach,
+        # whose jobs (one per workload it finds) replace the config's (prometheus.with_monitoring).
+        prom_config = prometheus.render(cfg, layout.cluster_label, pair.replica, {}, receive_url)
         out.append(Workload(
             name=pair.prometheus, tool="thanos", pin="prometheus", image=versions.image(pins, "prometheus"), args=prometheus.flags(cfg),
             health=_wget("/bin/wget", f"http://127.0.0.1:{prometheus.PORT}/-/ready"), health_note="wget /-/ready", ports=[prometheus.PORT],

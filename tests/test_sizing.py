@@ -143,6 +143,51 @@ def test_receive_is_one_prometheus_of_this_size_per_replica_with_a_days_tsdb():
         stack_cfg("staging", {**receive, "obs-storage:aws": {"clusterName": "staging-eks", "sizing": {"metricsSamplesPerSecond": 46_029}}})
 
 
+def test_loki_requests_round_up_to_the_next_10m_and_16_mi_never_down():
+    # The compactor: 2 cores and 10 GiB carry the tier's 3000 GB/day on 1 pod. At 1500 GB/day, half:
+    # 1 core and 5120 Mi exactly, kept as they are. At 1500.3, a share of 0.5001: 1.0002 cores and
+    # 5121.0 Mi, one step up each, not cut down to the figures of 1500.
+    assert (sizing.loki(1500)["compactor"].cpu_millis, sizing.loki(1500)["compactor"].memory_mib) == (1000, 10 * 1024 // 2)
+    assert (sizing.loki(1500.3)["compactor"].cpu_millis, sizing.loki(1500.3)["compactor"].memory_mib) == (1010, 5120 + 16)
+
+
+def test_a_trickle_still_gets_the_projects_replicas_of_every_component():
+    # 100 bytes a day: the guides' per-pod loads round to no pod at all; the project's own counts
+    # (docs/aws-eks.md's staging table) stay: Loki's ingesters one per zone, one compactor each.
+    loki, tempo = sizing.loki(1e-7), sizing.tempo(1e-7)
+    assert {c: s.replicas for c, s in loki.items() if c in LOKI_TIER} == {
+        "ingester": 3, "distributor": 3, "indexGateway": 2, "querier": 3, "queryFrontend": 2, "queryScheduler": 2, "compactor": 1}
+    assert {c: tempo[c].replicas for c in ("distributor", "ingester", "querier", "compactor")} == {
+        "distributor": 2, "ingester": 3, "querier": 2, "compactor": 1}
+
+
+def test_tempo_adds_a_distributor_past_each_10_mb_per_s():
+    # "1 replica per every 10MB/s": 2592 GB/day = 2592e9 B / 86400 s = 30 MB/s exactly fills 3;
+    # 10 MB a day more (30.0001 MB/s) needs a fourth.
+    assert (sizing.tempo(2592)["distributor"].replicas, sizing.tempo(2592.01)["distributor"].replicas) == (3, 4)
+
+
+@pytest.mark.parametrize("size", [lambda s: sizing.prometheus(s, 12), lambda s: sizing.thanos_receive(s, 2)], ids=["prometheus", "receive"])
+def test_prometheus_memory_and_cpu_at_their_rounding_steps(size):
+    # Memory: samples/s x 30 s x 3,209 B x 1.5 = 144,405 B per sample/s, rounded up to 16 Mi.
+    # 8272 Mi = 8,673,820,672 B holds 60,065 samples/s (8,673,686,325 B) but not 60,066 (8,673,830,730 B).
+    per_sample = 30 * 3209 * 3 // 2
+    assert 60_065 * per_sample <= 8272 * 2**20 < 60_066 * per_sample
+    assert (size(60_065).memory_mib, size(60_066).memory_mib) == (8272, 8272 + 16)
+    # CPU: 0.032 cores at 20,000 samples/s, twice: 62,500 samples/s take 0.2 cores, 200m exactly;
+    # one more sample/s, 200.0032m, rounds up to 210m.
+    assert (size(62_500).cpu_millis, size(62_501).cpu_millis) == (200, 210)
+
+
+def test_compactor_disk_and_the_largest_prometheus_it_holds_agree():
+    # compact_samples_per_second(d) is the largest rate whose worst case, 2 x 14 days x 86,400 s
+    # x 2 B a sample, fits d GiB: that rate fits, one sample/s more does not.
+    for disk in range(1, 300):
+        most = sizing.compact_samples_per_second(disk)
+        assert most == disk * GIB // (2 * 14 * 86400 * 2), disk
+        assert sizing.thanos_compact_disk_gib(most) <= disk < sizing.thanos_compact_disk_gib(most + 1), disk
+
+
 def test_limits_are_twice_the_memory_request_and_cpu_is_never_capped():
     resources = sizing.Size(1, 250, 512, ephemeral_gib=3).resources()
     assert resources == {"requests": {"cpu": "250m", "memory": "512Mi", "ephemeral-storage": "3Gi"},

@@ -58,7 +58,7 @@ def values(cfg: StackConfig, annotations: dict, receive_url: Optional[str]) -> d
     size = sizing.prometheus(cfg.aws.sizing.metrics_samples_per_second, sizing.PROMETHEUS_RETENTION_HOURS)
     spec: dict[str, Any] = {
         "image": {"registry": registry, "repository": repository, "tag": pin.version},
-        "replicas": 2,
+        "replicas": size.replicas,
         "minReadySeconds": MIN_READY_SECONDS,
         "replicaExternalLabelName": thanos.REPLICA_LABEL,
         # Unique per cluster (tools.thanos.clusterLabel): blocks of two clusters with one label overlap.

@@ -199,26 +199,26 @@ def deploy(ctx: EksContext, identity: Optional[ToolIdentity], bucket: Optional[T
         # In-memory index cache (Thanos' default, 250MB when unset): postings and series of the
         # blocks queries touch, instead of range reads from the bucket for each query.
         store_args.append(f"--index-cache-size={cfg.aws.thanos_index_cache_mb}MB")
-    _deployment(ctx, "thanos-store", store_args, 2,
+    _deployment(ctx, "thanos-store", store_args, sizes["thanos-store"].replicas,
                 pod_spec(ctx, "thanos-store", store_args, "thanos-store", True, STORE_DIR, store_labels, sizes["thanos-store"]),
                 [store_sa, identity, objstore], headless=True)
 
     compact_labels = {"app.kubernetes.io/name": "thanos-compact"}
     compact_sa = ctx.service_account("thanos-compact", identity)
     compact_args = thanos.compact_args(cfg, COMPACT_DIR)
-    _deployment(ctx, "thanos-compact", compact_args, 1,
+    _deployment(ctx, "thanos-compact", compact_args, sizes["thanos-compact"].replicas,
                 pod_spec(ctx, "thanos-compact", compact_args, "thanos-compact", True, COMPACT_DIR, compact_labels, sizes["thanos-compact"],
                          scratch_limit=f"{cfg.aws.thanos_compact_gib()}Gi", scratch_class=cfg.aws.thanos_compact_storage_class),
                 [compact_sa, identity, objstore], strategy="Recreate",
                 annotations={thanos.COMPACTOR_BUCKET_LABEL: cfg.tools.thanos.bucket})
 
     query_args = thanos.query_args(endpoints)
-    _deployment(ctx, "thanos-query", query_args, 2,
+    _deployment(ctx, "thanos-query", query_args, sizes["thanos-query"].replicas,
                 pod_spec(ctx, "thanos-query", query_args, None, False, None, {"app.kubernetes.io/name": "thanos-query"}, sizes["thanos-query"]), [])
     urls = {"thanosQuery": f"http://thanos-query.{ctx.svc}:{thanos.HTTP_PORT}"}
     if cfg.aws.thanos_response_cache_mb:
         frontend_args = query_frontend_args(urls["thanosQuery"], cfg.aws.thanos_response_cache_mb)
-        _deployment(ctx, "thanos-query-frontend", frontend_args, 2,
+        _deployment(ctx, "thanos-query-frontend", frontend_args, sizes["thanos-query-frontend"].replicas,
                     pod_spec(ctx, "thanos-query-frontend", frontend_args, None, False, None, {"app.kubernetes.io/name": "thanos-query-frontend"},
                              sizes["thanos-query-frontend"]), [])
         urls["thanosQueryFrontend"] = f"http://thanos-query-frontend.{ctx.svc}:{thanos.HTTP_PORT}"

@@ -54,8 +54,8 @@ class Guide:
     memory_gib: float
     load: float  # per pod: Loki GB/day, Tempo MB/s
     replicas: int  # the project's own count, kept at low load
+    floor_memory_mib: int  # each component's own: no one floor fits them all
     floor_cpu: float = 0.1
-    floor_memory_mib: int = 128
     zoned: bool = False  # one StatefulSet per zone: replicas in threes
 
 

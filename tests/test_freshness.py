@@ -538,6 +538,21 @@ def test_probe_config_per_tool_and_endpoint():
         "interval_seconds": 300, "port": 9109}
 
 
+
+def test_the_container_runs_the_shipped_probe_on_its_config_and_checks_the_port_it_serves():
+    import pathlib
+
+    from components.core.renderers import freshness
+
+    # The file shipped into the container is the probe itself, run on the config file beside it.
+    assert freshness.script() == (pathlib.Path(bf.__file__)).read_text()
+    command = freshness.command()
+    assert command[1] == freshness.SCRIPT_PATH and command[command.index("--config") + 1] == freshness.CONFIG_PATH
+    # The health check (`--health URL`, exit 0 on a 200) asks the port the config makes the probe serve.
+    health = freshness.health()
+    assert health[:2] == ["CMD", command[0]] and health[2] == freshness.SCRIPT_PATH
+    assert health[health.index("--health") + 1] == f"http://127.0.0.1:{freshness.PORT}/metrics" and freshness.PORT == 9109
+
 # ---------------------------------------------------------------- the probe's edges
 def test_thanos_opens_exactly_the_fifty_newest_blocks():
     blocks = [bf.CROCKFORD[0] * 4 + f"{i:06d}" + "TSV4RRFFQ69G5FAV" for i in range(60)]  # oldest first

@@ -653,6 +653,9 @@ ENCRYPTED_ROOT = [{"deviceName": "/dev/xvda", "ebs": {"encrypted": "true", "volu
     ({"blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"encrypted": "false"}}, {"deviceName": "/dev/sdf", "ebs": {}}]},
      ["blockDeviceMappings[0] (/dev/xvda) is not encrypted.", "blockDeviceMappings[1] (/dev/sdf) is not encrypted."]),
     ({}, ["no block device mapping: the root volume's encryption is left to the AMI and the account default. Map it encrypted."]),
+    # A mapping not known until apply is skipped, and the ones after it are still checked.
+    ({"blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": UNKNOWN}, {"deviceName": "/dev/sdf", "ebs": {"encrypted": False}}]},
+     ["blockDeviceMappings[1] (/dev/sdf) is not encrypted."]),
 ])
 def test_public_or_unencrypted_launch_template_is_refused(props, messages):
     assert check_resource("launch-template-private-and-encrypted", LAUNCH_TEMPLATE, props) == messages

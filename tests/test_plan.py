@@ -368,6 +368,8 @@ def test_text_plan_cuts_long_inputs_to_160_characters():
     longer = {"name": "x" * (160 - 9)}
     cut = plan_tool._key_inputs(longer)
     assert len(cut) == 160 and cut == '  name="' + "x" * 149 + "..."
+    # Any longer line is cut to the same 160, not only one that is exactly 160.
+    assert plan_tool._key_inputs({"name": "x" * 500}) == cut
     # Only scalars are shown, sorted by key; none at all gives nothing.
     assert plan_tool._key_inputs({"b": 1, "a": True, "c": {"d": 1}, "e": [1]}) == "  a=true b=1"
     assert plan_tool._key_inputs({"c": {"d": 1}}) == ""

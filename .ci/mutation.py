@@ -110,11 +110,13 @@ TESTS: dict[str, list[str] | None] = {
     "components/docker/minio.py": ["tests/test_docker.py", "tests/test_storage.py", "tests/test_identity.py"],
     "components/docker/local.py": ["tests/test_docker.py", "tests/test_images.py"],
     "components/docker/swarm.py": ["tests/test_docker.py", "tests/test_swarm_ha.py", "tests/test_images.py"],
+    "components/eks/loki.py": ["tests/test_eks_loki.py", "tests/test_chart_facts.py", "tests/test_charts.py", "tests/test_eks_order.py", "tests/test_eks.py",
+                               "tests/test_eks_rollout.py", "tests/test_sizing.py"],
     "components/eks/thanos.py": ["tests/test_eks_thanos.py", "tests/test_chart_facts.py", "tests/test_charts.py", "tests/test_eks_order.py", "tests/test_eks.py",
                                  "tests/test_eks_rollout.py", "tests/test_sizing.py"],
     **{f"components/eks/{name}.py": ["tests/test_chart_facts.py", "tests/test_charts.py", "tests/test_eks_order.py", "tests/test_eks.py",
                                      "tests/test_eks_rollout.py", "tests/test_sizing.py"]
-       for name in ("platform", "base", "loki", "prometheus", "tempo")},
+       for name in ("platform", "base", "prometheus", "tempo")},
     "components/core/thanos_topology.py": ["tests/test_multicluster.py"],
     **{f"components/ec2/{name}.py": ["tests/test_ec2.py"]
        for name in ("platform", "topology", "network", "fleet", "identity", "userdata", "database")},

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -1489,3 +1490,14 @@ def test_of_several_unknown_spokes_the_first_in_order_is_named():
     with pytest.raises(facts.CostError) as error:
         cost_cli.with_spokes(ONE, stack_cfg("staging"), "zz=1,aa=1", 30_000)
     assert str(error.value).startswith("--spoke-metrics aa: not a spoke of this hub")
+
+
+def test_the_reports_so_far_come_before_the_error_in_one_log():
+    # `make cost` in CI writes stdout and stderr to one log, stdout through a pipe (block-buffered):
+    # each heading is flushed before the next stack is tried, so the error follows its own heading.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    proc = subprocess.run([sys.executable, "-m", "tools.cost", "--stack", "local", "--stack", "nope"], cwd=ROOT, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stdout.startswith("== local\nStorage cost of stack local (")
+    assert "\n== nope\nerror: " in proc.stdout and proc.stdout.count("\n== ") == 1

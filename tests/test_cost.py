@@ -1501,3 +1501,12 @@ def test_the_reports_so_far_come_before_the_error_in_one_log():
     assert proc.returncode == 2
     assert proc.stdout.startswith("== local\nStorage cost of stack local (")
     assert "\n== nope\nerror: " in proc.stdout and proc.stdout.count("\n== ") == 1
+
+
+def test_prices_named_on_the_command_line_replace_the_stacks(capsys):
+    # staging is priced in ap-northeast-2 by default; --prices aws-us-east-1 prices it in us-east-1.
+    assert cost_cli.main(["--stack", "staging", "--json", "--prices", "aws-us-east-1"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["prices"]["file"], data["prices"]["region"]) == ("tools/cost/prices/aws-us-east-1.yaml", "us-east-1")
+    # us-east-1's gp3 at 0.08 a GB-month (aws-us-east-1.yaml), not Seoul's 0.0912.
+    assert data["baseline"]["gb_month"] == 0.08

@@ -1510,3 +1510,14 @@ def test_prices_named_on_the_command_line_replace_the_stacks(capsys):
     assert (data["prices"]["file"], data["prices"]["region"]) == ("tools/cost/prices/aws-us-east-1.yaml", "us-east-1")
     # us-east-1's gp3 at 0.08 a GB-month (aws-us-east-1.yaml), not Seoul's 0.0912.
     assert data["baseline"]["gb_month"] == 0.08
+
+
+def test_a_stack_with_every_tool_disabled_is_priced_nowhere():
+    # Thanos off but still configured as a spoke of staging: it uploads nothing, so nothing of this
+    # stack is priced in the hub's report either.
+    tools = {"loki": {"enabled": False}, "tempo": {"enabled": False},
+             "thanos": {"enabled": False, "role": "spoke", "hub": "organization/obs-storage/staging"}}
+    raw, secret = engine.stack_config("staging-batch", {"obs-storage:tools": tools})
+    cfg = loading.load("staging-batch", raw, set(secret))
+    r = report.report("staging-batch", cfg, facts.DEFAULT_INGEST["staging"], "test", SEOUL, A, 1.3, 3, ONE)
+    assert r["priced_with"] is None and r["warnings"] == ["loki, tempo, thanos: disabled in this stack"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -1273,3 +1274,250 @@ def test_several_stacks_print_one_json_list(capsys):
     assert cost_cli.main(["--stack", "local-spoke", "--stack", "local"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("== local-spoke\nStorage cost of stack local-spoke") and "\n== local\nStorage cost of stack local (" in out
+
+
+# ---------------------------------------------------------------- what the report tells the user, case by case
+def test_timeline_lists_every_transition_that_comes_after_deletion():
+    # Deleted at day 31: the rules at 60 (GLACIER_IR) and 90 (DEEP_ARCHIVE) both move nothing, and
+    # each is listed as such, in day order whatever the order given.
+    tl = timeline.timeline({"chunks": 31.0}, [(90, "DEEP_ARCHIVE"), (60, "GLACIER_IR")], None)
+    assert [e for e in tl["events"] if "never reached" in e["event"]] == [
+        {"day": 60, "event": "(moves to GLACIER_IR: never reached, every object is deleted before)"},
+        {"day": 90, "event": "(moves to DEEP_ARCHIVE: never reached, every object is deleted before)"}]
+    assert tl["problems"] == []
+
+
+def test_timeline_judges_data_listed_after_a_kind_kept_forever():
+    # "1h" is kept forever (no span to bill); "raw", listed after it, is deleted at day 40 and spends
+    # 40 - 30 = 10 days in STANDARD_IA, billed 30.
+    tl = timeline.timeline({"1h": None, "raw": 40.0}, [(30, "STANDARD_IA")], None, None, {"STANDARD_IA": 30})
+    assert tl["notes"] == ["raw: 10 days in STANDARD_IA, billed 30 (minimum duration): the transition at day 30 costs more than it saves",
+                           "some data is kept forever: storage grows without bound"]
+    # Versioned: raw's noncurrent versions go 7 days after its deletion (40 + 7); the 1h data is never
+    # deleted, so it leaves no noncurrent version.
+    tl = timeline.timeline({"1h": None, "raw": 40.0}, [], None, 7)
+    assert [e for e in tl["events"] if "noncurrent" in e["event"]] == [
+        {"day": 47, "event": "raw: noncurrent versions expire (versioned bucket, 7d)"}]
+
+
+def _thanos_report(transition_day: int, one_hour_days: int = 0, a=A, delete_delay_hours: int = 48):
+    cfg = hypothetical({"thanos": {"retention": {"rawDays": 40, "fiveMinuteDays": 240, "oneHourDays": one_hour_days},
+                                   "deleteDelayHours": delete_delay_hours,
+                                   "transitions": [{"days": transition_day, "storageClass": "GLACIER_IR"}]}})
+    return report.report("hypothetical", cfg, {"logs": 0, "traces": 0, "metrics": 1_000}, "test", US, a, 1.3, 3, ONE)
+
+
+@pytest.mark.parametrize("delay, day, early", [
+    # --delete-delay 48 h = 2 days: blocks are rewritten until day 14 + 2 = 16.
+    (48, 15, True), (48, 16, False), (48, 17, False),
+    # 24 h: until day 15 exactly; 25 h: until day 15 + 1/24, so a transition at day 15 is early.
+    (24, 14, True), (24, 15, False), (25, 15, True),
+])
+def test_a_thanos_transition_before_compaction_is_done_is_noted(delay, day, early):
+    # The compactor rewrites blocks up to 14 days old (its largest level), and deletes what it
+    # replaced after --delete-delay: a transition before then moves blocks still rewritten.
+    notes = _thanos_report(day, delete_delay_hours=delay)["timeline"]["thanos"]["notes"]
+    expected = (f"a transition at day {day} also moves blocks compaction will still rewrite and delete "
+                "(transition fees and minimum-duration charges not counted above)")
+    assert (expected in notes) == early
+    assert not any("compaction will still rewrite" in n for n in notes if n != expected)
+
+
+def test_data_kept_forever_is_a_warning_with_the_day_it_is_shown_at():
+    # oneHourDays 0 keeps the 1h data forever: its GB and cost are those of day forever_days
+    # (365 by default, docs/cost.md), and the warning says so; a finite retention has no such warning.
+    warning = "thanos: some data is kept forever; its GB and cost are shown at day 365 and keep growing"
+    assert warning in _thanos_report(20)["warnings"]
+    later = prices.assumptions({"forever_days": "500"})
+    assert "thanos: some data is kept forever; its GB and cost are shown at day 500 and keep growing" in _thanos_report(20, a=later)["warnings"]
+    assert not any("kept forever" in w for w in _thanos_report(20, one_hour_days=400)["warnings"])
+
+
+def test_a_spoke_of_a_hub_in_another_project_gets_no_make_cost_hint():
+    # `make cost STACK=...` prices stacks of this project only: a hub of another Pulumi project
+    # (organization/metrics-platform/prod) is named, but no command is suggested for it.
+    tools = tool_overrides("staging-batch")["obs-storage:tools"]
+    raw, secret = engine.stack_config("staging-batch", {"obs-storage:tools": {**tools, "thanos": {**tools["thanos"], "hub": "organization/metrics-platform/prod"}}})
+    cfg = loading.load("staging-batch", raw, set(secret))
+    r = report.report("staging-batch", cfg, facts.DEFAULT_INGEST["staging"], "test", SEOUL, A, 1.3, 3, ONE)
+    assert r["priced_with"] == "organization/metrics-platform/prod"
+    assert r["warnings"] == ["loki, tempo: disabled in this stack"]
+
+
+def test_the_hetzner_report_shows_the_account_fee_and_no_s3_rule_limit(capsys):
+    assert cost_cli.main(["--stack", "prod"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # hetzner-fsn1.yaml: 5.00 a month include 1000 GB; prod stores more than that, so the credit is
+    # 1000 x 0.004891 = 4.891 -> 4.89.
+    assert "account base fee 5.00 includes 1000 GB: credit -4.89" in lines
+    assert "  lifecycle rules per bucket (the 1,000-rule limit is S3's; this target is not S3): loki 0, tempo 0, thanos 0" in lines
+
+
+def test_the_total_cost_is_printed_under_the_total_column():
+    r = report.report("staging", stack_cfg("staging"), facts.DEFAULT_INGEST["staging"], "test", SEOUL, A, 1.3, 3, ONE)
+    lines = report.as_text(r).splitlines()
+    header = next(x for x in lines if x.startswith("tool "))
+    total = next(x for x in lines if x.startswith("total "))
+    # The total row's object-storage figure ends where the header's "total" does.
+    end = header.index(" total |") + len(" total")
+    assert total[:end].endswith(f"{r['total']['object_storage']:.2f}") and total[end:].startswith(" | ")
+
+
+@pytest.mark.parametrize("value, shown", [
+    (None, "no series"), (99.5, "99.5"), (0.123456, "0.1235"),
+    # From 100 up: whole numbers with thousands separators (100.4 rounds to 100, 51,840.4 to 51,840).
+    (100.4, "100"), (51_840.4, "51,840"), (-250.0, "-250"),
+])
+def test_compared_figures_are_shown_to_four_digits_or_as_whole_numbers(value, shown):
+    assert report._figure(value) == shown
+
+
+def test_a_cost_rounded_to_zero_is_not_negative():
+    # -0.004 rounds to -0.0; the report shows 0.00 (and 0.0 in JSON), never -0.00.
+    assert json.dumps([report._money(-0.004), report._gb(-0.004)]) == "[0.0, 0.0]"
+
+
+def test_the_command_needs_a_stack():
+    with pytest.raises(SystemExit) as exit_:
+        cost_cli.main([])
+    assert exit_.value.code == 2
+
+
+def test_an_error_prints_no_report_and_no_json(capsys):
+    assert cost_cli.main(["--stack", "nope", "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: ") and err.count("\n") == 1
+    # Several stacks as text: the reports so far, the failing stack's heading, then the error; no JSON.
+    assert cost_cli.main(["--stack", "local", "--stack", "nope", "--stack", "prod"]) == 2
+    out, err = capsys.readouterr()
+    assert out.startswith("== local\nStorage cost of stack local (") and out.endswith("\n== nope\n")
+    assert "== prod" not in out and err.startswith("error: ")
+
+
+def test_one_stack_as_text_has_no_heading(capsys):
+    assert cost_cli.main(["--stack", "local"]) == 0
+    assert capsys.readouterr().out.startswith("Storage cost of stack local (")
+
+
+def test_an_assumption_given_is_kept_when_measuring(fake_prometheus, capsys):
+    # The canned Prometheus measures loki.stored_ratio 2.5 / 10 = 0.25; given 0.5 on the command
+    # line, 0.5 is what the report uses, and the comparison says so.
+    url, _ = fake_prometheus
+    assert cost_cli.main(["--stack", "local", "--json", "--from-prometheus", url, "--assume", "loki.stored_ratio=0.5"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["assumptions"]["loki.stored_ratio"] == 0.5
+    loki = {row["figure"]: row for row in r["comparison"]["tools"]["loki"]}
+    assert loki["loki.stored_ratio"]["used"] == "given" and loki["loki.stored_ratio"]["measured"] == pytest.approx(0.25)
+
+
+def test_saving_ratios_are_given_to_four_decimals():
+    # 10 GB/day kept 10 days = 100 GB; with requests priced at zero the month costs 100 x 0.023 = 2.30
+    # against 100 x 1.3 x 3 = 390 GB of gp3 at 0.08 = 31.20: a saving of 1 - 2.30 / 31.20 = 0.926282...,
+    # shown as 0.9263 (92.6 %), and the same at 2x and 5x the ingest (both sides scale linearly).
+    free_requests = prices.load_prices("aws-us-east-1", {"s3.STANDARD.put_per_1000": "0", "s3.STANDARD.get_per_1000": "0"})
+    cfg = hypothetical({"loki": {"retentionDays": 10, "deleteDelayHours": 0}}, storage={"versioning": False})
+    r = report.report("hypothetical", cfg, {"logs": 10, "traces": 0, "metrics": 0}, "test", free_requests, SIMPLE, 1.3, 3, ONE)
+    assert r["tools"]["loki"]["cost"]["total"] == 2.30 and r["tools"]["loki"]["baseline"] == {"gb": 390.0, "cost": 31.20}
+    assert r["tools"]["loki"]["saving_ratio"] == 0.9263 and r["total"]["saving_ratio"] == 0.9263
+    assert [g["saving_ratio"] for g in r["scale"]["ingest_growth"]] == [0.9263] * 3
+
+
+def test_a_class_without_a_minimum_duration_bills_none():
+    # The minimum durations of the price file: INTELLIGENT_TIERING has none (aws-us-east-1.yaml), so
+    # two hours in it before deletion (31 + 2/24) bill nothing more; STANDARD_IA bills 30 days.
+    min_days = {cls: p["min_days"] for cls, p in US["s3"].items() if "min_days" in p}
+    assert "INTELLIGENT_TIERING" not in min_days
+    assert timeline.timeline({"chunks": 31 + 2 / 24}, [(31, "INTELLIGENT_TIERING")], None, None, min_days)["notes"] == []
+    (note,) = timeline.timeline({"chunks": 31 + 2 / 24}, [(31, "STANDARD_IA")], None, None, min_days)["notes"]
+    assert note.startswith("chunks: 0.0833333 days in STANDARD_IA, billed 30 (minimum duration)")
+
+
+def test_the_early_thanos_transition_named_is_the_first():
+    # Both transitions come before day 14 + 2 = 16; the note names the first one, day 10.
+    cfg = hypothetical({"thanos": {"deleteDelayHours": 48, "transitions": [{"days": 10, "storageClass": "INTELLIGENT_TIERING"},
+                                                                           {"days": 12, "storageClass": "GLACIER_IR"}]}})
+    r = report.report("hypothetical", cfg, {"logs": 0, "traces": 0, "metrics": 1_000}, "test", US, A, 1.3, 3, ONE)
+    assert [n for n in r["timeline"]["thanos"]["notes"] if "compaction will still rewrite" in n] == [
+        "a transition at day 10 also moves blocks compaction will still rewrite and delete "
+        "(transition fees and minimum-duration charges not counted above)"]
+
+
+@pytest.mark.parametrize("given", ["0.2", "0.5"])
+def test_an_assumption_given_either_side_of_the_measured_default_is_not_marked_measured(given, capsys):
+    # loki.stored_ratio's measured default is 0.261 (docs/cost.md); a value given below or above it
+    # is the user's, not the measurement's.
+    assert cost_cli.main(["--stack", "local", "--assume", f"loki.stored_ratio={given}"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("assumptions: "))
+    assert f"loki.stored_ratio={given}," in line and "tempo.stored_ratio=0.298 (measured)" in line
+
+
+def test_the_measurement_notes_are_those_of_the_tools_priced(fake_prometheus, monkeypatch, capsys):
+    url, _ = fake_prometheus
+    assert cost_cli.main(["--stack", "local", "--json", "--from-prometheus", url]) == 0
+    assert json.loads(capsys.readouterr().out)["comparison"]["notes"] == [measure.MEASURED_NOTES["tempo"], measure.MEASURED_NOTES["thanos"]]
+    # Without Tempo, no note about Tempo's client.
+    stack_config = engine.stack_config
+    tools = {**tool_overrides("local")["obs-storage:tools"], "tempo": {"enabled": False}}
+    monkeypatch.setattr(cost_cli.engine, "stack_config", lambda stack: stack_config(stack, {"obs-storage:tools": tools}))
+    assert cost_cli.main(["--stack", "local", "--json", "--from-prometheus", url]) == 0
+    assert json.loads(capsys.readouterr().out)["comparison"]["notes"] == [measure.MEASURED_NOTES["thanos"]]
+
+
+def test_a_stack_config_the_model_refuses_exits_2_with_one_line(monkeypatch, capsys):
+    # The package docstring: exit code 2 for a bad stack config, as for a bad argument.
+    stack_config = engine.stack_config
+
+    def bad_region(stack):
+        raw, secret = stack_config(stack)
+        return {**raw, "obs-storage:storage": json.dumps({"region": 5})}, secret
+
+    monkeypatch.setattr(cost_cli.engine, "stack_config", bad_region)
+    assert cost_cli.main(["--stack", "local"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: stack 'local': obs-storage:storage.region = 5 is invalid") and err.count("\n") == 1
+
+
+def test_help_describes_the_command_with_the_packages_first_line(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cost_cli.main(["--help"])
+    assert exit_.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal's width
+    assert "Steady-state monthly cost of a stack's object storage, next to the block volumes it replaces." in out
+    assert "one of: local, " in out and "--stack STACK" in out
+
+
+def test_of_several_unknown_spokes_the_first_in_order_is_named():
+    with pytest.raises(facts.CostError) as error:
+        cost_cli.with_spokes(ONE, stack_cfg("staging"), "zz=1,aa=1", 30_000)
+    assert str(error.value).startswith("--spoke-metrics aa: not a spoke of this hub")
+
+
+def test_the_reports_so_far_come_before_the_error_in_one_log():
+    # `make cost` in CI writes stdout and stderr to one log, stdout through a pipe (block-buffered):
+    # each heading is flushed before the next stack is tried, so the error follows its own heading.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    proc = subprocess.run([sys.executable, "-m", "tools.cost", "--stack", "local", "--stack", "nope"], cwd=ROOT, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stdout.startswith("== local\nStorage cost of stack local (")
+    assert "\n== nope\nerror: " in proc.stdout and proc.stdout.count("\n== ") == 1
+
+
+def test_prices_named_on_the_command_line_replace_the_stacks(capsys):
+    # staging is priced in ap-northeast-2 by default; --prices aws-us-east-1 prices it in us-east-1.
+    assert cost_cli.main(["--stack", "staging", "--json", "--prices", "aws-us-east-1"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["prices"]["file"], data["prices"]["region"]) == ("tools/cost/prices/aws-us-east-1.yaml", "us-east-1")
+    # us-east-1's gp3 at 0.08 a GB-month (aws-us-east-1.yaml), not Seoul's 0.0912.
+    assert data["baseline"]["gb_month"] == 0.08
+
+
+def test_a_stack_with_every_tool_disabled_is_priced_nowhere():
+    # Thanos off but still configured as a spoke of staging: it uploads nothing, so nothing of this
+    # stack is priced in the hub's report either.
+    tools = {"loki": {"enabled": False}, "tempo": {"enabled": False},
+             "thanos": {"enabled": False, "role": "spoke", "hub": "organization/obs-storage/staging"}}
+    raw, secret = engine.stack_config("staging-batch", {"obs-storage:tools": tools})
+    cfg = loading.load("staging-batch", raw, set(secret))
+    r = report.report("staging-batch", cfg, facts.DEFAULT_INGEST["staging"], "test", SEOUL, A, 1.3, 3, ONE)
+    assert r["priced_with"] is None and r["warnings"] == ["loki, tempo, thanos: disabled in this stack"]

@@ -36,12 +36,12 @@ def timeline(retentions: Mapping[str, Optional[float]], transitions: Sequence[tu
             continue
         events.append((day, f"moves to {cls} (bucket rule)" + ("" if len(reached) == len(ends) else f" for {', '.join(reached)}")))
         if cls in config.ARCHIVE_CLASSES:
+            # Every label reached is still served on that day: day < end <= served (or served forever).
             for label in reached:
                 served = retentions[label]
-                if served is None or day < served:
-                    until = "forever" if served is None else f"until day {served:g}"
-                    problems.append(f"{label}: unreadable from day {day:g} ({cls} needs a restore; queriers get "
-                                    f"403 InvalidObjectState) while the tool serves it {until}")
+                until = "forever" if served is None else f"until day {served:g}"
+                problems.append(f"{label}: unreadable from day {day:g} ({cls} needs a restore; queriers get "
+                                f"403 InvalidObjectState) while the tool serves it {until}")
     for label, served in retentions.items():
         if served is None:
             events.append((math.inf, f"{label}: kept and queryable forever (no tool deletion)"))

@@ -213,6 +213,12 @@ def _fake_id(*parts: str) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
 
 
+def _ec2_id(prefix: str, *parts: str) -> str:
+    """An EC2 resource ID as EC2 makes them now: the prefix and 17 hex digits (sg-0123456789abcdef0;
+    components/core/config.py accepts only 8 or 17 in the IDs a stack file names)."""
+    return f"{prefix}-{hashlib.sha256('/'.join(parts).encode()).hexdigest()[:17]}"
+
+
 class StrictMocks(pulumi.runtime.Mocks):
     """Realistic computed outputs for the resources and invokes this program uses.
 
@@ -269,10 +275,10 @@ class StrictMocks(pulumi.runtime.Mocks):
         elif typ == "aws:lb/targetGroup:TargetGroup":
             state["arn"] = f"arn:aws:elasticloadbalancing:{self.region}:{ACCOUNT_ID}:targetgroup/{name[:32]}/{_fake_id(name)}"
         elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
-            rid = f"lt-{_fake_id(typ, name)[:17]}"
+            rid = _ec2_id("lt", typ, name)
             state.update(latestVersion=1, defaultVersion=1)
         elif typ == "aws:ec2/securityGroup:SecurityGroup":
-            rid = f"sg-{_fake_id(typ, name)[:17]}"
+            rid = _ec2_id("sg", typ, name)
         elif typ == "aws:secretsmanager/secret:Secret":
             state["arn"] = f"arn:aws:secretsmanager:{self.region}:{ACCOUNT_ID}:secret:{name}-{_fake_id(name)[:6]}"
         elif typ == "aws:rds/cluster:Cluster":

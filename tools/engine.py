@@ -373,8 +373,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request):
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type != "pulumi:pulumi:Stack":
-            plain = rpc.deserialize_properties(request.object)
-            problems = check_inputs(request.type, _unwrap_secrets(plain))
+            # The SDK's deserializer lifts a secret nested at any depth up to its top-level input
+            # (pulumi/runtime/rpc.py deserialize_property), so unwrapping those unwraps them all.
+            plain, _ = rpc.deserialize_properties_unwrap_secrets(request.object)
+            problems = check_inputs(request.type, plain)
             if problems:
                 self.problems.extend(f"{urn}: {p}" for p in problems)
                 raise StrictMockError(f"{urn}: " + "; ".join(problems))
@@ -411,16 +413,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         obj_proto = _sync_await(rpc.serialize_properties(returned, {}))
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj_proto)
-
-
-def _unwrap_secrets(value: Any) -> Any:
-    if rpc.is_rpc_secret(value):
-        return _unwrap_secrets(rpc.unwrap_rpc_secret(value))
-    if isinstance(value, dict):
-        return {k: _unwrap_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_unwrap_secrets(v) for v in value]
-    return value
 
 
 def _masked(value: Any) -> Any:

@@ -146,11 +146,12 @@ def _paths(value: Any, parts: list[str], here: str = "") -> list[str]:
 
 def _check_object(cls: type, value: Any, path: str, problems: list[str], provider: bool) -> None:
     if isinstance(value, str) and provider:
-        # Providers receive object-typed config JSON-encoded.
+        # Providers receive object-typed config JSON-encoded; a string that is not JSON is no
+        # object, refused below like a list field's string that is no JSON list.
         try:
             value = json.loads(value)
         except json.JSONDecodeError:
-            return
+            pass
     if not isinstance(value, dict):
         if not _is_placeholder(value):
             problems.append(f"{path}: expected an object of {cls.__name__}, got {type(value).__name__}")

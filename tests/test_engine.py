@@ -291,6 +291,9 @@ def test_provider_object_config_arrives_json_encoded_and_is_still_checked():
     assert engine.check_inputs("pulumi:providers:aws", {"assumeRoles": json.dumps([{"roleArn": "arn"}])}) == []
     problems = engine.check_inputs("pulumi:providers:aws", {"assumeRoles": json.dumps([{"roleArn": "arn", "roleArnn": "x"}])})
     assert len(problems) == 1 and problems[0].startswith("pulumi:providers:aws.assumeRoles[0].roleArnn: unknown property")
+    # A string that is no JSON object is refused like any other non-object.
+    assert engine.check_inputs("pulumi:providers:aws", {"defaultTags": "tags"}) == [
+        "pulumi:providers:aws.defaultTags: expected an object of ProviderDefaultTagsArgs, got str"]
     # Outside a provider a JSON string is a string, not an object.
     assert engine.check_inputs(LIFECYCLE, {"bucket": "b", "rules": json.dumps([{"id": "r", "status": "Enabled"}])}) == [
         f"{LIFECYCLE}.rules: expected a list, got str"]
@@ -479,3 +482,43 @@ def test_in_a_preview_a_value_known_only_after_apply_is_shown_as_unknown(tmp_pat
     assert preview.one("aws:ssm/parameter:Parameter", "p").inputs["description"] == engine.UNKNOWN
     applied = engine.run("staging", program=program)
     assert applied.outputs == {"domain": None, "arn": "arn:aws:s3:::acme-test"}
+
+
+def test_a_policy_document_given_as_an_object_is_checked_against_its_type():
+    # IAM JSON policy reference: a policy document has Version, Id and Statement; a JSON string is
+    # also accepted as is.
+    policy = "aws:iam/policy:Policy"
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["*"]}]}
+    assert engine.check_inputs(policy, {"policy": document}) == []
+    assert engine.check_inputs(policy, {"policy": json.dumps(document)}) == []
+    problems = engine.check_inputs(policy, {"policy": {"Version": "2012-10-17", "Statements": []}})
+    assert [p.split(" (known")[0] for p in problems] == [
+        f"{policy}.policy.Statements: unknown property of PolicyDocumentArgs",
+        f"{policy}.policy.Statement: required property of PolicyDocumentArgs is missing"]
+
+
+def test_a_resource_reference_is_recorded_by_its_urn():
+    from pulumi.runtime import rpc
+
+    urn = "urn:pulumi:s::obs-storage::aws:s3/bucket:Bucket::b"
+    reference = {rpc._special_sig_key: rpc._special_resource_sig, "urn": urn, "id": "b"}
+    assert engine._masked({"bucket": reference, "list": [reference]}) == {"bucket": urn, "list": [urn]}
+
+
+def spoke_tools(hub: str) -> dict:
+    import yaml
+
+    tools = yaml.safe_load((engine.project_root() / "Pulumi.staging-batch.yaml").read_text())["config"]["obs-storage:tools"]
+    tools["thanos"]["hub"] = hub
+    return tools
+
+
+def test_a_spoke_whose_hub_is_a_spoke_is_refused_before_that_hub_is_planned():
+    from components.core.config import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        engine.run("staging-batch", overrides={"obs-storage:tools": spoke_tools("organization/obs-storage/staging-us")})
+    assert info.value.key == "tools.thanos.hub" and "is itself a spoke (of organization/obs-storage/staging)" in info.value.problem
+    with pytest.raises(engine.StrictMockError) as info:
+        engine.run("staging-batch", overrides={"obs-storage:tools": spoke_tools("organization/obs-storage/nope")})
+    assert "StackReference to organization/obs-storage/nope: no Pulumi.<stack>.yaml" in str(info.value)

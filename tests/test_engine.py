@@ -390,6 +390,10 @@ def yaml_error(tmp_path, text: str, stack_file: bool = True) -> str:
     ("config:\n  obs-storage:target: local: x\n",
      "stack 's': Pulumi.s.yaml:2:28: is not valid YAML: mapping values are not allowed here. "
      "Fix: put a space after every ':' that ends a key, and quote values that contain ': '."),
+    # The parser names where the bracket it could not close was opened (line 2, column 22: the '{').
+    ("config:\n  obs-storage:tools: {loki: {bucket: loki}\n  obs-storage:tenants: [fake]\n",
+     "stack 's': Pulumi.s.yaml:3:3: is not valid YAML: expected ',' or '}', but got '<scalar>' "
+     "(while parsing a flow mapping at line 2, column 22). Fix: close the '{' or '[' opened there, or write the value as indented lines instead."),
     ("config: *nowhere\n",
      "stack 's': Pulumi.s.yaml:1:9: is not valid YAML: found undefined alias 'nowhere'. "
      "Fix: correct the YAML at that position: indent with spaces, end each key with ': ', close every quote and bracket."),
@@ -522,3 +526,35 @@ def test_a_spoke_whose_hub_is_a_spoke_is_refused_before_that_hub_is_planned():
     with pytest.raises(engine.StrictMockError) as info:
         engine.run("staging-batch", overrides={"obs-storage:tools": spoke_tools("organization/obs-storage/nope")})
     assert "StackReference to organization/obs-storage/nope: no Pulumi.<stack>.yaml" in str(info.value)
+
+
+@pytest.mark.parametrize("tools,hubs", [
+    ('{"thanos": {"role": "spoke", "hub": "organization/obs-storage/staging"}}', ["organization/obs-storage/staging"]),
+    ('{"thanos": {"role": "hub", "hub": "organization/obs-storage/staging"}}', []),
+    ('{"thanos": {"role": "spoke", "hub": 3}}', []),
+    ('{"thanos": ["spoke"]}', []), ('{"thanos": null}', []), ("[1]", []), ("{", []),
+])
+def test_only_a_spokes_hub_is_referenced_and_unreadable_config_is_left_to_the_program(tools, hubs):
+    assert engine.referenced_stacks({"obs-storage:tools": tools}) == hubs
+
+
+def test_mocked_docker_minio_and_kubernetes_objects_keep_given_names_and_fill_computed_ones():
+    # A name given is the name; without one the object still gets one, as the providers name it.
+    for typ in ("docker:index/network:Network", "docker:index/volume:Volume", "docker:index/secret:Secret",
+                "docker:index/serviceConfig:ServiceConfig"):
+        assert mocked(typ, "n")[1]["name"] == "n" and mocked(typ, "n", name="given")[1]["name"] == "given", typ
+    # MinIO buckets have S3's ARN form, arn:aws:s3:::<bucket>.
+    rid, state = mocked("minio:index/s3Bucket:S3Bucket", "b", bucket="loki")
+    assert rid == "loki" and state["arn"] == "arn:aws:s3:::loki" and state["bucket"] == "loki"
+    # terraform-provider-minio's minio_iam_user computes `secret` when none is given, and keeps a given one.
+    rid, state = mocked("minio:index/iamUser:IamUser", "u", name="loki")
+    assert rid == "loki" and state["secret"] and state["secret"] != "given"
+    assert mocked("minio:index/iamUser:IamUser", "u", name="loki", secret="given")[1]["secret"] == "given"
+    assert mocked("minio:index/iamPolicy:IamPolicy", "p", name="loki-rw") == ("loki-rw", {"name": "loki-rw"})
+    # pulumi-kubernetes auto-names an object without metadata.name "<resource name>-" and 8 random
+    # characters (provider/pkg/metadata/naming.go, AssignNameIfAutonamable); a given name stays.
+    _, state = mocked("kubernetes:core/v1:ConfigMap", "cm", metadata={"namespace": "observability"})
+    assert re.fullmatch(r"cm-[0-9a-z]{8}", state["metadata"]["name"]) and state["metadata"]["namespace"] == "observability"
+    _, state = mocked("kubernetes:core/v1:ConfigMap", "cm", metadata={"name": "loki"})
+    assert state["metadata"] == {"name": "loki"}
+    assert re.fullmatch(r"cm-[0-9a-z]{8}", mocked("kubernetes:core/v1:ConfigMap", "cm")[1]["metadata"]["name"])

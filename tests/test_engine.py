@@ -182,7 +182,7 @@ def test_a_stack_reference_reads_secret_outputs_as_secrets(tmp_path):
     result = engine.run("staging", program=program, stack_outputs={hub: {"bucket": "thanos-hub"}})
     assert result.outputs == {"password": None, "bucket": "thanos-hub", "all": {"bucket": "thanos-hub"}}
     (reference,) = result.by_type("pulumi:pulumi:StackReference")
-    assert reference.inputs == {"name": hub}
+    assert reference.inputs == {"name": hub} and not reference.protect
 
 
 def test_a_stack_reference_to_a_stack_not_planned_fails_naming_the_known_ones(tmp_path):
@@ -458,9 +458,11 @@ def test_the_mock_region_follows_storage_region_and_unreadable_config_falls_back
 def test_assets_are_recorded_as_a_marker_not_their_content(tmp_path):
     result = run_program(tmp_path, """
         aws.s3.BucketObject("o", bucket=bucket.id, key="k", source=pulumi.StringAsset("asset-content"),
-                            opts=pulumi.ResourceOptions(provider=provider))
+                            opts=pulumi.ResourceOptions(provider=provider, protect=True))
     """)
-    assert result.one("aws:s3/bucketObject:BucketObject", "o").inputs["source"] == "[asset]"
+    recorded = result.one("aws:s3/bucketObject:BucketObject", "o")
+    assert recorded.inputs["source"] == "[asset]"
+    assert recorded.protect and not result.one("aws:s3/bucket:Bucket", "b").protect
 
 
 def test_keys_of_and_walk_strings_reach_every_depth():

@@ -146,11 +146,12 @@ def _paths(value: Any, parts: list[str], here: str = "") -> list[str]:
 
 def _check_object(cls: type, value: Any, path: str, problems: list[str], provider: bool) -> None:
     if isinstance(value, str) and provider:
-        # Providers receive object-typed config JSON-encoded.
+        # Providers receive object-typed config JSON-encoded; a string that is not JSON is no
+        # object, refused below like a list field's string that is no JSON list.
         try:
             value = json.loads(value)
         except json.JSONDecodeError:
-            return
+            pass
     if not isinstance(value, dict):
         if not _is_placeholder(value):
             problems.append(f"{path}: expected an object of {cls.__name__}, got {type(value).__name__}")
@@ -213,6 +214,12 @@ def _fake_id(*parts: str) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
 
 
+def _ec2_id(prefix: str, *parts: str) -> str:
+    """An EC2 resource ID as EC2 makes them now: the prefix and 17 hex digits (sg-0123456789abcdef0;
+    components/core/config.py accepts only 8 or 17 in the IDs a stack file names)."""
+    return f"{prefix}-{hashlib.sha256('/'.join(parts).encode()).hexdigest()[:17]}"
+
+
 class StrictMocks(pulumi.runtime.Mocks):
     """Realistic computed outputs for the resources and invokes this program uses.
 
@@ -269,10 +276,10 @@ class StrictMocks(pulumi.runtime.Mocks):
         elif typ == "aws:lb/targetGroup:TargetGroup":
             state["arn"] = f"arn:aws:elasticloadbalancing:{self.region}:{ACCOUNT_ID}:targetgroup/{name[:32]}/{_fake_id(name)}"
         elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
-            rid = f"lt-{_fake_id(typ, name)[:17]}"
+            rid = _ec2_id("lt", typ, name)
             state.update(latestVersion=1, defaultVersion=1)
         elif typ == "aws:ec2/securityGroup:SecurityGroup":
-            rid = f"sg-{_fake_id(typ, name)[:17]}"
+            rid = _ec2_id("sg", typ, name)
         elif typ == "aws:secretsmanager/secret:Secret":
             state["arn"] = f"arn:aws:secretsmanager:{self.region}:{ACCOUNT_ID}:secret:{name}-{_fake_id(name)[:6]}"
         elif typ == "aws:rds/cluster:Cluster":
@@ -367,8 +374,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request):
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type != "pulumi:pulumi:Stack":
-            plain = rpc.deserialize_properties(request.object)
-            problems = check_inputs(request.type, _unwrap_secrets(plain))
+            # The SDK's deserializer lifts a secret nested at any depth up to its top-level input
+            # (pulumi/runtime/rpc.py deserialize_property), so unwrapping those unwraps them all.
+            plain, _ = rpc.deserialize_properties_unwrap_secrets(request.object)
+            problems = check_inputs(request.type, plain)
             if problems:
                 self.problems.extend(f"{urn}: {p}" for p in problems)
                 raise StrictMockError(f"{urn}: " + "; ".join(problems))
@@ -405,16 +414,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         obj_proto = _sync_await(rpc.serialize_properties(returned, {}))
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj_proto)
-
-
-def _unwrap_secrets(value: Any) -> Any:
-    if rpc.is_rpc_secret(value):
-        return _unwrap_secrets(rpc.unwrap_rpc_secret(value))
-    if isinstance(value, dict):
-        return {k: _unwrap_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_unwrap_secrets(v) for v in value]
-    return value
 
 
 def _masked(value: Any) -> Any:

@@ -1333,14 +1333,16 @@ def test_data_kept_forever_is_a_warning_with_the_day_it_is_shown_at():
     assert not any("kept forever" in w for w in _thanos_report(20, one_hour_days=400)["warnings"])
 
 
-def test_a_spoke_of_a_hub_in_another_project_gets_no_make_cost_hint():
-    # `make cost STACK=...` prices stacks of this project only: a hub of another Pulumi project
-    # (organization/metrics-platform/prod) is named, but no command is suggested for it.
+@pytest.mark.parametrize("project", ["metrics-platform", "zz-metrics"])
+def test_a_spoke_of_a_hub_in_another_project_gets_no_make_cost_hint(project):
+    # `make cost STACK=...` prices stacks of this project only: a hub of another Pulumi project is
+    # named, but no command is suggested for it (project names sorting before and after ours).
     tools = tool_overrides("staging-batch")["obs-storage:tools"]
-    raw, secret = engine.stack_config("staging-batch", {"obs-storage:tools": {**tools, "thanos": {**tools["thanos"], "hub": "organization/metrics-platform/prod"}}})
+    hub = f"organization/{project}/prod"
+    raw, secret = engine.stack_config("staging-batch", {"obs-storage:tools": {**tools, "thanos": {**tools["thanos"], "hub": hub}}})
     cfg = loading.load("staging-batch", raw, set(secret))
     r = report.report("staging-batch", cfg, facts.DEFAULT_INGEST["staging"], "test", SEOUL, A, 1.3, 3, ONE)
-    assert r["priced_with"] == "organization/metrics-platform/prod"
+    assert r["priced_with"] == hub
     assert r["warnings"] == ["loki, tempo: disabled in this stack"]
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from components.eks import loki as eks_loki, monitoring
-
-CHART = "kubernetes:helm.sh/v4:Chart"
+from components.eks import loki as eks_loki
+from tests.test_eks import chart
 
 
 def _values(result) -> dict:
-    (chart,) = [c for c in result.by_type(CHART) if c.inputs["name"] == "loki"]
-    return chart.inputs["values"]
+    return chart(result, "loki").inputs["values"]
 
 
 def test_loki_reaches_s3_over_tls(plan):

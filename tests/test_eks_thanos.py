@@ -55,12 +55,11 @@ def test_the_store_gateway_index_cache_is_the_configured_size_or_thanos_default(
 
 def test_a_sidecar_spoke_of_a_receive_hub_uploads_and_does_not_remote_write():
     from tools import engine
-    from tests.conftest import tool_overrides as overrides
 
     # The hub runs Receive and exports its URL; a spoke in sidecar mode still uploads blocks
     # through its sidecar, and remote-writing too would send every sample to the hub twice.
     url = "https://thanos-receive.staging.internal.example.com/api/v1/receive"
-    hub = engine.run("staging", overrides("staging", thanos={"mode": "receive", "receiveUrl": url}))
+    hub = engine.run("staging", tool_overrides("staging", thanos={"mode": "receive", "receiveUrl": url}))
     assert hub.outputs["thanosHub"]["receiveUrl"] == url
     spoke = engine.run("staging-batch", stack_outputs={"organization/obs-storage/staging": hub.outputs})
     (kps,) = [c for c in spoke.by_type("kubernetes:helm.sh/v4:Chart") if c.inputs["name"] == "kps"]
